@@ -1,0 +1,56 @@
+// Running external tools: the process-runner seam.
+//
+// Contract: Run() starts argv[0] (looked up in PATH when it has no slash),
+// with stdin from /dev/null, captures stdout and stderr (each up to
+// max_output bytes; the rest is read and dropped so the child never blocks),
+// enforces the deadline (SIGTERM, then SIGKILL after a grace period) and
+// always reaps the child. It returns an error Status only when the child could
+// not be started or ran past its deadline; a non-zero exit is reported in
+// RunResult so callers can attach the tool's output to their own error.
+// Thread safety: ProcessRunner implementations are safe to call from many
+// threads at once.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ckptd {
+
+struct RunOptions {
+  std::chrono::milliseconds deadline{std::chrono::seconds(30)};
+  size_t max_output = 1 << 20;
+  // Extra environment entries (NAME -> value) on top of the daemon's own.
+  std::map<std::string, std::string> env;
+};
+
+struct RunResult {
+  int exit_code = -1;    // valid when signal == 0
+  int signal = 0;        // the signal that ended the child, if any
+  std::string out;       // captured stdout (truncated to max_output)
+  std::string err;       // captured stderr (truncated to max_output)
+  bool ok() const { return signal == 0 && exit_code == 0; }
+  // "exit 3: <last lines of stderr or stdout>" for error messages.
+  std::string Describe() const;
+};
+
+class ProcessRunner {
+ public:
+  virtual ~ProcessRunner() = default;
+  virtual Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& opts) = 0;
+};
+
+// fork/exec based runner used by the daemon.
+class SystemProcessRunner final : public ProcessRunner {
+ public:
+  Result<RunResult> Run(const std::vector<std::string>& argv, const RunOptions& opts) override;
+  static SystemProcessRunner* Default();
+};
+
+// The last `max_lines` non-empty lines of `text`, joined by "; ".
+std::string TailLines(const std::string& text, size_t max_lines);
+
+}  // namespace ckptd
