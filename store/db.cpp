@@ -1,1 +1,109 @@
-// placeholder
+#include "store/db.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+
+namespace ckptd {
+
+namespace {
+
+const std::vector<std::string_view>& KnownColumnFamilies() {
+  static const std::vector<std::string_view> names = {
+      cf::kCheckpoints,      cf::kCheckpointsByCreated, cf::kJobs,    cf::kAgentCheckpoints,
+      cf::kAgentBlobs,       cf::kAgentWrites,          cf::kOutbox,
+  };
+  return names;
+}
+
+}  // namespace
+
+Status FromRocks(const rocksdb::Status& s, std::string_view context) {
+  if (s.ok()) return Status::Ok();
+  Code code = Code::kIOError;
+  if (s.IsNotFound()) code = Code::kNotFound;
+  if (s.IsCorruption()) code = Code::kCorruption;
+  if (s.IsBusy() || s.IsTryAgain()) code = Code::kConflict;
+  return Status(code, fmt::format("{}: rocksdb: {}", context, s.ToString()));
+}
+
+Result<std::unique_ptr<Db>> Db::Open(const std::string& dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return IOError(fmt::format("cannot create data directory {}: {}", dir, ec.message()));
+
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  options.create_missing_column_families = true;
+  options.IncreaseParallelism(2);
+  options.keep_log_file_num = 5;
+  options.max_total_wal_size = 64 << 20;
+
+  std::vector<std::string> names;
+  std::vector<std::string> existing;
+  if (rocksdb::DB::ListColumnFamilies(options, dir, &existing).ok()) names = existing;
+  if (std::find(names.begin(), names.end(), rocksdb::kDefaultColumnFamilyName) == names.end())
+    names.insert(names.begin(), rocksdb::kDefaultColumnFamilyName);
+  for (auto n : KnownColumnFamilies()) {
+    if (std::find(names.begin(), names.end(), n) == names.end()) names.emplace_back(n);
+  }
+
+  rocksdb::BlockBasedTableOptions table;
+  table.whole_key_filtering = true;
+  rocksdb::ColumnFamilyOptions cf_options(options);
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  std::vector<rocksdb::ColumnFamilyDescriptor> descs;
+  for (const auto& n : names) descs.emplace_back(n, cf_options);
+
+  std::unique_ptr<Db> db(new Db());
+  db->dir_ = dir;
+  rocksdb::DB* raw = nullptr;
+  auto s = rocksdb::DB::Open(options, dir, descs, &db->handles_, &raw);
+  if (!s.ok()) return FromRocks(s, fmt::format("open {}", dir));
+  db->db_.reset(raw);
+  db->names_ = names;
+  return db;
+}
+
+Db::~Db() {
+  if (!db_) return;
+  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  db_->Close().PermitUncheckedError();
+}
+
+rocksdb::ColumnFamilyHandle* Db::Handle(std::string_view name) const {
+  for (size_t i = 0; i < names_.size(); ++i) {
+    if (names_[i] == name) return handles_[i];
+  }
+  std::abort();
+}
+
+Status Db::Write(rocksdb::WriteBatch* batch) {
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  return FromRocks(db_->Write(wo, batch), "write");
+}
+
+Result<std::string> Db::Get(std::string_view cf_name, std::string_view key) const {
+  std::string value;
+  auto s = db_->Get(rocksdb::ReadOptions(), Handle(cf_name), rocksdb::Slice(key.data(), key.size()),
+                    &value);
+  if (s.IsNotFound()) return NotFound(std::string(key));
+  if (!s.ok()) return FromRocks(s, "get");
+  return value;
+}
+
+uint64_t Db::ApproximateSizeBytes() const {
+  uint64_t total = 0;
+  for (auto* h : handles_) {
+    uint64_t v = 0;
+    if (db_->GetIntProperty(h, "rocksdb.total-sst-files-size", &v)) total += v;
+    if (db_->GetIntProperty(h, "rocksdb.size-all-mem-tables", &v)) total += v;
+  }
+  return total;
+}
+
+}  // namespace ckptd

@@ -1,0 +1,89 @@
+// The checkpoint catalog: records in RocksDB, an index in creation order,
+// and every lifecycle change as one synced WriteBatch.
+//
+// Contract:
+// - Create() assigns a UUID v4 and a creation sequence number; record and
+//   index entry are written in one synced batch.
+// - Update() is an atomic read-modify-write of one record: concurrent updates
+//   of the same id are serialized (a striped lock), so none is lost; the
+//   mutator sees the current record, may call TransitionTo() (which enforces
+//   the state machine), and its result is written synced. A mutator error
+//   writes nothing.
+// - List() walks the creation-order index from a cursor and loads at most
+//   `limit` records: the catalog never holds all records in memory.
+// Errors: NotFound for an unknown id, Conflict for an illegal transition,
+// InvalidArgument for a malformed cursor, IOError/Corruption from RocksDB.
+// Thread safety: all methods may be called concurrently.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+#include "store/checkpoint_record.h"
+#include "store/db.h"
+
+namespace ckptd {
+
+class Catalog {
+ public:
+  Catalog(Db* db, const Clock* clock);
+  // Reads the highest creation sequence number; call once before use.
+  Status Init();
+
+  Result<CheckpointRecord> Create(std::optional<std::string> name);
+  Result<CheckpointRecord> Get(std::string_view id) const;
+  // Records for the given ids that exist, in the order given (duplicates
+  // collapsed).
+  Result<std::vector<CheckpointRecord>> GetMany(const std::vector<std::string>& ids) const;
+
+  using Mutator = std::function<Status(CheckpointRecord&)>;
+  Result<CheckpointRecord> Update(std::string_view id, const Mutator& fn);
+
+  // Lifecycle operations shared by the API and the daemon's jobs.
+  // Sets gpu/platform/info: initializing -> updated_info; on updated_info it
+  // refreshes the fields; any other status is a Conflict.
+  Result<CheckpointRecord> SetInfo(std::string_view id, std::string gpu, std::string platform,
+                                   boost::json::value info);
+  // updated_info -> possibly_uploaded.
+  Result<CheckpointRecord> MarkPossiblyUploaded(std::string_view id);
+  // -> ready with restore_path (and checksum when given); from updated_info
+  // the record passes through possibly_uploaded in the same batch.
+  Result<CheckpointRecord> MarkReady(std::string_view id, std::optional<std::string> restore_path,
+                                     std::optional<std::string> checksum);
+  // -> deprecated; already deprecated is not an error (idempotent). When
+  // `error` is given it is stored as info.error.
+  Result<CheckpointRecord> Deprecate(std::string_view id, std::optional<std::string> error = {});
+
+  struct Page {
+    std::vector<CheckpointRecord> items;
+    std::optional<std::string> next_cursor;  // absent on the last page
+  };
+  Result<Page> List(const std::optional<std::string>& cursor, size_t limit) const;
+  // Visits every record in creation order; stop early by returning false.
+  Status ForEach(const std::function<bool(const CheckpointRecord&)>& fn) const;
+
+  // Deletes a record and its index entry (retention after cleanup).
+  Status Remove(std::string_view id);
+
+  const Clock* clock() const { return clock_; }
+
+ private:
+  std::mutex& LockFor(std::string_view id);
+  Status Put(const CheckpointRecord& r, bool new_record);
+  static std::string IndexKey(uint64_t seq, std::string_view id);
+
+  Db* db_;
+  const Clock* clock_;
+  std::atomic<uint64_t> next_seq_{1};
+  std::array<std::mutex, 64> locks_;
+};
+
+}  // namespace ckptd

@@ -1,0 +1,64 @@
+// The daemon's one RocksDB database, shared by the catalog, the job table
+// and the agent-state store, each in its own column families.
+//
+// Contract: Open() creates the directory and every column family in
+// kColumnFamilies (plus any found on disk, so an older binary can open a
+// newer database). Write() applies a WriteBatch atomically and synced (fsync
+// of the WAL) before it returns: what Write() accepted survives a crash.
+// Thread safety: Db is safe to use from many threads (RocksDB is).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
+
+#include "common/status.h"
+
+namespace ckptd {
+
+// Column family names, one place.
+namespace cf {
+inline constexpr std::string_view kCheckpoints = "checkpoints";          // id -> record JSON
+inline constexpr std::string_view kCheckpointsByCreated = "ckpt_by_created";  // seq|id -> ""
+inline constexpr std::string_view kJobs = "jobs";                        // job id -> job JSON
+inline constexpr std::string_view kAgentCheckpoints = "agent_checkpoints";
+inline constexpr std::string_view kAgentBlobs = "agent_blobs";
+inline constexpr std::string_view kAgentWrites = "agent_writes";
+inline constexpr std::string_view kOutbox = "outbox";
+}  // namespace cf
+
+class Db {
+ public:
+  static Result<std::unique_ptr<Db>> Open(const std::string& dir);
+  ~Db();
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+
+  rocksdb::DB* raw() const { return db_.get(); }
+  // The handle of a column family listed in namespace cf; aborts on an
+  // unknown name (a programming error, not an environment error).
+  rocksdb::ColumnFamilyHandle* Handle(std::string_view name) const;
+  // Atomic, synced write.
+  Status Write(rocksdb::WriteBatch* batch);
+  // Point read: NotFound when the key is absent.
+  Result<std::string> Get(std::string_view cf_name, std::string_view key) const;
+  // Approximate on-disk size of all column families, for metrics.
+  uint64_t ApproximateSizeBytes() const;
+  const std::string& dir() const { return dir_; }
+
+ private:
+  Db() = default;
+  std::string dir_;
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<std::string> names_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+};
+
+// Converts a RocksDB status into ours with context.
+Status FromRocks(const rocksdb::Status& s, std::string_view context);
+
+}  // namespace ckptd
