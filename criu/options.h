@@ -1,0 +1,136 @@
+// Plain value types describing CRIU requests and answers (no protobuf here,
+// so callers do not need the generated headers).
+// Thread safety: value types.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ckptd::criu {
+
+// CRIU's version as answered to a VERSION request ("4.2.1").
+struct CriuVersion {
+  int major = 0;
+  int minor = 0;
+  int sublevel = 0;
+  std::string gitid;  // empty for release builds
+  std::string name;   // release name, may be empty
+
+  // "4.2.1", plus " (gitid)" when there is one.
+  std::string ToString() const;
+  // Compares (major, minor, sublevel) with the given triple.
+  bool AtLeast(int want_major, int want_minor, int want_sublevel = 0) const;
+};
+
+// What FEATURE_CHECK reported.
+struct CriuFeatures {
+  bool mem_track = false;    // soft-dirty tracking: pre-dump / incremental dumps
+  bool lazy_pages = false;   // userfaultfd lazy restore
+  bool pidfd_store = false;
+};
+
+// Start-up probe result, shaped for /healthz.
+struct ProbeResult {
+  bool found = false;         // the binary exists and is executable
+  std::string path;
+  std::optional<CriuVersion> version;
+  bool version_ok = false;    // version >= the driver's minimum (4.2)
+  bool check_passed = false;  // CHECK request succeeded
+  std::string error;          // empty when everything above is true
+  bool ok() const { return found && version_ok && check_passed; }
+};
+
+// Called for every criu_notify CRIU sends (the "action script" points:
+// "pre-dump", "network-lock", "post-dump", "network-unlock", "pre-restore",
+// "setup-namespaces", "post-setup-namespaces", "post-restore", "pre-resume",
+// "post-resume", "orphan-pts-master", ...). `pid` is CRIU's pid argument for
+// the point (the root task where it applies, else 0). Runs on the calling
+// thread of Dump/PreDump/Restore, while CRIU waits; returning an error makes
+// the driver answer notify_success=false, which makes CRIU abort (a dump then
+// resumes the tree) and the operation returns that error.
+using NotifyCallback = std::function<Status(const std::string& script, int pid)>;
+
+enum class NetworkLock {
+  kCriuDefault,  // do not send the option (CRIU's default is iptables)
+  kIptables,     // needs the iptables-restore binary on the host
+  kNftables,     // CRIU must be built with libnftables (ours is)
+  kSkip,         // caller guarantees the connections are quiet
+};
+
+// Options shared by dump, pre-dump and restore.
+struct CommonOptions {
+  // Directory holding the images; must exist. Opened by the driver and passed
+  // to CRIU as images_dir_fd.
+  std::filesystem::path images_dir;
+  // Directory for CRIU's log (and its scratch files). Empty: images_dir.
+  std::filesystem::path work_dir;
+  // Log file name inside work_dir. Empty: "dump.log", "pre-dump.log" or
+  // "restore.log".
+  std::string log_file;
+  int log_level = 4;  // 0..4; 4 keeps enough detail for the error excerpt
+
+  bool tcp_established = false;
+  bool shell_job = false;       // tree shares the caller's session/terminal
+  bool ext_unix_sk = false;     // allow unix sockets connected outside the tree
+  bool file_locks = false;
+  bool manage_cgroups = false;  // false: leave cgroups alone (restore into ours)
+  bool orphan_pts_master = false;
+  // External resources, CRIU's --external syntax ("mnt[path]:key",
+  // "unix[ino]", "tty[rdev:dev]", "file[mnt_id:inode]", ...).
+  std::vector<std::string> external;
+  NetworkLock network_lock = NetworkLock::kNftables;
+
+  // Whole-operation deadline, from spawning `criu swrk` to reaping it. When
+  // passed, the driver kills CRIU (SIGTERM, then SIGKILL after the driver's
+  // kill grace) and, for dump/pre-dump, resumes any task of the target tree
+  // left stopped. The operation then fails with kDeadlineExceeded.
+  std::chrono::milliseconds deadline{std::chrono::minutes(5)};
+  NotifyCallback notify;  // optional
+};
+
+struct DumpOptions : CommonOptions {
+  int pid = 0;  // root of the tree to dump; required (> 0)
+  bool leave_running = false;
+  bool link_remap = false;  // allow dumping open-but-unlinked/linked files
+  bool tcp_close = false;   // restore TCP sockets as closed
+  // Soft-dirty tracking: pre-dumps and dumps meant to be parents of later
+  // ones. Checked with FEATURE_CHECK; kUnavailable when the kernel lacks it.
+  bool track_mem = false;
+  // Parent images, as a path relative to images_dir (e.g. "../pre-1").
+  std::string parent_img;
+  // Seconds CRIU allows itself to freeze the tree (its --timeout); 0: CRIU's
+  // default (10 s).
+  uint32_t freeze_timeout_s = 0;
+};
+
+struct RestoreOptions : CommonOptions {
+  // At restore, resources with this key in the images (see `external`) are
+  // served by this fd of the daemon (CRIU's --inherit-fd).
+  std::vector<std::pair<std::string, int>> inherit_fds;
+  bool tcp_close = false;
+  // Mount point of the root for the restored tree; empty: "/".
+  std::string root;
+};
+
+struct DumpResult {
+  std::filesystem::path log_path;  // CRIU's log of this operation
+  std::chrono::milliseconds elapsed{0};
+  std::vector<std::string> notifications;  // script names, in order
+};
+
+struct RestoreResult {
+  int pid = 0;  // the restored root, in the daemon's pid namespace
+  std::filesystem::path log_path;
+  std::chrono::milliseconds elapsed{0};
+  std::vector<std::string> notifications;
+};
+
+}  // namespace ckptd::criu

@@ -1,0 +1,276 @@
+#include "criu/swrk.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+extern char** environ;
+
+namespace ckptd::criu {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The fd number CRIU gets its end of the socketpair on.
+constexpr int kCriuSocketFd = 3;
+// CRIU's messages are small (options, versions); anything bigger is a bug.
+constexpr size_t kMaxMessage = 1 << 20;
+
+// Environment for CRIU: ours, minus variables that would let CRIU pick up
+// plugins or configuration the daemon does not control.
+std::vector<std::string> CriuEnvironment(const std::string& plugin_dir) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string_view entry(*e);
+    if (entry.starts_with("CRIU_LIBS_DIR=") || entry.starts_with("CRIU_CONFIG_FILE=")) continue;
+    env.emplace_back(entry);
+  }
+  env.push_back("CRIU_LIBS_DIR=" + plugin_dir);
+  return env;
+}
+
+// Kills CRIU at the deadline unless told the child is gone. `exited` is set
+// by the reaping thread between "the child has exited" (still a zombie, so its
+// pid cannot be reused) and the actual reap, so a signal never hits a stranger.
+class Watchdog {
+ public:
+  Watchdog(pid_t pid, Clock::time_point deadline, std::chrono::milliseconds grace)
+      : pid_(pid), deadline_(deadline), grace_(grace), thread_([this] { Run(); }) {}
+  ~Watchdog() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  // Called once the child is a zombie; after this the watchdog never signals.
+  void MarkExited() {
+    std::lock_guard lock(mu_);
+    exited_ = true;
+  }
+  bool fired() {
+    std::lock_guard lock(mu_);
+    return fired_;
+  }
+
+ private:
+  void Run() {
+    std::unique_lock lock(mu_);
+    if (cv_.wait_until(lock, deadline_, [this] { return done_ || exited_; })) return;
+    fired_ = true;
+    spdlog::warn("criu swrk pid {}: deadline passed, sending SIGTERM", pid_);
+    kill(pid_, SIGTERM);
+    if (cv_.wait_until(lock, deadline_ + grace_, [this] { return done_ || exited_; })) return;
+    spdlog::warn("criu swrk pid {}: still running after SIGTERM, sending SIGKILL", pid_);
+    // CRIU is a session (and group) leader: take its helpers with it.
+    kill(-pid_, SIGKILL);
+    kill(pid_, SIGKILL);
+  }
+
+  const pid_t pid_;
+  const Clock::time_point deadline_;
+  const std::chrono::milliseconds grace_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  bool exited_ = false;
+  bool fired_ = false;
+  std::thread thread_;
+};
+
+Status SendMessage(int fd, const rpc::criu_req& req) {
+  std::string wire;
+  if (!req.SerializeToString(&wire)) return Internal("cannot serialize criu_req");
+  for (;;) {
+    ssize_t n = send(fd, wire.data(), wire.size(), MSG_NOSIGNAL);
+    if (n == static_cast<ssize_t>(wire.size())) return Status::Ok();
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError("send to criu", errno);
+    return IOError("short send to criu");
+  }
+}
+
+enum class RecvState { kMessage, kClosed, kTimeout };
+
+// Waits up to `wait` for one packet; SEQPACKET keeps message boundaries, so
+// one recv is one protobuf message (size learnt with MSG_PEEK|MSG_TRUNC).
+Result<RecvState> RecvMessage(int fd, std::chrono::milliseconds wait, std::string* out) {
+  pollfd p{fd, POLLIN, 0};
+  int r = poll(&p, 1, static_cast<int>(wait.count()));
+  if (r < 0 && errno == EINTR) return RecvState::kTimeout;
+  if (r < 0) return ErrnoError("poll criu socket", errno);
+  if (r == 0) return RecvState::kTimeout;
+  ssize_t size = recv(fd, nullptr, 0, MSG_PEEK | MSG_TRUNC);
+  if (size < 0 && errno == EINTR) return RecvState::kTimeout;
+  if (size < 0 && errno == ECONNRESET) return RecvState::kClosed;
+  if (size < 0) return ErrnoError("recv from criu", errno);
+  if (size == 0) {
+    // Either EOF or an empty packet; a real recv tells them apart.
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT);
+    if (n <= 0) return RecvState::kClosed;
+    return Internal("empty message from criu");
+  }
+  if (static_cast<size_t>(size) > kMaxMessage) return Internal(fmt::format("criu message of {} bytes", size));
+  out->resize(static_cast<size_t>(size));
+  ssize_t n = recv(fd, out->data(), out->size(), 0);
+  if (n < 0) return ErrnoError("recv from criu", errno);
+  out->resize(static_cast<size_t>(n));
+  return RecvState::kMessage;
+}
+
+Result<pid_t> SpawnCriu(const SwrkConfig& config, int criu_end) {
+  if (access(config.criu_path.c_str(), X_OK) != 0) {
+    int err = errno;
+    return Unavailable(fmt::format("criu binary {}: {}", config.criu_path, std::strerror(err)));
+  }
+  std::string err_path = config.stderr_path.empty() ? "/dev/null" : config.stderr_path.string();
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  // dup2 onto the same number clears FD_CLOEXEC in posix_spawn (POSIX 2017),
+  // so this also works when the socket already is fd 3.
+  posix_spawn_file_actions_adddup2(&fa, criu_end, kCriuSocketFd);
+  // Nothing else of the daemon's leaks into CRIU (and from it into restored
+  // trees): listening sockets, RocksDB files, other jobs' image fds.
+  posix_spawn_file_actions_addclosefrom_np(&fa, kCriuSocketFd + 1);
+
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t all, none;
+  sigfillset(&all);
+  sigemptyset(&none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  // Own session: terminal signals aimed at the daemon do not reach CRIU, and
+  // the watchdog can kill CRIU's helpers as a group.
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
+
+  std::vector<std::string> env = CriuEnvironment(config.plugin_dir);
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::string fd_arg = std::to_string(kCriuSocketFd);
+  std::vector<char*> argv = {const_cast<char*>(config.criu_path.c_str()), const_cast<char*>("swrk"),
+                             fd_arg.data(), nullptr};
+
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, config.criu_path.c_str(), &fa, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) {
+    return Unavailable(fmt::format("cannot start {} swrk: {}", config.criu_path, std::strerror(rc)));
+  }
+  return pid;
+}
+
+// Answers a notification; an error of the callback (or an earlier one) makes
+// the answer negative so that CRIU aborts.
+Status AnswerNotify(int fd, const rpc::criu_resp& resp, const NotifyCallback& notify, SwrkOutcome* out) {
+  std::string script = resp.has_notify() ? resp.notify().script() : std::string();
+  int pid = resp.has_notify() ? resp.notify().pid() : 0;
+  out->notifications.push_back(script);
+  if (out->callback_status.ok() && notify) {
+    Status st = notify(script, pid);
+    if (!st.ok()) {
+      out->callback_status = st;
+      out->callback_script = script;
+    }
+  }
+  rpc::criu_req answer;
+  answer.set_type(rpc::NOTIFY);
+  answer.set_notify_success(out->callback_status.ok());
+  return SendMessage(fd, answer);
+}
+
+}  // namespace
+
+std::string DescribeWaitStatus(int st) {
+  if (WIFEXITED(st)) return fmt::format("exit {}", WEXITSTATUS(st));
+  if (WIFSIGNALED(st)) return fmt::format("signal {}", WTERMSIG(st));
+  return fmt::format("wait status {:#x}", st);
+}
+
+Result<SwrkOutcome> RunSwrk(const SwrkConfig& config, const rpc::criu_req& request,
+                            Clock::time_point deadline, const NotifyCallback& notify) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return ErrnoError("socketpair", errno);
+  auto spawned = SpawnCriu(config, sv[1]);
+  close(sv[1]);
+  if (!spawned.ok()) {
+    close(sv[0]);
+    return spawned.status();
+  }
+  const int fd = sv[0];
+  SwrkOutcome out;
+  out.criu_pid = *spawned;
+  Status local_error;
+  {
+    Watchdog watchdog(out.criu_pid, deadline, config.kill_grace);
+    local_error = SendMessage(fd, request);
+    // A killed CRIU closes the socket; but helpers it forked may keep their
+    // copy, so stop waiting for messages once the kill grace has passed too.
+    const auto give_up = deadline + config.kill_grace + std::chrono::seconds(1);
+    std::string wire;
+    while (local_error.ok() && !out.response) {
+      if (Clock::now() >= give_up) break;
+      auto got = RecvMessage(fd, std::chrono::milliseconds(200), &wire);
+      if (!got.ok()) {
+        local_error = got.status();
+        break;
+      }
+      if (*got == RecvState::kTimeout) continue;
+      if (*got == RecvState::kClosed) break;
+      rpc::criu_resp resp;
+      if (!resp.ParseFromString(wire)) {
+        out.protocol_error = "unparsable criu_resp";
+        break;
+      }
+      if (resp.type() == rpc::NOTIFY) {
+        Status st = AnswerNotify(fd, resp, notify, &out);
+        if (!st.ok()) {
+          // CRIU went away while we were in the callback (likely killed at
+          // the deadline); the wait below tells.
+          spdlog::debug("criu notify answer: {}", st.ToString());
+          break;
+        }
+        continue;
+      }
+      out.response = std::move(resp);
+    }
+    // Closing our end ends CRIU's service loop (a pre-dump waits for a next
+    // request otherwise) and unblocks it if it is writing to us.
+    close(fd);
+    siginfo_t info{};
+    while (waitid(P_PID, out.criu_pid, &info, WEXITED | WNOWAIT) != 0 && errno == EINTR) {
+    }
+    watchdog.MarkExited();
+    out.deadline_passed = watchdog.fired();
+  }
+  while (waitpid(out.criu_pid, &out.wait_status, 0) < 0 && errno == EINTR) {
+  }
+  // Local socket trouble almost always means CRIU died early; the caller
+  // reports it together with CRIU's exit status, stderr and log.
+  if (!local_error.ok() && out.protocol_error.empty()) out.protocol_error = local_error.message();
+  return out;
+}
+
+}  // namespace ckptd::criu

@@ -1,0 +1,60 @@
+// One `criu swrk` conversation: spawn CRIU with one end of a SOCK_SEQPACKET
+// socketpair, send one request, answer every notification, read the final
+// response, close, reap. Internal to criu/; the public API is criu_driver.h.
+//
+// Contract:
+// - RunSwrk() always reaps the child it started, whatever happens.
+// - A watchdog thread enforces `deadline`: SIGTERM to CRIU, then SIGKILL to
+//   CRIU's process group (CRIU runs in its own session) after `kill_grace`.
+//   The child is never signalled after it has been reaped (no pid reuse race).
+// - It returns an error Status only when CRIU could not be started
+//   (kUnavailable, or socketpair failing); everything else, including socket
+//   errors (protocol_error), is in SwrkOutcome for the caller to judge.
+// - The notify callback runs on the calling thread; its first error is kept
+//   and answered with notify_success=false (later notifications are answered
+//   with false too, so CRIU winds down).
+// Thread safety: RunSwrk is reentrant; concurrent calls spawn separate CRIUs.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "criu/options.h"
+#include "criu/rpc.pb.h"
+
+namespace ckptd::criu {
+
+struct SwrkConfig {
+  std::string criu_path;
+  // Exported to CRIU as CRIU_LIBS_DIR: the only directory it loads plugins
+  // from. Must be set (an empty directory disables plugins).
+  std::string plugin_dir;
+  // CRIU's stdout/stderr go here (errors it prints before its log is open);
+  // empty: /dev/null.
+  std::filesystem::path stderr_path;
+  std::chrono::milliseconds kill_grace{std::chrono::seconds(2)};
+};
+
+struct SwrkOutcome {
+  std::optional<rpc::criu_resp> response;  // the final (non-NOTIFY) answer
+  std::vector<std::string> notifications;  // scripts notified, in order
+  Status callback_status;                  // first error of the callback
+  std::string callback_script;             // the script it failed on
+  bool deadline_passed = false;            // the watchdog signalled CRIU
+  int wait_status = 0;                     // from waitpid
+  int criu_pid = 0;
+  std::string protocol_error;              // malformed or unexpected message
+};
+
+Result<SwrkOutcome> RunSwrk(const SwrkConfig& config, const rpc::criu_req& request,
+                            std::chrono::steady_clock::time_point deadline,
+                            const NotifyCallback& notify);
+
+// "exit 1", "signal 9" for messages.
+std::string DescribeWaitStatus(int wait_status);
+
+}  // namespace ckptd::criu
