@@ -1,0 +1,147 @@
+// Shared helpers for the gpu/ tests: a fresh fake-driver state dir per test,
+// GPU-using child processes, fault switches and state-file reads.
+#pragma once
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "common/subprocess.h"
+#include "gpu/checkpointer.h"
+
+namespace ckptd::gpu::testing {
+
+inline const std::string kFakeLib = CKPTD_BINARY_DIR "/tests/fake_cuda/libcuda.so.1";
+inline const std::string kFakeLibNoCkpt = CKPTD_BINARY_DIR "/tests/fake_cuda/nockpt/libcuda.so.1";
+inline const std::string kFakeTool = CKPTD_BINARY_DIR "/tests/fake_cuda/cuda-checkpoint";
+inline const std::string kGpuUser = CKPTD_BINARY_DIR "/tests/gpu/ckptd_gpu_user";
+
+// A child process group started from argv; killed (whole group) on destruction.
+class Child {
+ public:
+  // Waits for `ready_lines` "ready <pid>" lines on the child's stdout.
+  Child(const std::vector<std::string>& argv, int ready_lines = 1) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0) return;
+    pid_ = fork();
+    if (pid_ == 0) {
+      setpgid(0, 0);
+      dup2(fds[1], 1);
+      std::vector<char*> args;
+      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+    close(fds[1]);
+    std::string buf;
+    char c;
+    int lines = 0;
+    while (lines < ready_lines && read(fds[0], &c, 1) == 1) {
+      if (c == '\n') {
+        std::istringstream in(buf);
+        std::string word;
+        int pid = 0;
+        if (in >> word >> pid && word == "ready") pids_.push_back(pid);
+        ++lines;
+        buf.clear();
+      } else {
+        buf += c;
+      }
+    }
+    close(fds[0]);
+  }
+  ~Child() {
+    if (pid_ > 0) {
+      kill(-pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  int pid() const { return pid_; }
+  const std::vector<int>& ready_pids() const { return pids_; }
+
+ private:
+  int pid_ = -1;
+  std::vector<int> pids_;
+};
+
+// One fake-driver state dir per test, exported in the environment.
+class FakeCudaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/ckptd-gpu-test-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    setenv("CKPTD_FAKE_CUDA_STATE_DIR", dir_.c_str(), 1);
+    unsetenv("CKPTD_FAKE_CUDA_INIT_ERROR");
+  }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  // A running process that has the fake libcuda.so.1 mapped.
+  std::unique_ptr<Child> StartGpuProcess() {
+    auto c = std::make_unique<Child>(std::vector<std::string>{kGpuUser, "--gpu-lib", kFakeLib});
+    EXPECT_GT(c->pid(), 0);
+    EXPECT_EQ(c->ready_pids().size(), 1u);
+    return c;
+  }
+
+  // First line of <pid>.state ("" when absent).
+  std::string StateOf(int pid) const {
+    std::ifstream in(dir_ + "/" + std::to_string(pid) + ".state");
+    std::string word;
+    std::getline(in, word);
+    return word;
+  }
+  std::string StateFile(int pid) const {
+    std::ifstream in(dir_ + "/" + std::to_string(pid) + ".state");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  std::string CallsLog() const {
+    std::ifstream in(dir_ + "/calls.log");
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+  void SetFault(const std::string& name, const std::string& value) const {
+    std::ofstream(dir_ + "/" + name) << value << "\n";
+  }
+  void ClearFault(const std::string& name) const { std::filesystem::remove(dir_ + "/" + name); }
+  void SetState(int pid, const std::string& word) const {
+    std::ofstream(dir_ + "/" + std::to_string(pid) + ".state") << word << "\n";
+  }
+
+  GpuConfig DriverConfig() const {
+    GpuConfig c;
+    c.driver_library = kFakeLib;
+    c.tool_path = "";
+    return c;
+  }
+  GpuConfig ToolConfig() const {
+    GpuConfig c;
+    c.driver_library = kFakeLibNoCkpt;
+    c.tool_path = kFakeTool;
+    c.tool_deadline = std::chrono::seconds(20);
+    c.tool_env = {{"CKPTD_FAKE_CUDA_STATE_DIR", dir_}};
+    return c;
+  }
+
+  std::string dir_;
+};
+
+}  // namespace ckptd::gpu::testing
