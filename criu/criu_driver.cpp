@@ -141,8 +141,16 @@ Status OutcomeStatus(const SwrkOutcome& out, const OpContext& ctx) {
   }
   if (r.success()) return Status::Ok();
   std::string msg = "failed";
-  if (r.has_cr_errmsg() && !r.cr_errmsg().empty()) msg += ": " + r.cr_errmsg();
   if (r.has_cr_errno() && r.cr_errno() != 0) msg += fmt::format(" (errno {}: {})", r.cr_errno(), std::strerror(r.cr_errno()));
+  // cr_errmsg is CRIU's *first* error line, often a harmless one (e.g. its
+  // RLIMIT_NOFILE complaint); the log excerpt has the real story, so the
+  // message is only used when there is no log.
+  std::string errors = ctx.log_path.empty() ? std::string() : CriuLogErrors(ctx.log_path);
+  if (errors.empty() && r.has_cr_errmsg() && !r.cr_errmsg().empty()) {
+    std::string em = r.cr_errmsg();
+    while (!em.empty() && (em.back() == '\n' || em.back() == ' ')) em.pop_back();
+    msg += ": " + em;
+  }
   Code code = Code::kIOError;
   if (ctx.target_pid > 0 && !ProcessExists(ctx.target_pid)) code = Code::kNotFound;
   return Status(code, WithLog(msg, ctx)).WithContext(ctx.what);

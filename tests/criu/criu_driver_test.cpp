@@ -1,0 +1,303 @@
+// The CRIU driver against the real CRIU: probing, failure paths, deadlines,
+// notifications and the plugin directory. Dump/restore round trips are in
+// criu_restore_test.cpp.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "criu/criu_driver.h"
+#include "criu/criu_log.h"
+#include "criu_test_util.h"
+
+namespace ckptd::criu {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ChildrenOf;
+using testing::CriuPath;
+using testing::KillTree;
+using testing::ProcState;
+using testing::ReadProgress;
+using testing::ReapChild;
+using testing::StartWorkload;
+using testing::TempDir;
+using testing::WaitProgress;
+
+std::unique_ptr<CriuDriver> MakeDriver(DriverConfig cfg = {}) {
+  if (cfg.criu_path == CKPTD_CRIU_DEFAULT) cfg.criu_path = CriuPath();
+  auto d = CriuDriver::Create(std::move(cfg));
+  if (!d.ok()) ADD_FAILURE() << d.status().ToString();
+  return d.ok() ? std::move(d).value() : nullptr;
+}
+
+// Skips only when CRIU cannot run at all here.
+#define REQUIRE_CRIU(driver)                                                  \
+  do {                                                                        \
+    ProbeResult _p = (driver)->Probe();                                       \
+    if (!_p.found || !_p.version) GTEST_SKIP() << "criu unusable: " << _p.error; \
+  } while (0)
+
+TEST(CriuProbe, VersionCheckAndFeatures) {
+  auto driver = MakeDriver();
+  ASSERT_TRUE(driver);
+  REQUIRE_CRIU(driver);
+  auto v = driver->Version();
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_TRUE(v->AtLeast(4, 2)) << v->ToString();
+  EXPECT_EQ(v->ToString().rfind(std::to_string(v->major) + "." + std::to_string(v->minor) + ".", 0), 0u);
+  Status check = driver->Check();
+  EXPECT_TRUE(check.ok()) << check.ToString();
+  auto f = driver->FeatureCheck();
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  ProbeResult p = driver->Probe();
+  EXPECT_TRUE(p.found);
+  EXPECT_EQ(p.path, CriuPath());
+  ASSERT_TRUE(p.version.has_value());
+  EXPECT_EQ(p.version->ToString(), v->ToString());
+  EXPECT_TRUE(p.version_ok);
+  EXPECT_TRUE(p.check_passed);
+  EXPECT_TRUE(p.ok()) << p.error;
+  EXPECT_TRUE(p.error.empty()) << p.error;
+}
+
+TEST(CriuVersionTest, Compare) {
+  CriuVersion v{4, 2, 1, "", ""};
+  EXPECT_TRUE(v.AtLeast(4, 2));
+  EXPECT_TRUE(v.AtLeast(4, 2, 1));
+  EXPECT_FALSE(v.AtLeast(4, 2, 2));
+  EXPECT_FALSE(v.AtLeast(4, 3));
+  EXPECT_TRUE(v.AtLeast(3, 19));
+  EXPECT_FALSE(v.AtLeast(5, 0));
+  EXPECT_EQ(v.ToString(), "4.2.1");
+  v.gitid = "abc";
+  EXPECT_EQ(v.ToString(), "4.2.1 (abc)");
+}
+
+TEST(CriuProbe, MissingBinaryIsUnavailable) {
+  TempDir tmp;
+  DriverConfig cfg;
+  cfg.criu_path = (tmp.path() / "no-such-criu").string();
+  auto driver = MakeDriver(cfg);
+  ASSERT_TRUE(driver);
+  auto v = driver->Version();
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), Code::kUnavailable);
+  EXPECT_NE(v.status().message().find(cfg.criu_path), std::string::npos) << v.status().ToString();
+  ProbeResult p = driver->Probe();
+  EXPECT_FALSE(p.found);
+  EXPECT_FALSE(p.ok());
+  EXPECT_NE(p.error.find("no-such-criu"), std::string::npos) << p.error;
+  DumpOptions o;
+  o.pid = getpid();
+  o.images_dir = tmp.path();
+  auto d = driver->Dump(o);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), Code::kUnavailable) << d.status().ToString();
+}
+
+TEST(CriuProbe, NonExecutableBinaryIsUnavailable) {
+  TempDir tmp;
+  std::ofstream(tmp.path() / "criu") << "not a program\n";
+  DriverConfig cfg;
+  cfg.criu_path = (tmp.path() / "criu").string();
+  auto driver = MakeDriver(cfg);
+  ASSERT_TRUE(driver);
+  auto v = driver->Version();
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), Code::kUnavailable) << v.status().ToString();
+}
+
+TEST(CriuDump, NonexistentPidFailsWithLogLines) {
+  auto driver = MakeDriver();
+  ASSERT_TRUE(driver);
+  REQUIRE_CRIU(driver);
+  TempDir tmp;
+  // A pid that was just used and reaped is free (pid_max wrap aside).
+  pid_t gone = testing::Spawn({"/bin/true"});
+  ASSERT_GT(gone, 0);
+  ASSERT_NE(ReapChild(gone), -1);
+  DumpOptions o;
+  o.pid = gone;
+  o.images_dir = tmp.Sub("img");
+  o.deadline = 30s;
+  auto r = driver->Dump(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kNotFound) << r.status().ToString();
+  const std::string& m = r.status().message();
+  EXPECT_NE(m.find("criu dump of pid " + std::to_string(gone)), std::string::npos) << m;
+  EXPECT_NE(m.find("Error ("), std::string::npos) << m;  // CRIU's own log lines
+  EXPECT_NE(m.find((o.images_dir / "dump.log").string()), std::string::npos) << m;
+}
+
+TEST(CriuDump, BadArgumentsAreRejected) {
+  auto driver = MakeDriver();
+  ASSERT_TRUE(driver);
+  TempDir tmp;
+  DumpOptions o;
+  o.images_dir = tmp.path();
+  EXPECT_EQ(driver->Dump(o).status().code(), Code::kInvalidArgument);  // no pid
+  o.pid = getpid();
+  o.images_dir = tmp.path() / "missing";
+  EXPECT_EQ(driver->Dump(o).status().code(), Code::kInvalidArgument);
+  RestoreOptions ro;
+  ro.images_dir = tmp.path() / "missing";
+  EXPECT_EQ(driver->Restore(ro).status().code(), Code::kInvalidArgument);
+}
+
+TEST(CriuDump, RestoreOfEmptyImagesDirFailsWithLogLines) {
+  auto driver = MakeDriver();
+  ASSERT_TRUE(driver);
+  REQUIRE_CRIU(driver);
+  TempDir tmp;
+  RestoreOptions ro;
+  ro.images_dir = tmp.Sub("img");
+  ro.deadline = 30s;
+  auto r = driver->Restore(ro);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kIOError) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("Error ("), std::string::npos) << r.status().ToString();
+}
+
+// For every action-script point of a dump: a notify callback that blocks past
+// the deadline there gets CRIU killed, and the target must be left running
+// (not stopped, still counting), whatever phase CRIU was in.
+TEST(CriuDump, DeadlineKillsCriuAndLeavesTargetRunning) {
+  auto driver = MakeDriver();
+  ASSERT_TRUE(driver);
+  REQUIRE_CRIU(driver);
+  TempDir tmp;
+  auto out = tmp.path() / "counter";
+  pid_t pid = StartWorkload("counter", out);
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(WaitProgress(out, 3));
+
+  // Learn the points with a leave-running dump.
+  DumpOptions learn;
+  learn.pid = pid;
+  learn.images_dir = tmp.Sub("learn");
+  learn.leave_running = true;
+  learn.deadline = 60s;
+  auto learned = driver->Dump(learn);
+  ASSERT_TRUE(learned.ok()) << learned.status().ToString();
+  ASSERT_FALSE(learned->notifications.empty());
+
+  std::vector<std::string> points = learned->notifications;
+  points.erase(std::unique(points.begin(), points.end()), points.end());
+  for (const std::string& point : points) {
+    SCOPED_TRACE("blocking at " + point);
+    DumpOptions o;
+    o.pid = pid;
+    o.images_dir = tmp.Sub("img-" + point);
+    o.deadline = 1500ms;  // leave_running=false: CRIU would kill the tree on success
+    o.notify = [&](const std::string& script, int) {
+      if (script == point) std::this_thread::sleep_for(3s);
+      return Status::Ok();
+    };
+    auto start = std::chrono::steady_clock::now();
+    auto r = driver->Dump(o);
+    auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kDeadlineExceeded) << r.status().ToString();
+    EXPECT_LT(took, 10s);
+    // The target is alive, not stopped, and keeps counting.
+    char state = ProcState(pid);
+    EXPECT_TRUE(state == 'S' || state == 'R') << "state " << state;
+    uint64_t before = ReadProgress(out).n;
+    EXPECT_TRUE(WaitProgress(out, before + 5, 5s)) << "counter stuck at " << before;
+    EXPECT_EQ(waitpid(pid, nullptr, WNOHANG), 0) << "target died";
+  }
+  KillTree(pid);
+}
+
+TEST(CriuDump, NotifyErrorAbortsAndTargetResumes) {
+  auto driver = MakeDriver();
+  ASSERT_TRUE(driver);
+  REQUIRE_CRIU(driver);
+  TempDir tmp;
+  auto out = tmp.path() / "counter";
+  pid_t pid = StartWorkload("counter", out);
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(WaitProgress(out, 3));
+  std::vector<std::string> seen;
+  DumpOptions o;
+  o.pid = pid;
+  o.images_dir = tmp.Sub("img");
+  o.deadline = 60s;
+  o.notify = [&](const std::string& script, int) -> Status {
+    seen.push_back(script);
+    if (script == "post-dump") return Internal("gpu checkpoint refused");
+    return Status::Ok();
+  };
+  auto r = driver->Dump(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kInternal) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("notify post-dump: gpu checkpoint refused"), std::string::npos)
+      << r.status().ToString();
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.back(), "post-dump") << "callback called again after its error";
+  char state = ProcState(pid);
+  EXPECT_TRUE(state == 'S' || state == 'R') << "state " << state;
+  uint64_t before = ReadProgress(out).n;
+  EXPECT_TRUE(WaitProgress(out, before + 5, 5s));
+  KillTree(pid);
+}
+
+TEST(CriuPlugins, CriuLoadsPluginsOnlyFromTheConfiguredDir) {
+  auto driver = MakeDriver();
+  ASSERT_TRUE(driver);
+  REQUIRE_CRIU(driver);
+  // Default: a private, empty directory.
+  ASSERT_TRUE(std::filesystem::is_directory(driver->plugin_dir()));
+  EXPECT_TRUE(std::filesystem::is_empty(driver->plugin_dir()));
+
+  // A configured directory is what CRIU really uses: a broken "plugin" there
+  // makes the dump fail, which proves CRIU looked there and nowhere else.
+  TempDir tmp;
+  auto plugins = tmp.Sub("plugins");
+  std::ofstream(plugins / "broken_plugin.so") << "not an ELF file\n";
+  DriverConfig cfg;
+  cfg.plugin_dir = plugins;
+  auto with_plugins = MakeDriver(cfg);
+  ASSERT_TRUE(with_plugins);
+  auto out = tmp.path() / "counter";
+  pid_t pid = StartWorkload("counter", out);
+  ASSERT_TRUE(WaitProgress(out, 3));
+  DumpOptions o;
+  o.pid = pid;
+  o.images_dir = tmp.Sub("img-broken");
+  o.leave_running = true;
+  o.deadline = 60s;
+  auto bad = with_plugins->Dump(o);
+  EXPECT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("broken_plugin.so"), std::string::npos) << bad.status().ToString();
+  o.images_dir = tmp.Sub("img-default");
+  auto good = driver->Dump(o);
+  EXPECT_TRUE(good.ok()) << good.status().ToString();
+  EXPECT_TRUE(WaitProgress(out, ReadProgress(out).n + 3));
+  KillTree(pid);
+}
+
+TEST(CriuLog, ErrorExcerptKeepsLastErrorLines) {
+  TempDir tmp;
+  auto log = tmp.path() / "x.log";
+  {
+    std::ofstream f(log);
+    f << "(00.000001) Version: 4.2.1\n";
+    for (int i = 0; i < 15; ++i) f << "(00.00000" << i % 10 << ") Error (criu/x.c:" << i << "): boom " << i << "\n";
+    f << "(00.100000) Warn  (criu/y.c:1): not an error\n";
+  }
+  std::string e = CriuLogErrors(log, 10);
+  EXPECT_EQ(e.find("boom 4"), std::string::npos) << e;
+  EXPECT_NE(e.find("Error (criu/x.c:5): boom 5"), std::string::npos) << e;
+  EXPECT_NE(e.find("boom 14"), std::string::npos) << e;
+  EXPECT_EQ(e.find("Warn"), std::string::npos) << e;
+  EXPECT_EQ(CriuLogErrors(tmp.path() / "missing.log"), "");
+}
+
+}  // namespace
+}  // namespace ckptd::criu

@@ -1,0 +1,70 @@
+// Helpers for the CRIU tests: temp dirs, starting ckptd_workload, reading
+// its progress file, killing and reaping process trees.
+//
+// The test process makes itself a child subreaper (see criu_test_util.cpp):
+// a restored tree is re-parented to it once `criu swrk` exits, so the tests
+// can reap everything they restored (PID 1 of some containers never reaps).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace ckptd::criu::testing {
+
+std::string CriuPath();      // $CKPTD_CRIU, else CKPTD_CRIU_DEFAULT
+std::string WorkloadPath();  // the built ckptd_workload
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  // Creates and returns path()/name.
+  std::filesystem::path Sub(const std::string& name) const;
+
+ private:
+  std::filesystem::path path_;
+};
+
+// fork+exec; the child is ours (waitpid-able).
+pid_t Spawn(const std::vector<std::string>& argv);
+// Starts `ckptd_workload mode --out out extra...` with --log out.log.
+pid_t StartWorkload(const std::string& mode, const std::filesystem::path& out,
+                    const std::vector<std::string>& extra = {});
+
+struct Progress {
+  bool valid = false;  // file present and well-formed
+  uint64_t n = 0;
+  bool ok = false;
+};
+Progress ReadProgress(const std::filesystem::path& file);
+// Waits until the progress is valid, ok and n >= min_n.
+bool WaitProgress(const std::filesystem::path& file, uint64_t min_n,
+                  std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// 'R', 'S', 'T', 'Z', ... of the main thread; 0 when the process is gone.
+char ProcState(pid_t pid);
+pid_t ParentOf(pid_t pid);
+std::vector<pid_t> ChildrenOf(pid_t pid);
+// Last field of "NSpid:" (the pid inside the innermost namespace).
+pid_t InnermostPid(pid_t pid);
+bool Alive(pid_t pid);  // exists and is not a zombie
+
+// Waits for our child `pid` to end; returns its wait status or -1 on timeout.
+int ReapChild(pid_t pid, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+// The pids of the tree rooted at `pid` (root first).
+std::vector<pid_t> TreeOf(pid_t pid);
+// Reaps what of `tree` is ours until every pid of it is gone (or 10 s).
+bool ReapTree(const std::vector<pid_t>& tree);
+// SIGKILLs the whole tree under `pid` and reaps what is ours (directly or by
+// subreaping); waits until every pid of the tree is gone.
+void KillTree(pid_t pid);
+
+}  // namespace ckptd::criu::testing
