@@ -1,0 +1,79 @@
+#include "api/http_types.h"
+
+#include <boost/json.hpp>
+
+namespace ckptd::api {
+
+namespace json = boost::json;
+
+std::optional<std::string> Request::Header(std::string_view lower_name) const {
+  auto it = headers.find(std::string(lower_name));
+  if (it == headers.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<std::string> Request::Query(std::string_view name) const {
+  auto it = query.find(std::string(name));
+  if (it == query.end()) return std::nullopt;
+  return it->second;
+}
+
+Response Json(int status, const json::value& body) {
+  Response r;
+  r.status = status;
+  r.body = json::serialize(body);
+  return r;
+}
+
+Response Text(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.content_type = "text/plain; charset=utf-8";
+  r.body = std::move(body);
+  return r;
+}
+
+Response NoContent() {
+  Response r;
+  r.status = 204;
+  r.content_type.clear();
+  return r;
+}
+
+int HttpStatusFor(Code code) {
+  switch (code) {
+    case Code::kOk: return 200;
+    case Code::kInvalidArgument: return 400;
+    case Code::kUnauthenticated: return 401;
+    case Code::kNotFound: return 404;
+    case Code::kConflict:
+    case Code::kAlreadyExists: return 409;
+    case Code::kTooLarge: return 413;
+    case Code::kUnavailable: return 503;
+    case Code::kDeadlineExceeded: return 504;
+    case Code::kCancelled: return 503;
+    case Code::kCorruption:
+    case Code::kIOError:
+    case Code::kInternal: return 500;
+  }
+  return 500;
+}
+
+Response Error(int status, std::string message, const json::value& details) {
+  return Json(status, json::object{{"message", std::move(message)},
+                                   {"code", std::to_string(status)},
+                                   {"details", details}});
+}
+
+Response Error(const Status& st, const json::value& details) {
+  return Error(HttpStatusFor(st.code()), st.message(), details);
+}
+
+Result<json::value> ParseJsonBody(const Request& req) {
+  json::error_code ec;
+  json::value v = json::parse(req.body, ec);
+  if (ec) return InvalidArgument("request body is not valid JSON: " + ec.message());
+  return v;
+}
+
+}  // namespace ckptd::api

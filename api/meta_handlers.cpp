@@ -1,0 +1,30 @@
+#include "api/meta_handlers.h"
+
+#include <boost/json.hpp>
+
+#include "api/openapi_document.h"
+
+namespace ckptd::api {
+
+namespace json = boost::json;
+
+std::string_view OpenApiDocument() { return kOpenApiDocument; }
+
+void RegisterMetaRoutes(Router* router, std::function<json::value()> health) {
+  router->Add(
+      "GET", "/healthz",
+      [health = std::move(health)](const Request&) {
+        json::value body = health();
+        const auto* status = body.is_object() ? body.as_object().if_contains("status") : nullptr;
+        bool ok = status && status->is_string() && status->as_string() == "ok";
+        return Json(ok ? 200 : 503, body);
+      },
+      RouteOptions{.auth = false});
+  router->Add("GET", "/openapi.json", [](const Request&) {
+    Response r;
+    r.body = std::string(kOpenApiDocument);
+    return r;
+  });
+}
+
+}  // namespace ckptd::api

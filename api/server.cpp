@@ -1,0 +1,117 @@
+#include "api/server.h"
+
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "api/session.h"
+
+namespace ckptd::api {
+
+// Member order matters for teardown: the handler pool is destroyed before
+// the io_context, so queued handlers that still hold sessions release their
+// sockets while the io_context that owns them is alive.
+struct HttpServer::Impl {
+  ServerShared shared;
+  net::io_context ioc;
+  net::thread_pool pool;
+  tcp::acceptor acceptor;
+  std::vector<std::thread> threads;
+  uint16_t port = 0;
+  bool running = false;
+
+  Impl(ServerOptions options, const Router* router, const Authenticator* auth, RequestObserver observer)
+      : ioc(options.io_threads),
+        pool(static_cast<size_t>(std::max(1, options.handler_threads))),
+        acceptor(ioc) {
+    shared.options = std::move(options);
+    shared.router = router;
+    shared.auth = auth;
+    shared.observer = std::move(observer);
+    shared.handler_pool = &pool;
+    shared.max_body = std::max<size_t>(router->MaxBodyLimit(), 1 << 20);
+  }
+
+  void Accept() {
+    acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (!acceptor.is_open()) return;
+        spdlog::warn("accept failed: {}", ec.message());
+      } else {
+        auto session = std::make_shared<Session>(std::move(socket), &shared);
+        if (shared.connections > shared.options.max_connections) {
+          session->RejectBusy();
+        } else {
+          session->Start();
+        }
+      }
+      Accept();
+    });
+  }
+};
+
+HttpServer::HttpServer(ServerOptions options, const Router* router, const Authenticator* auth,
+                       RequestObserver observer)
+    : impl_(std::make_unique<Impl>(std::move(options), router, auth, std::move(observer))) {}
+
+HttpServer::~HttpServer() { Stop(std::chrono::milliseconds(0)); }
+
+Status HttpServer::Start() {
+  auto& o = impl_->shared.options;
+  beast::error_code ec;
+  auto& acc = impl_->acceptor;
+  if (o.listen_fd >= 0) {
+    acc.assign(tcp::v6(), o.listen_fd, ec);
+    if (ec) {
+      ec.clear();
+      acc.assign(tcp::v4(), o.listen_fd, ec);
+    }
+    if (ec) return IOError("cannot use the inherited listening socket: " + ec.message());
+  } else {
+    auto addr = net::ip::make_address(o.address, ec);
+    if (ec) return InvalidArgument(fmt::format("bad listen address '{}': {}", o.address, ec.message()));
+    tcp::endpoint ep(addr, o.port);
+    acc.open(ep.protocol(), ec);
+    if (!ec) acc.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acc.bind(ep, ec);
+    if (!ec) acc.listen(net::socket_base::max_listen_connections, ec);
+    if (ec) return IOError(fmt::format("cannot listen on {}:{}: {}", o.address, o.port, ec.message()));
+  }
+  impl_->port = acc.local_endpoint(ec).port();
+  impl_->Accept();
+  for (int i = 0; i < std::max(1, o.io_threads); ++i) {
+    impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  }
+  impl_->running = true;
+  return Status::Ok();
+}
+
+void HttpServer::Stop(std::chrono::milliseconds drain) {
+  if (!impl_->running) return;
+  impl_->running = false;
+  impl_->shared.stopping = true;
+  net::post(impl_->ioc, [this] {
+    beast::error_code ec;
+    impl_->acceptor.close(ec);
+  });
+  auto deadline = std::chrono::steady_clock::now() + drain;
+  while (impl_->shared.active_requests > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (impl_->shared.active_requests > 0) {
+    spdlog::warn("stopping with {} request(s) still in flight", impl_->shared.active_requests.load());
+  }
+  impl_->ioc.stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+  impl_->pool.stop();
+  impl_->pool.join();
+}
+
+uint16_t HttpServer::port() const { return impl_->port; }
+
+}  // namespace ckptd::api

@@ -1,0 +1,63 @@
+// The HTTP/1.1 server: Boost.Beast over Asio, a few I/O threads, handlers
+// run on a separate bounded pool so a slow handler never stalls the I/O.
+//
+// Limits: headers (header_limit), bodies (per route, RouteOptions::body_limit;
+// a larger body is answered 413 and the connection closed after draining a
+// bounded amount), time to receive a request (read_timeout), idle keep-alive
+// (idle_timeout), concurrent connections (max_connections; above it new
+// connections are answered 503 and closed).
+// Lifecycle: Start() binds and begins accepting; Stop() stops accepting,
+// lets in-flight requests finish until `drain` passes, then closes every
+// connection and joins the threads. Not copyable; Start/Stop from one thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "api/auth.h"
+#include "api/router.h"
+#include "common/status.h"
+
+namespace ckptd::api {
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 8080;  // 0: an ephemeral port, see HttpServer::port()
+  int io_threads = 2;
+  int handler_threads = 8;
+  size_t header_limit = 16 * 1024;
+  std::chrono::seconds read_timeout{30};
+  std::chrono::seconds idle_timeout{60};
+  size_t max_connections = 1024;
+  // An already bound and listening socket to accept on (systemd socket
+  // activation); -1 to bind address:port.
+  int listen_fd = -1;
+};
+
+// Called after each response: method, route pattern (or "" when unrouted),
+// status, seconds spent.
+using RequestObserver =
+    std::function<void(const std::string& method, const std::string& route, int status, double seconds)>;
+
+class HttpServer {
+ public:
+  HttpServer(ServerOptions options, const Router* router, const Authenticator* auth,
+             RequestObserver observer = {});
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  Status Start();
+  void Stop(std::chrono::milliseconds drain = std::chrono::seconds(10));
+  uint16_t port() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ckptd::api

@@ -1,0 +1,283 @@
+#include "api/session.h"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace ckptd::api {
+
+namespace {
+
+constexpr size_t kUnroutedBodyLimit = 1 << 20;
+constexpr size_t kMaxDrainBytes = 128u << 20;
+constexpr auto kDrainTimeout = std::chrono::seconds(5);
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+}  // namespace
+
+Session::Session(tcp::socket socket, ServerShared* shared)
+    : stream_(std::move(socket)), shared_(shared) {
+  shared_->connections++;
+}
+
+Session::~Session() {
+  FinishRequest(0);
+  shared_->connections--;
+}
+
+void Session::Start() {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
+}
+
+void Session::RejectBusy() {
+  net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+    self->FailAndClose(503, "too many connections");
+  });
+}
+
+void Session::ReadHeader() {
+  parser_ = std::make_unique<http::request_parser<http::string_body>>();
+  parser_->header_limit(static_cast<std::uint32_t>(shared_->options.header_limit));
+  parser_->body_limit(shared_->max_body);
+  stream_.expires_after(buffer_.size() ? shared_->options.read_timeout : shared_->options.idle_timeout);
+  http::async_read_header(stream_, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code ec, size_t) {
+                            self->OnHeader(ec);
+                          });
+}
+
+void Session::OnHeader(beast::error_code ec) {
+  if (ec == http::error::end_of_stream || ec == net::error::eof ||
+      ec == net::error::operation_aborted || ec == beast::error::timeout) {
+    return Close();
+  }
+  if (ec == http::error::header_limit) return FailAndClose(431, "request headers too large");
+  if (ec == http::error::body_limit) {
+    return FailAndClose(413, fmt::format("request body exceeds the {} byte limit", shared_->max_body));
+  }
+  if (ec) return FailAndClose(400, "malformed HTTP request: " + ec.message());
+
+  in_request_ = true;
+  shared_->active_requests++;
+  started_ = std::chrono::steady_clock::now();
+  const auto& req = parser_->get();
+  auto url = boost::urls::parse_origin_form(std::string_view(req.target()));
+  if (!url) return FailAndClose(400, "malformed request target");
+  path_ = std::string(url->path());
+  method_ = std::string(req.method_string());
+  version_ = req.version();
+  match_ = shared_->router->Find(method_, path_);
+
+  size_t limit = match_.route ? match_.route->options.body_limit : kUnroutedBodyLimit;
+  if (auto len = parser_->content_length(); len && *len > limit) {
+    return FailAndClose(413, fmt::format("request body of {} bytes exceeds the {} byte limit", *len, limit));
+  }
+  parser_->body_limit(limit);
+  if (beast::iequals(req[http::field::expect], "100-continue")) {
+    auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, req.version());
+    return http::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code ec, size_t) {
+      if (ec) return self->Close();
+      self->ReadBody();
+    });
+  }
+  ReadBody();
+}
+
+void Session::ReadBody() {
+  if (parser_->is_done()) return OnBody({});
+  stream_.expires_after(shared_->options.read_timeout);
+  http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
+    self->OnBody(ec);
+  });
+}
+
+void Session::OnBody(beast::error_code ec) {
+  if (ec == http::error::body_limit) {
+    return FailAndClose(413, fmt::format("request body exceeds the {} byte limit",
+                                         match_.route ? match_.route->options.body_limit
+                                                      : kUnroutedBodyLimit));
+  }
+  if (ec) return Close();
+  Dispatch();
+}
+
+void Session::Dispatch() {
+  auto msg = parser_->release();
+  Request req;
+  req.method = std::string(msg.method_string());
+  req.target = std::string(msg.target());
+  req.path = path_;
+  if (auto url = boost::urls::parse_origin_form(req.target)) {
+    for (auto p : url->params()) req.query[std::string(p.key)] = std::string(p.value);
+  }
+  for (const auto& f : msg) req.headers[Lower(f.name_string())] = std::string(f.value());
+  req.params = match_.params;
+  req.body = std::move(msg.body());
+  beast::error_code ec;
+  auto ep = stream_.socket().remote_endpoint(ec);
+  if (!ec) req.remote = ep.address().to_string() + ":" + std::to_string(ep.port());
+  keep_alive_ = msg.keep_alive();
+
+  net::post(*shared_->handler_pool, [self = shared_from_this(), req = std::move(req)]() mutable {
+    Response res = self->Handle(req);
+    net::post(self->stream_.get_executor(),
+              [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
+  });
+}
+
+Response Session::Handle(const Request& req) {
+  const Route* route = match_.route;
+  if (!route || route->options.auth) {
+    Status st = shared_->auth->Check(req.Header("authorization"));
+    if (!st.ok()) {
+      Response r = Error(st);
+      r.headers.emplace_back("WWW-Authenticate", "Bearer");
+      return r;
+    }
+  }
+  if (!route) {
+    if (match_.status == 405) {
+      Response r = Error(405, fmt::format("method {} is not allowed on {}", req.method, req.path));
+      r.headers.emplace_back("Allow", match_.allow);
+      return r;
+    }
+    return Error(404, fmt::format("no route for {} {}", req.method, req.path));
+  }
+  try {
+    return route->handler(req);
+  } catch (const std::exception& e) {
+    spdlog::error("handler {} {} threw: {}", req.method, route->pattern, e.what());
+    return Error(500, std::string("internal error: ") + e.what());
+  }
+}
+
+void Session::Write(Response res) {
+  if (res.stream) return WriteStream(std::move(res));
+  auto msg = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(res.status),
+                                                                 version_);
+  msg->set(http::field::server, "ckptd/" CKPTD_VERSION);
+  if (!res.content_type.empty()) msg->set(http::field::content_type, res.content_type);
+  for (const auto& [k, v] : res.headers) msg->set(k, v);
+  msg->body() = std::move(res.body);
+  bool keep = keep_alive_ && !shared_->stopping;
+  msg->keep_alive(keep);
+  msg->prepare_payload();
+  int status = res.status;
+  stream_.expires_after(shared_->options.read_timeout);
+  http::async_write(stream_, *msg, [self = shared_from_this(), msg, keep, status](beast::error_code ec, size_t) {
+    self->FinishRequest(status);
+    if (ec) return self->Close();
+    self->AfterWrite(keep);
+  });
+}
+
+void Session::WriteStream(Response res) {
+  auto hdr = std::make_shared<http::response<http::empty_body>>(static_cast<http::status>(res.status),
+                                                                version_);
+  hdr->set(http::field::server, "ckptd/" CKPTD_VERSION);
+  if (!res.content_type.empty()) hdr->set(http::field::content_type, res.content_type);
+  for (const auto& [k, v] : res.headers) hdr->set(k, v);
+  hdr->keep_alive(keep_alive_ && !shared_->stopping);
+  hdr->chunked(true);
+  auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*hdr);
+  auto shared_res = std::make_shared<Response>(std::move(res));
+  stream_.expires_after(shared_->options.read_timeout);
+  http::async_write_header(stream_, *sr, [self = shared_from_this(), hdr, sr, shared_res](beast::error_code ec, size_t) {
+    if (ec) return self->Close();
+    self->keep_alive_ = hdr->keep_alive();
+    self->NextChunk(shared_res);
+  });
+}
+
+void Session::NextChunk(std::shared_ptr<Response> res) {
+  net::post(*shared_->handler_pool, [self = shared_from_this(), res] {
+    auto piece = res->stream();
+    net::post(self->stream_.get_executor(), [self, res, piece = std::move(piece)]() mutable {
+      if (!piece.ok()) {
+        spdlog::error("streaming response failed: {}", piece.status().ToString());
+        self->FinishRequest(500);
+        return self->Close();
+      }
+      self->stream_.expires_after(self->shared_->options.read_timeout);
+      if (!piece->has_value()) {
+        return net::async_write(self->stream_, http::make_chunk_last(),
+                                [self, res](beast::error_code ec, size_t) {
+                                  self->FinishRequest(res->status);
+                                  if (ec) return self->Close();
+                                  self->AfterWrite(self->keep_alive_);
+                                });
+      }
+      auto data = std::make_shared<std::string>(std::move(**piece));
+      if (data->empty()) return self->NextChunk(res);
+      net::async_write(self->stream_, http::make_chunk(net::buffer(*data)),
+                       [self, res, data](beast::error_code ec, size_t) {
+                         if (ec) {
+                           self->FinishRequest(res->status);
+                           return self->Close();
+                         }
+                         self->NextChunk(res);
+                       });
+    });
+  });
+}
+
+void Session::AfterWrite(bool keep_alive) {
+  if (keep_alive && !shared_->stopping) return ReadHeader();
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  Close();
+}
+
+void Session::FailAndClose(int status, std::string message) {
+  auto msg = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(status),
+                                                                 version_);
+  Response body = Error(status, std::move(message));
+  msg->set(http::field::server, "ckptd/" CKPTD_VERSION);
+  msg->set(http::field::content_type, body.content_type);
+  msg->body() = std::move(body.body);
+  msg->keep_alive(false);
+  msg->prepare_payload();
+  stream_.expires_after(shared_->options.read_timeout);
+  http::async_write(stream_, *msg, [self = shared_from_this(), msg, status](beast::error_code ec, size_t) {
+    self->FinishRequest(status);
+    if (ec) return self->Close();
+    beast::error_code ignored;
+    self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    self->Drain();
+  });
+}
+
+void Session::Drain() {
+  stream_.expires_after(kDrainTimeout);
+  stream_.async_read_some(net::buffer(drain_buf_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+    self->drained_ += n;
+    if (ec || self->drained_ > kMaxDrainBytes) return self->Close();
+    self->Drain();
+  });
+}
+
+void Session::Close() {
+  beast::error_code ec;
+  stream_.socket().close(ec);
+}
+
+void Session::FinishRequest(int status) {
+  if (!in_request_) return;
+  in_request_ = false;
+  shared_->active_requests--;
+  if (shared_->observer && status) {
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+    shared_->observer(method_,
+                      match_.route ? match_.route->pattern : std::string(), status, secs);
+  }
+}
+
+}  // namespace ckptd::api

@@ -1,0 +1,76 @@
+// Internal to api/: one HTTP connection. Reads a request (header first, so
+// the route's body limit applies before the body is read), runs the handler
+// on the handler pool, writes the response, and loops while keep-alive.
+#pragma once
+
+#include <atomic>
+#include <memory>
+
+#include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include "api/server.h"
+
+namespace ckptd::api {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+
+// What every session shares; owned by HttpServer::Impl.
+struct ServerShared {
+  ServerOptions options;
+  const Router* router;
+  const Authenticator* auth;
+  RequestObserver observer;
+  net::thread_pool* handler_pool;
+  size_t max_body;                  // the router's largest body limit
+  std::atomic<size_t> connections{0};
+  std::atomic<size_t> active_requests{0};
+  std::atomic<bool> stopping{false};
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, ServerShared* shared);
+  ~Session();
+  void Start();
+  // Answers 503 and closes: used when over max_connections.
+  void RejectBusy();
+
+ private:
+  void ReadHeader();
+  void OnHeader(beast::error_code ec);
+  void ReadBody();
+  void OnBody(beast::error_code ec);
+  void Dispatch();
+  Response Handle(const Request& req);
+  void Write(Response res);
+  void WriteStream(Response res);
+  void NextChunk(std::shared_ptr<Response> res);
+  void AfterWrite(bool keep_alive);
+  // Writes an error response, then drains what the client still sends (up
+  // to a bound) so it can read the answer, then closes.
+  void FailAndClose(int status, std::string message);
+  void Drain();
+  void Close();
+  void FinishRequest(int status);
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::unique_ptr<http::request_parser<http::string_body>> parser_;
+  ServerShared* shared_;
+  Router::Match match_;
+  std::string path_;
+  std::string method_;
+  unsigned version_ = 11;
+  bool keep_alive_ = false;
+  std::chrono::steady_clock::time_point started_;
+  bool in_request_ = false;
+  std::array<char, 65536> drain_buf_{};
+  size_t drained_ = 0;
+};
+
+}  // namespace ckptd::api

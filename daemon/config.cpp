@@ -1,0 +1,192 @@
+#include "daemon/config.h"
+
+#include <cstdlib>
+#include <iostream>
+#include <map>
+#include <optional>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <toml++/toml.h>
+
+namespace ckptd {
+
+namespace {
+
+ConfigSetting StringSetting(std::string key, std::string help, std::string Config::*field,
+                            bool secret = false) {
+  return {std::move(key), std::move(help), secret,
+          [field](Config& c, const std::string& v) {
+            c.*field = v;
+            return Status::Ok();
+          },
+          [field](const Config& c) { return c.*field; }};
+}
+
+template <typename Int>
+ConfigSetting IntSetting(std::string key, std::string help, Int Config::*field, int64_t min, int64_t max) {
+  std::string k = key;
+  return {std::move(key), std::move(help), false,
+          [field, min, max, k](Config& c, const std::string& v) -> Status {
+            size_t used = 0;
+            int64_t n = 0;
+            try {
+              n = std::stoll(v, &used);
+            } catch (const std::exception&) {
+              used = 0;
+            }
+            if (used != v.size() || v.empty())
+              return InvalidArgument(fmt::format("{}: '{}' is not an integer", k, v));
+            if (n < min || n > max)
+              return InvalidArgument(fmt::format("{}: {} is outside {}..{}", k, n, min, max));
+            c.*field = static_cast<Int>(n);
+            return Status::Ok();
+          },
+          [field](const Config& c) { return std::to_string(c.*field); }};
+}
+
+ConfigSetting ChoiceSetting(std::string key, std::string help, std::string Config::*field,
+                            std::vector<std::string> choices) {
+  std::string k = key;
+  return {std::move(key), std::move(help), false,
+          [field, choices, k](Config& c, const std::string& v) -> Status {
+            for (const auto& ch : choices) {
+              if (ch == v) {
+                c.*field = v;
+                return Status::Ok();
+              }
+            }
+            return InvalidArgument(fmt::format("{}: '{}' is not one of {}", k, v, fmt::join(choices, ", ")));
+          },
+          [field](const Config& c) { return c.*field; }};
+}
+
+std::string EnvName(const std::string& key) {
+  std::string e = "CKPTD_";
+  for (char ch : key) e += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  return e;
+}
+
+std::string FlagName(const std::string& key) {
+  std::string f = "--";
+  for (char ch : key) f += ch == '_' ? '-' : ch;
+  return f;
+}
+
+const ConfigSetting* FindSetting(const std::string& key) {
+  for (const auto& s : ConfigSettings())
+    if (s.key == key) return &s;
+  return nullptr;
+}
+
+}  // namespace
+
+const std::vector<ConfigSetting>& ConfigSettings() {
+  static const std::vector<ConfigSetting> settings = {
+      StringSetting("listen", "API address:port (loopback by default)", &Config::listen),
+      StringSetting("data_dir", "state directory: RocksDB, token, default image directory", &Config::data_dir),
+      StringSetting("images_dir", "local image directory (default <data_dir>/images)", &Config::images_dir),
+      StringSetting("token", "API bearer token (prefer token_file)", &Config::token, true),
+      StringSetting("token_file", "file holding the API token (default <data_dir>/token; created if missing)",
+                    &Config::token_file),
+      ChoiceSetting("log_level", "trace|debug|info|warn|error", &Config::log_level,
+                    {"trace", "debug", "info", "warn", "error", "critical", "off"}),
+      ChoiceSetting("log_format", "text|json", &Config::log_format, {"text", "json"}),
+      StringSetting("criu_path", "the criu binary (>= 4.2)", &Config::criu_path),
+      StringSetting("cuda_library", "CUDA driver library to dlopen", &Config::cuda_library),
+      StringSetting("cuda_checkpoint_path", "cuda-checkpoint tool (fallback)", &Config::cuda_checkpoint_path),
+      IntSetting("io_threads", "HTTP I/O threads", &Config::io_threads, 1, 64),
+      IntSetting("handler_threads", "request handler threads", &Config::handler_threads, 1, 256),
+      IntSetting("job_workers", "concurrent checkpoint/restore jobs", &Config::job_workers, 1, 64),
+      IntSetting("job_queue", "jobs waiting beyond the running ones", &Config::job_queue, 0, 4096),
+      IntSetting("max_body_bytes", "largest request body (agent-state routes)", &Config::max_body_bytes,
+                 1024, int64_t{1} << 32),
+      IntSetting("header_limit_bytes", "largest request header block", &Config::header_limit_bytes, 1024,
+                 1 << 20),
+      IntSetting("read_timeout_s", "seconds to receive a request", &Config::read_timeout_s, 1, 3600),
+      IntSetting("idle_timeout_s", "seconds a keep-alive connection may idle", &Config::idle_timeout_s, 1,
+                 3600),
+      IntSetting("max_connections", "concurrent connections", &Config::max_connections, 1, 1 << 20),
+      IntSetting("shutdown_drain_s", "seconds SIGTERM waits for running jobs", &Config::shutdown_drain_s, 0,
+                 86400),
+  };
+  return settings;
+}
+
+Status ApplyConfigFile(const std::string& path, Config* config) {
+  toml::table table;
+  try {
+    table = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return InvalidArgument(fmt::format("{}:{}:{}: {}", path, e.source().begin.line,
+                                       e.source().begin.column, e.description()));
+  }
+  for (const auto& [k, node] : table) {
+    std::string key(k.str());
+    const ConfigSetting* s = FindSetting(key);
+    if (!s) return InvalidArgument(fmt::format("{}: unknown setting '{}'", path, key));
+    std::string value;
+    if (auto v = node.value<std::string>(); v && node.is_string()) {
+      value = *v;
+    } else if (auto i = node.value<int64_t>(); i && node.is_integer()) {
+      value = std::to_string(*i);
+    } else if (auto b = node.value<bool>(); b && node.is_boolean()) {
+      value = *b ? "true" : "false";
+    } else {
+      return InvalidArgument(fmt::format("{}: setting '{}' must be a string, integer or boolean", path, key));
+    }
+    CKPTD_RETURN_IF_ERROR(s->set(*config, value).WithContext(path));
+  }
+  config->config_file = path;
+  return Status::Ok();
+}
+
+Result<ConfigLoad> LoadConfig(int argc, char** argv) {
+  CLI::App app{"ckptd: checkpoint/restore daemon for Linux and CUDA processes"};
+  app.set_version_flag("--version", std::string("ckptd ") + CKPTD_VERSION);
+  std::optional<std::string> config_file;
+  bool check_only = false;
+  app.add_option("--config", config_file, "TOML configuration file (env CKPTD_CONFIG)");
+  app.add_flag("--check-config", check_only, "validate and print the effective configuration, then exit");
+  std::map<std::string, std::optional<std::string>> flags;
+  for (const auto& s : ConfigSettings()) {
+    app.add_option(FlagName(s.key), flags[s.key], s.help + " (env " + EnvName(s.key) + ")");
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::Success& e) {
+    std::exit(app.exit(e));
+  } catch (const CLI::ParseError& e) {
+    return InvalidArgument(e.what());
+  }
+
+  ConfigLoad load;
+  load.check_only = check_only;
+  Config& c = load.config;
+  if (!config_file) {
+    if (const char* e = std::getenv("CKPTD_CONFIG"); e && *e) config_file = e;
+  }
+  if (config_file) CKPTD_RETURN_IF_ERROR(ApplyConfigFile(*config_file, &c));
+  for (const auto& s : ConfigSettings()) {
+    if (const char* e = std::getenv(EnvName(s.key).c_str()); e) {
+      CKPTD_RETURN_IF_ERROR(s.set(c, e).WithContext("environment " + EnvName(s.key)));
+    }
+  }
+  for (const auto& s : ConfigSettings()) {
+    if (flags[s.key]) CKPTD_RETURN_IF_ERROR(s.set(c, *flags[s.key]).WithContext("flag " + FlagName(s.key)));
+  }
+  return load;
+}
+
+std::string DescribeConfig(const Config& config) {
+  std::string out;
+  if (!config.config_file.empty()) out += "# from " + config.config_file + "\n";
+  for (const auto& s : ConfigSettings()) {
+    std::string v = s.get(config);
+    if (s.secret && !v.empty()) v = "********";
+    out += fmt::format("{} = \"{}\"\n", s.key, v);
+  }
+  return out;
+}
+
+}  // namespace ckptd

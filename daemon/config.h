@@ -1,0 +1,71 @@
+// The daemon's configuration: one table of settings, four layers.
+//
+// Precedence: command-line flags > environment (CKPTD_<KEY>) > config file
+// (TOML, --config or CKPTD_CONFIG) > built-in defaults. Every setting has the
+// same name in all layers: key `data_dir` is `--data-dir`, `CKPTD_DATA_DIR`
+// and `data_dir = "..."` in the file. The defaults run a working daemon with
+// no flags at all (RocksDB and images under /var/lib/ckptd, API on
+// 127.0.0.1:8080, a token created on first start).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace ckptd {
+
+struct Config {
+  std::string config_file;  // where the file layer came from, if any
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir = "/var/lib/ckptd";
+  std::string images_dir;   // default: <data_dir>/images
+  std::string token;        // inline token (prefer token_file)
+  std::string token_file;   // default: <data_dir>/token
+  std::string log_level = "info";
+  std::string log_format = "text";  // text | json
+  std::string criu_path = CKPTD_CRIU_DEFAULT;
+  std::string cuda_library = "libcuda.so.1";
+  std::string cuda_checkpoint_path = "cuda-checkpoint";
+  int io_threads = 2;
+  int handler_threads = 8;
+  int job_workers = 2;
+  int job_queue = 16;
+  int64_t max_body_bytes = 64 << 20;      // agent-state routes
+  int64_t header_limit_bytes = 16 << 10;
+  int64_t read_timeout_s = 30;
+  int64_t idle_timeout_s = 60;
+  int64_t max_connections = 1024;
+  int64_t shutdown_drain_s = 60;
+
+  // Derived paths, with defaults filled in.
+  std::string ImagesDir() const { return images_dir.empty() ? data_dir + "/images" : images_dir; }
+  std::string TokenFile() const { return token_file.empty() ? data_dir + "/token" : token_file; }
+  std::string DbDir() const { return data_dir + "/db"; }
+};
+
+struct ConfigSetting {
+  std::string key;
+  std::string help;
+  bool secret = false;
+  std::function<Status(Config&, const std::string&)> set;
+  std::function<std::string(const Config&)> get;
+};
+const std::vector<ConfigSetting>& ConfigSettings();
+
+struct ConfigLoad {
+  Config config;
+  bool check_only = false;  // --check-config
+};
+// Parses argv and the environment (and the file they name). --help and
+// --version print and exit(0) from within CLI11.
+Result<ConfigLoad> LoadConfig(int argc, char** argv);
+// Applies the TOML file at `path` onto `config` (unknown keys are errors).
+Status ApplyConfigFile(const std::string& path, Config* config);
+// "key = value" lines of the effective configuration, secrets masked.
+std::string DescribeConfig(const Config& config);
+
+}  // namespace ckptd

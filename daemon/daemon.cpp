@@ -1,0 +1,81 @@
+#include "daemon/daemon.h"
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "api/cedana_handlers.h"
+#include "api/meta_handlers.h"
+
+namespace ckptd {
+
+namespace json = boost::json;
+
+Status ParseListen(const std::string& listen, std::string* host, uint16_t* port) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon + 1 == listen.size())
+    return InvalidArgument(fmt::format("listen '{}' must be host:port", listen));
+  std::string h = listen.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  std::string p = listen.substr(colon + 1);
+  if (p.find_first_not_of("0123456789") != std::string::npos || p.size() > 5 || std::stoi(p) > 65535)
+    return InvalidArgument(fmt::format("listen '{}': bad port", listen));
+  *host = h.empty() ? "0.0.0.0" : h;
+  *port = static_cast<uint16_t>(std::stoi(p));
+  return Status::Ok();
+}
+
+Daemon::Daemon(Config config) : config_(std::move(config)) {}
+
+Daemon::~Daemon() { Stop(); }
+
+Status Daemon::Start() {
+  api::ServerOptions so;
+  CKPTD_RETURN_IF_ERROR(ParseListen(config_.listen, &so.address, &so.port));
+  so.io_threads = config_.io_threads;
+  so.handler_threads = config_.handler_threads;
+  so.header_limit = static_cast<size_t>(config_.header_limit_bytes);
+  so.read_timeout = std::chrono::seconds(config_.read_timeout_s);
+  so.idle_timeout = std::chrono::seconds(config_.idle_timeout_s);
+  so.max_connections = static_cast<size_t>(config_.max_connections);
+
+  CKPTD_ASSIGN_OR_RETURN(db_, Db::Open(config_.DbDir()));
+  catalog_ = std::make_unique<Catalog>(db_.get(), SystemClock::Default());
+  CKPTD_RETURN_IF_ERROR(catalog_->Init());
+
+  CKPTD_ASSIGN_OR_RETURN(token_, api::LoadOrCreateToken(config_.token, config_.TokenFile(), true));
+  if (token_.created) {
+    spdlog::info("created a new API token in {} (mode 0600)", token_.path);
+  } else if (!token_.path.empty()) {
+    spdlog::info("API token from {}", token_.path);
+  }
+  auth_ = std::make_unique<api::Authenticator>(token_.token);
+
+  api::RegisterMetaRoutes(&router_, [this] { return Health(); });
+  api::RegisterCedanaRoutes(&router_, catalog_.get());
+
+  server_ = std::make_unique<api::HttpServer>(so, &router_, auth_.get());
+  CKPTD_RETURN_IF_ERROR(server_->Start());
+  running_ = true;
+  spdlog::info("ckptd {} listening on {}:{} (data in {})", CKPTD_VERSION, so.address, server_->port(),
+               config_.data_dir);
+  return Status::Ok();
+}
+
+void Daemon::Stop() {
+  if (!running_) return;
+  running_ = false;
+  server_->Stop(std::chrono::seconds(10));
+  server_.reset();
+  catalog_.reset();
+  db_.reset();
+  spdlog::info("ckptd stopped");
+}
+
+uint16_t Daemon::port() const { return server_ ? server_->port() : 0; }
+
+json::value Daemon::Health() const {
+  return json::object{{"status", "ok"}, {"version", CKPTD_VERSION}};
+}
+
+}  // namespace ckptd

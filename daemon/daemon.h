@@ -1,0 +1,56 @@
+// The daemon's wiring: opens RocksDB, loads the token, builds the router
+// with every handler group, starts the HTTP server; Stop() drains and closes
+// in reverse order. main() and the in-process tests both use this class.
+//
+// Thread safety: Start() and Stop() from one thread; everything else the
+// daemon owns is safe for the server's threads.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <boost/json/value.hpp>
+
+#include "api/auth.h"
+#include "api/router.h"
+#include "api/server.h"
+#include "common/status.h"
+#include "daemon/config.h"
+#include "store/catalog.h"
+#include "store/db.h"
+
+namespace ckptd {
+
+class Daemon {
+ public:
+  explicit Daemon(Config config);
+  ~Daemon();
+
+  Status Start();
+  void Stop();
+
+  uint16_t port() const;
+  const Config& config() const { return config_; }
+  const std::string& token() const { return token_.token; }
+  Catalog* catalog() { return catalog_.get(); }
+  const api::Router& router() const { return router_; }
+  boost::json::value Health() const;
+
+  Db* db() { return db_.get(); }
+  api::Router* mutable_router() { return &router_; }
+
+ private:
+  Config config_;
+  api::TokenSource token_;
+  std::unique_ptr<Db> db_;
+  std::unique_ptr<Catalog> catalog_;
+  std::unique_ptr<api::Authenticator> auth_;
+  api::Router router_;
+  std::unique_ptr<api::HttpServer> server_;
+  bool running_ = false;
+};
+
+// Parses "host:port" ("[::1]:8080" for IPv6).
+Status ParseListen(const std::string& listen, std::string* host, uint16_t* port);
+
+}  // namespace ckptd
