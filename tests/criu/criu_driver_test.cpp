@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iostream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -187,6 +188,9 @@ TEST(CriuDump, DeadlineKillsCriuAndLeavesTargetRunning) {
   ASSERT_FALSE(learned->notifications.empty());
 
   std::vector<std::string> points = learned->notifications;
+  std::cout << "[ NOTE     ] dump notify points:";
+  for (const auto& p : points) std::cout << " " << p;
+  std::cout << "\n";
   points.erase(std::unique(points.begin(), points.end()), points.end());
   for (const std::string& point : points) {
     SCOPED_TRACE("blocking at " + point);
@@ -204,11 +208,56 @@ TEST(CriuDump, DeadlineKillsCriuAndLeavesTargetRunning) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), Code::kDeadlineExceeded) << r.status().ToString();
     EXPECT_LT(took, 10s);
+    std::cout << "[ NOTE     ] blocked at " << point << ": " << r.status().ToString().substr(0, 400) << "\n";
     // The target is alive, not stopped, and keeps counting.
     char state = ProcState(pid);
     EXPECT_TRUE(state == 'S' || state == 'R') << "state " << state;
     uint64_t before = ReadProgress(out).n;
     EXPECT_TRUE(WaitProgress(out, before + 5, 5s)) << "counter stuck at " << before;
+    EXPECT_EQ(waitpid(pid, nullptr, WNOHANG), 0) << "target died";
+  }
+  KillTree(pid);
+}
+
+// A deadline that lands while CRIU is inside the target (parasite injected,
+// pages being drained): the target must survive, not stopped, still sane.
+TEST(CriuDump, DeadlineMidPageDumpLeavesTargetRunning) {
+  auto driver = MakeDriver();
+  ASSERT_TRUE(driver);
+  REQUIRE_CRIU(driver);
+  TempDir tmp;
+  auto out = tmp.path() / "memory";
+  pid_t pid = StartWorkload("memory", out, {"--mib", "768"});
+  ASSERT_GT(pid, 0);
+  ASSERT_TRUE(WaitProgress(out, 1, 60s));
+  for (auto deadline : {150ms, 300ms, 600ms}) {
+    SCOPED_TRACE("deadline " + std::to_string(deadline.count()) + " ms");
+    DumpOptions o;
+    o.pid = pid;
+    o.images_dir = tmp.Sub("img-" + std::to_string(deadline.count()));
+    o.deadline = deadline;
+    std::vector<std::string> seen;
+    o.notify = [&](const std::string& script, int) {
+      seen.push_back(script);
+      return Status::Ok();
+    };
+    auto r = driver->Dump(o);
+    std::string where = seen.empty() ? "before any notify" : "after " + seen.back();
+    std::cout << "[ NOTE     ] " << deadline.count() << " ms: killed " << where << ": "
+              << r.status().ToString().substr(0, 200) << "\n";
+    if (r.ok()) {
+      // Faster than the deadline: the tree was dumped and killed.
+      ReapChild(pid);
+      std::filesystem::remove_all(o.images_dir);
+      GTEST_SKIP() << "dump finished within " << deadline.count() << " ms";
+    }
+    EXPECT_EQ(r.status().code(), Code::kDeadlineExceeded) << r.status().ToString();
+    std::filesystem::remove_all(o.images_dir);  // incomplete images
+    char state = ProcState(pid);
+    EXPECT_TRUE(state == 'S' || state == 'R') << "state " << state;
+    uint64_t before = ReadProgress(out).n;
+    EXPECT_TRUE(WaitProgress(out, before + 1, 20s)) << "memory check stuck at " << before;
+    EXPECT_TRUE(ReadProgress(out).ok) << "memory corrupted";
     EXPECT_EQ(waitpid(pid, nullptr, WNOHANG), 0) << "target died";
   }
   KillTree(pid);

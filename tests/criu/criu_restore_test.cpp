@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <iostream>
 #include <thread>
 
 #include <gtest/gtest.h>
