@@ -7,11 +7,13 @@
 //   DriverConfig::kill_grace). A dump or pre-dump whose CRIU was killed or
 //   failed never leaves the target frozen: after CRIU is gone the driver
 //   walks the target tree and sends SIGCONT to any task left in state 'T'.
-//   (Findings on this machine: a SIGTERMed/SIGKILLed CRIU is detached by the
-//   kernel and the tasks it had seized with PTRACE_SEIZE/INTERRUPT simply run
-//   on; the SIGCONT pass is a safety net for trees that had a group-stop
-//   pending. A dump killed after its images were written leaves them
-//   incomplete: callers must treat the images dir as garbage.)
+//   Findings (CRIU 4.2.1, kernel 6.18, see tests/criu): CRIU installs no
+//   SIGTERM handler and dies at once; the kernel then detaches the tasks it
+//   had seized (PTRACE_SEIZE + INTERRUPT, not SIGSTOP) and they run on, also
+//   when the kill lands while CRIU's parasite is draining pages; no task was
+//   ever found in 'T', so the SIGCONT pass is a safety net (trees with a
+//   group-stop pending, freezer-based freezing). A killed dump leaves its
+//   images incomplete: callers must treat that images dir as garbage.
 // - CRIU never loads plugins from a directory the daemon does not control:
 //   CRIU_LIBS_DIR is always exported to it, pointing at
 //   DriverConfig::plugin_dir or, when that is empty, at a private empty
@@ -24,16 +26,24 @@
 //   caller's pid namespace. Restoring to the dumped PIDs needs them free: the
 //   original must be dead and reaped. A tree whose root was the init of its
 //   own pid namespace is restored into a fresh pid namespace, so it can be
-//   restored while the original still runs.
+//   restored while the original still runs (a private mount namespace too,
+//   as with `unshare --mount-proc`, is not supported: CRIU then needs a
+//   prepared `root`). CRIU restores PR_SET_PDEATHSIG, so a root that had one
+//   (e.g. started by `unshare --kill-child`) is killed as soon as CRIU exits.
+//   Where PID 1 does not reap orphans, the dumped tree's killed children stay
+//   zombies and keep their pids ("Can't fork for N: File exists" on restore):
+//   the daemon should be a child subreaper (PR_SET_CHILD_SUBREAPER) and reap.
 // - Errors: kInvalidArgument for bad options; kUnavailable when the binary is
-//   missing or cannot run, or a needed kernel feature is absent (pre-dump
-//   without soft-dirty tracking); kDeadlineExceeded when the deadline passed;
-//   kNotFound when the dump target does not exist; kIOError for anything CRIU
-//   reports as failed. Messages carry CRIU's cr_errmsg and the last "Error"
-//   lines of its log (at most 10), e.g.
-//   "criu dump of pid 42: failed (errno 3): log /w/dump.log: Error (...): ...".
-//   A notify callback's error is returned with context
-//   "criu dump: notify post-dump: <callback message>".
+//   missing or cannot run, or a needed kernel feature is absent (pre-dump or
+//   track_mem without soft-dirty tracking: checked with FEATURE_CHECK
+//   first, because CRIU itself hits a BUG() mid-dump there);
+//   kDeadlineExceeded when the deadline passed; kNotFound when the dump
+//   target does not exist; kIOError for anything else CRIU reports as
+//   failed. Messages carry cr_errno and the last "Error" lines of CRIU's log
+//   (at most 10; CRIU's cr_errmsg only when the log has none), e.g.
+//   "criu dump of pid 42: failed (errno 3: No such process): log
+//   /w/dump.log: Error (...): ...". A notify callback's error keeps its code,
+//   with context "criu dump of pid 42: notify post-dump: <its message>".
 // - Ownership: the driver owns nothing but its config and its private empty
 //   plugin dir; images/work dirs belong to the caller and must outlive the
 //   call. Fds in RestoreOptions::inherit_fds stay the caller's.
