@@ -1,0 +1,398 @@
+#include "store/codec.h"
+
+#include <lz4frame.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace ckptd {
+namespace {
+
+constexpr unsigned char kZstdMagic[4] = {0x28, 0xB5, 0x2F, 0xFD};
+constexpr unsigned char kLz4Magic[4] = {0x04, 0x22, 0x4D, 0x18};
+// Feed codecs in slices so one Update never needs an unbounded output.
+constexpr size_t kSlice = 1 << 20;
+
+int AutoThreads() {
+  unsigned hc = std::thread::hardware_concurrency();
+  if (hc < 4) return 0;
+  return static_cast<int>(std::min(8u, hc / 2));
+}
+
+// ---------------------------------------------------------------- none
+class NoneEncoder final : public Encoder {
+ public:
+  Status Update(std::string_view in, std::string* out) override {
+    out->append(in);
+    return Status::Ok();
+  }
+  Status Finish(std::string*) override { return Status::Ok(); }
+  Codec codec() const override { return Codec::kNone; }
+};
+
+// ---------------------------------------------------------------- zstd
+class ZstdEncoder final : public Encoder {
+ public:
+  ~ZstdEncoder() override { ZSTD_freeCCtx(cctx_); }
+  Status Init(const CodecOptions& o) {
+    cctx_ = ZSTD_createCCtx();
+    if (cctx_ == nullptr) return Internal("ZSTD_createCCtx failed");
+    int level = o.level == 0 ? 3 : o.level;
+    CKPTD_RETURN_IF_ERROR(Set(ZSTD_c_compressionLevel, level));
+    CKPTD_RETURN_IF_ERROR(Set(ZSTD_c_checksumFlag, 1));
+    int threads = o.threads < 0 ? AutoThreads() : o.threads;
+    if (threads > 0) {
+      // A libzstd built without threads refuses nbWorkers: compress inline.
+      if (ZSTD_isError(ZSTD_CCtx_setParameter(cctx_, ZSTD_c_nbWorkers, threads)))
+        ZSTD_CCtx_setParameter(cctx_, ZSTD_c_nbWorkers, 0);
+    }
+    return Status::Ok();
+  }
+  Status Update(std::string_view in, std::string* out) override {
+    while (!in.empty()) {
+      std::string_view slice = in.substr(0, kSlice);
+      in.remove_prefix(slice.size());
+      ZSTD_inBuffer ib{slice.data(), slice.size(), 0};
+      while (ib.pos < ib.size) CKPTD_RETURN_IF_ERROR(Step(&ib, ZSTD_e_continue, out, nullptr));
+    }
+    return Status::Ok();
+  }
+  Status Finish(std::string* out) override {
+    ZSTD_inBuffer ib{nullptr, 0, 0};
+    size_t remaining = 1;
+    while (remaining != 0) CKPTD_RETURN_IF_ERROR(Step(&ib, ZSTD_e_end, out, &remaining));
+    return Status::Ok();
+  }
+  Codec codec() const override { return Codec::kZstd; }
+
+ private:
+  Status Set(ZSTD_cParameter p, int v) {
+    size_t rc = ZSTD_CCtx_setParameter(cctx_, p, v);
+    if (ZSTD_isError(rc)) return InvalidArgument(fmt::format("zstd parameter: {}", ZSTD_getErrorName(rc)));
+    return Status::Ok();
+  }
+  Status Step(ZSTD_inBuffer* ib, ZSTD_EndDirective mode, std::string* out, size_t* remaining) {
+    size_t old = out->size();
+    size_t cap = ZSTD_CStreamOutSize();
+    out->resize(old + cap);
+    ZSTD_outBuffer ob{out->data() + old, cap, 0};
+    size_t rc = ZSTD_compressStream2(cctx_, &ob, ib, mode);
+    out->resize(old + ob.pos);
+    if (ZSTD_isError(rc)) return Internal(fmt::format("zstd compress: {}", ZSTD_getErrorName(rc)));
+    if (remaining) *remaining = rc;
+    return Status::Ok();
+  }
+  ZSTD_CCtx* cctx_ = nullptr;
+};
+
+class ZstdDecoder {
+ public:
+  ZstdDecoder() : dctx_(ZSTD_createDCtx()) {
+    if (dctx_ == nullptr) std::abort();
+  }
+  ~ZstdDecoder() { ZSTD_freeDCtx(dctx_); }
+  Status Update(std::string_view in, std::string* out) {
+    ZSTD_inBuffer ib{in.data(), in.size(), 0};
+    size_t cap = ZSTD_DStreamOutSize();
+    // Loop until input is consumed and the output buffer was not filled
+    // (a full buffer means zstd may still hold decoded bytes).
+    for (;;) {
+      size_t old = out->size();
+      out->resize(old + cap);
+      ZSTD_outBuffer ob{out->data() + old, cap, 0};
+      size_t before = ib.pos;
+      size_t rc = ZSTD_decompressStream(dctx_, &ob, &ib);
+      out->resize(old + ob.pos);
+      if (ZSTD_isError(rc)) return Corruption(fmt::format("zstd: {}", ZSTD_getErrorName(rc)));
+      // A call with no progress (after a frame ended exactly at a full
+      // output buffer) answers a hint for the next frame: not "inside".
+      if (ib.pos > before || ob.pos > 0) in_frame_ = rc != 0;
+      if (ib.pos == ib.size && ob.pos < cap) return Status::Ok();
+    }
+  }
+  Status Finish() {
+    if (in_frame_) return Corruption("zstd: input ends inside a frame (truncated)");
+    return Status::Ok();
+  }
+
+ private:
+  ZSTD_DCtx* dctx_;
+  bool in_frame_ = false;
+};
+
+// ---------------------------------------------------------------- lz4
+class Lz4Encoder final : public Encoder {
+ public:
+  ~Lz4Encoder() override { LZ4F_freeCompressionContext(cctx_); }
+  Status Init(const CodecOptions& o) {
+    if (LZ4F_isError(LZ4F_createCompressionContext(&cctx_, LZ4F_VERSION)))
+      return Internal("LZ4F_createCompressionContext failed");
+    std::memset(&prefs_, 0, sizeof(prefs_));
+    prefs_.frameInfo.blockSizeID = LZ4F_max1MB;
+    prefs_.frameInfo.contentChecksumFlag = LZ4F_contentChecksumEnabled;
+    prefs_.compressionLevel = o.level;
+    return Status::Ok();
+  }
+  Status Update(std::string_view in, std::string* out) override {
+    CKPTD_RETURN_IF_ERROR(Begin(out));
+    while (!in.empty()) {
+      std::string_view slice = in.substr(0, kSlice);
+      in.remove_prefix(slice.size());
+      size_t old = out->size();
+      size_t cap = LZ4F_compressBound(slice.size(), &prefs_);
+      out->resize(old + cap);
+      size_t rc = LZ4F_compressUpdate(cctx_, out->data() + old, cap, slice.data(), slice.size(), nullptr);
+      if (LZ4F_isError(rc)) {
+        out->resize(old);
+        return Internal(fmt::format("lz4 compress: {}", LZ4F_getErrorName(rc)));
+      }
+      out->resize(old + rc);
+    }
+    return Status::Ok();
+  }
+  Status Finish(std::string* out) override {
+    CKPTD_RETURN_IF_ERROR(Begin(out));
+    size_t old = out->size();
+    size_t cap = LZ4F_compressBound(0, &prefs_);
+    out->resize(old + cap);
+    size_t rc = LZ4F_compressEnd(cctx_, out->data() + old, cap, nullptr);
+    if (LZ4F_isError(rc)) {
+      out->resize(old);
+      return Internal(fmt::format("lz4 end: {}", LZ4F_getErrorName(rc)));
+    }
+    out->resize(old + rc);
+    return Status::Ok();
+  }
+  Codec codec() const override { return Codec::kLz4; }
+
+ private:
+  Status Begin(std::string* out) {
+    if (begun_) return Status::Ok();
+    begun_ = true;
+    size_t old = out->size();
+    out->resize(old + LZ4F_HEADER_SIZE_MAX);
+    size_t rc = LZ4F_compressBegin(cctx_, out->data() + old, LZ4F_HEADER_SIZE_MAX, &prefs_);
+    if (LZ4F_isError(rc)) {
+      out->resize(old);
+      return Internal(fmt::format("lz4 begin: {}", LZ4F_getErrorName(rc)));
+    }
+    out->resize(old + rc);
+    return Status::Ok();
+  }
+  LZ4F_cctx* cctx_ = nullptr;
+  LZ4F_preferences_t prefs_;
+  bool begun_ = false;
+};
+
+class Lz4Decoder {
+ public:
+  Lz4Decoder() {
+    if (LZ4F_isError(LZ4F_createDecompressionContext(&dctx_, LZ4F_VERSION))) std::abort();
+  }
+  ~Lz4Decoder() { LZ4F_freeDecompressionContext(dctx_); }
+  Status Update(std::string_view in, std::string* out) {
+    constexpr size_t kCap = 256 << 10;
+    const char* src = in.data();
+    size_t left = in.size();
+    for (;;) {
+      size_t old = out->size();
+      out->resize(old + kCap);
+      size_t dst_size = kCap, src_size = left;
+      size_t rc = LZ4F_decompress(dctx_, out->data() + old, &dst_size, src, &src_size, nullptr);
+      out->resize(old + dst_size);
+      if (LZ4F_isError(rc)) return Corruption(fmt::format("lz4: {}", LZ4F_getErrorName(rc)));
+      src += src_size;
+      left -= src_size;
+      if (src_size > 0 || dst_size > 0) in_frame_ = rc != 0;  // see ZstdDecoder
+      if (left == 0 && dst_size < kCap) return Status::Ok();
+    }
+  }
+  Status Finish() {
+    if (in_frame_) return Corruption("lz4: input ends inside a frame (truncated)");
+    return Status::Ok();
+  }
+
+ private:
+  LZ4F_dctx* dctx_ = nullptr;
+  bool in_frame_ = false;
+};
+
+// ---------------------------------------------------------------- detecting decoder
+class AnyDecoder final : public Decoder {
+ public:
+  explicit AnyDecoder(std::optional<Codec> c) {
+    if (c) Choose(*c);
+  }
+  Status Update(std::string_view in, std::string* out) override {
+    if (!chosen_) {
+      head_.append(in);
+      if (head_.size() < 4) return Status::Ok();
+      Detect();
+      std::string h = std::move(head_);
+      head_.clear();
+      return Feed(h, out);
+    }
+    return Feed(in, out);
+  }
+  Status Finish(std::string* out) override {
+    if (!chosen_) {
+      // Fewer than 4 bytes in all: only "none" can be that short.
+      Choose(Codec::kNone);
+      out->append(head_);
+      head_.clear();
+      return Status::Ok();
+    }
+    if (zstd_) return zstd_->Finish();
+    if (lz4_) return lz4_->Finish();
+    return Status::Ok();
+  }
+  Codec codec() const override { return codec_; }
+
+ private:
+  void Detect() {
+    if (std::memcmp(head_.data(), kZstdMagic, 4) == 0) {
+      Choose(Codec::kZstd);
+    } else if (std::memcmp(head_.data(), kLz4Magic, 4) == 0) {
+      Choose(Codec::kLz4);
+    } else {
+      Choose(Codec::kNone);
+    }
+  }
+  void Choose(Codec c) {
+    chosen_ = true;
+    codec_ = c;
+    if (c == Codec::kZstd) zstd_ = std::make_unique<ZstdDecoder>();
+    if (c == Codec::kLz4) lz4_ = std::make_unique<Lz4Decoder>();
+  }
+  Status Feed(std::string_view in, std::string* out) {
+    if (zstd_) return zstd_->Update(in, out);
+    if (lz4_) return lz4_->Update(in, out);
+    out->append(in);
+    return Status::Ok();
+  }
+
+  bool chosen_ = false;
+  Codec codec_ = Codec::kNone;
+  std::string head_;
+  std::unique_ptr<ZstdDecoder> zstd_;
+  std::unique_ptr<Lz4Decoder> lz4_;
+};
+
+}  // namespace
+
+std::string_view CodecName(Codec codec) {
+  switch (codec) {
+    case Codec::kNone: return "none";
+    case Codec::kZstd: return "zstd";
+    case Codec::kLz4: return "lz4";
+  }
+  return "?";
+}
+
+Result<Codec> ParseCodec(std::string_view name) {
+  if (name == "none") return Codec::kNone;
+  if (name == "zstd") return Codec::kZstd;
+  if (name == "lz4") return Codec::kLz4;
+  return InvalidArgument(fmt::format("unknown codec '{}' (want zstd, lz4 or none)", name));
+}
+
+Result<std::unique_ptr<Encoder>> Encoder::Create(const CodecOptions& opts) {
+  switch (opts.codec) {
+    case Codec::kNone:
+      return std::unique_ptr<Encoder>(new NoneEncoder());
+    case Codec::kZstd: {
+      auto e = std::make_unique<ZstdEncoder>();
+      CKPTD_RETURN_IF_ERROR(e->Init(opts));
+      return std::unique_ptr<Encoder>(std::move(e));
+    }
+    case Codec::kLz4: {
+      auto e = std::make_unique<Lz4Encoder>();
+      CKPTD_RETURN_IF_ERROR(e->Init(opts));
+      return std::unique_ptr<Encoder>(std::move(e));
+    }
+  }
+  return InvalidArgument("unknown codec");
+}
+
+std::unique_ptr<Decoder> Decoder::Create(std::optional<Codec> codec) {
+  return std::make_unique<AnyDecoder>(codec);
+}
+
+// ---------------------------------------------------------------- EncodingWriter
+
+Result<std::unique_ptr<EncodingWriter>> EncodingWriter::Create(std::unique_ptr<ObjectWriter> inner,
+                                                               const CodecOptions& opts) {
+  CKPTD_ASSIGN_OR_RETURN(auto enc, Encoder::Create(opts));
+  return std::unique_ptr<EncodingWriter>(new EncodingWriter(std::move(inner), std::move(enc)));
+}
+
+Status EncodingWriter::Flush() {
+  if (buf_.empty()) return Status::Ok();
+  Status st = inner_->Write(buf_);
+  buf_.clear();
+  return st;
+}
+
+Status EncodingWriter::Write(std::string_view data) {
+  if (failed_) return Internal("write to a failed encoding writer");
+  sha_.Update(data);
+  uncompressed_ += data.size();
+  Status st = enc_->Update(data, &buf_);
+  // Batch small compressed outputs: fewer, larger writes to the backend.
+  if (st.ok() && buf_.size() >= (1 << 20)) st = Flush();
+  if (!st.ok()) failed_ = true;
+  return st;
+}
+
+Status EncodingWriter::Commit() {
+  if (failed_) return Internal("commit of a failed encoding writer");
+  Status st = enc_->Finish(&buf_);
+  if (st.ok()) st = Flush();
+  if (st.ok()) st = inner_->Commit();
+  if (!st.ok()) {
+    failed_ = true;
+    inner_->Abort();
+    return st;
+  }
+  sha256_hex_ = sha_.FinishHex();
+  return Status::Ok();
+}
+
+void EncodingWriter::Abort() {
+  failed_ = true;
+  inner_->Abort();
+}
+
+// ---------------------------------------------------------------- DecodingReader
+
+DecodingReader::DecodingReader(std::unique_ptr<ObjectReader> inner, std::optional<Codec> codec)
+    : inner_(std::move(inner)), dec_(Decoder::Create(codec)) {}
+
+Result<size_t> DecodingReader::Read(std::span<char> buf) {
+  while (out_pos_ == out_.size()) {
+    if (eof_) return size_t{0};
+    out_.clear();
+    out_pos_ = 0;
+    in_.resize(256 << 10);
+    CKPTD_ASSIGN_OR_RETURN(size_t n, inner_->Read(std::span<char>(in_.data(), in_.size())));
+    if (n == 0) {
+      eof_ = true;
+      CKPTD_RETURN_IF_ERROR(dec_->Finish(&out_));
+    } else {
+      CKPTD_RETURN_IF_ERROR(dec_->Update(std::string_view(in_.data(), n), &out_));
+    }
+    sha_.Update(out_);
+    produced_ += out_.size();
+    if (eof_) sha256_hex_ = sha_.FinishHex();
+  }
+  size_t n = std::min(buf.size(), out_.size() - out_pos_);
+  std::memcpy(buf.data(), out_.data() + out_pos_, n);
+  out_pos_ += n;
+  return n;
+}
+
+}  // namespace ckptd

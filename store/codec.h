@@ -1,0 +1,118 @@
+// Streaming compression for checkpoint images: zstd (default), lz4 frame,
+// none; and writer/reader adapters that compress + checksum on the way to
+// an ObjectStore and decompress + checksum on the way back.
+//
+// Frames are self-describing: Decoder detects zstd (28 B5 2F FD) and lz4
+// frame (04 22 4D 18) magic; anything else is taken as uncompressed ("none")
+// unless the codec is given explicitly. zstd frames carry a content checksum
+// and lz4 frames a content checksum, so corruption is a Corruption error,
+// not silent garbage. Truncated frames fail at Finish().
+//
+// Memory: bounded by the codec's window/block (zstd level 1-3: a few MiB;
+// with workers, about (workers+1) x job size), not by the object size.
+// Thread safety: each Encoder/Decoder/adapter belongs to one thread.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "store/digest.h"
+#include "store/object_store.h"
+
+namespace ckptd {
+
+enum class Codec { kNone, kZstd, kLz4 };
+
+std::string_view CodecName(Codec codec);           // "none", "zstd", "lz4"
+Result<Codec> ParseCodec(std::string_view name);   // inverse; InvalidArgument otherwise
+
+struct CodecOptions {
+  Codec codec = Codec::kZstd;
+  // 0: the codec's fast default (zstd 3, lz4 0 = fast). zstd accepts 1..19.
+  int level = 0;
+  // zstd worker threads (ZSTD_c_nbWorkers): -1 = auto (half the cores, at
+  // most 8, none on machines with fewer than 4 cores); 0 = compress on the
+  // caller's thread.
+  int threads = -1;
+};
+
+class Encoder {
+ public:
+  virtual ~Encoder() = default;
+  static Result<std::unique_ptr<Encoder>> Create(const CodecOptions& opts);
+  // Compresses in; appends whatever output is ready to *out.
+  virtual Status Update(std::string_view in, std::string* out) = 0;
+  // Ends the frame; appends the rest to *out. The encoder is then spent.
+  virtual Status Finish(std::string* out) = 0;
+  virtual Codec codec() const = 0;
+};
+
+class Decoder {
+ public:
+  virtual ~Decoder() = default;
+  // codec unset: detect from the first bytes.
+  static std::unique_ptr<Decoder> Create(std::optional<Codec> codec = std::nullopt);
+  // Decompresses in; appends output to *out. Corruption on a bad frame.
+  virtual Status Update(std::string_view in, std::string* out) = 0;
+  // Corruption if the input ended inside a frame.
+  virtual Status Finish(std::string* out) = 0;
+  // The detected/given codec; kNone until detection has seen 4 bytes.
+  virtual Codec codec() const = 0;
+};
+
+// Compresses what is written into an inner writer and checksums the
+// uncompressed bytes. Commit() finishes the frame then commits the inner
+// writer; after it, sha256_hex() is the SHA-256 of everything written.
+class EncodingWriter final : public ObjectWriter {
+ public:
+  static Result<std::unique_ptr<EncodingWriter>> Create(std::unique_ptr<ObjectWriter> inner,
+                                                        const CodecOptions& opts);
+  Status Write(std::string_view data) override;
+  Status Commit() override;
+  void Abort() override;
+  uint64_t bytes_written() const override { return uncompressed_; }  // uncompressed
+  uint64_t compressed_bytes() const { return inner_->bytes_written(); }
+  const std::string& sha256_hex() const { return sha256_hex_; }  // valid after Commit
+
+ private:
+  EncodingWriter(std::unique_ptr<ObjectWriter> inner, std::unique_ptr<Encoder> enc)
+      : inner_(std::move(inner)), enc_(std::move(enc)) {}
+  Status Flush();
+
+  std::unique_ptr<ObjectWriter> inner_;
+  std::unique_ptr<Encoder> enc_;
+  Sha256 sha_;
+  std::string buf_;
+  std::string sha256_hex_;
+  uint64_t uncompressed_ = 0;
+  bool failed_ = false;
+};
+
+// Decompresses an inner reader (codec detected unless given) and checksums
+// the output. At end of stream, sha256_hex() is the SHA-256 of everything
+// returned; compare it with the manifest's. size() is the stored size.
+class DecodingReader final : public ObjectReader {
+ public:
+  explicit DecodingReader(std::unique_ptr<ObjectReader> inner,
+                          std::optional<Codec> codec = std::nullopt);
+  Result<size_t> Read(std::span<char> buf) override;
+  uint64_t size() const override { return inner_->size(); }
+  const std::string& sha256_hex() const { return sha256_hex_; }  // valid after Read()==0
+  uint64_t bytes_read() const { return produced_; }
+
+ private:
+  std::unique_ptr<ObjectReader> inner_;
+  std::unique_ptr<Decoder> dec_;
+  Sha256 sha_;
+  std::string out_;        // decoded bytes not yet returned
+  size_t out_pos_ = 0;
+  std::string in_;         // scratch for inner reads
+  bool eof_ = false;
+  std::string sha256_hex_;
+  uint64_t produced_ = 0;
+};
+
+}  // namespace ckptd

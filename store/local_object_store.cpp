@@ -1,0 +1,318 @@
+#include "store/local_object_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <random>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace ckptd {
+namespace {
+
+constexpr std::string_view kTmpPrefix = ".ckptd-tmp-";
+
+std::string Dirname(const std::string& path) {
+  size_t pos = path.rfind('/');
+  return pos == 0 ? "/" : path.substr(0, pos);
+}
+
+// mkdir -p; EEXIST for a directory is fine.
+Status MakeDirs(const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) == 0) {
+    return S_ISDIR(st.st_mode) ? Status::Ok() : IOError(dir + " exists and is not a directory");
+  }
+  if (dir != "/" && dir.find('/') != std::string::npos) {
+    CKPTD_RETURN_IF_ERROR(MakeDirs(Dirname(dir)));
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoError("mkdir " + dir, errno);
+  return Status::Ok();
+}
+
+Status FsyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open dir " + dir, errno);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return ErrnoError("fsync dir " + dir, err);
+  return Status::Ok();
+}
+
+std::string RandomSuffix() {
+  static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return fmt::format("{}-{:x}-{:x}", ::getpid(), counter.fetch_add(1), rng());
+}
+
+class LocalWriter final : public ObjectWriter {
+ public:
+  LocalWriter(std::string key, std::string path, std::string tmp, int fd, std::string where)
+      : key_(std::move(key)), path_(std::move(path)), tmp_(std::move(tmp)), fd_(fd),
+        where_(std::move(where)) {}
+  ~LocalWriter() override { Abort(); }
+
+  Status Write(std::string_view data) override {
+    if (fd_ < 0) return Internal("write to a closed writer for '" + key_ + "'");
+    while (!data.empty()) {
+      ssize_t n = ::write(fd_, data.data(), data.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Fail("write", errno);
+      }
+      data.remove_prefix(static_cast<size_t>(n));
+      written_ += static_cast<uint64_t>(n);
+    }
+    return Status::Ok();
+  }
+
+  Status Commit() override {
+    if (fd_ < 0) return Internal("commit of a closed writer for '" + key_ + "'");
+    if (::fsync(fd_) != 0) return Fail("fsync", errno);
+    int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) {
+      int err = errno;
+      ::unlink(tmp_.c_str());
+      return Err("close", err);
+    }
+    if (::rename(tmp_.c_str(), path_.c_str()) != 0) {
+      int err = errno;
+      ::unlink(tmp_.c_str());
+      return Err("rename", err);
+    }
+    // The rename is durable only once the directory entry is.
+    return FsyncDir(Dirname(path_)).WithContext(where_ + ": commit '" + key_ + "'");
+  }
+
+  void Abort() override {
+    if (fd_ < 0) return;
+    ::close(fd_);
+    fd_ = -1;
+    ::unlink(tmp_.c_str());
+  }
+
+  uint64_t bytes_written() const override { return written_; }
+
+ private:
+  Status Err(std::string_view op, int err) {
+    return ErrnoError(fmt::format("{}: {} '{}'", where_, op, key_), err);
+  }
+  // A failed write leaves nothing behind: the temporary file goes at once.
+  Status Fail(std::string_view op, int err) {
+    Abort();
+    return Err(op, err);
+  }
+
+  std::string key_, path_, tmp_;
+  int fd_;
+  std::string where_;
+  uint64_t written_ = 0;
+};
+
+class LocalReader final : public ObjectReader {
+ public:
+  LocalReader(int fd, uint64_t size, uint64_t remaining, std::string what)
+      : fd_(fd), size_(size), remaining_(remaining), what_(std::move(what)) {}
+  ~LocalReader() override { ::close(fd_); }
+
+  Result<size_t> Read(std::span<char> buf) override {
+    size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), remaining_));
+    if (want == 0) return size_t{0};
+    for (;;) {
+      ssize_t n = ::read(fd_, buf.data(), want);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return ErrnoError("read " + what_, errno);
+      remaining_ -= static_cast<uint64_t>(n);
+      return static_cast<size_t>(n);
+    }
+  }
+  uint64_t size() const override { return size_; }
+
+ private:
+  int fd_;
+  uint64_t size_, remaining_;
+  std::string what_;
+};
+
+struct Entry {
+  std::string sort_name;  // name, plus '/' for directories (byte order of full keys)
+  bool dir;
+};
+
+// Depth-first walk in key order, appending keys > after (and starting with
+// prefix) until out has max entries. Memory: one directory listing per level.
+Status Walk(const std::string& root, const std::string& rel_dir, std::string_view prefix,
+            std::string_view after, size_t max, std::vector<ObjectInfo>* out, bool* more) {
+  std::string abs = rel_dir.empty() ? root : root + "/" + rel_dir;
+  DIR* d = ::opendir(abs.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT || errno == ENOTDIR) return Status::Ok();
+    return ErrnoError("opendir " + abs, errno);
+  }
+  std::vector<Entry> entries;
+  errno = 0;
+  while (struct dirent* de = ::readdir(d)) {
+    std::string_view name = de->d_name;
+    if (name == "." || name == ".." || name.starts_with(kTmpPrefix)) continue;
+    std::string rel = rel_dir.empty() ? std::string(name) : rel_dir + "/" + std::string(name);
+    bool dir = false;
+    struct stat st;
+    if (::fstatat(::dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // raced a delete
+    if (S_ISDIR(st.st_mode)) {
+      dir = true;
+    } else if (!S_ISREG(st.st_mode)) {
+      continue;
+    }
+    std::string key_or_dir = dir ? rel + "/" : rel;
+    // Prune subtrees that cannot hold a matching key.
+    size_t common = std::min(key_or_dir.size(), prefix.size());
+    if (key_or_dir.compare(0, common, prefix.substr(0, common)) != 0) continue;
+    if (!dir && key_or_dir.size() < prefix.size()) continue;
+    // Prune keys/subtrees entirely <= after.
+    if (!after.empty()) {
+      if (!dir && key_or_dir <= after) continue;
+      if (dir && !(std::string_view(after).starts_with(key_or_dir)) && key_or_dir < after) continue;
+    }
+    entries.push_back({std::string(name) + (dir ? "/" : ""), dir});
+  }
+  int err = errno;
+  ::closedir(d);
+  if (err != 0) return ErrnoError("readdir " + abs, err);
+  std::sort(entries.begin(), entries.end(),
+            [](const Entry& a, const Entry& b) { return a.sort_name < b.sort_name; });
+  for (const Entry& e : entries) {
+    std::string name = e.dir ? e.sort_name.substr(0, e.sort_name.size() - 1) : e.sort_name;
+    std::string rel = rel_dir.empty() ? name : rel_dir + "/" + name;
+    if (e.dir) {
+      CKPTD_RETURN_IF_ERROR(Walk(root, rel, prefix, after, max, out, more));
+      if (*more) return Status::Ok();
+    } else {
+      if (out->size() == max) {
+        *more = true;
+        return Status::Ok();
+      }
+      struct stat st;
+      std::string abs_path = root + "/" + rel;
+      if (::stat(abs_path.c_str(), &st) != 0) continue;
+      out->push_back({rel, static_cast<uint64_t>(st.st_size),
+                      fmt::format("{:x}-{:x}", st.st_size, st.st_mtim.tv_sec * 1000000000LL +
+                                                             st.st_mtim.tv_nsec)});
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<LocalObjectStore>> LocalObjectStore::Open(std::string root) {
+  if (root.empty() || root.front() != '/')
+    return InvalidArgument("local object store root '" + root + "' is not absolute");
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  CKPTD_RETURN_IF_ERROR(MakeDirs(root).WithContext("local object store"));
+  return std::unique_ptr<LocalObjectStore>(new LocalObjectStore(std::move(root)));
+}
+
+std::string LocalObjectStore::Describe() const { return "file://" + root_ + "/"; }
+
+Result<std::unique_ptr<ObjectWriter>> LocalObjectStore::NewWriter(std::string_view key,
+                                                                  const WriteOptions&) {
+  CKPTD_RETURN_IF_ERROR(ValidateKey(key));
+  std::string path = PathOf(key);
+  std::string dir = Dirname(path);
+  std::string base = path.substr(dir.size() + 1);
+  if (std::string_view(base).starts_with(kTmpPrefix))
+    return InvalidArgument("object key '" + std::string(key) + "' uses the reserved temp prefix");
+  // A concurrent Delete may remove the (empty) parent directory between
+  // mkdir and open: recreate it and try again.
+  for (int attempt = 0;; ++attempt) {
+    CKPTD_RETURN_IF_ERROR(MakeDirs(dir).WithContext(Describe()));
+    std::string tmp = dir + "/" + std::string(kTmpPrefix) + base + "." + RandomSuffix();
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+      return std::unique_ptr<ObjectWriter>(
+          new LocalWriter(std::string(key), path, tmp, fd, Describe()));
+    }
+    if (errno == ENOENT && attempt < 3) continue;
+    return ErrnoError(fmt::format("{}: create '{}'", Describe(), key), errno);
+  }
+}
+
+Result<std::unique_ptr<ObjectReader>> LocalObjectStore::NewReader(std::string_view key,
+                                                                  const ReadOptions& opts) {
+  CKPTD_RETURN_IF_ERROR(ValidateKey(key));
+  std::string path = PathOf(key);
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT || errno == ENOTDIR || errno == EISDIR)
+      return NotFound(fmt::format("{}: object '{}' not found", Describe(), key));
+    return ErrnoError(fmt::format("{}: open '{}'", Describe(), key), errno);
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return NotFound(fmt::format("{}: object '{}' not found", Describe(), key));
+  }
+  uint64_t size = static_cast<uint64_t>(st.st_size);
+  uint64_t offset = std::min(opts.offset, size);
+  uint64_t remaining = size - offset;
+  if (opts.length) remaining = std::min(remaining, *opts.length);
+  if (offset > 0 && ::lseek(fd, static_cast<off_t>(offset), SEEK_SET) < 0) {
+    int err = errno;
+    ::close(fd);
+    return ErrnoError(fmt::format("{}: seek '{}'", Describe(), key), err);
+  }
+  return std::unique_ptr<ObjectReader>(
+      new LocalReader(fd, size, remaining, fmt::format("{}: '{}'", Describe(), key)));
+}
+
+Result<ObjectInfo> LocalObjectStore::Head(std::string_view key) {
+  CKPTD_RETURN_IF_ERROR(ValidateKey(key));
+  struct stat st;
+  std::string path = PathOf(key);
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT || errno == ENOTDIR)
+      return NotFound(fmt::format("{}: object '{}' not found", Describe(), key));
+    return ErrnoError(fmt::format("{}: stat '{}'", Describe(), key), errno);
+  }
+  if (!S_ISREG(st.st_mode)) return NotFound(fmt::format("{}: object '{}' not found", Describe(), key));
+  return ObjectInfo{std::string(key), static_cast<uint64_t>(st.st_size),
+                    fmt::format("{:x}-{:x}", st.st_size,
+                                st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec)};
+}
+
+Result<ListPage> LocalObjectStore::List(std::string_view prefix, std::string_view page_token,
+                                        int max_keys) {
+  CKPTD_RETURN_IF_ERROR(ValidatePrefix(prefix));
+  size_t max = static_cast<size_t>(std::clamp(max_keys, 1, 1000));
+  ListPage page;
+  bool more = false;
+  // Start at the deepest directory the prefix names fully.
+  std::string start_dir;
+  size_t slash = prefix.rfind('/');
+  if (slash != std::string_view::npos) start_dir = std::string(prefix.substr(0, slash));
+  CKPTD_RETURN_IF_ERROR(
+      Walk(root_, start_dir, prefix, page_token, max, &page.objects, &more).WithContext(Describe()));
+  if (more && !page.objects.empty()) page.next_token = page.objects.back().key;
+  return page;
+}
+
+Status LocalObjectStore::Delete(std::string_view key) {
+  CKPTD_RETURN_IF_ERROR(ValidateKey(key));
+  std::string path = PathOf(key);
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT && errno != ENOTDIR)
+    return ErrnoError(fmt::format("{}: delete '{}'", Describe(), key), errno);
+  // Tidy empty parents up to the root; rmdir fails harmlessly when not empty.
+  std::string dir = Dirname(path);
+  while (dir.size() > root_.size() && ::rmdir(dir.c_str()) == 0) dir = Dirname(dir);
+  return Status::Ok();
+}
+
+}  // namespace ckptd

@@ -1,0 +1,70 @@
+#include "store/object_uri.h"
+
+#include <boost/url/parse.hpp>
+
+#include "store/local_object_store.h"
+#include "store/s3_object_store.h"
+
+namespace ckptd {
+
+Result<ObjectUri> ObjectUri::Parse(std::string_view text) {
+  auto u = boost::urls::parse_uri(text);
+  if (!u) return InvalidArgument("object store URI '" + std::string(text) + "' is not a URI");
+  if (u->has_query() || u->has_fragment())
+    return InvalidArgument("object store URI '" + std::string(text) + "' has a query or fragment");
+  ObjectUri out;
+  std::string path = u->path();  // percent-decoded
+  if (u->scheme() == "file") {
+    std::string host = u->host();
+    if (!host.empty() && host != "localhost")
+      return InvalidArgument("file URI '" + std::string(text) + "' names a remote host");
+    if (path.empty() || path.front() != '/')
+      return InvalidArgument("file URI '" + std::string(text) + "' is not absolute");
+    out.scheme = Scheme::kFile;
+    while (path.size() > 1 && path.back() == '/') path.pop_back();
+    // ".." would make the root ambiguous; keys are checked separately.
+    if (path.find("/../") != std::string::npos || path.ends_with("/..") || path.find('\0') != std::string::npos)
+      return InvalidArgument("file URI '" + std::string(text) + "' has '..' segments");
+    out.path = path;
+    return out;
+  }
+  if (u->scheme() == "s3") {
+    out.scheme = Scheme::kS3;
+    out.bucket = u->host();
+    if (out.bucket.empty()) return InvalidArgument("s3 URI '" + std::string(text) + "' has no bucket");
+    while (!path.empty() && path.front() == '/') path.erase(0, 1);
+    if (!path.empty() && path.back() != '/') path.push_back('/');
+    if (!path.empty()) {
+      Status st = ValidatePrefix(path);
+      if (!st.ok()) return st.WithContext("s3 URI '" + std::string(text) + "'");
+      if (path.find("//") != std::string::npos)
+        return InvalidArgument("s3 URI '" + std::string(text) + "' has an empty path segment");
+    }
+    out.prefix = path;
+    return out;
+  }
+  return InvalidArgument("object store URI '" + std::string(text) + "': scheme must be file or s3");
+}
+
+std::string ObjectUri::ToString() const {
+  if (scheme == Scheme::kFile) return "file://" + path + (path == "/" ? "" : "/");
+  return "s3://" + bucket + "/" + prefix;
+}
+
+Result<std::unique_ptr<ObjectStore>> OpenObjectStore(std::string_view uri, const ObjectStoreConfig& config,
+                                                     const Clock* clock) {
+  CKPTD_ASSIGN_OR_RETURN(ObjectUri u, ObjectUri::Parse(uri));
+  if (u.scheme == ObjectUri::Scheme::kFile) {
+    CKPTD_ASSIGN_OR_RETURN(auto store, LocalObjectStore::Open(u.path));
+    return std::unique_ptr<ObjectStore>(std::move(store));
+  }
+  S3Config cfg = config.s3;
+  cfg.bucket = u.bucket;
+  cfg.prefix = u.prefix;
+  if (config.s3_from_env) cfg.FillFromEnv();
+  auto store = S3ObjectStore::Open(std::move(cfg), clock);
+  if (!store.ok()) return store.status().WithContext("open " + u.ToString());
+  return std::unique_ptr<ObjectStore>(std::move(store).value());
+}
+
+}  // namespace ckptd

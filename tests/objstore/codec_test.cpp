@@ -1,0 +1,127 @@
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "store/codec.h"
+#include "store/digest.h"
+
+namespace ckptd {
+namespace {
+
+std::string Compressible(size_t n) {
+  std::string s;
+  while (s.size() < n) s += "struct page { u64 pfn; u64 flags; } # " + std::to_string(s.size() % 4099) + "\n";
+  s.resize(n);
+  return s;
+}
+std::string Random(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+std::string Encode(Codec c, std::string_view data, size_t chunk, int threads = 0) {
+  CodecOptions o;
+  o.codec = c;
+  o.threads = threads;
+  auto e = Encoder::Create(o);
+  EXPECT_TRUE(e.ok());
+  std::string out;
+  for (size_t off = 0; off < data.size(); off += chunk) EXPECT_TRUE((*e)->Update(data.substr(off, chunk), &out).ok());
+  EXPECT_TRUE((*e)->Finish(&out).ok());
+  return out;
+}
+
+Result<std::string> Decode(std::string_view data, size_t chunk, Codec* detected = nullptr,
+                           std::optional<Codec> given = std::nullopt) {
+  auto d = Decoder::Create(given);
+  std::string out;
+  for (size_t off = 0; off < data.size(); off += chunk) CKPTD_RETURN_IF_ERROR(d->Update(data.substr(off, chunk), &out));
+  CKPTD_RETURN_IF_ERROR(d->Finish(&out));
+  if (detected) *detected = d->codec();
+  return out;
+}
+
+class CodecTest : public ::testing::TestWithParam<Codec> {};
+
+TEST_P(CodecTest, RoundTripsAndIsDetected) {
+  for (size_t size : {size_t{0}, size_t{1}, size_t{3}, size_t{4}, size_t{1000}, size_t{5 << 20}}) {
+    for (const std::string& data : {Compressible(size), Random(size, size)}) {
+      for (size_t chunk : {size_t{1} << 20, size_t{4093}}) {
+        std::string enc = Encode(GetParam(), data, chunk);
+        Codec detected = Codec::kNone;
+        auto dec = Decode(enc, chunk == 4093 ? 777 : chunk, &detected);
+        ASSERT_TRUE(dec.ok()) << dec.status().ToString() << " size " << size;
+        EXPECT_EQ(dec->size(), data.size());
+        EXPECT_TRUE(*dec == data) << CodecName(GetParam()) << " size " << size;
+        if (GetParam() != Codec::kNone && size > 0) EXPECT_EQ(detected, GetParam());
+      }
+    }
+  }
+  // Compressible data shrinks.
+  if (GetParam() != Codec::kNone) EXPECT_LT(Encode(GetParam(), Compressible(1 << 20), 65536).size(), 200000u);
+}
+
+TEST_P(CodecTest, CorruptionIsDetected) {
+  if (GetParam() == Codec::kNone) GTEST_SKIP() << "uncompressed data carries no checksum";
+  std::string data = Random(300000, 5) + Compressible(300000);
+  std::string enc = Encode(GetParam(), data, 65536);
+  // A flipped byte in the middle of the frame.
+  std::string bad = enc;
+  bad[bad.size() / 2] ^= 0x5a;
+  auto r = Decode(bad, 8192, nullptr, GetParam());
+  EXPECT_EQ(r.status().code(), Code::kCorruption) << r.status().ToString();
+  // A truncated frame.
+  auto t = Decode(std::string_view(enc).substr(0, enc.size() - 7), 8192);
+  EXPECT_EQ(t.status().code(), Code::kCorruption) << t.status().ToString();
+  EXPECT_NE(t.status().message().find("truncated"), std::string::npos) << t.status().message();
+}
+
+INSTANTIATE_TEST_SUITE_P(Codecs, CodecTest, ::testing::Values(Codec::kZstd, Codec::kLz4, Codec::kNone),
+                         [](const auto& info) { return std::string(CodecName(info.param)); });
+
+TEST(CodecMisc, ZstdWithWorkersRoundTrips) {
+  std::string data = Compressible(6 << 20) + Random(1 << 20, 9);
+  std::string enc = Encode(Codec::kZstd, data, 1 << 20, /*threads=*/2);
+  auto dec = Decode(enc, 100000);
+  ASSERT_TRUE(dec.ok());
+  EXPECT_TRUE(*dec == data);
+}
+
+TEST(CodecMisc, UnknownBytesDecodeAsNone) {
+  Codec c = Codec::kZstd;
+  auto dec = Decode("plain text, not a frame", 5, &c);
+  ASSERT_TRUE(dec.ok());
+  EXPECT_EQ(*dec, "plain text, not a frame");
+  EXPECT_EQ(c, Codec::kNone);
+  // Garbage after a zstd magic is corruption, not pass-through.
+  std::string fake("\x28\xb5\x2f\xfd\xff\xff\xff\xff\xff\xff", 10);
+  EXPECT_EQ(Decode(fake, 3).status().code(), Code::kCorruption);
+}
+
+TEST(CodecMisc, ParseCodecNames) {
+  for (Codec c : {Codec::kZstd, Codec::kLz4, Codec::kNone}) {
+    auto p = ParseCodec(CodecName(c));
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(*p, c);
+  }
+  EXPECT_EQ(ParseCodec("gzip").status().code(), Code::kInvalidArgument);
+}
+
+TEST(DigestTest, KnownVectorsAndStreaming) {
+  EXPECT_EQ(Sha256::HexOf(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256::HexOf("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  Sha256 h;
+  h.Update("a");
+  h.Update("");
+  h.Update("bc");
+  EXPECT_EQ(h.FinishHex(), Sha256::HexOf("abc"));
+  EXPECT_EQ(h.FinishHex(), Sha256::HexOf(""));  // restarts empty
+  // RFC 4231 test case 2.
+  EXPECT_EQ(ToHex(HmacSha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
+}  // namespace
+}  // namespace ckptd
