@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "api/agent_handlers.h"
 #include "api/cedana_handlers.h"
 #include "api/meta_handlers.h"
 
@@ -53,6 +54,8 @@ Status Daemon::Start() {
 
   api::RegisterMetaRoutes(&router_, [this] { return Health(); });
   api::RegisterCedanaRoutes(&router_, catalog_.get());
+  agent_store_ = std::make_unique<AgentStore>(db_.get());
+  api::RegisterAgentRoutes(&router_, agent_store_.get(), static_cast<size_t>(config_.max_body_bytes));
 
   server_ = std::make_unique<api::HttpServer>(so, &router_, auth_.get());
   CKPTD_RETURN_IF_ERROR(server_->Start());
@@ -67,6 +70,7 @@ void Daemon::Stop() {
   running_ = false;
   server_->Stop(std::chrono::seconds(10));
   server_.reset();
+  agent_store_.reset();
   catalog_.reset();
   db_.reset();
   spdlog::info("ckptd stopped");

@@ -16,6 +16,7 @@
 #include "api/server.h"
 #include "common/status.h"
 #include "daemon/config.h"
+#include "store/agent_store.h"
 #include "store/catalog.h"
 #include "store/db.h"
 
@@ -44,6 +45,7 @@ class Daemon {
   api::TokenSource token_;
   std::unique_ptr<Db> db_;
   std::unique_ptr<Catalog> catalog_;
+  std::unique_ptr<AgentStore> agent_store_;
   std::unique_ptr<api::Authenticator> auth_;
   api::Router router_;
   std::unique_ptr<api::HttpServer> server_;

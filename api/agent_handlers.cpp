@@ -1,0 +1,236 @@
+#include "api/agent_handlers.h"
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "api/agent_validation.h"
+
+namespace ckptd::api {
+
+namespace json = boost::json;
+using agent::BodyValidator;
+using agent::DetailFor;
+using agent::EncodeBase64;
+
+namespace {
+
+constexpr int64_t kMaxListLimit = 1000;
+constexpr int64_t kDefaultListLimit = 100;
+
+const json::array kBody{"body"};
+
+void AppendJsonString(std::string* out, std::string_view s) { *out += json::serialize(json::string(s)); }
+
+// The CheckpointListItem fields, spliced from the stored JSON text.
+void AppendItemFields(std::string* out, const AgentCheckpoint& c) {
+  *out += "\"thread_id\":";
+  AppendJsonString(out, c.thread_id);
+  *out += ",\"checkpoint_ns\":";
+  AppendJsonString(out, c.checkpoint_ns);
+  *out += ",\"checkpoint_id\":";
+  AppendJsonString(out, c.checkpoint_id);
+  *out += ",\"parent_checkpoint_id\":";
+  if (c.parent_checkpoint_id) AppendJsonString(out, *c.parent_checkpoint_id); else *out += "null";
+  *out += ",\"checkpoint\":";
+  *out += c.checkpoint_json;
+  *out += ",\"metadata\":";
+  *out += c.metadata_json;
+}
+
+Response RawJson(int status, std::string body) {
+  Response r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+Response PutHandler(AgentStore* store, const Request& req) {
+  BodyValidator v(req);
+  if (!v.ok()) return v.ErrorResponse();
+  const json::object& b = v.body();
+  AgentCheckpoint c;
+  auto thread = v.String(b, kBody, "thread_id");
+  auto ns = v.String(b, kBody, "checkpoint_ns", std::string());
+  auto id = v.String(b, kBody, "checkpoint_id");
+  auto parent = v.NullableString(b, kBody, "parent_checkpoint_id");
+  auto checkpoint = v.Object(b, kBody, "checkpoint", true);
+  auto metadata = v.Object(b, kBody, "metadata", false);
+  std::vector<AgentBlob> blobs;
+  if (const json::array* arr = v.Array(b, kBody, "blobs", false)) {
+    json::array bloc = BodyValidator::At(kBody, "blobs");
+    for (size_t i = 0; i < arr->size(); ++i) {
+      json::array loc = BodyValidator::At(bloc, i);
+      const json::value& item = (*arr)[i];
+      if (!item.is_object()) {
+        v.Add(loc, "model_attributes_type", "Input should be a valid dictionary or object to extract fields from",
+              item);
+        continue;
+      }
+      const json::object& o = item.get_object();
+      auto channel = v.String(o, loc, "channel");
+      auto version = v.String(o, loc, "version");
+      auto type = v.String(o, loc, "type");
+      auto blob = v.NullableString(o, loc, "blob");
+      std::optional<std::string> data;
+      if (blob && *blob) {
+        data = v.Base64(**blob, loc, "blob");
+        if (!data) continue;
+      }
+      if (!channel || !version || !type || !blob) continue;
+      blobs.push_back(AgentBlob{std::move(*channel), std::move(*version), std::move(*type), std::move(data)});
+    }
+  }
+  if (!v.ok()) return v.ErrorResponse();
+  c.thread_id = std::move(*thread);
+  c.checkpoint_ns = std::move(*ns);
+  c.checkpoint_id = std::move(*id);
+  c.parent_checkpoint_id = std::move(*parent);
+  c.checkpoint_json = json::serialize(*checkpoint);
+  c.metadata_json = json::serialize(*metadata);
+  if (Status st = store->Put(c, blobs); !st.ok()) return DetailFor(st);
+  return Json(200, json::object{{"thread_id", c.thread_id},
+                                {"checkpoint_ns", c.checkpoint_ns},
+                                {"checkpoint_id", c.checkpoint_id}});
+}
+
+Response PutWritesHandler(AgentStore* store, const Request& req) {
+  BodyValidator v(req);
+  if (!v.ok()) return v.ErrorResponse();
+  const json::object& b = v.body();
+  auto thread = v.String(b, kBody, "thread_id");
+  auto ns = v.String(b, kBody, "checkpoint_ns", std::string());
+  auto id = v.String(b, kBody, "checkpoint_id");
+  auto upsert = v.Bool(b, kBody, "upsert", false);
+  std::vector<AgentWrite> writes;
+  if (const json::array* arr = v.Array(b, kBody, "writes", true)) {
+    json::array wloc = BodyValidator::At(kBody, "writes");
+    for (size_t i = 0; i < arr->size(); ++i) {
+      json::array loc = BodyValidator::At(wloc, i);
+      const json::value& item = (*arr)[i];
+      if (!item.is_object()) {
+        v.Add(loc, "model_attributes_type", "Input should be a valid dictionary or object to extract fields from",
+              item);
+        continue;
+      }
+      const json::object& o = item.get_object();
+      auto task_id = v.String(o, loc, "task_id");
+      auto idx = v.Int(o, loc, "idx", std::nullopt);
+      auto channel = v.String(o, loc, "channel");
+      auto type = v.NullableString(o, loc, "type");
+      auto blob = v.String(o, loc, "blob");
+      auto task_path = v.String(o, loc, "task_path", std::string());
+      std::optional<std::string> data;
+      if (blob) data = v.Base64(*blob, loc, "blob");
+      if (!task_id || !idx || !channel || !type || !data || !task_path) continue;
+      writes.push_back(AgentWrite{std::move(*task_id), *idx, std::move(*channel), std::move(*type), std::move(*data),
+                                  std::move(*task_path)});
+    }
+  }
+  if (!v.ok()) return v.ErrorResponse();
+  if (Status st = store->PutWrites(*thread, *ns, *id, writes, *upsert); !st.ok()) return DetailFor(st);
+  return NoContent();
+}
+
+Response ListHandler(AgentStore* store, const Request& req) {
+  BodyValidator v(req);
+  if (!v.ok()) return v.ErrorResponse();
+  const json::object& b = v.body();
+  // Extension: a missing or null thread_id searches every thread.
+  auto thread = v.NullableString(b, kBody, "thread_id");
+  auto ns = v.NullableString(b, kBody, "checkpoint_ns");
+  auto before = v.NullableString(b, kBody, "before_checkpoint_id");
+  auto filter = v.NullableObject(b, kBody, "filter_metadata");
+  auto limit = v.Int(b, kBody, "limit", kDefaultListLimit, 1, kMaxListLimit);
+  if (!v.ok()) return v.ErrorResponse();
+  AgentListQuery q;
+  q.thread_id = *thread;
+  q.checkpoint_ns = *ns;
+  q.before = *before;
+  q.filter = *filter ? &**filter : nullptr;
+  q.limit = static_cast<size_t>(*limit);
+  auto items = store->List(q);
+  if (!items.ok()) return DetailFor(items.status());
+  std::string out = "[";
+  for (size_t i = 0; i < items->size(); ++i) {
+    if (i) out += ',';
+    out += '{';
+    AppendItemFields(&out, (*items)[i]);
+    out += '}';
+  }
+  out += ']';
+  return RawJson(200, std::move(out));
+}
+
+Response GetTupleHandler(AgentStore* store, const Request& req) {
+  BodyValidator v(req);
+  if (!v.ok()) return v.ErrorResponse();
+  const json::object& b = v.body();
+  auto thread = v.String(b, kBody, "thread_id");
+  auto ns = v.String(b, kBody, "checkpoint_ns", std::string());
+  auto id = v.NullableString(b, kBody, "checkpoint_id");
+  if (!v.ok()) return v.ErrorResponse();
+  auto tuple = store->GetTuple(*thread, *ns, *id);
+  if (!tuple.ok()) return DetailFor(tuple.status());
+  if (!*tuple) return RawJson(200, "null");
+  const AgentTuple& t = **tuple;
+  std::string out = "{";
+  AppendItemFields(&out, t.checkpoint);
+  out += ",\"blobs\":[";
+  for (size_t i = 0; i < t.blobs.size(); ++i) {
+    const AgentBlob& bl = t.blobs[i];
+    if (i) out += ',';
+    out += "{\"channel\":";
+    AppendJsonString(&out, bl.channel);
+    out += ",\"version\":";
+    AppendJsonString(&out, bl.version);
+    out += ",\"type\":";
+    AppendJsonString(&out, bl.type);
+    out += ",\"blob\":";
+    if (bl.data) AppendJsonString(&out, EncodeBase64(*bl.data)); else out += "null";
+    out += '}';
+  }
+  out += "],\"pending_writes\":[";
+  for (size_t i = 0; i < t.pending_writes.size(); ++i) {
+    const AgentWrite& w = t.pending_writes[i];
+    if (i) out += ',';
+    out += "{\"task_id\":";
+    AppendJsonString(&out, w.task_id);
+    out += fmt::format(",\"idx\":{},\"channel\":", w.idx);
+    AppendJsonString(&out, w.channel);
+    out += ",\"type\":";
+    if (w.type) AppendJsonString(&out, *w.type); else out += "null";
+    out += ",\"blob\":";
+    AppendJsonString(&out, EncodeBase64(w.data));
+    out += ",\"task_path\":";
+    AppendJsonString(&out, w.task_path);
+    out += '}';
+  }
+  out += "]}";
+  return RawJson(200, std::move(out));
+}
+
+Response DeleteThreadHandler(AgentStore* store, const Request& req) {
+  BodyValidator v(req);
+  if (!v.ok()) return v.ErrorResponse();
+  auto thread = v.String(v.body(), kBody, "thread_id");
+  if (!v.ok()) return v.ErrorResponse();
+  if (Status st = store->DeleteThread(*thread); !st.ok()) return DetailFor(st);
+  return NoContent();
+}
+
+}  // namespace
+
+void RegisterAgentRoutes(Router* router, AgentStore* store, size_t body_limit) {
+  RouteOptions opts{.auth = true, .body_limit = body_limit};
+  auto add = [&](const char* pattern, Response (*fn)(AgentStore*, const Request&)) {
+    router->Add("POST", pattern, [store, fn](const Request& req) { return fn(store, req); }, opts);
+  };
+  add("/checkpoints/put", PutHandler);
+  add("/checkpoints/put-writes", PutWritesHandler);
+  add("/checkpoints/list", ListHandler);
+  add("/checkpoints/get-tuple", GetTupleHandler);
+  add("/checkpoints/delete-thread", DeleteThreadHandler);
+  add("/threads/{thread_id}/state/checkpoint", agent::ThreadStateAtCheckpoint);
+}
+
+}  // namespace ckptd::api

@@ -1,0 +1,59 @@
+// Key and value encodings of the agent-state (Agentex/LangGraph) store.
+//
+// Keys are concatenations of order-preserving, prefix-free components so a
+// RocksDB prefix scan walks them in the order a query needs:
+//   Asc(s):  every 0x00 byte becomes 0x00 0xFF, then the terminator 0x00 0x01.
+//            Bytewise order of Asc(a), Asc(b) is the order of a, b, and no
+//            Asc(a) is a proper prefix of another.
+//   Desc(s): Asc(s) with every byte inverted: the reverse order, still
+//            prefix-free. Checkpoint ids (time-ordered strings) use it so a
+//            forward scan lists newest first.
+//   Int(i):  int64 big-endian with the sign bit flipped (ascending).
+//
+// Layout (column family: key -> value):
+//   agent_checkpoints:
+//     'c' Asc(thread) Asc(ns) Desc(id)   -> checkpoint record (EncodeCheckpoint)
+//     'n' Asc(thread) Desc(id) Asc(ns)   -> ""  (a thread's checkpoints, all namespaces)
+//     'g' Desc(id) Asc(thread) Asc(ns)   -> ""  (every thread, newest first)
+//   agent_blobs:  Asc(thread) Asc(ns) Asc(channel) Asc(version) -> blob
+//   agent_writes: Asc(thread) Asc(ns) Asc(checkpoint_id) Asc(task_id) Int(idx) -> write
+// Thread safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ckptd::agent_keys {
+
+void AppendAsc(std::string* out, std::string_view s);
+void AppendDesc(std::string* out, std::string_view s);
+void AppendInt(std::string* out, int64_t v);
+
+// Readers advance *in past the component; false on malformed input.
+bool ReadAsc(std::string_view* in, std::string* out);
+bool ReadDesc(std::string_view* in, std::string* out);
+bool ReadInt(std::string_view* in, int64_t* out);
+
+// The smallest key greater than every key that starts with `prefix`
+// (prefix must not be all 0xFF bytes; our prefixes never are).
+std::string PrefixEnd(std::string_view prefix);
+
+inline constexpr char kCheckpointTag = 'c';
+inline constexpr char kThreadIndexTag = 'n';
+inline constexpr char kGlobalIndexTag = 'g';
+
+std::string CheckpointKey(std::string_view thread, std::string_view ns, std::string_view id);
+std::string ThreadIndexKey(std::string_view thread, std::string_view id, std::string_view ns);
+std::string GlobalIndexKey(std::string_view id, std::string_view thread, std::string_view ns);
+std::string BlobKey(std::string_view thread, std::string_view ns, std::string_view channel,
+                    std::string_view version);
+std::string WriteKey(std::string_view thread, std::string_view ns, std::string_view checkpoint_id,
+                     std::string_view task_id, int64_t idx);
+
+// Length-prefixed fields for values.
+void PutField(std::string* out, std::string_view s);
+bool GetField(std::string_view* in, std::string_view* out);
+
+}  // namespace ckptd::agent_keys

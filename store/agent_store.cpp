@@ -1,0 +1,424 @@
+#include "store/agent_store.h"
+
+#include <cmath>
+#include <functional>
+#include <memory>
+#include <set>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <rocksdb/iterator.h>
+
+#include "store/agent_keys.h"
+
+namespace ckptd {
+
+namespace json = boost::json;
+namespace k = agent_keys;
+
+namespace {
+
+constexpr char kRecordVersion = 1;
+
+std::string EncodeCheckpoint(const AgentCheckpoint& c) {
+  std::string v(1, kRecordVersion);
+  v.push_back(c.parent_checkpoint_id ? 1 : 0);
+  k::PutField(&v, c.thread_id);
+  k::PutField(&v, c.checkpoint_ns);
+  k::PutField(&v, c.checkpoint_id);
+  k::PutField(&v, c.parent_checkpoint_id.value_or(""));
+  k::PutField(&v, c.metadata_json);
+  k::PutField(&v, c.checkpoint_json);
+  return v;
+}
+
+Result<AgentCheckpoint> DecodeCheckpoint(std::string_view v) {
+  if (v.size() < 2 || v[0] != kRecordVersion) return Corruption("agent checkpoint record: bad header");
+  bool has_parent = v[1] != 0;
+  v.remove_prefix(2);
+  std::string_view thread, ns, id, parent, meta, cp;
+  if (!k::GetField(&v, &thread) || !k::GetField(&v, &ns) || !k::GetField(&v, &id) ||
+      !k::GetField(&v, &parent) || !k::GetField(&v, &meta) || !k::GetField(&v, &cp)) {
+    return Corruption("agent checkpoint record: truncated");
+  }
+  AgentCheckpoint c;
+  c.thread_id = thread;
+  c.checkpoint_ns = ns;
+  c.checkpoint_id = id;
+  if (has_parent) c.parent_checkpoint_id = std::string(parent);
+  c.metadata_json = meta;
+  c.checkpoint_json = cp;
+  return c;
+}
+
+std::string EncodeBlob(const AgentBlob& b) {
+  std::string v(1, b.data ? 1 : 0);
+  k::PutField(&v, b.type);
+  k::PutField(&v, b.data.value_or(""));
+  return v;
+}
+
+Status DecodeBlob(std::string_view v, AgentBlob* b) {
+  if (v.empty()) return Corruption("agent blob: empty value");
+  bool has = v[0] != 0;
+  v.remove_prefix(1);
+  std::string_view type, data;
+  if (!k::GetField(&v, &type) || !k::GetField(&v, &data)) return Corruption("agent blob: truncated");
+  b->type = type;
+  if (has) b->data = std::string(data); else b->data.reset();
+  return Status::Ok();
+}
+
+std::string EncodeWrite(const AgentWrite& w) {
+  std::string v(1, w.type ? 1 : 0);
+  k::PutField(&v, w.type.value_or(""));
+  k::PutField(&v, w.channel);
+  k::PutField(&v, w.task_path);
+  k::PutField(&v, w.data);
+  return v;
+}
+
+Status DecodeWrite(std::string_view v, AgentWrite* w) {
+  if (v.empty()) return Corruption("agent write: empty value");
+  bool has_type = v[0] != 0;
+  v.remove_prefix(1);
+  std::string_view type, channel, path, data;
+  if (!k::GetField(&v, &type) || !k::GetField(&v, &channel) || !k::GetField(&v, &path) ||
+      !k::GetField(&v, &data)) {
+    return Corruption("agent write: truncated");
+  }
+  if (has_type) w->type = std::string(type); else w->type.reset();
+  w->channel = channel;
+  w->task_path = path;
+  w->data = data;
+  return Status::Ok();
+}
+
+rocksdb::Slice S(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
+std::string_view V(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
+
+// The seek key for "ids strictly older than `before`" under a prefix that is
+// followed by Desc(id): just past every key that starts with Desc(before).
+std::string SeekPastId(const std::string& prefix, std::string_view before) {
+  std::string d;
+  k::AppendDesc(&d, before);
+  return k::PrefixEnd(prefix + d);
+}
+
+// An iterator over [start, PrefixEnd(prefix)) reading from `snapshot`.
+struct PrefixScan {
+  std::string upper;
+  rocksdb::Slice upper_slice;
+  rocksdb::ReadOptions ro;
+  std::unique_ptr<rocksdb::Iterator> it;
+
+  PrefixScan(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const rocksdb::Snapshot* snapshot,
+             const std::string& prefix, const std::string& start)
+      : upper(k::PrefixEnd(prefix)), upper_slice(upper) {
+    ro.snapshot = snapshot;
+    ro.iterate_upper_bound = &upper_slice;
+    it.reset(db->NewIterator(ro, cf));
+    it->Seek(S(start));
+  }
+};
+
+class SnapshotHolder {
+ public:
+  explicit SnapshotHolder(rocksdb::DB* db) : db_(db), snap_(db->GetSnapshot()) {}
+  ~SnapshotHolder() { db_->ReleaseSnapshot(snap_); }
+  const rocksdb::Snapshot* get() const { return snap_; }
+
+ private:
+  rocksdb::DB* db_;
+  const rocksdb::Snapshot* snap_;
+};
+
+bool NumberEqual(const json::value& a, const json::value& b) {
+  if (a.is_double() || b.is_double()) return a.to_number<double>() == b.to_number<double>();
+  if (a.is_int64() && b.is_int64()) return a.get_int64() == b.get_int64();
+  if (a.is_uint64() && b.is_uint64()) return a.get_uint64() == b.get_uint64();
+  // int64 vs uint64: equal only when the int64 is non-negative.
+  int64_t i = a.is_int64() ? a.get_int64() : b.get_int64();
+  uint64_t u = a.is_uint64() ? a.get_uint64() : b.get_uint64();
+  return i >= 0 && static_cast<uint64_t>(i) == u;
+}
+
+bool Contains(const json::value& hay, const json::value& needle, bool top) {
+  if (needle.is_object()) {
+    if (!hay.is_object()) return false;
+    const auto& h = hay.get_object();
+    for (const auto& kv : needle.get_object()) {
+      const json::value* hv = h.if_contains(kv.key());
+      if (!hv || !Contains(*hv, kv.value(), false)) return false;
+    }
+    return true;
+  }
+  if (needle.is_array()) {
+    if (!hay.is_array()) return false;
+    for (const auto& n : needle.get_array()) {
+      bool found = false;
+      for (const auto& h : hay.get_array()) {
+        // Postgres compares array elements structurally: an object element
+        // contains an object, an array element an array, scalars are equal.
+        if ((n.is_object() || n.is_array()) ? Contains(h, n, false) : Contains(h, n, false) && !h.is_array()) {
+          found = true;
+          break;
+        }
+      }
+      if (!found) return false;
+    }
+    return true;
+  }
+  // Scalar needle.
+  if (top && hay.is_array()) {
+    for (const auto& h : hay.get_array())
+      if (!h.is_array() && !h.is_object() && Contains(h, needle, false)) return true;
+    return false;
+  }
+  if (needle.is_number() && hay.is_number()) return NumberEqual(hay, needle);
+  return hay == needle;
+}
+
+}  // namespace
+
+bool JsonContains(const json::value& hay, const json::value& needle) { return Contains(hay, needle, true); }
+
+std::string VersionString(const json::value& v) {
+  if (v.is_string()) return std::string(v.get_string());
+  if (v.is_int64()) return std::to_string(v.get_int64());
+  if (v.is_uint64()) return std::to_string(v.get_uint64());
+  if (v.is_double()) {
+    double d = v.get_double();
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 1e16) return fmt::format("{:.1f}", d);
+    return fmt::format("{}", d);
+  }
+  return json::serialize(v);
+}
+
+AgentStore::AgentStore(Db* db)
+    : db_(db),
+      checkpoints_(db->Handle(cf::kAgentCheckpoints)),
+      blobs_(db->Handle(cf::kAgentBlobs)),
+      writes_(db->Handle(cf::kAgentWrites)) {}
+
+std::mutex& AgentStore::LockFor(std::string_view thread_id) {
+  return locks_[std::hash<std::string_view>{}(thread_id) % locks_.size()];
+}
+
+Status AgentStore::Put(const AgentCheckpoint& c, const std::vector<AgentBlob>& blobs) {
+  std::lock_guard lock(LockFor(c.thread_id));
+  rocksdb::WriteBatch batch;
+  std::set<std::string> seen;
+  std::string existing;
+  for (const auto& b : blobs) {
+    std::string key = k::BlobKey(c.thread_id, c.checkpoint_ns, b.channel, b.version);
+    if (!seen.insert(key).second) continue;  // the first of duplicates wins, as stored ones do
+    auto s = db_->raw()->Get(rocksdb::ReadOptions(), blobs_, S(key), &existing);
+    if (s.ok()) continue;  // insert-if-absent: (channel, version) names immutable content
+    if (!s.IsNotFound()) return FromRocks(s, "agent put: read blob");
+    auto ps = batch.Put(blobs_, S(key), S(EncodeBlob(b)));
+    if (!ps.ok()) return FromRocks(ps, "agent put: batch");
+  }
+  std::string record = EncodeCheckpoint(c);
+  for (auto s : {batch.Put(checkpoints_, S(k::CheckpointKey(c.thread_id, c.checkpoint_ns, c.checkpoint_id)), S(record)),
+                 batch.Put(checkpoints_, S(k::ThreadIndexKey(c.thread_id, c.checkpoint_id, c.checkpoint_ns)), ""),
+                 batch.Put(checkpoints_, S(k::GlobalIndexKey(c.checkpoint_id, c.thread_id, c.checkpoint_ns)), "")}) {
+    if (!s.ok()) return FromRocks(s, "agent put: batch");
+  }
+  return db_->Write(&batch).WithContext("agent put " + c.thread_id + "/" + c.checkpoint_id);
+}
+
+Status AgentStore::PutWrites(std::string_view thread_id, std::string_view ns, std::string_view checkpoint_id,
+                             const std::vector<AgentWrite>& writes, bool upsert) {
+  if (writes.empty()) return Status::Ok();
+  std::lock_guard lock(LockFor(thread_id));
+  rocksdb::WriteBatch batch;
+  std::set<std::string> seen;
+  std::string existing;
+  for (const auto& w : writes) {
+    std::string key = k::WriteKey(thread_id, ns, checkpoint_id, w.task_id, w.idx);
+    if (!upsert) {
+      if (!seen.insert(key).second) continue;
+      auto s = db_->raw()->Get(rocksdb::ReadOptions(), writes_, S(key), &existing);
+      if (s.ok()) continue;
+      if (!s.IsNotFound()) return FromRocks(s, "agent put-writes: read");
+    }
+    // With upsert a later duplicate in the batch replaces an earlier one.
+    auto ps = batch.Put(writes_, S(key), S(EncodeWrite(w)));
+    if (!ps.ok()) return FromRocks(ps, "agent put-writes: batch");
+  }
+  if (batch.Count() == 0) return Status::Ok();
+  return db_->Write(&batch).WithContext(fmt::format("agent put-writes {}/{}", thread_id, checkpoint_id));
+}
+
+Result<std::vector<AgentCheckpoint>> AgentStore::List(const AgentListQuery& q) const {
+  std::vector<AgentCheckpoint> out;
+  if (q.limit == 0) return out;
+  rocksdb::DB* db = db_->raw();
+  SnapshotHolder snap(db);
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap.get();
+  bool filtering = q.filter && !q.filter->empty();
+  json::value filter_value;
+  if (filtering) filter_value = *q.filter;
+
+  // Adds `record` when it passes the filter; false once the page is full.
+  auto take = [&](std::string_view record) -> Result<bool> {
+    CKPTD_ASSIGN_OR_RETURN(AgentCheckpoint c, DecodeCheckpoint(record));
+    if (filtering) {
+      json::error_code ec;
+      json::value meta = json::parse(c.metadata_json, ec);
+      if (ec) return Corruption("agent checkpoint " + c.checkpoint_id + ": metadata is not JSON");
+      if (!JsonContains(meta, filter_value)) return true;
+    }
+    out.push_back(std::move(c));
+    return out.size() < q.limit;
+  };
+
+  std::string prefix(1, q.thread_id ? (q.checkpoint_ns ? k::kCheckpointTag : k::kThreadIndexTag)
+                                    : k::kGlobalIndexTag);
+  if (q.thread_id) k::AppendAsc(&prefix, *q.thread_id);
+  bool direct = q.thread_id && q.checkpoint_ns;
+  if (direct) k::AppendAsc(&prefix, *q.checkpoint_ns);
+  std::string start = q.before ? SeekPastId(prefix, *q.before) : prefix;
+
+  PrefixScan scan(db, checkpoints_, snap.get(), prefix, start);
+  std::string record, id, thread, ns;
+  for (; scan.it->Valid(); scan.it->Next()) {
+    if (direct) {
+      CKPTD_ASSIGN_OR_RETURN(bool more, take(V(scan.it->value())));
+      if (!more) break;
+      continue;
+    }
+    std::string_view rest = V(scan.it->key()).substr(prefix.size());
+    if (!k::ReadDesc(&rest, &id)) return Corruption("agent index key: bad checkpoint id");
+    if (q.thread_id) {
+      thread = *q.thread_id;
+    } else if (!k::ReadAsc(&rest, &thread)) {
+      return Corruption("agent index key: bad thread id");
+    }
+    if (!k::ReadAsc(&rest, &ns)) return Corruption("agent index key: bad namespace");
+    if (q.checkpoint_ns && ns != *q.checkpoint_ns) continue;
+    auto s = db->Get(ro, checkpoints_, S(k::CheckpointKey(thread, ns, id)), &record);
+    if (s.IsNotFound()) continue;  // index without record: cannot happen in one batch; be lenient
+    if (!s.ok()) return FromRocks(s, "agent list: read checkpoint");
+    CKPTD_ASSIGN_OR_RETURN(bool more, take(record));
+    if (!more) break;
+  }
+  if (!scan.it->status().ok()) return FromRocks(scan.it->status(), "agent list: scan");
+  return out;
+}
+
+Result<std::optional<AgentTuple>> AgentStore::GetTuple(std::string_view thread_id, std::string_view ns,
+                                                       const std::optional<std::string>& checkpoint_id) const {
+  rocksdb::DB* db = db_->raw();
+  SnapshotHolder snap(db);
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap.get();
+
+  std::string record;
+  if (checkpoint_id) {
+    auto s = db->Get(ro, checkpoints_, S(k::CheckpointKey(thread_id, ns, *checkpoint_id)), &record);
+    if (s.IsNotFound()) return std::optional<AgentTuple>();
+    if (!s.ok()) return FromRocks(s, "agent get-tuple: read checkpoint");
+  } else {
+    std::string prefix(1, k::kCheckpointTag);
+    k::AppendAsc(&prefix, thread_id);
+    k::AppendAsc(&prefix, ns);
+    PrefixScan scan(db, checkpoints_, snap.get(), prefix, prefix);
+    if (!scan.it->Valid()) {
+      if (!scan.it->status().ok()) return FromRocks(scan.it->status(), "agent get-tuple: scan");
+      return std::optional<AgentTuple>();
+    }
+    record = scan.it->value().ToString();
+  }
+  AgentTuple t;
+  CKPTD_ASSIGN_OR_RETURN(t.checkpoint, DecodeCheckpoint(record));
+  const AgentCheckpoint& c = t.checkpoint;
+
+  // Blobs named by channel_versions: a channel unchanged since an older
+  // checkpoint keeps its version, so its blob carries over.
+  json::error_code ec;
+  json::value cp = json::parse(c.checkpoint_json, ec);
+  if (ec || !cp.is_object()) return Corruption("agent checkpoint " + c.checkpoint_id + ": not a JSON object");
+  if (const json::value* cv = cp.get_object().if_contains("channel_versions"); cv && cv->is_object()) {
+    std::vector<std::string> keys;
+    std::vector<AgentBlob> wanted;
+    for (const auto& kv : cv->get_object()) {
+      AgentBlob b;
+      b.channel = kv.key();
+      b.version = VersionString(kv.value());
+      keys.push_back(k::BlobKey(c.thread_id, c.checkpoint_ns, b.channel, b.version));
+      wanted.push_back(std::move(b));
+    }
+    std::vector<rocksdb::Slice> slices;
+    for (const auto& key : keys) slices.emplace_back(key);
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    db->MultiGet(ro, blobs_, slices.size(), slices.data(), values.data(), statuses.data());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      if (statuses[i].IsNotFound()) continue;
+      if (!statuses[i].ok()) return FromRocks(statuses[i], "agent get-tuple: read blob");
+      CKPTD_RETURN_IF_ERROR(DecodeBlob(V(values[i]), &wanted[i]));
+      t.blobs.push_back(std::move(wanted[i]));
+    }
+  }
+
+  std::string wprefix;
+  k::AppendAsc(&wprefix, c.thread_id);
+  k::AppendAsc(&wprefix, c.checkpoint_ns);
+  k::AppendAsc(&wprefix, c.checkpoint_id);
+  PrefixScan scan(db, writes_, snap.get(), wprefix, wprefix);
+  for (; scan.it->Valid(); scan.it->Next()) {
+    std::string_view rest = V(scan.it->key()).substr(wprefix.size());
+    AgentWrite w;
+    if (!k::ReadAsc(&rest, &w.task_id) || !k::ReadInt(&rest, &w.idx))
+      return Corruption("agent write key: malformed");
+    CKPTD_RETURN_IF_ERROR(DecodeWrite(V(scan.it->value()), &w));
+    t.pending_writes.push_back(std::move(w));
+  }
+  if (!scan.it->status().ok()) return FromRocks(scan.it->status(), "agent get-tuple: scan writes");
+  return std::optional<AgentTuple>(std::move(t));
+}
+
+Status AgentStore::DeleteThread(std::string_view thread_id) {
+  std::lock_guard lock(LockFor(thread_id));
+  rocksdb::DB* db = db_->raw();
+  rocksdb::WriteBatch batch;
+  std::string cprefix(1, k::kCheckpointTag);
+  k::AppendAsc(&cprefix, thread_id);
+  {
+    // The global index is ordered by id first, so its entries are found
+    // through the thread's records; the rest goes by range.
+    PrefixScan scan(db, checkpoints_, nullptr, cprefix, cprefix);
+    std::string ns, id;
+    for (; scan.it->Valid(); scan.it->Next()) {
+      std::string_view rest = V(scan.it->key()).substr(cprefix.size());
+      if (!k::ReadAsc(&rest, &ns) || !k::ReadDesc(&rest, &id)) return Corruption("agent checkpoint key: malformed");
+      for (auto s : {batch.Delete(checkpoints_, scan.it->key()),
+                     batch.Delete(checkpoints_, S(k::ThreadIndexKey(thread_id, id, ns))),
+                     batch.Delete(checkpoints_, S(k::GlobalIndexKey(id, thread_id, ns)))}) {
+        if (!s.ok()) return FromRocks(s, "agent delete-thread: batch");
+      }
+    }
+    if (!scan.it->status().ok()) return FromRocks(scan.it->status(), "agent delete-thread: scan");
+  }
+  std::string tprefix;
+  k::AppendAsc(&tprefix, thread_id);
+  std::string tend = k::PrefixEnd(tprefix);
+  for (auto* cfh : {blobs_, writes_}) {
+    auto s = batch.DeleteRange(cfh, S(tprefix), S(tend));
+    if (!s.ok()) return FromRocks(s, "agent delete-thread: batch");
+  }
+  return db_->Write(&batch).WithContext(fmt::format("agent delete-thread {}", thread_id));
+}
+
+Result<bool> AgentStore::ThreadExists(std::string_view thread_id) const {
+  std::string prefix(1, k::kThreadIndexTag);
+  k::AppendAsc(&prefix, thread_id);
+  PrefixScan scan(db_->raw(), checkpoints_, nullptr, prefix, prefix);
+  if (!scan.it->status().ok()) return FromRocks(scan.it->status(), "agent thread lookup");
+  return scan.it->Valid();
+}
+
+}  // namespace ckptd

@@ -1,0 +1,113 @@
+// Agent-state checkpoints (Agentex/LangGraph checkpointer semantics) in the
+// daemon's RocksDB, in the agent_checkpoints, agent_blobs and agent_writes
+// column families (layout in store/agent_keys.h).
+//
+// Contract:
+// - Put() writes the checkpoint, its index entries and its blobs in one
+//   synced WriteBatch. Blobs are insert-if-absent by (thread, ns, channel,
+//   version); an existing checkpoint with the same (thread, ns, id) has its
+//   checkpoint, parent and metadata replaced.
+// - PutWrites() writes all writes in one synced batch; with upsert=false a
+//   write whose (thread, ns, checkpoint, task, idx) exists is left alone.
+// - List() scans newest first (checkpoint_id descending) and holds at most
+//   `limit` items: the store never loads a thread into memory.
+// - GetTuple() reads the checkpoint, the blobs named by its
+//   channel_versions and its pending writes from one RocksDB snapshot.
+// - DeleteThread() removes everything of a thread in one synced batch.
+// Checkpoint and metadata are stored as serialized JSON text and handed back
+// as such, so listings can splice them into a response without re-parsing.
+// Errors: IOError/Corruption from RocksDB; inputs are validated by callers.
+// Thread safety: all methods may be called concurrently; mutations of one
+// thread are serialized (a striped lock), so insert-if-absent is exact.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+#include "common/status.h"
+#include "store/db.h"
+
+namespace ckptd {
+
+struct AgentBlob {
+  std::string channel;
+  std::string version;
+  std::string type;
+  std::optional<std::string> data;  // raw bytes; nullopt = null blob ("empty")
+};
+
+struct AgentWrite {
+  std::string task_id;
+  int64_t idx = 0;
+  std::string channel;
+  std::optional<std::string> type;
+  std::string data;  // raw bytes
+  std::string task_path;
+};
+
+struct AgentCheckpoint {
+  std::string thread_id;
+  std::string checkpoint_ns;
+  std::string checkpoint_id;
+  std::optional<std::string> parent_checkpoint_id;
+  std::string checkpoint_json;  // a serialized JSON object
+  std::string metadata_json;    // a serialized JSON object
+};
+
+struct AgentTuple {
+  AgentCheckpoint checkpoint;
+  std::vector<AgentBlob> blobs;            // in channel_versions order
+  std::vector<AgentWrite> pending_writes;  // by (task_id, idx)
+};
+
+struct AgentListQuery {
+  std::optional<std::string> thread_id;      // nullopt: every thread
+  std::optional<std::string> checkpoint_ns;  // nullopt: every namespace
+  std::optional<std::string> before;         // strictly older ids only
+  const boost::json::object* filter = nullptr;  // metadata @> filter; null/empty: none
+  size_t limit = 100;
+};
+
+// JSONB `@>`: objects contain recursively, arrays contain element-wise
+// (every element of `needle` is contained in some element of `hay`), a
+// top-level array contains a scalar equal to one of its elements, scalars
+// are equal (numbers by value).
+bool JsonContains(const boost::json::value& hay, const boost::json::value& needle);
+
+// Channel versions may be JSON strings or numbers; blobs are keyed by the
+// string form (numbers as Python's str() writes them).
+std::string VersionString(const boost::json::value& v);
+
+class AgentStore {
+ public:
+  explicit AgentStore(Db* db);
+
+  Status Put(const AgentCheckpoint& checkpoint, const std::vector<AgentBlob>& blobs);
+  Status PutWrites(std::string_view thread_id, std::string_view checkpoint_ns,
+                   std::string_view checkpoint_id, const std::vector<AgentWrite>& writes, bool upsert);
+  Result<std::vector<AgentCheckpoint>> List(const AgentListQuery& query) const;
+  // checkpoint_id nullopt: the newest in the namespace. nullopt when absent.
+  Result<std::optional<AgentTuple>> GetTuple(std::string_view thread_id, std::string_view checkpoint_ns,
+                                             const std::optional<std::string>& checkpoint_id) const;
+  Status DeleteThread(std::string_view thread_id);
+  // Whether the thread has any checkpoint in any namespace.
+  Result<bool> ThreadExists(std::string_view thread_id) const;
+
+ private:
+  std::mutex& LockFor(std::string_view thread_id);
+
+  Db* db_;
+  rocksdb::ColumnFamilyHandle* checkpoints_;
+  rocksdb::ColumnFamilyHandle* blobs_;
+  rocksdb::ColumnFamilyHandle* writes_;
+  std::array<std::mutex, 64> locks_;
+};
+
+}  // namespace ckptd
