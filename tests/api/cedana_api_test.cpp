@@ -219,7 +219,8 @@ TEST_F(CedanaApiTest, ListAllStreamsEverythingAndPagesWithCursor) {
   for (int pages = 0; pages < 10; ++pages) {
     auto r = Client()->Send("GET", "/v2/checkpoints?limit=128" + (cursor.empty() ? "" : "&cursor=" + cursor));
     ASSERT_EQ(r->status, 200);
-    for (auto& v : json::parse(r->body).as_array()) paged.push_back(std::string(v.at("id").as_string()));
+    auto page = json::parse(r->body);
+    for (auto& v : page.as_array()) paged.push_back(std::string(v.at("id").as_string()));
     cursor = r->Header("x-next-cursor");
     if (cursor.empty()) break;
   }
