@@ -50,13 +50,22 @@ std::mutex& Catalog::LockFor(std::string_view id) {
   return locks_[std::hash<std::string_view>{}(id) % locks_.size()];
 }
 
-Status Catalog::Put(const CheckpointRecord& r, bool new_record) {
+Status Catalog::Commit(const CheckpointRecord* before, const CheckpointRecord* after) {
   rocksdb::WriteBatch batch;
-  std::string value = json::serialize(r.ToJson());
-  auto s = batch.Put(db_->Handle(cf::kCheckpoints), r.id, value);
-  if (s.ok() && new_record) s = batch.Put(db_->Handle(cf::kCheckpointsByCreated), IndexKey(r.seq, r.id), "");
+  rocksdb::Status s;
+  if (after) {
+    s = batch.Put(db_->Handle(cf::kCheckpoints), after->id, json::serialize(after->ToJson()));
+    if (s.ok() && !before)
+      s = batch.Put(db_->Handle(cf::kCheckpointsByCreated), IndexKey(after->seq, after->id), "");
+  } else {
+    s = batch.Delete(db_->Handle(cf::kCheckpoints), before->id);
+    if (s.ok()) s = batch.Delete(db_->Handle(cf::kCheckpointsByCreated), IndexKey(before->seq, before->id));
+  }
   CKPTD_RETURN_IF_ERROR(FromRocks(s, "batch"));
-  return db_->Write(&batch);
+  for (auto* o : observers_) CKPTD_RETURN_IF_ERROR(o->OnWrite(before, after, &batch));
+  CKPTD_RETURN_IF_ERROR(db_->Write(&batch));
+  for (auto* o : observers_) o->AfterWrite(before, after);
+  return Status::Ok();
 }
 
 Result<CheckpointRecord> Catalog::Create(std::optional<std::string> name) {
@@ -67,7 +76,7 @@ Result<CheckpointRecord> Catalog::Create(std::optional<std::string> name) {
   r.created_at_ms = r.updated_at_ms = clock_->NowMillis();
   r.seq = next_seq_.fetch_add(1);
   std::lock_guard lock(LockFor(r.id));
-  CKPTD_RETURN_IF_ERROR(Put(r, true).WithContext("create checkpoint"));
+  CKPTD_RETURN_IF_ERROR(Commit(nullptr, &r).WithContext("create checkpoint"));
   return r;
 }
 
@@ -99,10 +108,11 @@ Result<std::vector<CheckpointRecord>> Catalog::GetMany(const std::vector<std::st
 
 Result<CheckpointRecord> Catalog::Update(std::string_view id, const Mutator& fn) {
   std::lock_guard lock(LockFor(id));
-  CKPTD_ASSIGN_OR_RETURN(CheckpointRecord r, Get(id));
+  CKPTD_ASSIGN_OR_RETURN(CheckpointRecord before, Get(id));
+  CheckpointRecord r = before;
   CKPTD_RETURN_IF_ERROR(fn(r));
   r.updated_at_ms = clock_->NowMillis();
-  CKPTD_RETURN_IF_ERROR(Put(r, false).WithContext(fmt::format("update checkpoint {}", id)));
+  CKPTD_RETURN_IF_ERROR(Commit(&before, &r).WithContext(fmt::format("update checkpoint {}", id)));
   return r;
 }
 
@@ -201,11 +211,7 @@ Status Catalog::ForEach(const std::function<bool(const CheckpointRecord&)>& fn) 
 Status Catalog::Remove(std::string_view id) {
   std::lock_guard lock(LockFor(id));
   CKPTD_ASSIGN_OR_RETURN(CheckpointRecord r, Get(id));
-  rocksdb::WriteBatch batch;
-  auto s = batch.Delete(db_->Handle(cf::kCheckpoints), r.id);
-  if (s.ok()) s = batch.Delete(db_->Handle(cf::kCheckpointsByCreated), IndexKey(r.seq, r.id));
-  CKPTD_RETURN_IF_ERROR(FromRocks(s, "batch"));
-  return db_->Write(&batch).WithContext(fmt::format("remove checkpoint {}", id));
+  return Commit(&r, nullptr).WithContext(fmt::format("remove checkpoint {}", id));
 }
 
 }  // namespace ckptd

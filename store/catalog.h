@@ -32,6 +32,22 @@
 
 namespace ckptd {
 
+// Sees every change of the catalog. OnWrite runs inside the change, before
+// the batch is written, and may add entries to it (an outbox row, a counter)
+// so they commit atomically with the record; an error aborts the change.
+// AfterWrite runs once the batch is durable. `before` is empty on create,
+// `after` is empty on remove. Calls for one id are serialized; calls for
+// different ids may run concurrently.
+class CatalogObserver {
+ public:
+  virtual ~CatalogObserver() = default;
+  virtual Status OnWrite(const CheckpointRecord* before, const CheckpointRecord* after,
+                         rocksdb::WriteBatch* batch) {
+    return Status::Ok();
+  }
+  virtual void AfterWrite(const CheckpointRecord* before, const CheckpointRecord* after) {}
+};
+
 class Catalog {
  public:
   Catalog(Db* db, const Clock* clock);
@@ -74,16 +90,21 @@ class Catalog {
   Status Remove(std::string_view id);
 
   const Clock* clock() const { return clock_; }
+  // Observers are added before the catalog is shared between threads.
+  void AddObserver(CatalogObserver* observer) { observers_.push_back(observer); }
 
  private:
   std::mutex& LockFor(std::string_view id);
-  Status Put(const CheckpointRecord& r, bool new_record);
+  // Writes `after` (or removes `before` when after is null) with the
+  // observers' additions, in one synced batch.
+  Status Commit(const CheckpointRecord* before, const CheckpointRecord* after);
   static std::string IndexKey(uint64_t seq, std::string_view id);
 
   Db* db_;
   const Clock* clock_;
   std::atomic<uint64_t> next_seq_{1};
   std::array<std::mutex, 64> locks_;
+  std::vector<CatalogObserver*> observers_;
 };
 
 }  // namespace ckptd

@@ -193,5 +193,43 @@ TEST_F(CatalogTest, DeprecateWithErrorKeepsInfo) {
   EXPECT_EQ(d->info.at("error").as_string(), "criu dump: boom");
 }
 
+// Records every change and writes an outbox-like row into the same batch.
+class RecordingObserver : public CatalogObserver {
+ public:
+  explicit RecordingObserver(Db* db) : db_(db) {}
+  Status OnWrite(const CheckpointRecord* before, const CheckpointRecord* after,
+                 rocksdb::WriteBatch* batch) override {
+    if (fail) return Internal("observer refused");
+    std::string id = after ? after->id : before->id;
+    std::string to = after ? std::string(StatusName(after->status)) : "removed";
+    auto s = batch->Put(db_->Handle(cf::kOutbox), id + "/" + std::to_string(seen.size()), to);
+    return FromRocks(s, "outbox");
+  }
+  void AfterWrite(const CheckpointRecord* before, const CheckpointRecord* after) override {
+    seen.push_back(after ? std::string(StatusName(after->status)) : "removed");
+  }
+  Db* db_;
+  bool fail = false;
+  std::vector<std::string> seen;
+};
+
+TEST_F(CatalogTest, ObserverAddsToTheSameBatchAndCanAbort) {
+  RecordingObserver obs(db_.get());
+  catalog_->AddObserver(&obs);
+  auto id = catalog_->Create(std::nullopt)->id;
+  ASSERT_TRUE(catalog_->SetInfo(id, "none", "p", nullptr).ok());
+  EXPECT_EQ(obs.seen, (std::vector<std::string>{"initializing", "updated_info"}));
+  EXPECT_EQ(*db_->Get(cf::kOutbox, id + "/1"), "updated_info");
+
+  obs.fail = true;
+  auto d = catalog_->Deprecate(id);
+  EXPECT_EQ(d.status().code(), Code::kInternal);
+  EXPECT_EQ(catalog_->Get(id)->status, CheckpointStatus::kUpdatedInfo);
+  EXPECT_EQ(obs.seen.size(), 2u);
+  obs.fail = false;
+  ASSERT_TRUE(catalog_->Remove(id).ok());
+  EXPECT_EQ(obs.seen.back(), "removed");
+}
+
 }  // namespace
 }  // namespace ckptd
