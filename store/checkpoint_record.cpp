@@ -70,7 +70,7 @@ json::value CheckpointRecord::ToJson() const {
   for (const auto& t : history) {
     hist.push_back(json::object{{"from", StatusName(t.from)}, {"to", StatusName(t.to)}, {"at", t.at_ms}});
   }
-  return json::object{
+  json::value out = json::object{
       {"id", id},
       {"name", OptString(name)},
       {"status", StatusName(status)},
@@ -85,6 +85,10 @@ json::value CheckpointRecord::ToJson() const {
       {"cleaned_at", cleaned_at_ms ? json::value(*cleaned_at_ms) : json::value(nullptr)},
       {"history", std::move(hist)},
   };
+  // Only when set, so records written without federation read the same to
+  // older binaries.
+  if (upstream_id) out.as_object()["upstream_id"] = *upstream_id;
+  return out;
 }
 
 Result<CheckpointRecord> CheckpointRecord::FromJson(const json::value& v) {
@@ -117,6 +121,7 @@ Result<CheckpointRecord> CheckpointRecord::FromJson(const json::value& v) {
   CKPTD_ASSIGN_OR_RETURN(r.name, ReadOptString(o, "name"));
   CKPTD_ASSIGN_OR_RETURN(r.checksum, ReadOptString(o, "checksum"));
   CKPTD_ASSIGN_OR_RETURN(r.restore_path, ReadOptString(o, "restore_path"));
+  CKPTD_ASSIGN_OR_RETURN(r.upstream_id, ReadOptString(o, "upstream_id"));
   return r;
 }
 

@@ -57,6 +57,10 @@ struct CheckpointRecord {
   int64_t updated_at_ms = 0;
   uint64_t seq = 0;  // creation order, unique per database
   std::optional<int64_t> cleaned_at_ms;  // storage removed by cleanup
+  // The id of this checkpoint on the upstream /v2/checkpoints service it is
+  // mirrored to (daemon/upstream_mirror.h); absent until the upstream
+  // created it, and when federation is off.
+  std::optional<std::string> upstream_id;
   std::vector<TransitionEntry> history;
 
   // Moves to `to` if the table allows it, appending to history; otherwise
