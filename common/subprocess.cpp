@@ -90,7 +90,10 @@ Result<RunResult> SystemProcessRunner::Run(const std::vector<std::string>& argv,
   sigemptyset(&none);
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  // Its own process group, so a deadline kill reaches grandchildren that
+  // would otherwise keep the output pipes open.
+  posix_spawnattr_setpgroup(&attr, 0);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
 
   std::vector<std::string> env_store;
   for (char** e = environ; *e; ++e) {
@@ -127,11 +130,11 @@ Result<RunResult> SystemProcessRunner::Run(const std::vector<std::string>& argv,
     auto now = SteadyClock::now();
     if (!timed_out && now >= deadline) {
       timed_out = true;
-      kill(pid, SIGTERM);
+      kill(-pid, SIGTERM);
       kill_deadline = now + std::chrono::seconds(2);
     }
     if (timed_out && now >= kill_deadline) {
-      kill(pid, SIGKILL);
+      kill(-pid, SIGKILL);
       kill_deadline = SteadyClock::time_point::max();
     }
   };

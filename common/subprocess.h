@@ -3,7 +3,8 @@
 // Contract: Run() starts argv[0] (looked up in PATH when it has no slash),
 // with stdin from /dev/null, captures stdout and stderr (each up to
 // max_output bytes; the rest is read and dropped so the child never blocks),
-// enforces the deadline (SIGTERM, then SIGKILL after a grace period) and
+// enforces the deadline (SIGTERM, then SIGKILL after a grace period, to the
+// child's own process group) and
 // always reaps the child. It returns an error Status only when the child could
 // not be started or ran past its deadline; a non-zero exit is reported in
 // RunResult so callers can attach the tool's output to their own error.

@@ -1,0 +1,64 @@
+#include "common/subprocess.h"
+
+#include <gtest/gtest.h>
+
+namespace ckptd {
+namespace {
+
+TEST(Subprocess, CapturesOutputAndExitCode) {
+  auto r = SystemProcessRunner::Default()->Run({"sh", "-c", "echo out; echo err >&2; exit 3"}, {});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 3);
+  EXPECT_EQ(r->out, "out\n");
+  EXPECT_EQ(r->err, "err\n");
+  EXPECT_FALSE(r->ok());
+  EXPECT_EQ(r->Describe(), "exit 3: err");
+}
+
+TEST(Subprocess, PassesEnvironment) {
+  RunOptions o;
+  o.env["CKPTD_TEST_VALUE"] = "42";
+  auto r = SystemProcessRunner::Default()->Run({"sh", "-c", "echo $CKPTD_TEST_VALUE"}, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->out, "42\n");
+}
+
+TEST(Subprocess, DeadlineKillsAndReaps) {
+  RunOptions o;
+  o.deadline = std::chrono::milliseconds(200);
+  auto start = std::chrono::steady_clock::now();
+  auto r = SystemProcessRunner::Default()->Run({"sh", "-c", "trap '' TERM; sleep 30"}, o);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(r.status().code(), Code::kDeadlineExceeded);
+  EXPECT_LT(took, std::chrono::seconds(10));
+}
+
+TEST(Subprocess, BoundsCapturedOutput) {
+  RunOptions o;
+  o.max_output = 1000;
+  auto r = SystemProcessRunner::Default()->Run({"sh", "-c", "head -c 1000000 /dev/zero"}, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_EQ(r->out.size(), 1000u);
+}
+
+TEST(Subprocess, MissingBinaryIsAnError) {
+  auto r = SystemProcessRunner::Default()->Run({"/nonexistent/tool"}, {});
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("/nonexistent/tool"), std::string::npos);
+}
+
+TEST(Status, ContextChainsAndResultCarriesValues) {
+  Status s = NotFound("pid 7").WithContext("criu dump").WithContext("checkpoint 3f2a");
+  EXPECT_EQ(s.message(), "checkpoint 3f2a: criu dump: pid 7");
+  EXPECT_EQ(s.code(), Code::kNotFound);
+  EXPECT_TRUE(Status::Ok().WithContext("x").ok());
+  Result<int> r = 5;
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(*r, 5);
+  Result<int> e = IOError("disk");
+  EXPECT_EQ(e.status().ToString(), "IOError: disk");
+}
+
+}  // namespace
+}  // namespace ckptd
