@@ -61,6 +61,11 @@ ConfigSetting ChoiceSetting(std::string key, std::string help, std::string Confi
           [field](const Config& c) { return c.*field; }};
 }
 
+ConfigSetting Reloadable(ConfigSetting s) {
+  s.reloadable = true;
+  return s;
+}
+
 std::string EnvName(const std::string& key) {
   std::string e = "CKPTD_";
   for (char ch : key) e += static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
@@ -89,8 +94,9 @@ const std::vector<ConfigSetting>& ConfigSettings() {
       StringSetting("token", "API bearer token (prefer token_file)", &Config::token, true),
       StringSetting("token_file", "file holding the API token (default <data_dir>/token; created if missing)",
                     &Config::token_file),
-      ChoiceSetting("log_level", "trace|debug|info|warn|error", &Config::log_level,
-                    {"trace", "debug", "info", "warn", "error", "critical", "off"}),
+      Reloadable(ChoiceSetting("log_level", "trace|debug|info|warn|error (SIGHUP applies it)",
+                               &Config::log_level,
+                               {"trace", "debug", "info", "warn", "error", "critical", "off"})),
       ChoiceSetting("log_format", "text|json", &Config::log_format, {"text", "json"}),
       StringSetting("criu_path", "the criu binary (>= 4.2)", &Config::criu_path),
       StringSetting("cuda_library", "CUDA driver library to dlopen", &Config::cuda_library),

@@ -53,6 +53,9 @@ struct ConfigSetting {
   bool secret = false;
   std::function<Status(Config&, const std::string&)> set;
   std::function<std::string(const Config&)> get;
+  // SIGHUP applies it at run time (daemon/reload.h); other settings need a
+  // restart to change.
+  bool reloadable = false;
 };
 const std::vector<ConfigSetting>& ConfigSettings();
 

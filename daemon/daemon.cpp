@@ -39,6 +39,7 @@ Status Daemon::Start() {
   so.read_timeout = std::chrono::seconds(config_.read_timeout_s);
   so.idle_timeout = std::chrono::seconds(config_.idle_timeout_s);
   so.max_connections = static_cast<size_t>(config_.max_connections);
+  so.listen_fd = listen_fd_;
 
   CKPTD_ASSIGN_OR_RETURN(db_, Db::Open(config_.DbDir()));
   catalog_ = std::make_unique<Catalog>(db_.get(), SystemClock::Default());

@@ -29,6 +29,9 @@ class Daemon {
 
   Status Start();
   void Stop();
+  // Accept on this already listening socket (systemd socket activation)
+  // instead of binding `listen`; call before Start(). The server owns it.
+  void set_listen_fd(int fd) { listen_fd_ = fd; }
 
   uint16_t port() const;
   const Config& config() const { return config_; }
@@ -50,6 +53,7 @@ class Daemon {
   api::Router router_;
   std::unique_ptr<api::HttpServer> server_;
   bool running_ = false;
+  int listen_fd_ = -1;
 };
 
 // Parses "host:port" ("[::1]:8080" for IPv6).
