@@ -62,8 +62,8 @@ Response PutHandler(AgentStore* store, const Request& req) {
       json::array loc = BodyValidator::At(bloc, i);
       const json::value& item = (*arr)[i];
       if (!item.is_object()) {
-        v.Add(loc, "model_attributes_type", "Input should be a valid dictionary or object to extract fields from",
-              item);
+        v.Add(loc, "model_type", "Input should be a valid dictionary or instance of BlobData", item,
+              json::object{{"class_name", "BlobData"}});
         continue;
       }
       const json::object& o = item.get_object();
@@ -108,8 +108,8 @@ Response PutWritesHandler(AgentStore* store, const Request& req) {
       json::array loc = BodyValidator::At(wloc, i);
       const json::value& item = (*arr)[i];
       if (!item.is_object()) {
-        v.Add(loc, "model_attributes_type", "Input should be a valid dictionary or object to extract fields from",
-              item);
+        v.Add(loc, "model_type", "Input should be a valid dictionary or instance of WriteData", item,
+              json::object{{"class_name", "WriteData"}});
         continue;
       }
       const json::object& o = item.get_object();

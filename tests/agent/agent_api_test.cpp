@@ -2,6 +2,7 @@
 #include <string>
 #include <vector>
 
+#include "api/meta_handlers.h"
 #include "tests/agent/agent_test_util.h"
 
 namespace ckptd {
@@ -270,6 +271,10 @@ TEST_F(AgentApiTest, WrongTypesAre422) {
                                                          {"limit", "ten"}}));
   EXPECT_EQ(l.at(0).at("type"), "dict_type");
   EXPECT_EQ(l.at(1).at("loc"), (json::value{"body", "limit"}));
+  auto item = Detail(Post("/checkpoints/put", json::object{{"thread_id", "t"}, {"checkpoint_id", "c"},
+                                                           {"checkpoint", json::object{}}, {"blobs", json::array{5}}}));
+  EXPECT_EQ(item.at(0).at("type"), "model_type");
+  EXPECT_EQ(item.at(0).at("loc"), (json::value{"body", "blobs", 0}));
   auto notjson = Detail(PostRaw("/checkpoints/list", "{nope"));
   EXPECT_EQ(notjson.at(0).at("type"), "json_invalid");
   auto notobj = Detail(PostRaw("/checkpoints/list", "[1]"));
@@ -308,6 +313,22 @@ TEST_F(AgentApiTest, RoutesRequireTheToken) {
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->status, 401) << p;
   }
+}
+
+TEST_F(AgentApiTest, EveryAgentRouteIsDocumented) {
+  auto doc = json::parse(api::OpenApiDocument());
+  int agent_routes = 0;
+  for (const auto& route : daemon_->router().routes()) {
+    if (!route.pattern.starts_with("/checkpoints/") && !route.pattern.starts_with("/threads/")) continue;
+    ++agent_routes;
+    EXPECT_EQ(route.method, "POST");
+    const auto* item = doc.at("paths").as_object().if_contains(route.pattern);
+    ASSERT_TRUE(item) << route.pattern;
+    EXPECT_TRUE(item->as_object().contains("post")) << route.pattern;
+    EXPECT_TRUE(route.options.auth);
+    EXPECT_EQ(route.options.body_limit, size_t{64} << 20);
+  }
+  EXPECT_EQ(agent_routes, 6);
 }
 
 TEST_F(AgentApiTest, LargeBlobsAboveTheDefaultRouteLimit) {
