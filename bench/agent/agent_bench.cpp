@@ -31,8 +31,11 @@ constexpr int kPerThread = 100;
 std::string ThreadId(int t) { return fmt::format("thread-{:06}", t); }
 std::string CheckpointId(int i) { return fmt::format("1ef{:012}", i); }
 
-std::string PutBody(int i) {
-  int thread = i / kPerThread, step = i % kPerThread;
+// Checkpoint i belongs to thread i % threads at step i / threads: ids grow
+// with the step within a thread, and consecutive puts go to different threads
+// (as many agents checkpointing at once do).
+std::string PutBody(int i, int threads) {
+  int thread = i % threads, step = i / threads;
   std::string id = CheckpointId(i);
   std::string version = fmt::format("{:032}.1", step + 1);
   json::object cp{{"v", 4}, {"id", id}, {"ts", "2025-01-01T00:00:00+00:00"},
@@ -41,7 +44,7 @@ std::string PutBody(int i) {
   json::object meta{{"source", step % 10 == 0 ? "input" : "loop"}, {"step", step}, {"writes", {{"agent", step}}}};
   std::string blob(256, static_cast<char>('a' + step % 26));
   json::object body{{"thread_id", ThreadId(thread)}, {"checkpoint_id", id},
-                    {"parent_checkpoint_id", step ? json::value(CheckpointId(i - 1)) : json::value(nullptr)},
+                    {"parent_checkpoint_id", step ? json::value(CheckpointId(i - threads)) : json::value(nullptr)},
                     {"checkpoint", cp}, {"metadata", meta},
                     {"blobs", json::array{json::object{{"channel", "messages"}, {"version", version}, {"type", "json"},
                                                        {"blob", ckptd::api::agent::EncodeBase64(
@@ -115,7 +118,7 @@ int main(int argc, char** argv) {
   fmt::print("ckptd agent-state API, {} clients over loopback, {} checkpoints in {} threads\n", clients, count, threads);
   long n = 0;
   double put = Run(clients, count, 0, [&](int c, long i, std::mt19937&) {
-    return post(c, "/checkpoints/put", PutBody(static_cast<int>(i)), 200);
+    return post(c, "/checkpoints/put", PutBody(static_cast<int>(i), threads), 200);
   }, &n);
   fmt::print("  {:<28} {:>10.0f} ops/s  ({} ops, one 256-byte blob each, synced)\n", "put", put, n);
 
@@ -125,7 +128,7 @@ int main(int argc, char** argv) {
     for (int idx = 0; idx < 2; ++idx)
       ws.push_back(json::object{{"task_id", fmt::format("task-{}", i)}, {"idx", idx}, {"channel", "messages"},
                                 {"type", "json"}, {"blob", "WyJoaSJd"}});
-    json::object body{{"thread_id", ThreadId(k / kPerThread)}, {"checkpoint_id", CheckpointId(k)},
+    json::object body{{"thread_id", ThreadId(k % threads)}, {"checkpoint_id", CheckpointId(k)},
                       {"writes", ws}, {"upsert", false}};
     return post(c, "/checkpoints/put-writes", json::serialize(body), 204);
   }, &n);
@@ -133,7 +136,7 @@ int main(int argc, char** argv) {
 
   double get = Run(clients, 0, seconds, [&](int c, long, std::mt19937& rng) {
     int k = static_cast<int>(rng() % count);
-    json::object body{{"thread_id", ThreadId(k / kPerThread)}, {"checkpoint_id", CheckpointId(k)}};
+    json::object body{{"thread_id", ThreadId(k % threads)}, {"checkpoint_id", CheckpointId(k)}};
     return post(c, "/checkpoints/get-tuple", json::serialize(body), 200);
   }, &n);
   fmt::print("  {:<28} {:>10.0f} ops/s  ({} ops, with blobs and writes)\n", "get-tuple", get, n);
