@@ -57,6 +57,9 @@ Status Daemon::Start() {
   api::RegisterCedanaRoutes(&router_, catalog_.get());
   agent_store_ = std::make_unique<AgentStore>(db_.get());
   api::RegisterAgentRoutes(&router_, agent_store_.get(), static_cast<size_t>(config_.max_body_bytes));
+  jobs_ = std::make_unique<JobSystem>();
+  CKPTD_RETURN_IF_ERROR(jobs_->Start(config_, db_.get(), catalog_.get()));
+  jobs_->RegisterRoutes(&router_);
 
   server_ = std::make_unique<api::HttpServer>(so, &router_, auth_.get());
   CKPTD_RETURN_IF_ERROR(server_->Start());
@@ -69,7 +72,11 @@ Status Daemon::Start() {
 void Daemon::Stop() {
   if (!running_) return;
   running_ = false;
+  // Jobs drain first (new job requests are answered 503 meanwhile); the job
+  // system itself goes only after the server, whose handlers may use it.
+  if (jobs_) jobs_->Drain(std::chrono::seconds(config_.shutdown_drain_s));
   server_->Stop(std::chrono::seconds(10));
+  jobs_.reset();
   server_.reset();
   agent_store_.reset();
   catalog_.reset();
@@ -80,7 +87,9 @@ void Daemon::Stop() {
 uint16_t Daemon::port() const { return server_ ? server_->port() : 0; }
 
 json::value Daemon::Health() const {
-  return json::object{{"status", "ok"}, {"version", CKPTD_VERSION}};
+  return json::object{{"status", "ok"},
+                      {"version", CKPTD_VERSION},
+                      {"criu", jobs_ ? jobs_->CriuHealth() : json::value(nullptr)}};
 }
 
 }  // namespace ckptd

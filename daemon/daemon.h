@@ -16,6 +16,7 @@
 #include "api/server.h"
 #include "common/status.h"
 #include "daemon/config.h"
+#include "daemon/job_system.h"
 #include "store/agent_store.h"
 #include "store/catalog.h"
 #include "store/db.h"
@@ -41,6 +42,7 @@ class Daemon {
   boost::json::value Health() const;
 
   Db* db() { return db_.get(); }
+  JobSystem* job_system() { return jobs_.get(); }
   api::Router* mutable_router() { return &router_; }
 
  private:
@@ -49,6 +51,7 @@ class Daemon {
   std::unique_ptr<Db> db_;
   std::unique_ptr<Catalog> catalog_;
   std::unique_ptr<AgentStore> agent_store_;
+  std::unique_ptr<JobSystem> jobs_;  // checkpoint/restore jobs, CRIU probe, reaper
   std::unique_ptr<api::Authenticator> auth_;
   api::Router router_;
   std::unique_ptr<api::HttpServer> server_;

@@ -1,0 +1,147 @@
+#include "api/job_handlers.h"
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+namespace ckptd::api {
+
+namespace json = boost::json;
+
+namespace {
+
+// A body field of the wrong type is a 400 naming the field.
+Status GetBool(const json::object& o, const char* key, bool* out) {
+  auto* v = o.if_contains(key);
+  if (!v || v->is_null()) return Status::Ok();
+  if (!v->is_bool()) return InvalidArgument(fmt::format("'{}' must be a boolean", key));
+  *out = v->as_bool();
+  return Status::Ok();
+}
+
+Status GetInt(const json::object& o, const char* key, int64_t lo, int64_t hi, int64_t* out) {
+  auto* v = o.if_contains(key);
+  if (!v || v->is_null()) return Status::Ok();
+  int64_t n = 0;
+  if (v->is_int64()) n = v->as_int64();
+  else if (v->is_uint64() && v->as_uint64() <= INT64_MAX) n = static_cast<int64_t>(v->as_uint64());
+  else return InvalidArgument(fmt::format("'{}' must be an integer", key));
+  if (n < lo || n > hi) return InvalidArgument(fmt::format("'{}' must be in [{}, {}]", key, lo, hi));
+  *out = n;
+  return Status::Ok();
+}
+
+Status GetString(const json::object& o, const char* key, std::optional<std::string>* out) {
+  auto* v = o.if_contains(key);
+  if (!v || v->is_null()) return Status::Ok();
+  if (!v->is_string()) return InvalidArgument(fmt::format("'{}' must be a string", key));
+  *out = std::string(v->as_string());
+  return Status::Ok();
+}
+
+Result<json::object> BodyObject(const Request& req) {
+  CKPTD_ASSIGN_OR_RETURN(json::value v, ParseJsonBody(req));
+  if (!v.is_object()) return InvalidArgument("request body must be a JSON object");
+  return std::move(v.as_object());
+}
+
+Result<CheckpointJobRequest> ParseCheckpoint(const json::object& o, bool* wait) {
+  CheckpointJobRequest r;
+  auto* pid = o.if_contains("pid");
+  if (!pid || pid->is_null()) return InvalidArgument("'pid' is required");
+  int64_t p = 0;
+  CKPTD_RETURN_IF_ERROR(GetInt(o, "pid", INT32_MIN, INT32_MAX, &p));
+  r.pid = static_cast<int>(p);
+  CKPTD_RETURN_IF_ERROR(GetString(o, "name", &r.name));
+  CKPTD_RETURN_IF_ERROR(GetBool(o, "leave_running", &r.leave_running));
+  CKPTD_RETURN_IF_ERROR(GetBool(o, "tcp_established", &r.tcp_established));
+  CKPTD_RETURN_IF_ERROR(GetBool(o, "shell_job", &r.shell_job));
+  CKPTD_RETURN_IF_ERROR(GetBool(o, "ext_unix_sk", &r.ext_unix_sk));
+  CKPTD_RETURN_IF_ERROR(GetBool(o, "file_locks", &r.file_locks));
+  CKPTD_RETURN_IF_ERROR(GetBool(o, "link_remap", &r.link_remap));
+  CKPTD_RETURN_IF_ERROR(GetBool(o, "manage_cgroups", &r.manage_cgroups));
+  CKPTD_RETURN_IF_ERROR(GetBool(o, "wait", wait));
+  CKPTD_RETURN_IF_ERROR(GetInt(o, "timeout", 1, 86400, &r.timeout_s));
+  int64_t level = r.log_level;
+  CKPTD_RETURN_IF_ERROR(GetInt(o, "log_level", 0, 4, &level));
+  r.log_level = static_cast<int>(level);
+  std::optional<std::string> compression;
+  CKPTD_RETURN_IF_ERROR(GetString(o, "compression", &compression));
+  if (compression) r.compression = *compression;
+  if (auto* ext = o.if_contains("external"); ext && !ext->is_null()) {
+    if (!ext->is_array()) return InvalidArgument("'external' must be an array of strings");
+    for (const auto& e : ext->as_array()) {
+      if (!e.is_string()) return InvalidArgument("'external' must be an array of strings");
+      r.external.emplace_back(e.as_string());
+    }
+  }
+  return r;
+}
+
+Result<RestoreJobRequest> ParseRestore(const json::object& o, bool* wait) {
+  RestoreJobRequest r;
+  CKPTD_RETURN_IF_ERROR(GetString(o, "checkpoint_id", &r.checkpoint_id));
+  CKPTD_RETURN_IF_ERROR(GetString(o, "restore_path", &r.restore_path));
+  CKPTD_RETURN_IF_ERROR(GetBool(o, "wait", wait));
+  CKPTD_RETURN_IF_ERROR(GetInt(o, "timeout", 1, 86400, &r.timeout_s));
+  if (r.checkpoint_id.has_value() == r.restore_path.has_value())
+    return InvalidArgument("give exactly one of 'checkpoint_id' and 'restore_path'");
+  return r;
+}
+
+// wait=true: the finished job (200); otherwise 202 with the ids.
+Response Answer(JobService* jobs, const JobSubmitted& sub, bool wait) {
+  if (wait) {
+    auto job = jobs->WaitJob(sub.job_id, std::chrono::hours(24));
+    if (!job.ok()) return Error(job.status());
+    return Json(200, *job);
+  }
+  json::object o{{"job_id", sub.job_id}};
+  if (!sub.checkpoint_id.empty()) o["checkpoint_id"] = sub.checkpoint_id;
+  Response r = Json(202, o);
+  r.headers.emplace_back("Location", "/v2/jobs/" + sub.job_id);
+  return r;
+}
+
+}  // namespace
+
+void RegisterJobRoutes(Router* router, JobService* jobs) {
+  router->Add("POST", "/v2/jobs/checkpoint", [jobs](const Request& req) -> Response {
+    auto body = BodyObject(req);
+    if (!body.ok()) return Error(body.status());
+    bool wait = false;
+    auto parsed = ParseCheckpoint(*body, &wait);
+    if (!parsed.ok()) return Error(parsed.status());
+    auto sub = jobs->SubmitCheckpoint(*parsed);
+    if (!sub.ok()) return Error(sub.status());
+    return Answer(jobs, *sub, wait);
+  });
+  router->Add("POST", "/v2/jobs/restore", [jobs](const Request& req) -> Response {
+    auto body = BodyObject(req);
+    if (!body.ok()) return Error(body.status());
+    bool wait = false;
+    auto parsed = ParseRestore(*body, &wait);
+    if (!parsed.ok()) return Error(parsed.status());
+    auto sub = jobs->SubmitRestore(*parsed);
+    if (!sub.ok()) return Error(sub.status());
+    return Answer(jobs, *sub, wait);
+  });
+  router->Add("GET", "/v2/jobs/{id}", [jobs](const Request& req) -> Response {
+    auto job = jobs->GetJob(req.params.at("id"));
+    if (!job.ok()) return Error(job.status());
+    return Json(200, *job);
+  });
+  router->Add("GET", "/v2/jobs", [jobs](const Request& req) -> Response {
+    size_t limit = 100;
+    if (auto l = req.Query("limit")) {
+      if (l->empty() || l->size() > 4 || l->find_first_not_of("0123456789") != std::string::npos ||
+          std::stoi(*l) < 1 || std::stoi(*l) > 1000)
+        return Error(InvalidArgument("'limit' must be an integer in [1, 1000]"));
+      limit = static_cast<size_t>(std::stoi(*l));
+    }
+    auto list = jobs->ListJobs(limit);
+    if (!list.ok()) return Error(list.status());
+    return Json(200, json::object{{"jobs", std::move(*list)}});
+  });
+}
+
+}  // namespace ckptd::api

@@ -1,0 +1,67 @@
+// The job interface the API declares and the daemon implements: checkpoint
+// and restore jobs run by the daemon's bounded executor (daemon/job_manager.h).
+// api/ calls only this; it never drives CRIU or the GPU itself.
+//
+// Errors (mapped to HTTP by api::Error): InvalidArgument (400) for bad
+// input (pid <= 0, pid 1, the daemon's own pid, unknown codec, malformed
+// restore_path); NotFound (404) for an unknown pid, job or checkpoint;
+// Conflict (409) for a pid already being checkpointed or a checkpoint that is
+// not ready; Unavailable (503) when CRIU is not usable, the job queue is full
+// or the daemon is shutting down.
+// Thread safety: every method may be called from many threads at once.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/value.hpp>
+
+#include "common/status.h"
+
+namespace ckptd::api {
+
+struct CheckpointJobRequest {
+  int pid = 0;
+  std::optional<std::string> name;
+  bool leave_running = false;
+  bool tcp_established = false;
+  bool shell_job = false;
+  bool ext_unix_sk = false;
+  bool file_locks = false;
+  bool link_remap = false;
+  bool manage_cgroups = false;
+  int64_t timeout_s = 300;  // CRIU dump deadline
+  int log_level = 4;        // CRIU log level 0..4
+  std::vector<std::string> external;
+  std::string compression = "zstd";  // zstd | lz4 | none
+};
+
+struct RestoreJobRequest {
+  std::optional<std::string> checkpoint_id;  // a ready checkpoint
+  std::optional<std::string> restore_path;   // or any file:// (s3://) image location
+  int64_t timeout_s = 300;
+};
+
+struct JobSubmitted {
+  std::string job_id;
+  std::string checkpoint_id;  // empty for a restore from a bare restore_path
+};
+
+class JobService {
+ public:
+  virtual ~JobService() = default;
+  virtual Result<JobSubmitted> SubmitCheckpoint(const CheckpointJobRequest& req) = 0;
+  virtual Result<JobSubmitted> SubmitRestore(const RestoreJobRequest& req) = 0;
+  // The job's JSON (see openapi.json "Job"); NotFound for an unknown id.
+  virtual Result<boost::json::value> GetJob(std::string_view id) const = 0;
+  // Waits until the job has finished (or `timeout` passed) and returns its JSON.
+  virtual Result<boost::json::value> WaitJob(std::string_view id, std::chrono::milliseconds timeout) = 0;
+  // Most recent jobs first, at most `limit`.
+  virtual Result<boost::json::array> ListJobs(size_t limit) const = 0;
+};
+
+}  // namespace ckptd::api

@@ -1,0 +1,243 @@
+// The checkpoint pipeline of a job (see job_manager.h for the contract).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "daemon/job_manager.h"
+#include "daemon/manifest.h"
+#include "store/codec.h"
+#include "store/digest.h"
+
+namespace ckptd {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+int64_t MsSince(SteadyClock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - t).count();
+}
+
+std::string Cmdline(int pid) {
+  std::ifstream f(fmt::format("/proc/{}/cmdline", pid), std::ios::binary);
+  std::string s((std::istreambuf_iterator<char>(f)), {});
+  while (!s.empty() && s.back() == '\0') s.pop_back();
+  std::replace(s.begin(), s.end(), '\0', ' ');
+  return s;
+}
+
+// Streams one image file into the store through an EncodingWriter.
+Status UploadFile(ObjectStore* store, const std::string& key, const fs::path& file, Codec codec,
+                  const std::function<Status(uint64_t)>& progress, ManifestFile* out) {
+  int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open " + file.string(), errno);
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { close(fd); }
+  } closer{fd};
+  uint64_t size = fs::file_size(file);
+  CKPTD_ASSIGN_OR_RETURN(auto inner, store->NewWriter(key, WriteOptions{size}));
+  CodecOptions co;
+  co.codec = codec;
+  CKPTD_ASSIGN_OR_RETURN(auto w, EncodingWriter::Create(std::move(inner), co));
+  std::string buf(1 << 20, '\0');
+  for (;;) {
+    ssize_t n = read(fd, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      w->Abort();
+      return ErrnoError("read " + file.string(), errno);
+    }
+    if (n == 0) break;
+    if (Status st = w->Write(std::string_view(buf.data(), static_cast<size_t>(n))); !st.ok()) {
+      w->Abort();
+      return st.WithContext("upload " + key);
+    }
+    if (Status st = progress(static_cast<uint64_t>(n)); !st.ok()) {
+      w->Abort();
+      return st;
+    }
+  }
+  CKPTD_RETURN_IF_ERROR(w->Commit().WithContext("upload " + key));
+  out->name = file.filename().string();
+  out->size = w->bytes_written();
+  out->stored_size = w->compressed_bytes();
+  out->sha256 = w->sha256_hex();
+  out->codec = std::string(CodecName(codec));
+  if (out->size != size)
+    return IOError(fmt::format("{} changed while uploading ({} bytes, then {})", file.string(), size, out->size));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status JobManager::RunCheckpoint(const JobPtr& job) {
+  const std::string id = job->checkpoint_id;
+  const api::CheckpointJobRequest& req = job->ckpt;
+  const int pid = job->pid;
+  const fs::path staging = fs::path(opts_.staging_dir) / id;
+  const fs::path images_dir = staging / "images";
+  auto t_total = SteadyClock::now();
+  json::object timings;
+  bool uploading = false;
+  bool dumped = false;
+  bool hooked = false;
+  std::string phase = "info";
+  std::string criu_version = probe_.get().version ? probe_.get().version->ToString() : "";
+
+  Status st = [&]() -> Status {
+    // 1. info: who we dump, on what.
+    SetPhase(job, phase);
+    auto t = SteadyClock::now();
+    CKPTD_ASSIGN_OR_RETURN(Codec codec, ParseCodec(req.compression));
+    if (kill(pid, 0) != 0) return NotFound(fmt::format("process {} is gone", pid));
+    utsname u{};
+    uname(&u);
+    json::object platform{{"os", u.sysname}, {"kernel", u.release}, {"arch", u.machine}, {"criu_version", criu_version}};
+    json::object opts = CheckpointOptionsToJson(req);
+    json::object info{{"pid", pid},
+                      {"cmdline", Cmdline(pid)},
+                      {"options", opts},
+                      {"platform", platform},
+                      {"job_id", job->id},
+                      {"node", u.nodename}};
+    hooked = true;
+    CKPTD_RETURN_IF_ERROR(hooks_->BeforeDump(pid, &info).WithContext("gpu before dump"));
+    std::string platform_str = fmt::format("{}/{} kernel {}; criu {}", u.sysname, u.machine, u.release, criu_version);
+    CKPTD_RETURN_IF_ERROR(catalog_->SetInfo(id, "none", platform_str, info).status());
+    timings["info"] = MsSince(t);
+
+    // 2. CRIU dump into staging.
+    phase = "dump";
+    SetPhase(job, phase);
+    t = SteadyClock::now();
+    std::error_code ec;
+    fs::remove_all(staging, ec);
+    fs::create_directories(images_dir, ec);
+    if (ec) return IOError(fmt::format("create {}: {}", images_dir.string(), ec.message()));
+    criu::DumpOptions d;
+    d.pid = pid;
+    d.images_dir = images_dir;
+    d.work_dir = staging;
+    d.log_level = req.log_level;
+    d.leave_running = req.leave_running;
+    d.tcp_established = req.tcp_established;
+    d.shell_job = req.shell_job;
+    d.ext_unix_sk = req.ext_unix_sk;
+    d.file_locks = req.file_locks;
+    d.link_remap = req.link_remap;
+    d.manage_cgroups = req.manage_cgroups;
+    d.external = req.external;
+    d.deadline = std::chrono::seconds(req.timeout_s);
+    auto dump = criu_->Dump(d);
+    if (!dump.ok()) return dump.status();
+    dumped = true;
+    hooks_->AfterDump(pid, true, req.leave_running);
+    hooked = false;
+    timings["dump"] = MsSince(t);
+
+    // 3. Upload every image file (possibly_uploaded before the first byte).
+    phase = "upload";
+    SetPhase(job, phase);
+    t = SteadyClock::now();
+    std::vector<fs::path> files;
+    for (const auto& e : fs::directory_iterator(images_dir, ec)) {
+      if (e.is_regular_file()) files.push_back(e.path());
+      else spdlog::warn("checkpoint {}: skipping non-regular image entry {}", id, e.path().string());
+    }
+    if (ec) return IOError(fmt::format("list {}: {}", images_dir.string(), ec.message()));
+    if (files.empty()) return IOError("CRIU wrote no image files");
+    std::sort(files.begin(), files.end());
+    CKPTD_RETURN_IF_ERROR(catalog_->MarkPossiblyUploaded(id).status());
+    uploading = true;
+    Manifest m;
+    m.checkpoint_id = id;
+    m.pid = pid;
+    m.criu_version = criu_version;
+    m.codec = std::string(CodecName(codec));
+    m.created_at_ms = clock_->NowMillis();
+    m.options = opts;
+    auto progress = [&](uint64_t n) -> Status {
+      AddBytes(job, n);
+      return cancelled() ? Cancelled("daemon shutting down") : Status::Ok();
+    };
+    for (const auto& f : files) {
+      ManifestFile mf;
+      CKPTD_RETURN_IF_ERROR(UploadFile(images_, id + "/" + f.filename().string(), f, codec, progress, &mf));
+      m.files.push_back(std::move(mf));
+    }
+    timings["upload"] = MsSince(t);
+
+    // 4. Manifest last, then ready.
+    phase = "manifest";
+    SetPhase(job, phase);
+    t = SteadyClock::now();
+    std::string manifest = m.Serialize();
+    std::string checksum = Sha256::HexOf(manifest);
+    CKPTD_RETURN_IF_ERROR(images_->PutBytes(id + "/" + kManifestName, manifest).WithContext("write manifest"));
+    timings["manifest"] = MsSince(t);
+    uint64_t stored = 0;
+    for (const auto& f : m.files) stored += f.stored_size;
+    timings["total"] = MsSince(t_total);
+    json::object result{{"restore_path", job->restore_path},
+                        {"checksum", checksum},
+                        {"image_bytes", m.TotalSize()},
+                        {"stored_bytes", stored + manifest.size()},
+                        {"files", m.files.size()},
+                        {"codec", m.codec},
+                        {"timings_ms", timings}};
+    CKPTD_RETURN_IF_ERROR(catalog_
+                              ->Update(id,
+                                       [&](CheckpointRecord& r) {
+                                         if (!r.info.is_object()) r.info = json::object{};
+                                         auto& o = r.info.as_object();
+                                         o["image_size"] = m.TotalSize();
+                                         o["stored_size"] = stored + manifest.size();
+                                         o["files"] = m.files.size();
+                                         o["codec"] = m.codec;
+                                         o["timings_ms"] = timings;
+                                         return Status::Ok();
+                                       })
+                              .status());
+    phase = "ready";
+    CKPTD_RETURN_IF_ERROR(catalog_->MarkReady(id, job->restore_path, checksum).status());
+    {
+      std::lock_guard lock(mu_);
+      job->result = std::move(result);
+      job->phase = "done";
+    }
+    return Status::Ok();
+  }();
+
+  std::error_code ec;
+  if (st.ok()) {
+    fs::remove_all(staging, ec);
+    return st;
+  }
+  // Failure: never leave the tree frozen, remove what was written, deprecate.
+  if (hooked) hooks_->AfterDump(pid, false, true);
+  if (!dumped || req.leave_running) criu::ResumeStoppedTree(pid);
+  Status err = st.WithContext(fmt::format("checkpoint {}: {}", id, phase));
+  (void)uploading;
+  CleanupCheckpoint(id);
+  auto d = catalog_->Deprecate(id, err.message());
+  if (!d.ok()) spdlog::warn("deprecate {}: {}", id, d.status().ToString());
+  {
+    std::lock_guard lock(mu_);
+    job->phase = phase;
+  }
+  return Status(st.code(), err.message());
+}
+
+}  // namespace ckptd

@@ -1,0 +1,161 @@
+// The daemon's job system: a bounded executor for checkpoint and restore
+// jobs, their records in RocksDB (cf::kJobs) and start-up recovery.
+//
+// Contract
+// - Submit*() validates synchronously (see api/job_service.h for the error
+//   codes), creates the catalog record of a checkpoint, persists the job as
+//   "queued" and hands it to one of `workers` threads; at most
+//   workers + queue jobs are admitted at once, beyond that Unavailable.
+// - Every phase change (and every 64 MiB of progress) is written to
+//   cf::kJobs synced, so a job's progress is visible and a job left
+//   queued/running by a crash is found by Recover().
+// - A checkpoint job: SetInfo -> hooks.BeforeDump -> CRIU dump into
+//   <staging>/<id>/images -> MarkPossiblyUploaded -> every image file through
+//   an EncodingWriter to "<id>/<file>" -> "<id>/manifest.json" last ->
+//   MarkReady(restore_path, sha256(manifest)) -> staging removed. Any failure:
+//   objects under "<id>/" and staging removed, the tree resumed if stopped,
+//   the record Deprecate(id, "<phase>: <error>").
+// - A restore job: manifest (checked against the catalog checksum when the
+//   restore names a checkpoint) -> every file streamed back through a
+//   DecodingReader and verified (size, SHA-256) before CRIU runs -> orphan
+//   zombies reaped -> CRIU restore (detached) -> hooks.AfterRestore; a hook
+//   failure kills the restored tree.
+// - Recover() (call before Start): jobs persisted queued/running become
+//   failed "interrupted"; their checkpoints, unless ready, are deprecated
+//   "interrupted" and their objects removed; the staging dir is emptied.
+// - Drain(): no new jobs; queued jobs fail "daemon shutting down"; waits up
+//   to the timeout for running ones, then asks them to stop at the next
+//   file boundary and joins the workers (a CRIU call is bounded by its
+//   deadline).
+// Thread safety: all public methods may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "api/job_service.h"
+#include "common/clock.h"
+#include "criu/criu_driver.h"
+#include "daemon/reaper.h"
+#include "store/catalog.h"
+#include "store/db.h"
+#include "store/object_store.h"
+
+namespace ckptd {
+
+// The seam for GPU work (gpu/): called around CRIU. The default does nothing.
+class JobHooks {
+ public:
+  virtual ~JobHooks() = default;
+  // Before the dump (lock + checkpoint device memory). An error aborts the
+  // job before CRIU runs. May add fields (e.g. "gpu") to `info`.
+  virtual Status BeforeDump(int pid, boost::json::object* info) { return Status::Ok(); }
+  // After the dump, whatever its outcome (restore + unlock when the tree
+  // keeps running or the dump failed).
+  virtual void AfterDump(int pid, bool dumped, bool leave_running) {}
+  // After CRIU restored the tree (GPU restore + unlock). An error kills it.
+  virtual Status AfterRestore(int pid) { return Status::Ok(); }
+};
+
+// The dump options as stored in info.options, the manifest and job records.
+boost::json::object CheckpointOptionsToJson(const api::CheckpointJobRequest& r);
+
+struct JobManagerOptions {
+  int workers = 2;
+  int queue = 16;
+  std::string staging_dir;  // <data_dir>/staging
+  std::string images_root;  // absolute local dir of the image store
+};
+
+class JobManager final : public api::JobService {
+ public:
+  // `criu` may be null (then every job answers Unavailable with the probe's
+  // error). All pointers must outlive the manager.
+  JobManager(JobManagerOptions opts, Db* db, Catalog* catalog, ObjectStore* images,
+             const criu::CriuApi* criu, std::shared_future<criu::ProbeResult> probe, Reaper* reaper,
+             const Clock* clock);
+  ~JobManager() override;
+
+  Status Recover();
+  void Start();
+  void Drain(std::chrono::milliseconds timeout);
+  void set_hooks(JobHooks* hooks) { hooks_ = hooks ? hooks : &default_hooks_; }
+
+  Result<api::JobSubmitted> SubmitCheckpoint(const api::CheckpointJobRequest& req) override;
+  Result<api::JobSubmitted> SubmitRestore(const api::RestoreJobRequest& req) override;
+  Result<boost::json::value> GetJob(std::string_view id) const override;
+  Result<boost::json::value> WaitJob(std::string_view id, std::chrono::milliseconds timeout) override;
+  Result<boost::json::array> ListJobs(size_t limit) const override;
+
+ private:
+  struct Job {
+    std::string id;
+    std::string kind;  // checkpoint | restore
+    std::string checkpoint_id;
+    int pid = 0;  // checkpoint: the target; restore: the restored root
+    std::string state = "queued";  // queued | running | succeeded | failed
+    std::string phase = "queued";
+    uint64_t bytes_written = 0;
+    uint64_t persisted_bytes = 0;
+    int64_t created_ms = 0, started_ms = 0, finished_ms = 0;
+    std::string error;
+    boost::json::object result;
+    api::CheckpointJobRequest ckpt;
+    api::RestoreJobRequest rst;
+    std::string restore_path;
+    std::optional<std::string> expected_checksum;
+    boost::json::value ToJson(int64_t now_ms) const;
+    static Result<Job> FromJson(const boost::json::value& v);
+  };
+  using JobPtr = std::shared_ptr<Job>;
+
+  Status CheckCriu() const;
+  Status Admit();  // capacity; mu_ held
+  Status Persist(const Job& job);
+  void SetPhase(const JobPtr& job, const std::string& phase);
+  void AddBytes(const JobPtr& job, uint64_t n);
+  void Finish(const JobPtr& job, const Status& st);
+  void Worker();
+  void Run(const JobPtr& job);
+  Status RunCheckpoint(const JobPtr& job);
+  Status RunRestore(const JobPtr& job);
+  void CleanupCheckpoint(const std::string& checkpoint_id);
+  std::string RestorePathFor(const std::string& checkpoint_id) const;
+  bool cancelled() const { return cancel_.load(); }
+
+  JobManagerOptions opts_;
+  Db* db_;
+  Catalog* catalog_;
+  ObjectStore* images_;
+  const criu::CriuApi* criu_;
+  std::shared_future<criu::ProbeResult> probe_;
+  Reaper* reaper_;
+  const Clock* clock_;
+  JobHooks default_hooks_;
+  JobHooks* hooks_ = &default_hooks_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;       // work queued / stop
+  std::condition_variable done_cv_;  // a job finished
+  std::map<std::string, JobPtr> jobs_;  // jobs of this life
+  std::deque<JobPtr> queue_;
+  std::set<int> busy_pids_;
+  int running_ = 0;
+  bool accepting_ = true;
+  bool stop_ = false;
+  std::atomic<bool> cancel_{false};
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace ckptd

@@ -1,0 +1,89 @@
+#include "daemon/job_system.h"
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "api/job_handlers.h"
+#include "store/local_object_store.h"
+
+namespace ckptd {
+
+namespace json = boost::json;
+
+JobSystem::~JobSystem() {
+  Drain(std::chrono::milliseconds(0));
+  jobs_.reset();
+  if (probe_.valid()) probe_.wait();
+  if (reaper_) reaper_->Stop();
+}
+
+Status JobSystem::Start(const Config& config, Db* db, Catalog* catalog) {
+  reaper_ = std::make_unique<Reaper>();
+  if (!reaper_->Start()) spdlog::warn("not a child subreaper: restored trees' orphans may stay zombies");
+
+  criu::DriverConfig dc;
+  dc.criu_path = config.criu_path;
+  auto driver = criu::CriuDriver::Create(dc);
+  std::string path = config.criu_path;
+  if (driver.ok()) {
+    criu_ = std::move(*driver);
+  } else {
+    spdlog::error("CRIU driver: {}", driver.status().ToString());
+  }
+  std::string create_error = driver.ok() ? "" : driver.status().message();
+  const criu::CriuDriver* c = criu_.get();
+  probe_ = std::async(std::launch::async, [c, path, create_error] {
+             if (!c) {
+               criu::ProbeResult p;
+               p.path = path;
+               p.error = create_error;
+               return p;
+             }
+             criu::ProbeResult p = c->Probe();
+             if (p.ok()) {
+               spdlog::info("CRIU {} at {}: usable", p.version ? p.version->ToString() : "?", p.path);
+             } else {
+               spdlog::warn("CRIU at {} is not usable; checkpoint and restore jobs will fail: {}", p.path, p.error);
+             }
+             return p;
+           }).share();
+
+  auto store = LocalObjectStore::Open(config.ImagesDir());
+  if (!store.ok()) return store.status().WithContext("image store");
+  std::string root = (*store)->root();
+  images_ = std::move(*store);
+
+  JobManagerOptions jo;
+  jo.workers = config.job_workers;
+  jo.queue = config.job_queue;
+  jo.staging_dir = config.data_dir + "/staging";
+  jo.images_root = root;
+  jobs_ = std::make_unique<JobManager>(jo, db, catalog, images_.get(), criu_.get(), probe_, reaper_.get(),
+                                       SystemClock::Default());
+  CKPTD_RETURN_IF_ERROR(jobs_->Recover().WithContext("recovering jobs"));
+  jobs_->Start();
+  return Status::Ok();
+}
+
+void JobSystem::RegisterRoutes(api::Router* router) { api::RegisterJobRoutes(router, jobs_.get()); }
+
+json::value JobSystem::CriuHealth() const {
+  if (!probe_.valid()) return json::object{{"found", false}, {"error", "not started"}};
+  if (probe_.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+    return json::object{{"probing", true}};
+  const criu::ProbeResult& p = probe_.get();
+  return json::object{{"found", p.found},
+                      {"path", p.path},
+                      {"version", p.version ? json::value(p.version->ToString()) : json::value(nullptr)},
+                      {"version_ok", p.version_ok},
+                      {"check_passed", p.check_passed},
+                      {"ok", p.ok()},
+                      {"error", p.error.empty() ? json::value(nullptr) : json::value(p.error)}};
+}
+
+void JobSystem::Drain(std::chrono::milliseconds timeout) {
+  if (jobs_) jobs_->Drain(timeout);
+}
+
+}  // namespace ckptd

@@ -1,0 +1,50 @@
+// Everything the daemon's jobs need, built and torn down as one piece so the
+// daemon's wiring stays a few lines: the orphan reaper (and subreaper flag),
+// the CRIU driver and its cached start-up probe, the local image store and
+// the job manager.
+// Thread safety: Start/Stop from one thread; Health and the routes from any.
+#pragma once
+
+#include <future>
+#include <memory>
+
+#include <boost/json/value.hpp>
+
+#include "api/router.h"
+#include "criu/criu_driver.h"
+#include "daemon/config.h"
+#include "daemon/job_manager.h"
+#include "daemon/reaper.h"
+#include "store/catalog.h"
+#include "store/db.h"
+#include "store/object_store.h"
+
+namespace ckptd {
+
+class JobSystem {
+ public:
+  JobSystem() = default;
+  ~JobSystem();
+  // Starts the reaper, creates the CRIU driver and probes it in the
+  // background (the daemon starts even when CRIU is missing), opens the image
+  // store, recovers interrupted jobs and starts the workers.
+  Status Start(const Config& config, Db* db, Catalog* catalog);
+  void RegisterRoutes(api::Router* router);
+  // {found, path, version, version_ok, check_passed, error} (probing: true
+  // until the start-up probe has finished).
+  boost::json::value CriuHealth() const;
+  // Stops taking jobs and waits up to `timeout` for running ones.
+  void Drain(std::chrono::milliseconds timeout);
+
+  JobManager* jobs() { return jobs_.get(); }
+  ObjectStore* images() { return images_.get(); }
+
+ private:
+  std::unique_ptr<Reaper> reaper_;
+  std::unique_ptr<criu::CriuDriver> criu_;
+  std::shared_future<criu::ProbeResult> probe_;
+  std::unique_ptr<ObjectStore> images_;
+  std::unique_ptr<JobManager> jobs_;
+};
+
+}  // namespace ckptd

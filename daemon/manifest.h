@@ -1,0 +1,44 @@
+// The manifest of a checkpoint's images: written last under
+// "<checkpoint id>/manifest.json"; the catalog's checksum is the SHA-256 of
+// its bytes. Restore reads it, checks every file's size and SHA-256 (of the
+// uncompressed bytes) before CRIU runs, and restores with the dump's options.
+// Thread safety: value types.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <boost/json/value.hpp>
+
+#include "common/status.h"
+
+namespace ckptd {
+
+struct ManifestFile {
+  std::string name;          // plain file name inside the images dir
+  uint64_t size = 0;         // uncompressed bytes
+  uint64_t stored_size = 0;  // bytes in the object store
+  std::string sha256;        // of the uncompressed bytes, lower-case hex
+  std::string codec;         // zstd | lz4 | none
+};
+
+struct Manifest {
+  int version = 1;
+  std::string checkpoint_id;
+  int pid = 0;
+  std::string criu_version;
+  std::string codec;
+  int64_t created_at_ms = 0;
+  boost::json::value options;  // the dump options restore must mirror
+  std::vector<ManifestFile> files;
+
+  uint64_t TotalSize() const;
+  std::string Serialize() const;
+  // Corruption for anything malformed, including unsafe file names.
+  static Result<Manifest> Parse(std::string_view bytes);
+};
+
+inline constexpr const char* kManifestName = "manifest.json";
+
+}  // namespace ckptd

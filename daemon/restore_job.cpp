@@ -1,0 +1,156 @@
+// The restore pipeline of a job (see job_manager.h for the contract).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "daemon/job_manager.h"
+#include "daemon/manifest.h"
+#include "store/codec.h"
+#include "store/digest.h"
+#include "store/object_uri.h"
+
+namespace ckptd {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+int64_t MsSince(SteadyClock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - t).count();
+}
+
+bool Opt(const json::value& o, const char* k) {
+  if (!o.is_object()) return false;
+  auto* v = o.as_object().if_contains(k);
+  return v && v->is_bool() && v->as_bool();
+}
+
+// Streams one object back, decoding it, into `dest`; verifies size and SHA-256.
+Status DownloadFile(ObjectStore* store, const ManifestFile& f, const fs::path& dest,
+                    const std::function<Status(uint64_t)>& progress) {
+  CKPTD_ASSIGN_OR_RETURN(Codec codec, ParseCodec(f.codec));
+  auto inner = store->NewReader(f.name);
+  if (!inner.ok()) return inner.status().WithContext(fmt::format("image {}", f.name));
+  DecodingReader r(std::move(*inner), codec);
+  int fd = open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoError("create " + dest.string(), errno);
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { close(fd); }
+  } closer{fd};
+  std::string buf(1 << 20, '\0');
+  for (;;) {
+    auto n = r.Read(std::span<char>(buf.data(), buf.size()));
+    if (!n.ok()) return n.status().WithContext(fmt::format("image {}", f.name));
+    if (*n == 0) break;
+    if (r.bytes_read() > f.size)
+      return Corruption(fmt::format("image {}: longer than the manifest's {} bytes", f.name, f.size));
+    size_t off = 0;
+    while (off < *n) {
+      ssize_t w = write(fd, buf.data() + off, *n - off);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return ErrnoError("write " + dest.string(), errno);
+      off += static_cast<size_t>(w);
+    }
+    CKPTD_RETURN_IF_ERROR(progress(*n));
+  }
+  if (r.bytes_read() != f.size)
+    return Corruption(fmt::format("image {}: {} bytes, manifest says {}", f.name, r.bytes_read(), f.size));
+  if (r.sha256_hex() != f.sha256)
+    return Corruption(fmt::format("image {}: sha256 {} does not match the manifest's {}", f.name,
+                                  r.sha256_hex(), f.sha256));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status JobManager::RunRestore(const JobPtr& job) {
+  const fs::path staging = fs::path(opts_.staging_dir) / ("restore-" + job->id);
+  const fs::path images_dir = staging / "images";
+  json::object timings;
+  auto t_total = SteadyClock::now();
+  std::string phase = "manifest";
+  int restored_pid = 0;
+
+  Status st = [&]() -> Status {
+    SetPhase(job, phase);
+    auto t = SteadyClock::now();
+    CKPTD_ASSIGN_OR_RETURN(auto store, OpenObjectStore(job->restore_path));
+    auto bytes = store->GetBytes(kManifestName);
+    if (!bytes.ok()) {
+      if (bytes.status().code() == Code::kNotFound)
+        return NotFound(fmt::format("no {} under {}", kManifestName, job->restore_path));
+      return bytes.status();
+    }
+    if (job->expected_checksum && Sha256::HexOf(*bytes) != *job->expected_checksum)
+      return Corruption(fmt::format("manifest sha256 {} does not match the catalog's checksum {}",
+                                    Sha256::HexOf(*bytes), *job->expected_checksum));
+    CKPTD_ASSIGN_OR_RETURN(Manifest m, Manifest::Parse(*bytes));
+    timings["manifest"] = MsSince(t);
+
+    // Every byte verified before CRIU sees any of it.
+    phase = "download";
+    SetPhase(job, phase);
+    t = SteadyClock::now();
+    std::error_code ec;
+    fs::remove_all(staging, ec);
+    fs::create_directories(images_dir, ec);
+    if (ec) return IOError(fmt::format("create {}: {}", images_dir.string(), ec.message()));
+    auto progress = [&](uint64_t n) -> Status {
+      AddBytes(job, n);
+      return cancelled() ? Cancelled("daemon shutting down") : Status::Ok();
+    };
+    for (const auto& f : m.files) CKPTD_RETURN_IF_ERROR(DownloadFile(store.get(), f, images_dir / f.name, progress));
+    timings["download"] = MsSince(t);
+
+    phase = "restore";
+    SetPhase(job, phase);
+    t = SteadyClock::now();
+    // The killed original's orphans must be reaped or their pids stay taken.
+    if (reaper_) reaper_->ReapOrphans();
+    criu::RestoreOptions ro;
+    ro.images_dir = images_dir;
+    ro.work_dir = staging;
+    ro.tcp_established = Opt(m.options, "tcp_established");
+    ro.shell_job = Opt(m.options, "shell_job");
+    ro.ext_unix_sk = Opt(m.options, "ext_unix_sk");
+    ro.file_locks = Opt(m.options, "file_locks");
+    ro.manage_cgroups = Opt(m.options, "manage_cgroups");
+    ro.deadline = std::chrono::seconds(job->rst.timeout_s);
+    auto res = criu_->Restore(ro);
+    if (!res.ok()) return res.status();
+    restored_pid = res->pid;
+    if (Status h = hooks_->AfterRestore(restored_pid); !h.ok()) {
+      // Never leave a half-restored workload behind.
+      kill(restored_pid, SIGKILL);
+      return h.WithContext("gpu after restore");
+    }
+    timings["restore"] = MsSince(t);
+    timings["total"] = MsSince(t_total);
+    std::lock_guard lock(mu_);
+    job->pid = restored_pid;
+    job->phase = "done";
+    job->result = json::object{{"pid", restored_pid},
+                               {"image_bytes", m.TotalSize()},
+                               {"criu_version", m.criu_version},
+                               {"source_pid", m.pid},
+                               {"timings_ms", timings}};
+    return Status::Ok();
+  }();
+
+  std::error_code ec;
+  fs::remove_all(staging, ec);
+  if (st.ok()) return st;
+  return Status(st.code(), st.WithContext(fmt::format("restore of {}: {}", job->restore_path, phase)).message());
+}
+
+}  // namespace ckptd

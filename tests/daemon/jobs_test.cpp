@@ -1,0 +1,426 @@
+// Checkpoint and restore jobs through the HTTP API of an in-process daemon,
+// with the real CRIU and ckptd_workload.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+#include <rocksdb/write_batch.h>
+
+#include "criu_test_util.h"
+#include "daemon/manifest.h"
+#include "store/digest.h"
+#include "tests/api/api_test_util.h"
+
+namespace ckptd {
+namespace {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+namespace ct = ckptd::criu::testing;
+
+class JobsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (geteuid() != 0) GTEST_SKIP() << "CRIU needs root";
+    StartDaemon();
+  }
+  void TearDown() override {
+    for (pid_t p : cleanup_) ct::KillTree(p);
+    daemon_.reset();
+  }
+  virtual Config MakeConfig() { return testing::TestConfig(dir_.path()); }
+  void StartDaemon() {
+    daemon_ = std::make_unique<Daemon>(MakeConfig());
+    auto st = daemon_->Start();
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    client_ = api::HttpClient::Create("http://127.0.0.1:" + std::to_string(daemon_->port()), daemon_->token(),
+                                      std::chrono::minutes(5))
+                  .value();
+  }
+  void RestartDaemon() {
+    client_.reset();
+    daemon_.reset();
+    StartDaemon();
+  }
+  struct Reply {
+    int status = 0;
+    json::value body;
+  };
+  Reply Send(const std::string& method, const std::string& target, const std::string& body = "") {
+    auto r = client_->Send(method, target, body);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok()) return {};
+    Reply out{r->status, nullptr};
+    try {
+      out.body = json::parse(r->body);
+    } catch (...) {
+      out.body = json::value(r->body);
+    }
+    return out;
+  }
+  Reply Post(const std::string& target, const json::object& body) {
+    return Send("POST", target, json::serialize(body));
+  }
+  // Checkpoint with wait=true; returns the job JSON (asserts 200).
+  json::object Checkpoint(pid_t pid, json::object extra = {}) {
+    extra["pid"] = pid;
+    extra["wait"] = true;
+    auto r = Post("/v2/jobs/checkpoint", extra);
+    EXPECT_EQ(r.status, 200) << json::serialize(r.body);
+    return r.body.is_object() ? r.body.as_object() : json::object{};
+  }
+  json::object Restore(const std::string& checkpoint_id) {
+    auto r = Post("/v2/jobs/restore", {{"checkpoint_id", checkpoint_id}, {"wait", true}});
+    EXPECT_EQ(r.status, 200) << json::serialize(r.body);
+    return r.body.is_object() ? r.body.as_object() : json::object{};
+  }
+  json::object GetCheckpoint(const std::string& id) {
+    auto r = Send("GET", "/v2/checkpoints/" + id);
+    EXPECT_EQ(r.status, 200) << json::serialize(r.body);
+    return r.body.is_object() ? r.body.as_object() : json::object{};
+  }
+  std::string Images() const { return dir_.path() + "/images"; }
+  std::string Staging() const { return dir_.path() + "/staging"; }
+  static std::string Str(const json::object& o, const char* k) {
+    auto* v = o.if_contains(k);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  }
+  // The counter keeps going from `from` (never below it, grows by 5).
+  static void ExpectContinues(const fs::path& out, uint64_t from) {
+    auto first = ct::ReadProgress(out);
+    ASSERT_TRUE(first.valid);
+    EXPECT_GE(first.n, from) << "counter reset after restore";
+    EXPECT_TRUE(ct::WaitProgress(out, from + 5)) << "counter does not advance after restore";
+    auto later = ct::ReadProgress(out);
+    EXPECT_TRUE(later.ok);
+    EXPECT_GE(later.n, from + 5);
+  }
+
+  testing::TempDir dir_{"ckptd-jobs-test"};
+  ct::TempDir work_;
+  std::unique_ptr<Daemon> daemon_;
+  std::unique_ptr<api::HttpClient> client_;
+  std::vector<pid_t> cleanup_;
+};
+
+TEST_F(JobsTest, CounterCheckpointRestoreContinues) {
+  auto out = work_.path() / "counter";
+  pid_t pid = ct::StartWorkload("counter", out);
+  cleanup_.push_back(pid);
+  ASSERT_TRUE(ct::WaitProgress(out, 10));
+  json::object job = Checkpoint(pid);
+  ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
+  EXPECT_EQ(Str(job, "kind"), "checkpoint");
+  EXPECT_GT(job.at("bytes_written").to_number<uint64_t>(), 0u);
+  std::string id = Str(job, "checkpoint_id");
+  ASSERT_FALSE(id.empty());
+  // CRIU killed the original at the end of the dump; reap it.
+  EXPECT_NE(ct::ReapChild(pid), -1);
+  uint64_t at_dump = ct::ReadProgress(out).n;
+
+  // The record went through the whole lifecycle.
+  json::object rec = GetCheckpoint(id);
+  EXPECT_EQ(Str(rec, "status"), "ready");
+  EXPECT_EQ(Str(rec, "restore_path"), "file://" + Images() + "/" + id + "/");
+  std::vector<std::string> seen;
+  for (const auto& h : rec.at("history").as_array()) seen.push_back(Str(h.as_object(), "to"));
+  EXPECT_EQ(seen, (std::vector<std::string>{"updated_info", "possibly_uploaded", "ready"}))
+      << json::serialize(rec.at("history"));
+  const auto& info = rec.at("info").as_object();
+  EXPECT_EQ(info.at("pid").as_int64(), pid);
+  EXPECT_NE(Str(info, "cmdline").find("ckptd_workload counter"), std::string::npos) << Str(info, "cmdline");
+  EXPECT_TRUE(info.at("timings_ms").as_object().contains("dump"));
+  EXPECT_GT(info.at("image_size").to_number<uint64_t>(), 0u);
+  EXPECT_TRUE(info.at("platform").as_object().contains("kernel"));
+
+  // The manifest lists every image with size and sha256; its hash is the checksum.
+  std::ifstream mf(Images() + "/" + id + "/manifest.json", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(mf)), {});
+  EXPECT_EQ(Sha256::HexOf(bytes), Str(rec, "checksum"));
+  auto m = Manifest::Parse(bytes);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->pid, pid);
+  EXPECT_EQ(m->codec, "zstd");
+  bool has_pstree = false;
+  for (const auto& f : m->files) {
+    EXPECT_EQ(f.sha256.size(), 64u);
+    EXPECT_TRUE(fs::exists(Images() + "/" + id + "/" + f.name)) << f.name;
+    has_pstree |= f.name == "pstree.img";
+  }
+  EXPECT_TRUE(has_pstree);
+  EXPECT_FALSE(fs::exists(Staging() + "/" + id)) << "staging left behind";
+
+  json::object rj = Restore(id);
+  ASSERT_EQ(Str(rj, "state"), "succeeded") << json::serialize(rj);
+  pid_t restored = static_cast<pid_t>(rj.at("pid").as_int64());
+  ASSERT_GT(restored, 0);
+  cleanup_.push_back(restored);
+  EXPECT_EQ(restored, pid);
+  ExpectContinues(out, at_dump);
+
+  // Job lookups.
+  auto g = Send("GET", "/v2/jobs/" + Str(job, "id"));
+  EXPECT_EQ(g.status, 200);
+  EXPECT_EQ(Str(g.body.as_object(), "state"), "succeeded");
+  auto l = Send("GET", "/v2/jobs?limit=10");
+  ASSERT_EQ(l.status, 200);
+  EXPECT_EQ(l.body.at("jobs").as_array().size(), 2u);
+  EXPECT_EQ(Str(l.body.at("jobs").as_array()[0].as_object(), "kind"), "restore");
+}
+
+TEST_F(JobsTest, LeaveRunningKeepsTheOriginal) {
+  auto out = work_.path() / "counter";
+  pid_t pid = ct::StartWorkload("counter", out);
+  cleanup_.push_back(pid);
+  ASSERT_TRUE(ct::WaitProgress(out, 5));
+  json::object job = Checkpoint(pid, {{"leave_running", true}, {"compression", "lz4"}});
+  ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
+  EXPECT_TRUE(ct::Alive(pid));
+  uint64_t n = ct::ReadProgress(out).n;
+  EXPECT_TRUE(ct::WaitProgress(out, n + 5)) << "original stopped counting";
+  EXPECT_NE(ct::ProcState(pid), 'T');
+  EXPECT_EQ(Str(GetCheckpoint(Str(job, "checkpoint_id")), "status"), "ready");
+}
+
+TEST_F(JobsTest, MemoryWorkloadIntactAfterRestore) {
+  auto out = work_.path() / "memory";
+  pid_t pid = ct::StartWorkload("memory", out, {"--mib", "64"});
+  cleanup_.push_back(pid);
+  ASSERT_TRUE(ct::WaitProgress(out, 1, std::chrono::seconds(30)));
+  json::object job = Checkpoint(pid, {{"compression", "none"}});
+  ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
+  EXPECT_GE(job.at("bytes_written").to_number<uint64_t>(), 64ull << 20);
+  EXPECT_NE(ct::ReapChild(pid), -1);
+  uint64_t at_dump = ct::ReadProgress(out).n;
+  json::object rj = Restore(Str(job, "checkpoint_id"));
+  ASSERT_EQ(Str(rj, "state"), "succeeded") << json::serialize(rj);
+  cleanup_.push_back(static_cast<pid_t>(rj.at("pid").as_int64()));
+  EXPECT_TRUE(ct::WaitProgress(out, at_dump + 2, std::chrono::seconds(30))) << "memory verification stalled";
+  EXPECT_TRUE(ct::ReadProgress(out).ok) << "memory content differs after restore";
+}
+
+TEST_F(JobsTest, ForkChildrenContinue) {
+  auto out = work_.path() / "fork";
+  pid_t pid = ct::StartWorkload("fork", out, {"--children", "2"});
+  cleanup_.push_back(pid);
+  fs::path c0 = out.string() + ".0", c1 = out.string() + ".1";
+  ASSERT_TRUE(ct::WaitProgress(out, 5));
+  ASSERT_TRUE(ct::WaitProgress(c0, 5));
+  ASSERT_TRUE(ct::WaitProgress(c1, 5));
+  auto tree = ct::TreeOf(pid);
+  ASSERT_EQ(tree.size(), 3u);
+  json::object job = Checkpoint(pid);
+  ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
+  // Only the root is our child; its children are orphans the daemon's
+  // reaper must reap before the restore can reuse their pids.
+  EXPECT_NE(ct::ReapChild(pid), -1);
+  uint64_t n0 = ct::ReadProgress(c0).n, n1 = ct::ReadProgress(c1).n, n = ct::ReadProgress(out).n;
+  json::object rj = Restore(Str(job, "checkpoint_id"));
+  ASSERT_EQ(Str(rj, "state"), "succeeded") << json::serialize(rj);
+  cleanup_.push_back(static_cast<pid_t>(rj.at("pid").as_int64()));
+  ExpectContinues(out, n);
+  ExpectContinues(c0, n0);
+  ExpectContinues(c1, n1);
+}
+
+TEST_F(JobsTest, CorruptedImageIsRefusedBeforeCriu) {
+  auto out = work_.path() / "counter";
+  pid_t pid = ct::StartWorkload("counter", out);
+  cleanup_.push_back(pid);
+  ASSERT_TRUE(ct::WaitProgress(out, 5));
+  json::object job = Checkpoint(pid, {{"compression", "none"}});
+  ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
+  EXPECT_NE(ct::ReapChild(pid), -1);
+  std::string id = Str(job, "checkpoint_id");
+  // Flip a byte in the biggest stored image.
+  fs::path biggest;
+  for (const auto& e : fs::directory_iterator(Images() + "/" + id))
+    if (e.path().filename() != "manifest.json" && (biggest.empty() || e.file_size() > fs::file_size(biggest)))
+      biggest = e.path();
+  ASSERT_FALSE(biggest.empty());
+  {
+    std::fstream f(biggest, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(fs::file_size(biggest) / 2));
+    char c = 0;
+    f.read(&c, 1);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(biggest) / 2));
+    c = static_cast<char>(c ^ 0x5a);
+    f.write(&c, 1);
+  }
+  auto r = Post("/v2/jobs/restore", {{"checkpoint_id", id}, {"wait", true}});
+  ASSERT_EQ(r.status, 200);
+  const auto& rj = r.body.as_object();
+  EXPECT_EQ(Str(rj, "state"), "failed");
+  EXPECT_EQ(Str(rj, "phase"), "download") << "CRIU must not run on unverified images";
+  EXPECT_NE(Str(rj, "error").find(biggest.filename().string()), std::string::npos) << Str(rj, "error");
+  EXPECT_NE(Str(rj, "error").find("sha256"), std::string::npos) << Str(rj, "error");
+  EXPECT_TRUE(rj.at("pid").is_null());
+  EXPECT_FALSE(ct::Alive(pid)) << "a process was restored from a corrupt image";
+}
+
+TEST_F(JobsTest, BadRequests) {
+  pid_t gone = ct::Spawn({"true"});
+  ct::ReapChild(gone);
+  EXPECT_EQ(Post("/v2/jobs/checkpoint", {{"pid", gone}}).status, 404);
+  auto r = Post("/v2/jobs/checkpoint", {{"pid", 1}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_NE(json::serialize(r.body).find("PID 1"), std::string::npos);
+  EXPECT_EQ(Post("/v2/jobs/checkpoint", {{"pid", getpid()}}).status, 400);
+  EXPECT_EQ(Post("/v2/jobs/checkpoint", {{"pid", 0}}).status, 400);
+  EXPECT_EQ(Post("/v2/jobs/checkpoint", {{"pid", -5}}).status, 400);
+  EXPECT_EQ(Post("/v2/jobs/checkpoint", {{"pid", "12"}}).status, 400);
+  EXPECT_EQ(Post("/v2/jobs/checkpoint", {}).status, 400);
+  EXPECT_EQ(Send("POST", "/v2/jobs/checkpoint", "{not json").status, 400);
+  EXPECT_EQ(Post("/v2/jobs/checkpoint", {{"pid", getppid()}, {"compression", "gzip"}}).status, 400);
+  EXPECT_EQ(Post("/v2/jobs/restore", {}).status, 400);
+  EXPECT_EQ(Post("/v2/jobs/restore", {{"checkpoint_id", "a"}, {"restore_path", "file:///x/"}}).status, 400);
+  EXPECT_EQ(Post("/v2/jobs/restore", {{"restore_path", "ftp://x/"}}).status, 400);
+  EXPECT_EQ(Post("/v2/jobs/restore", {{"checkpoint_id", NewUuid()}}).status, 404);
+  auto created = Post("/v2/checkpoints", {});
+  ASSERT_EQ(created.status, 200) << json::serialize(created.body);
+  // Cedana's create answers the new id (a JSON string).
+  std::string id = created.body.is_string() ? std::string(created.body.as_string())
+                                            : Str(created.body.as_object(), "id");
+  r = Post("/v2/jobs/restore", {{"checkpoint_id", id}});
+  EXPECT_EQ(r.status, 409) << json::serialize(r.body);
+  EXPECT_EQ(Send("GET", "/v2/jobs/" + NewUuid()).status, 404);
+  EXPECT_EQ(Send("GET", "/v2/jobs?limit=0").status, 400);
+  auto missing = Post("/v2/jobs/restore", {{"restore_path", "file://" + work_.path().string() + "/nothing/"}, {"wait", true}});
+  ASSERT_EQ(missing.status, 200);
+  EXPECT_EQ(Str(missing.body.as_object(), "state"), "failed");
+  EXPECT_NE(Str(missing.body.as_object(), "error").find("manifest.json"), std::string::npos);
+}
+
+TEST_F(JobsTest, SecondCheckpointOfTheSamePidConflicts) {
+  auto out = work_.path() / "memory";
+  pid_t pid = ct::StartWorkload("memory", out, {"--mib", "256"});
+  cleanup_.push_back(pid);
+  ASSERT_TRUE(ct::WaitProgress(out, 1, std::chrono::seconds(60)));
+  auto first = Post("/v2/jobs/checkpoint", {{"pid", pid}, {"leave_running", true}});
+  ASSERT_EQ(first.status, 202) << json::serialize(first.body);
+  auto second = Post("/v2/jobs/checkpoint", {{"pid", pid}, {"leave_running", true}});
+  EXPECT_EQ(second.status, 409) << json::serialize(second.body);
+  std::string job_id = Str(first.body.as_object(), "job_id");
+  auto done = daemon_->job_system()->jobs()->WaitJob(job_id, std::chrono::minutes(2));
+  ASSERT_TRUE(done.ok());
+  EXPECT_EQ(Str(done->as_object(), "state"), "succeeded") << json::serialize(*done);
+  EXPECT_TRUE(ct::Alive(pid));
+  // Once finished, the pid can be checkpointed again.
+  EXPECT_EQ(Post("/v2/jobs/checkpoint", {{"pid", pid}, {"leave_running", true}, {"wait", true}}).status, 200);
+}
+
+TEST_F(JobsTest, FailedDumpDeprecatesAndCleansUp) {
+  // An established TCP connection without tcp_established: CRIU refuses.
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(lfd, 4), 0);
+  ASSERT_EQ(getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  auto out = work_.path() / "tcp";
+  pid_t pid = ct::StartWorkload("tcp", out, {"--port", std::to_string(ntohs(a.sin_port))});
+  cleanup_.push_back(pid);
+  for (int i = 0; i < 200 && ct::ProcState(pid) != 'S'; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  auto r = Post("/v2/jobs/checkpoint", {{"pid", pid}, {"wait", true}});
+  close(lfd);
+  ASSERT_EQ(r.status, 200);
+  const auto& job = r.body.as_object();
+  EXPECT_EQ(Str(job, "state"), "failed");
+  EXPECT_EQ(Str(job, "phase"), "dump");
+  EXPECT_NE(Str(job, "error").find("criu dump"), std::string::npos) << Str(job, "error");
+  std::string id = Str(job, "checkpoint_id");
+  json::object rec = GetCheckpoint(id);
+  EXPECT_EQ(Str(rec, "status"), "deprecated");
+  EXPECT_NE(Str(rec.at("info").as_object(), "error").find("criu dump"), std::string::npos);
+  EXPECT_FALSE(fs::exists(Staging() + "/" + id));
+  EXPECT_FALSE(fs::exists(Images() + "/" + id) && !fs::is_empty(Images() + "/" + id));
+  EXPECT_TRUE(ct::Alive(pid));
+  EXPECT_NE(ct::ProcState(pid), 'T') << "target left frozen";
+}
+
+TEST_F(JobsTest, HealthReportsCriu) {
+  auto h = Send("GET", "/healthz");
+  ASSERT_EQ(h.status, 200);
+  for (int i = 0; i < 300 && h.body.at("criu").as_object().contains("probing"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    h = Send("GET", "/healthz");
+  }
+  const auto& c = h.body.at("criu").as_object();
+  EXPECT_TRUE(c.at("found").as_bool()) << json::serialize(c);
+  EXPECT_TRUE(c.at("version_ok").as_bool());
+  EXPECT_TRUE(c.at("check_passed").as_bool());
+}
+
+TEST_F(JobsTest, InterruptedJobIsRecoveredAtStartup) {
+  // What a daemon killed mid-upload leaves: a possibly_uploaded record, a
+  // running job, partial objects and staging.
+  auto rec = daemon_->catalog()->Create(std::string("killed"));
+  ASSERT_TRUE(rec.ok());
+  std::string id = rec->id;
+  ASSERT_TRUE(daemon_->catalog()->SetInfo(id, "none", "linux", json::object{{"pid", 4242}}).ok());
+  ASSERT_TRUE(daemon_->catalog()->MarkPossiblyUploaded(id).ok());
+  ASSERT_TRUE(daemon_->job_system()->images()->PutBytes(id + "/pages-1.img", "partial").ok());
+  fs::create_directories(Staging() + "/" + id + "/images");
+  std::ofstream(Staging() + "/" + id + "/images/core-4242.img") << "x";
+  std::string job_id = NewUuid();
+  json::object job{{"id", job_id},           {"kind", "checkpoint"},     {"state", "running"},
+                   {"phase", "upload"},      {"checkpoint_id", id},      {"pid", 4242},
+                   {"bytes_written", 7},     {"created_at_ms", 1},       {"started_at_ms", 2},
+                   {"finished_at_ms", 0},    {"error", nullptr},         {"result", nullptr},
+                   {"restore_path", nullptr}};
+  rocksdb::WriteBatch b;
+  b.Put(daemon_->db()->Handle(cf::kJobs), job_id, json::serialize(job));
+  ASSERT_TRUE(daemon_->db()->Write(&b).ok());
+  RestartDaemon();
+
+  auto j = Send("GET", "/v2/jobs/" + job_id);
+  ASSERT_EQ(j.status, 200);
+  EXPECT_EQ(Str(j.body.as_object(), "state"), "failed");
+  EXPECT_EQ(Str(j.body.as_object(), "error"), "interrupted");
+  json::object r = GetCheckpoint(id);
+  EXPECT_EQ(Str(r, "status"), "deprecated");
+  EXPECT_EQ(Str(r.at("info").as_object(), "error"), "interrupted");
+  EXPECT_FALSE(fs::exists(Images() + "/" + id + "/pages-1.img"));
+  EXPECT_FALSE(fs::exists(Staging() + "/" + id));
+}
+
+class BogusCriuTest : public JobsTest {
+ protected:
+  Config MakeConfig() override {
+    Config c = JobsTest::MakeConfig();
+    c.criu_path = "/nonexistent/criu";
+    return c;
+  }
+};
+
+TEST_F(BogusCriuTest, CheckpointIs503AndHealthSaysWhy) {
+  auto out = work_.path() / "counter";
+  pid_t pid = ct::StartWorkload("counter", out);
+  cleanup_.push_back(pid);
+  ASSERT_TRUE(ct::WaitProgress(out, 3));
+  auto r = Post("/v2/jobs/checkpoint", {{"pid", pid}, {"wait", true}});
+  EXPECT_EQ(r.status, 503) << json::serialize(r.body);
+  EXPECT_NE(json::serialize(r.body).find("CRIU"), std::string::npos);
+  uint64_t n = ct::ReadProgress(out).n;
+  EXPECT_TRUE(ct::WaitProgress(out, n + 3)) << "target disturbed";
+  auto list = Send("GET", "/v2/checkpoints");
+  EXPECT_EQ(json::serialize(list.body).find("initializing"), std::string::npos) << "a record was created";
+  auto h = Send("GET", "/healthz");
+  const auto& c = h.body.at("criu").as_object();
+  EXPECT_FALSE(c.at("found").as_bool());
+  EXPECT_FALSE(Str(c, "error").empty());
+}
+
+}  // namespace
+}  // namespace ckptd
