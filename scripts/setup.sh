@@ -19,6 +19,9 @@ PKGS=(
   libcap-dev libbsd-dev libgnutls28-dev libnftables-dev uuid-dev iproute2 util-linux
   # tests: the S3-compatible server runs on node
   nodejs npm
+  # tests: systemd-analyze verify, systemd-tmpfiles, systemd-socket-activate
+  # (dpkg-shlibdeps for the .deb comes with build-essential's dpkg-dev)
+  systemd
 )
 missing=()
 for p in "${PKGS[@]}"; do
