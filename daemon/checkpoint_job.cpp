@@ -230,6 +230,26 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
   if (!dumped || req.leave_running) criu::ResumeStoppedTree(pid);
   Status err = st.WithContext(fmt::format("checkpoint {}: {}", id, phase));
   (void)uploading;
+  if (dumped && !req.leave_running) {
+    // CRIU ended the tree at the end of a good dump, and a later step
+    // failed: bring the workload back from the local images we still have.
+    if (reaper_) reaper_->ReapOrphans();
+    criu::RestoreOptions ro;
+    ro.images_dir = images_dir;
+    ro.work_dir = staging;
+    ro.log_file = "rollback-restore.log";
+    ro.tcp_established = req.tcp_established;
+    ro.shell_job = req.shell_job;
+    ro.ext_unix_sk = req.ext_unix_sk;
+    ro.file_locks = req.file_locks;
+    ro.manage_cgroups = req.manage_cgroups;
+    ro.deadline = std::chrono::seconds(req.timeout_s);
+    auto back = criu_->Restore(ro);
+    std::string note = back.ok() ? fmt::format("; the target was restored from the local images as pid {}", back->pid)
+                                 : "; the target could not be restored: " + back.status().message();
+    spdlog::warn("checkpoint {}{}", id, note);
+    err = Status(err.code(), err.message() + note);
+  }
   CleanupCheckpoint(id);
   auto d = catalog_->Deprecate(id, err.message());
   if (!d.ok()) spdlog::warn("deprecate {}: {}", id, d.status().ToString());

@@ -349,6 +349,27 @@ TEST_F(JobsTest, FailedDumpDeprecatesAndCleansUp) {
   EXPECT_NE(ct::ProcState(pid), 'T') << "target left frozen";
 }
 
+TEST_F(JobsTest, UploadFailureAfterDumpBringsTheTargetBack) {
+  auto out = work_.path() / "counter";
+  pid_t pid = ct::StartWorkload("counter", out);
+  cleanup_.push_back(pid);
+  ASSERT_TRUE(ct::WaitProgress(out, 5));
+  // Break the image store: its root becomes a plain file.
+  fs::remove_all(Images());
+  std::ofstream(Images()) << "not a directory";
+  auto r = Post("/v2/jobs/checkpoint", {{"pid", pid}, {"wait", true}});
+  ASSERT_EQ(r.status, 200);
+  const auto& job = r.body.as_object();
+  EXPECT_EQ(Str(job, "state"), "failed");
+  EXPECT_EQ(Str(job, "phase"), "upload");
+  EXPECT_NE(Str(job, "error").find("restored from the local images"), std::string::npos) << Str(job, "error");
+  EXPECT_EQ(Str(GetCheckpoint(Str(job, "checkpoint_id")), "status"), "deprecated");
+  EXPECT_FALSE(fs::exists(Staging() + "/" + Str(job, "checkpoint_id")));
+  uint64_t n = ct::ReadProgress(out).n;
+  EXPECT_TRUE(ct::WaitProgress(out, n + 5)) << "the target did not come back";
+  fs::remove(Images());
+}
+
 TEST_F(JobsTest, HealthReportsCriu) {
   auto h = Send("GET", "/healthz");
   ASSERT_EQ(h.status, 200);
