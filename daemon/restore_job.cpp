@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -71,6 +72,24 @@ Status DownloadFile(ObjectStore* store, const ManifestFile& f, const fs::path& d
   return Status::Ok();
 }
 
+// SIGKILLs the tree rooted at `root` (children first found through
+// /proc/<pid>/task/<tid>/children).
+void KillTree(int root) {
+  std::vector<int> todo{root}, all;
+  while (!todo.empty()) {
+    int p = todo.back();
+    todo.pop_back();
+    all.push_back(p);
+    std::error_code ec;
+    for (const auto& t : fs::directory_iterator(fmt::format("/proc/{}/task", p), ec)) {
+      std::ifstream f(t.path() / "children");
+      int c;
+      while (f >> c) todo.push_back(c);
+    }
+  }
+  for (int p : all) kill(p, SIGKILL);
+}
+
 }  // namespace
 
 Status JobManager::RunRestore(const JobPtr& job) {
@@ -126,12 +145,22 @@ Status JobManager::RunRestore(const JobPtr& job) {
     ro.file_locks = Opt(m.options, "file_locks");
     ro.manage_cgroups = Opt(m.options, "manage_cgroups");
     ro.deadline = std::chrono::seconds(job->rst.timeout_s);
+    // CRIU kills what it forked when a restore fails; should a tree with the
+    // dumped root pid appear anyway, it is ours to remove (no half-restored
+    // workload). A root already running before is left alone.
+    bool root_existed = m.pid > 0 && kill(m.pid, 0) == 0;
     auto res = criu_->Restore(ro);
-    if (!res.ok()) return res.status();
+    if (!res.ok()) {
+      if (m.pid > 0 && !root_existed && kill(m.pid, 0) == 0) {
+        spdlog::warn("restore failed but pid {} of the dumped tree exists: killing it", m.pid);
+        KillTree(m.pid);
+      }
+      return res.status();
+    }
     restored_pid = res->pid;
     if (Status h = hooks_->AfterRestore(restored_pid); !h.ok()) {
       // Never leave a half-restored workload behind.
-      kill(restored_pid, SIGKILL);
+      KillTree(restored_pid);
       return h.WithContext("gpu after restore");
     }
     timings["restore"] = MsSince(t);
