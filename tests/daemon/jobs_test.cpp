@@ -370,6 +370,22 @@ TEST_F(JobsTest, UploadFailureAfterDumpBringsTheTargetBack) {
   fs::remove(Images());
 }
 
+TEST_F(JobsTest, StopDrainsARunningJob) {
+  auto out = work_.path() / "memory";
+  pid_t pid = ct::StartWorkload("memory", out, {"--mib", "128"});
+  cleanup_.push_back(pid);
+  ASSERT_TRUE(ct::WaitProgress(out, 1, std::chrono::seconds(30)));
+  auto r = Post("/v2/jobs/checkpoint", {{"pid", pid}, {"leave_running", true}});
+  ASSERT_EQ(r.status, 202);
+  std::string job_id = Str(r.body.as_object(), "job_id");
+  RestartDaemon();  // Stop() waits for the job (shutdown_drain_s)
+  auto j = Send("GET", "/v2/jobs/" + job_id);
+  ASSERT_EQ(j.status, 200);
+  EXPECT_EQ(Str(j.body.as_object(), "state"), "succeeded") << json::serialize(j.body);
+  EXPECT_EQ(Str(GetCheckpoint(Str(j.body.as_object(), "checkpoint_id")), "status"), "ready");
+  EXPECT_TRUE(ct::Alive(pid));
+}
+
 TEST_F(JobsTest, HealthReportsCriu) {
   auto h = Send("GET", "/healthz");
   ASSERT_EQ(h.status, 200);
