@@ -115,6 +115,14 @@ const std::vector<ConfigSetting>& ConfigSettings() {
       IntSetting("max_connections", "concurrent connections", &Config::max_connections, 1, 1 << 20),
       IntSetting("shutdown_drain_s", "seconds SIGTERM waits for running jobs", &Config::shutdown_drain_s, 0,
                  86400),
+      StringSetting("upstream_url", "mirror checkpoint lifecycles to this /v2/checkpoints service (empty: off)",
+                    &Config::upstream_url),
+      StringSetting("upstream_token", "upstream bearer token (prefer upstream_token_file)",
+                    &Config::upstream_token, true),
+      StringSetting("upstream_token_file", "file holding the upstream token", &Config::upstream_token_file),
+      IntSetting("upstream_retry_max_s", "longest pause between upstream retries", &Config::upstream_retry_max_s,
+                 1, 3600),
+      IntSetting("upstream_timeout_s", "seconds per upstream request", &Config::upstream_timeout_s, 1, 600),
   };
   return settings;
 }

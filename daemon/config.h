@@ -40,6 +40,12 @@ struct Config {
   int64_t idle_timeout_s = 60;
   int64_t max_connections = 1024;
   int64_t shutdown_drain_s = 60;
+  // Federation (daemon/upstream_mirror.h): off while upstream_url is empty.
+  std::string upstream_url;         // http://host:port[/prefix] of a /v2/checkpoints service
+  std::string upstream_token;       // its bearer token, inline (prefer upstream_token_file)
+  std::string upstream_token_file;  // file holding that token
+  int64_t upstream_retry_max_s = 60;  // longest pause between retries
+  int64_t upstream_timeout_s = 10;    // per request
 
   // Derived paths, with defaults filled in.
   std::string ImagesDir() const { return images_dir.empty() ? data_dir + "/images" : images_dir; }

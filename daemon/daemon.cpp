@@ -44,6 +44,9 @@ Status Daemon::Start() {
   CKPTD_ASSIGN_OR_RETURN(db_, Db::Open(config_.DbDir()));
   catalog_ = std::make_unique<Catalog>(db_.get(), SystemClock::Default());
   CKPTD_RETURN_IF_ERROR(catalog_->Init());
+  // Observes the catalog, so it is in place before anything writes to it.
+  CKPTD_ASSIGN_OR_RETURN(mirror_, UpstreamMirror::Create(config_, db_.get(), catalog_.get()));
+  if (mirror_) mirror_->Start();
 
   CKPTD_ASSIGN_OR_RETURN(token_, api::LoadOrCreateToken(config_.token, config_.TokenFile(), true));
   if (token_.created) {
@@ -79,6 +82,7 @@ void Daemon::Stop() {
   jobs_.reset();
   server_.reset();
   agent_store_.reset();
+  mirror_.reset();  // after every catalog writer; undelivered rows stay
   catalog_.reset();
   db_.reset();
   spdlog::info("ckptd stopped");
@@ -89,7 +93,8 @@ uint16_t Daemon::port() const { return server_ ? server_->port() : 0; }
 json::value Daemon::Health() const {
   return json::object{{"status", "ok"},
                       {"version", CKPTD_VERSION},
-                      {"criu", jobs_ ? jobs_->CriuHealth() : json::value(nullptr)}};
+                      {"criu", jobs_ ? jobs_->CriuHealth() : json::value(nullptr)},
+                      {"upstream", UpstreamHealth(mirror_.get())}};
 }
 
 }  // namespace ckptd

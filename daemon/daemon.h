@@ -17,6 +17,7 @@
 #include "common/status.h"
 #include "daemon/config.h"
 #include "daemon/job_system.h"
+#include "daemon/upstream_mirror.h"
 #include "store/agent_store.h"
 #include "store/catalog.h"
 #include "store/db.h"
@@ -43,6 +44,7 @@ class Daemon {
 
   Db* db() { return db_.get(); }
   JobSystem* job_system() { return jobs_.get(); }
+  UpstreamMirror* upstream_mirror() { return mirror_.get(); }  // null when federation is off
   api::Router* mutable_router() { return &router_; }
 
  private:
@@ -50,6 +52,7 @@ class Daemon {
   api::TokenSource token_;
   std::unique_ptr<Db> db_;
   std::unique_ptr<Catalog> catalog_;
+  std::unique_ptr<UpstreamMirror> mirror_;  // federation; outlives all catalog writers
   std::unique_ptr<AgentStore> agent_store_;
   std::unique_ptr<JobSystem> jobs_;  // checkpoint/restore jobs, CRIU probe, reaper
   std::unique_ptr<api::Authenticator> auth_;
