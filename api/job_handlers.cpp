@@ -67,6 +67,13 @@ Result<CheckpointJobRequest> ParseCheckpoint(const json::object& o, bool* wait) 
   std::optional<std::string> compression;
   CKPTD_RETURN_IF_ERROR(GetString(o, "compression", &compression));
   if (compression) r.compression = *compression;
+  std::optional<std::string> gpu;
+  CKPTD_RETURN_IF_ERROR(GetString(o, "gpu", &gpu));
+  if (gpu) {
+    if (*gpu != "auto" && *gpu != "on" && *gpu != "off")
+      return InvalidArgument(fmt::format("'gpu' must be \"auto\", \"on\" or \"off\", not \"{}\"", *gpu));
+    r.gpu = *gpu;
+  }
   if (auto* ext = o.if_contains("external"); ext && !ext->is_null()) {
     if (!ext->is_array()) return InvalidArgument("'external' must be an array of strings");
     for (const auto& e : ext->as_array()) {
@@ -83,6 +90,18 @@ Result<RestoreJobRequest> ParseRestore(const json::object& o, bool* wait) {
   CKPTD_RETURN_IF_ERROR(GetString(o, "restore_path", &r.restore_path));
   CKPTD_RETURN_IF_ERROR(GetBool(o, "wait", wait));
   CKPTD_RETURN_IF_ERROR(GetInt(o, "timeout", 1, 86400, &r.timeout_s));
+  if (auto* dm = o.if_contains("device_map"); dm && !dm->is_null()) {
+    constexpr const char* kShape = "'device_map' must be an array of {\"from\": \"GPU-...\", \"to\": \"GPU-...\"}";
+    if (!dm->is_array()) return InvalidArgument(kShape);
+    for (const auto& e : dm->as_array()) {
+      auto* from = e.is_object() ? e.as_object().if_contains("from") : nullptr;
+      auto* to = e.is_object() ? e.as_object().if_contains("to") : nullptr;
+      if (!from || !to || !from->is_string() || !to->is_string() || from->as_string().empty() ||
+          to->as_string().empty())
+        return InvalidArgument(kShape);
+      r.device_map.emplace_back(std::string(from->as_string()), std::string(to->as_string()));
+    }
+  }
   if (r.checkpoint_id.has_value() == r.restore_path.has_value())
     return InvalidArgument("give exactly one of 'checkpoint_id' and 'restore_path'");
   return r;

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <boost/json/value.hpp>
@@ -38,12 +39,15 @@ struct CheckpointJobRequest {
   int log_level = 4;        // CRIU log level 0..4
   std::vector<std::string> external;
   std::string compression = "zstd";  // zstd | lz4 | none
+  std::string gpu = "auto";          // auto | on | off (GPU processes of the tree)
 };
 
 struct RestoreJobRequest {
   std::optional<std::string> checkpoint_id;  // a ready checkpoint
   std::optional<std::string> restore_path;   // or any file:// (s3://) image location
   int64_t timeout_s = 300;
+  // GPU UUID pairs ("GPU-..." from -> to) for the GPU restore; empty: same GPUs.
+  std::vector<std::pair<std::string, std::string>> device_map;
 };
 
 struct JobSubmitted {

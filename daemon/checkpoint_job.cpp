@@ -93,6 +93,8 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
   bool uploading = false;
   bool dumped = false;
   bool hooked = false;
+  GpuJobContext gpu;
+  gpu.mode = req.gpu;
   std::string phase = "info";
   std::string criu_version = probe_.get().version ? probe_.get().version->ToString() : "";
 
@@ -113,9 +115,10 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
                       {"job_id", job->id},
                       {"node", u.nodename}};
     hooked = true;
-    CKPTD_RETURN_IF_ERROR(hooks_->BeforeDump(pid, &info).WithContext("gpu before dump"));
+    CKPTD_RETURN_IF_ERROR(hooks_->BeforeDump(pid, &gpu).WithContext("gpu before dump"));
+    if (!gpu.report.is_null()) info["gpu"] = gpu.report;
     std::string platform_str = fmt::format("{}/{} kernel {}; criu {}", u.sysname, u.machine, u.release, criu_version);
-    CKPTD_RETURN_IF_ERROR(catalog_->SetInfo(id, "none", platform_str, info).status());
+    CKPTD_RETURN_IF_ERROR(catalog_->SetInfo(id, gpu.model, platform_str, info).status());
     timings["info"] = MsSince(t);
 
     // 2. CRIU dump into staging.
@@ -143,7 +146,8 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     auto dump = criu_->Dump(d);
     if (!dump.ok()) return dump.status();
     dumped = true;
-    hooks_->AfterDump(pid, true, req.leave_running);
+    // A failed GPU resume keeps `hooked`: the failure path tries once more.
+    CKPTD_RETURN_IF_ERROR(hooks_->AfterDump(pid, true, req.leave_running, &gpu).WithContext("gpu after dump"));
     hooked = false;
     timings["dump"] = MsSince(t);
 
@@ -168,6 +172,7 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     m.codec = std::string(CodecName(codec));
     m.created_at_ms = clock_->NowMillis();
     m.options = opts;
+    m.gpu_pids = gpu.pids;
     auto progress = [&](uint64_t n) -> Status {
       AddBytes(job, n);
       return cancelled() ? Cancelled("daemon shutting down") : Status::Ok();
@@ -207,6 +212,7 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
                                          o["files"] = m.files.size();
                                          o["codec"] = m.codec;
                                          o["timings_ms"] = timings;
+                                         if (!gpu.report.is_null()) o["gpu"] = gpu.report;
                                          return Status::Ok();
                                        })
                               .status());
@@ -226,7 +232,10 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     return st;
   }
   // Failure: never leave the tree frozen, remove what was written, deprecate.
-  if (hooked) hooks_->AfterDump(pid, false, true);
+  if (hooked) {
+    Status g = hooks_->AfterDump(pid, false, true, &gpu);
+    if (!g.ok()) spdlog::error("checkpoint {}: GPU processes of pid {} may stay frozen: {}", id, pid, g.ToString());
+  }
   if (!dumped || req.leave_running) criu::ResumeStoppedTree(pid);
   Status err = st.WithContext(fmt::format("checkpoint {}: {}", id, phase));
   (void)uploading;
@@ -245,12 +254,29 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     ro.manage_cgroups = req.manage_cgroups;
     ro.deadline = std::chrono::seconds(req.timeout_s);
     auto back = criu_->Restore(ro);
+    if (back.ok() && !gpu.pids.empty()) {
+      // The restored tree's GPU processes are still checkpointed.
+      if (Status g = hooks_->AfterRestore(back->pid, &gpu); !g.ok())
+        back = Status(g.code(), "gpu restore of the rolled-back tree: " + g.message());
+    }
     std::string note = back.ok() ? fmt::format("; the target was restored from the local images as pid {}", back->pid)
                                  : "; the target could not be restored: " + back.status().message();
     spdlog::warn("checkpoint {}{}", id, note);
     err = Status(err.code(), err.message() + note);
   }
   CleanupCheckpoint(id);
+  if (!gpu.report.is_null()) {
+    // Keep what the GPU steps did (which one failed, the rollback) in info.
+    catalog_
+        ->Update(id,
+                 [&](CheckpointRecord& r) {
+                   if (!r.info.is_object()) r.info = json::object{};
+                   r.info.as_object()["gpu"] = gpu.report;
+                   return Status::Ok();
+                 })
+        .status()
+        .IgnoreError();
+  }
   auto d = catalog_->Deprecate(id, err.message());
   if (!d.ok()) spdlog::warn("deprecate {}: {}", id, d.status().ToString());
   {

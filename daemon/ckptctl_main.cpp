@@ -3,13 +3,25 @@
 //   ckptctl [--url URL] [--token T | --token-file F] [--json] list [--limit N]
 //   ckptctl get ID
 //   ckptctl deprecate ID
+//   ckptctl checkpoint --pid N [--leave-running] [--tcp-established] [--shell-job]
+//           [--file-locks] [--compression zstd|lz4|none] [--gpu auto|on|off]
+//           [--name X] [--json] [--no-wait]
+//   ckptctl restore ID|PATH [--device-map OLD=NEW,...] [--json] [--no-wait]
+//
+// checkpoint/restore submit a job and poll GET /v2/jobs/{id} until it ends,
+// with a live progress line when stdout is a terminal; --json prints the
+// final job JSON. A failed job exits 1 with its error.
 //
 // URL and token come from flags, then CKPTD_URL / CKPTD_TOKEN /
 // CKPTD_TOKEN_FILE, then the defaults (http://127.0.0.1:8080 and the
 // daemon's default token file /var/lib/ckptd/token).
 // Exit codes: 0 success, 1 the API refused (message printed), 2 usage,
 // 3 the daemon could not be reached.
+#include <unistd.h>
+
+#include <chrono>
 #include <cstdio>
+#include <thread>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -89,6 +101,70 @@ void PrintDetails(const json::object& o) {
   }
 }
 
+// Polls the job until it ends; prints progress on a TTY. Returns the exit code.
+int WaitForJob(ckptd::api::HttpClient* client, const std::string& job_id, bool json_output) {
+  const bool tty = isatty(STDOUT_FILENO) == 1;
+  bool drew = false;
+  for (;;) {
+    auto r = client->Send("GET", "/v2/jobs/" + job_id);
+    if (!r.ok() || r->status != 200) {
+      if (drew) std::printf("\n");
+      return ReportFailure(r);
+    }
+    json::value v = json::parse(r->body);
+    const auto& o = v.as_object();
+    std::string state = JsonString(o.at("state"));
+    if (state == "succeeded" || state == "failed") {
+      if (drew) std::printf("\r\033[K");
+      std::fflush(stdout);
+      if (json_output) std::cout << r->body << "\n";
+      if (state == "failed") {
+        std::cerr << "ckptctl: job " << job_id << " failed: " << JsonString(o.at("error")) << "\n";
+        return kExitApiError;
+      }
+      if (!json_output) {
+        const auto& res = o.at("result");
+        if (JsonString(o.at("kind")) == "checkpoint") {
+          std::cout << "checkpoint " << JsonString(o.at("checkpoint_id")) << " ready\n"
+                    << "restore_path: " << JsonString(res.at("restore_path")) << "\n";
+        } else {
+          std::cout << "restored as pid " << JsonString(res.at("pid")) << "\n";
+        }
+      }
+      return 0;
+    }
+    if (tty && !json_output) {
+      double mib = static_cast<double>(o.at("bytes_written").to_number<uint64_t>()) / (1 << 20);
+      double secs = static_cast<double>(o.at("elapsed_ms").to_number<int64_t>()) / 1000.0;
+      std::printf("\r\033[K%s %s: %s, %.1f MiB, %.1f s", JsonString(o.at("kind")).c_str(), job_id.substr(0, 8).c_str(),
+                  JsonString(o.at("phase")).c_str(), mib, secs);
+      std::fflush(stdout);
+      drew = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+// Submits a job; --no-wait prints the ids, otherwise waits for it.
+int SubmitJob(ckptd::api::HttpClient* client, const std::string& target, const json::object& body,
+              bool json_output, bool no_wait) {
+  auto r = client->Send("POST", target, json::serialize(body));
+  if (!r.ok() || r->status != 202) return ReportFailure(r);
+  json::value v = json::parse(r->body);
+  std::string job_id = JsonString(v.at("job_id"));
+  if (no_wait) {
+    if (json_output) {
+      std::cout << r->body << "\n";
+    } else {
+      std::cout << "job " << job_id;
+      if (v.as_object().contains("checkpoint_id")) std::cout << " (checkpoint " << JsonString(v.at("checkpoint_id")) << ")";
+      std::cout << " submitted\n";
+    }
+    return 0;
+  }
+  return WaitForJob(client, job_id, json_output);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -113,6 +189,30 @@ int main(int argc, char** argv) {
   get->add_option("id", id, "checkpoint id")->required();
   auto* deprecate = app.add_subcommand("deprecate", "mark a checkpoint deprecated (cleanup removes its images)");
   deprecate->add_option("id", id, "checkpoint id")->required();
+
+  int pid = 0;
+  bool leave_running = false, tcp_established = false, shell_job = false, file_locks = false, no_wait = false;
+  std::string compression = "zstd", gpu = "auto", name;
+  auto* checkpoint = app.add_subcommand("checkpoint", "checkpoint a process tree (a job; waits for it)");
+  checkpoint->add_option("--pid", pid, "root of the tree")->required()->check(CLI::PositiveNumber);
+  checkpoint->add_flag("--leave-running", leave_running, "keep the tree running after the dump");
+  checkpoint->add_flag("--tcp-established", tcp_established, "dump established TCP connections");
+  checkpoint->add_flag("--shell-job", shell_job, "the tree is attached to a terminal/session");
+  checkpoint->add_flag("--file-locks", file_locks, "dump file locks");
+  checkpoint->add_option("--compression", compression, "image compression")
+      ->check(CLI::IsMember({"zstd", "lz4", "none"}));
+  checkpoint->add_option("--gpu", gpu, "GPU processes: auto (if any), on (required), off (skip)")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
+  checkpoint->add_option("--name", name, "checkpoint name");
+  checkpoint->add_flag("--json", g.json_output, "print the final job JSON");
+  checkpoint->add_flag("--no-wait", no_wait, "print the job id and return");
+
+  std::string source, device_map;
+  auto* restore = app.add_subcommand("restore", "restore a checkpoint (a job; waits for it)");
+  restore->add_option("source", source, "checkpoint id, or a restore_path (file://... or s3://...)")->required();
+  restore->add_option("--device-map", device_map, "GPU UUID pairs OLD=NEW,... for the GPU restore");
+  restore->add_flag("--json", g.json_output, "print the final job JSON");
+  restore->add_flag("--no-wait", no_wait, "print the job id and return");
 
   try {
     app.parse(argc, argv);
@@ -159,6 +259,40 @@ int main(int argc, char** argv) {
       PrintDetails(json::parse(r->body).as_object());
     }
     return 0;
+  }
+  if (*checkpoint) {
+    json::object body{{"pid", pid},
+                      {"leave_running", leave_running},
+                      {"tcp_established", tcp_established},
+                      {"shell_job", shell_job},
+                      {"file_locks", file_locks},
+                      {"compression", compression},
+                      {"gpu", gpu}};
+    if (!name.empty()) body["name"] = name;
+    return SubmitJob(client->get(), "/v2/jobs/checkpoint", body, g.json_output, no_wait);
+  }
+  if (*restore) {
+    json::object body;
+    if (source.find("://") != std::string::npos) {
+      body["restore_path"] = source;
+    } else {
+      body["checkpoint_id"] = source;
+    }
+    if (!device_map.empty()) {
+      json::array pairs;
+      std::stringstream in(device_map);
+      std::string pair;
+      while (std::getline(in, pair, ',')) {
+        auto eq = pair.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == pair.size()) {
+          std::cerr << "ckptctl: --device-map wants OLD=NEW[,OLD=NEW...], not '" << pair << "'\n";
+          return kExitUsage;
+        }
+        pairs.push_back(json::object{{"from", pair.substr(0, eq)}, {"to", pair.substr(eq + 1)}});
+      }
+      body["device_map"] = std::move(pairs);
+    }
+    return SubmitJob(client->get(), "/v2/jobs/restore", body, g.json_output, no_wait);
   }
   if (*deprecate) {
     auto r = (*client)->Send("PATCH", "/v2/checkpoints/deprecate/" + id);

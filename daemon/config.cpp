@@ -101,6 +101,8 @@ const std::vector<ConfigSetting>& ConfigSettings() {
       StringSetting("criu_path", "the criu binary (>= 4.2)", &Config::criu_path),
       StringSetting("cuda_library", "CUDA driver library to dlopen", &Config::cuda_library),
       StringSetting("cuda_checkpoint_path", "cuda-checkpoint tool (fallback)", &Config::cuda_checkpoint_path),
+      IntSetting("gpu_lock_timeout_ms", "ms to wait for a GPU process to lock before a checkpoint",
+                 &Config::gpu_lock_timeout_ms, 1, 3600000),
       IntSetting("io_threads", "HTTP I/O threads", &Config::io_threads, 1, 64),
       IntSetting("handler_threads", "request handler threads", &Config::handler_threads, 1, 256),
       IntSetting("job_workers", "concurrent checkpoint/restore jobs", &Config::job_workers, 1, 64),

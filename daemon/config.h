@@ -30,6 +30,7 @@ struct Config {
   std::string criu_path = CKPTD_CRIU_DEFAULT;
   std::string cuda_library = "libcuda.so.1";
   std::string cuda_checkpoint_path = "cuda-checkpoint";
+  int64_t gpu_lock_timeout_ms = 10000;  // GPU lock (cuCheckpointProcessLock) timeout per process
   int io_threads = 2;
   int handler_threads = 8;
   int job_workers = 2;

@@ -94,6 +94,7 @@ json::value Daemon::Health() const {
   return json::object{{"status", "ok"},
                       {"version", CKPTD_VERSION},
                       {"criu", jobs_ ? jobs_->CriuHealth() : json::value(nullptr)},
+                      {"gpu", jobs_ ? jobs_->GpuHealth() : json::value(nullptr)},
                       {"upstream", UpstreamHealth(mirror_.get())}};
 }
 

@@ -38,7 +38,7 @@ json::object CheckpointOptionsToJson(const api::CheckpointJobRequest& r) {
                       {"file_locks", r.file_locks},         {"link_remap", r.link_remap},
                       {"manage_cgroups", r.manage_cgroups}, {"timeout", r.timeout_s},
                       {"log_level", r.log_level},           {"external", std::move(ext)},
-                      {"compression", r.compression}};
+                      {"compression", r.compression},       {"gpu", r.gpu}};
 }
 
 namespace {
@@ -60,6 +60,7 @@ api::CheckpointJobRequest CkptReqFromJson(const json::object& o) {
   if (auto* v = o.if_contains("timeout"); v && v->is_int64()) r.timeout_s = v->as_int64();
   if (auto* v = o.if_contains("log_level"); v && v->is_int64()) r.log_level = static_cast<int>(v->as_int64());
   if (auto* v = o.if_contains("compression"); v && v->is_string()) r.compression = std::string(v->as_string());
+  if (auto* v = o.if_contains("gpu"); v && v->is_string()) r.gpu = std::string(v->as_string());
   if (auto* v = o.if_contains("external"); v && v->is_array())
     for (const auto& e : v->as_array())
       if (e.is_string()) r.external.emplace_back(e.as_string());
@@ -102,7 +103,9 @@ json::value JobManager::Job::ToJson(int64_t now_ms) const {
     opts["name"] = ckpt.name ? json::value(*ckpt.name) : json::value(nullptr);
     o["options"] = std::move(opts);
   } else {
-    o["options"] = json::object{{"timeout", rst.timeout_s}};
+    json::array map;
+    for (const auto& [from, to] : rst.device_map) map.push_back(json::object{{"from", from}, {"to", to}});
+    o["options"] = json::object{{"timeout", rst.timeout_s}, {"device_map", std::move(map)}};
   }
   if (expected_checksum) o["expected_checksum"] = *expected_checksum;
   return o;
@@ -273,7 +276,10 @@ Result<api::JobSubmitted> JobManager::SubmitCheckpoint(const api::CheckpointJobR
     return NotFound(fmt::format("no running process with pid {}", req.pid));
   auto codec = ParseCodec(req.compression);
   if (!codec.ok()) return codec.status().WithContext("compression");
+  if (req.gpu != "auto" && req.gpu != "on" && req.gpu != "off")
+    return InvalidArgument(fmt::format("gpu must be auto, on or off, not '{}'", req.gpu));
   CKPTD_RETURN_IF_ERROR(CheckCriu());
+  CKPTD_RETURN_IF_ERROR(hooks_->CheckMode(req.gpu));
 
   auto job = std::make_shared<Job>();
   job->id = NewUuid();

@@ -54,18 +54,42 @@
 
 namespace ckptd {
 
-// The seam for GPU work (gpu/): called around CRIU. The default does nothing.
+namespace gpu {
+struct GpuReport;
+}
+
+// What a job tells the GPU seam and what the seam hands back. Owned by the
+// job; the same object is passed to every hook of that job.
+struct GpuJobContext {
+  std::string mode = "auto";  // checkpoint: auto | on | off (api::CheckpointJobRequest::gpu)
+  std::vector<std::pair<std::string, std::string>> device_map;  // restore: GPU UUID from -> to
+  std::vector<int> pids;      // the GPU processes handled (checkpoint: found; restore: from the manifest)
+  std::string model = "none";  // the catalog's gpu field: GPU model, "cuda", or "none"
+  boost::json::value report;   // GpuReport::ToJson() (null when no GPU work was done)
+  std::shared_ptr<gpu::GpuReport> state;  // the hooks' own record between calls
+};
+
+// The seam for GPU work (daemon/gpu_hooks.h): called around CRIU. The default
+// does nothing (and refuses gpu=on).
 class JobHooks {
  public:
   virtual ~JobHooks() = default;
+  // At submit time: Unavailable when `mode` is "on" and GPU checkpointing
+  // cannot work here.
+  virtual Status CheckMode(const std::string& mode) {
+    if (mode == "on") return Unavailable("GPU checkpointing unavailable: no GPU support in this daemon");
+    return Status::Ok();
+  }
   // Before the dump (lock + checkpoint device memory). An error aborts the
-  // job before CRIU runs. May add fields (e.g. "gpu") to `info`.
-  virtual Status BeforeDump(int pid, boost::json::object* info) { return Status::Ok(); }
+  // job before CRIU runs (every GPU process already back to running).
+  virtual Status BeforeDump(int pid, GpuJobContext* ctx) { return Status::Ok(); }
   // After the dump, whatever its outcome (restore + unlock when the tree
-  // keeps running or the dump failed).
-  virtual void AfterDump(int pid, bool dumped, bool leave_running) {}
-  // After CRIU restored the tree (GPU restore + unlock). An error kills it.
-  virtual Status AfterRestore(int pid) { return Status::Ok(); }
+  // keeps running or the dump failed). An error fails the job; the job then
+  // calls AfterDump(pid, false, true, ctx) once more as its rollback.
+  virtual Status AfterDump(int pid, bool dumped, bool leave_running, GpuJobContext* ctx) { return Status::Ok(); }
+  // After CRIU restored the tree (GPU restore + unlock of ctx->pids). An
+  // error kills it.
+  virtual Status AfterRestore(int pid, GpuJobContext* ctx) { return Status::Ok(); }
 };
 
 // The dump options as stored in info.options, the manifest and job records.

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/job_handlers.h"
+#include "common/subprocess.h"
 #include "store/local_object_store.h"
 
 namespace ckptd {
@@ -61,12 +62,29 @@ Status JobSystem::Start(const Config& config, Db* db, Catalog* catalog) {
   jo.images_root = root;
   jobs_ = std::make_unique<JobManager>(jo, db, catalog, images_.get(), criu_.get(), probe_, reaper_.get(),
                                        SystemClock::Default());
+  gpu::GpuConfig gc;
+  gc.driver_library = config.cuda_library;
+  gc.tool_path = config.cuda_checkpoint_path;
+  gpu::GpuBackend backend = gpu::OpenGpuCheckpointer(gc, SystemProcessRunner::Default());
+  if (backend.availability.available) {
+    spdlog::info("GPU checkpointing via {} ({}){}", backend.availability.backend,
+                 backend.availability.driver.version,
+                 backend.availability.reason.empty() ? "" : ": " + backend.availability.reason);
+  } else {
+    spdlog::info("{}; GPU processes cannot be checkpointed", backend.availability.reason);
+  }
+  gpu_ = std::make_unique<GpuHooks>(std::move(backend), std::chrono::milliseconds(config.gpu_lock_timeout_ms));
+  jobs_->set_hooks(gpu_.get());
   CKPTD_RETURN_IF_ERROR(jobs_->Recover().WithContext("recovering jobs"));
   jobs_->Start();
   return Status::Ok();
 }
 
 void JobSystem::RegisterRoutes(api::Router* router) { api::RegisterJobRoutes(router, jobs_.get()); }
+
+json::value JobSystem::GpuHealth() const {
+  return gpu_ ? gpu_->availability().ToJson() : json::value(nullptr);
+}
 
 json::value JobSystem::CriuHealth() const {
   if (!probe_.valid()) return json::object{{"found", false}, {"error", "not started"}};

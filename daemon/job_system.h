@@ -1,7 +1,7 @@
 // Everything the daemon's jobs need, built and torn down as one piece so the
 // daemon's wiring stays a few lines: the orphan reaper (and subreaper flag),
-// the CRIU driver and its cached start-up probe, the local image store and
-// the job manager.
+// the CRIU driver and its cached start-up probe, the GPU backend (probed once;
+// the daemon runs without one), the local image store and the job manager.
 // Thread safety: Start/Stop from one thread; Health and the routes from any.
 #pragma once
 
@@ -13,6 +13,7 @@
 #include "api/router.h"
 #include "criu/criu_driver.h"
 #include "daemon/config.h"
+#include "daemon/gpu_hooks.h"
 #include "daemon/job_manager.h"
 #include "daemon/reaper.h"
 #include "store/catalog.h"
@@ -33,6 +34,8 @@ class JobSystem {
   // {found, path, version, version_ok, check_passed, error} (probing: true
   // until the start-up probe has finished).
   boost::json::value CriuHealth() const;
+  // GpuAvailability::ToJson() of the backend probed once at Start.
+  boost::json::value GpuHealth() const;
   // Stops taking jobs and waits up to `timeout` for running ones.
   void Drain(std::chrono::milliseconds timeout);
 
@@ -44,6 +47,7 @@ class JobSystem {
   std::unique_ptr<criu::CriuDriver> criu_;
   std::shared_future<criu::ProbeResult> probe_;
   std::unique_ptr<ObjectStore> images_;
+  std::unique_ptr<GpuHooks> gpu_;  // outlives jobs_
   std::unique_ptr<JobManager> jobs_;
 };
 

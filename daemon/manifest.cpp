@@ -34,6 +34,11 @@ std::string Manifest::Serialize() const {
                  {"total_size", TotalSize()},
                  {"options", options},
                  {"files", std::move(fs)}};
+  if (!gpu_pids.empty()) {
+    json::array g;
+    for (int p : gpu_pids) g.push_back(p);
+    o["gpu_pids"] = std::move(g);
+  }
   return json::serialize(o);
 }
 
@@ -57,6 +62,8 @@ Result<Manifest> Manifest::Parse(std::string_view bytes) {
     m.codec = std::string(o.at("codec").as_string());
     m.created_at_ms = o.at("created_at_ms").to_number<int64_t>();
     if (auto* opt = o.if_contains("options")) m.options = *opt;
+    if (auto* g = o.if_contains("gpu_pids"))
+      for (const auto& p : g->as_array()) m.gpu_pids.push_back(static_cast<int>(p.to_number<int64_t>()));
     for (const auto& fv : o.at("files").as_array()) {
       const auto& f = fv.as_object();
       ManifestFile mf;

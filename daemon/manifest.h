@@ -31,6 +31,10 @@ struct Manifest {
   std::string codec;
   int64_t created_at_ms = 0;
   boost::json::value options;  // the dump options restore must mirror
+  // PIDs of the GPU processes that were checkpointed with the driver (they
+  // come back CHECKPOINTED after CRIU restore); "gpu_pids", written only when
+  // non-empty so older manifests and readers are unchanged.
+  std::vector<int> gpu_pids;
   std::vector<ManifestFile> files;
 
   uint64_t TotalSize() const;

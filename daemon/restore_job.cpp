@@ -158,7 +158,10 @@ Status JobManager::RunRestore(const JobPtr& job) {
       return res.status();
     }
     restored_pid = res->pid;
-    if (Status h = hooks_->AfterRestore(restored_pid); !h.ok()) {
+    GpuJobContext gpu;
+    gpu.device_map = job->rst.device_map;
+    gpu.pids = m.gpu_pids;
+    if (Status h = hooks_->AfterRestore(restored_pid, &gpu); !h.ok()) {
       // Never leave a half-restored workload behind.
       KillTree(restored_pid);
       return h.WithContext("gpu after restore");
@@ -173,6 +176,7 @@ Status JobManager::RunRestore(const JobPtr& job) {
                                {"criu_version", m.criu_version},
                                {"source_pid", m.pid},
                                {"timings_ms", timings}};
+    if (!gpu.report.is_null()) job->result["gpu"] = gpu.report;
     return Status::Ok();
   }();
 

@@ -1,0 +1,80 @@
+#include "daemon/gpu_hooks.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace ckptd {
+
+GpuHooks::GpuHooks(gpu::GpuBackend backend, std::chrono::milliseconds lock_timeout,
+                   gpu::DiscoveryOptions discovery, gpu::OrchestratorOptions orchestrator)
+    : backend_(std::move(backend)),
+      lock_timeout_(lock_timeout),
+      discovery_(std::move(discovery)),
+      orch_opts_(orchestrator) {}
+
+std::string GpuHooks::Unavailable() const {
+  const std::string& r = backend_.availability.reason;
+  return r.empty() ? "GPU checkpointing unavailable: no backend" : r;
+}
+
+Status GpuHooks::CheckMode(const std::string& mode) {
+  if (mode == "on" && !backend_.availability.available) return ckptd::Unavailable(Unavailable());
+  return Status::Ok();
+}
+
+Status GpuHooks::BeforeDump(int pid, GpuJobContext* ctx) {
+  if (ctx->mode == "off") return Status::Ok();
+  auto found = gpu::FindGpuProcesses(pid, discovery_);
+  if (!found.ok()) return found.status().WithContext(fmt::format("finding GPU processes of pid {}", pid));
+  if (found->empty()) {
+    if (ctx->mode == "on")
+      return InvalidArgument(fmt::format("gpu=on but no process in the tree of pid {} uses the GPU", pid));
+    return Status::Ok();
+  }
+  std::vector<int> pids;
+  for (const auto& p : *found) pids.push_back(p.pid);
+  if (!backend_.availability.available)
+    return ckptd::Unavailable(fmt::format("{} (pid {} uses the GPU)", Unavailable(), pids.front()));
+  ctx->state = std::make_shared<gpu::GpuReport>();
+  gpu::GpuOrchestrator orch(backend_.checkpointer.get(), orch_opts_);
+  Status st = orch.PrepareForDump(pids, lock_timeout_, ctx->state.get());
+  ctx->report = ctx->state->ToJson();
+  if (!st.ok()) return st;
+  // Only now are they ours to resume or restore.
+  ctx->pids = pids;
+  ctx->model = "cuda";
+  spdlog::info("pid {}: {} GPU process(es) checkpointed in {:.1f} ms", pid, pids.size(), ctx->state->prepare_ms);
+  return Status::Ok();
+}
+
+Status GpuHooks::AfterDump(int pid, bool dumped, bool leave_running, GpuJobContext* ctx) {
+  if (ctx->pids.empty() || !ctx->state) return Status::Ok();
+  // CRIU ended a tree dumped without leave_running: nothing runs to resume.
+  if (dumped && !leave_running) return Status::Ok();
+  gpu::GpuOrchestrator orch(backend_.checkpointer.get(), orch_opts_);
+  Status st = orch.ResumeAfterDump(ctx->pids, ctx->state.get());
+  ctx->report = ctx->state->ToJson();
+  return st;
+}
+
+Status GpuHooks::AfterRestore(int pid, GpuJobContext* ctx) {
+  if (ctx->pids.empty()) return Status::Ok();
+  gpu::DeviceMap map;
+  for (const auto& [from, to] : ctx->device_map) {
+    auto a = gpu::GpuUuid::Parse(from);
+    if (!a.ok()) return a.status().WithContext("device_map 'from'");
+    auto b = gpu::GpuUuid::Parse(to);
+    if (!b.ok()) return b.status().WithContext("device_map 'to'");
+    map.push_back({*a, *b});
+  }
+  if (!backend_.availability.available) return ckptd::Unavailable(Unavailable());
+  if (!ctx->state) ctx->state = std::make_shared<gpu::GpuReport>();
+  ctx->state->driver = backend_.checkpointer->DriverInfo();
+  gpu::GpuOrchestrator orch(backend_.checkpointer.get(), orch_opts_);
+  Status st = orch.RestoreAfterCriu(ctx->pids, map, ctx->state.get());
+  ctx->report = ctx->state->ToJson();
+  if (st.ok()) ctx->model = "cuda";
+  return st;
+}
+
+}  // namespace ckptd
