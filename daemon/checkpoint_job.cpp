@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "daemon/image_streamer.h"
 #include "daemon/job_manager.h"
 #include "daemon/manifest.h"
 #include "store/codec.h"
@@ -143,6 +144,28 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     d.manage_cgroups = req.manage_cgroups;
     d.external = req.external;
     d.deadline = std::chrono::seconds(req.timeout_s);
+    // Images go to the store while CRIU writes them (image_streamer.h):
+    // possibly_uploaded just before the first byte. Holes are punched behind
+    // the upload only when the target keeps running: otherwise the staging
+    // images are the rollback copy should the upload fail.
+    std::unique_ptr<ImageStreamer> streamer;
+    if (opts_.stream_images) {
+      ImageStreamerOptions so;
+      so.store = images_;
+      so.key_prefix = id + "/";
+      so.dir = images_dir;
+      so.codec.codec = codec;
+      so.punch_holes = req.leave_running;
+      so.on_first_byte = [&]() -> Status {
+        uploading = true;
+        return catalog_->MarkPossiblyUploaded(id).status();
+      };
+      so.progress = [&](uint64_t n) -> Status {
+        AddBytes(job, n);
+        return cancelled() ? Cancelled("daemon shutting down") : Status::Ok();
+      };
+      CKPTD_ASSIGN_OR_RETURN(streamer, ImageStreamer::Start(std::move(so)));
+    }
     auto dump = criu_->Dump(d);
     if (!dump.ok()) return dump.status();
     dumped = true;
@@ -155,15 +178,27 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     phase = "upload";
     SetPhase(job, phase);
     t = SteadyClock::now();
+    std::vector<ManifestFile> streamed;
+    if (streamer) {
+      auto r = streamer->Finish();
+      StreamStats ss = streamer->stats();
+      // Overlap: upload_after_dump is what streaming could not hide.
+      timings["upload_first_byte"] = ss.first_byte_ms;
+      timings["upload_after_dump"] = MsSince(t);
+      timings["staging_peak_backlog_bytes"] = ss.peak_backlog;
+      timings["upload_bytes_during_dump"] = ss.bytes_before_finish;
+      if (!r.ok()) return r.status();
+      streamed = std::move(*r);
+    }
     std::vector<fs::path> files;
-    for (const auto& e : fs::directory_iterator(images_dir, ec)) {
+    for (const auto& e : fs::directory_iterator(streamer ? fs::path() : images_dir, ec)) {
       if (e.is_regular_file()) files.push_back(e.path());
       else spdlog::warn("checkpoint {}: skipping non-regular image entry {}", id, e.path().string());
     }
-    if (ec) return IOError(fmt::format("list {}: {}", images_dir.string(), ec.message()));
-    if (files.empty()) return IOError("CRIU wrote no image files");
+    if (!streamer && ec) return IOError(fmt::format("list {}: {}", images_dir.string(), ec.message()));
+    if (!streamer && files.empty()) return IOError("CRIU wrote no image files");
     std::sort(files.begin(), files.end());
-    CKPTD_RETURN_IF_ERROR(catalog_->MarkPossiblyUploaded(id).status());
+    if (!uploading) CKPTD_RETURN_IF_ERROR(catalog_->MarkPossiblyUploaded(id).status());
     uploading = true;
     Manifest m;
     m.checkpoint_id = id;
@@ -177,10 +212,18 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
       AddBytes(job, n);
       return cancelled() ? Cancelled("daemon shutting down") : Status::Ok();
     };
+    m.files = std::move(streamed);
     for (const auto& f : files) {
       ManifestFile mf;
       CKPTD_RETURN_IF_ERROR(UploadFile(images_, id + "/" + f.filename().string(), f, codec, progress, &mf));
       m.files.push_back(std::move(mf));
+    }
+    // Confirm: every object is there with the size written.
+    for (const auto& f : m.files) {
+      auto h = images_->Head(id + "/" + f.name);
+      if (!h.ok()) return h.status().WithContext("confirm " + f.name);
+      if (h->size != f.stored_size)
+        return IOError(fmt::format("confirm {}: {} bytes stored, {} written", f.name, h->size, f.stored_size));
     }
     timings["upload"] = MsSince(t);
 
@@ -191,6 +234,11 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     std::string manifest = m.Serialize();
     std::string checksum = Sha256::HexOf(manifest);
     CKPTD_RETURN_IF_ERROR(images_->PutBytes(id + "/" + kManifestName, manifest).WithContext("write manifest"));
+    {
+      auto h = images_->Head(id + "/" + kManifestName);
+      if (!h.ok()) return h.status().WithContext("confirm manifest");
+      if (h->size != manifest.size()) return IOError("confirm manifest: size differs from what was written");
+    }
     timings["manifest"] = MsSince(t);
     uint64_t stored = 0;
     for (const auto& f : m.files) stored += f.stored_size;

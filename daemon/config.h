@@ -23,6 +23,17 @@ struct Config {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "/var/lib/ckptd";
   std::string images_dir;   // default: <data_dir>/images
+  // Image storage (daemon/image_streamer.h): where checkpoint images go.
+  std::string images_uri;   // file:///dir/ or s3://bucket/prefix/; default file://<images_dir>/
+  std::string s3_endpoint;  // http(s)://host:port; empty: AWS (or AWS_ENDPOINT_URL)
+  std::string s3_region;    // empty: AWS_REGION or us-east-1
+  std::string s3_access_key;  // empty: AWS_ACCESS_KEY_ID
+  std::string s3_secret_key;  // empty: AWS_SECRET_ACCESS_KEY
+  std::string s3_path_style = "auto";  // auto | true | false
+  std::string staging_dir;  // default <data_dir>/staging; ckptd owns (empties) it
+  int64_t upload_memory_bytes = 256ll << 20;  // upload buffers of one checkpoint
+  int restore_parallelism = 4;                // objects downloaded at once
+  std::string stream_images = "true";         // upload while CRIU writes (false: after)
   std::string token;        // inline token (prefer token_file)
   std::string token_file;   // default: <data_dir>/token
   std::string log_level = "info";
@@ -50,6 +61,8 @@ struct Config {
 
   // Derived paths, with defaults filled in.
   std::string ImagesDir() const { return images_dir.empty() ? data_dir + "/images" : images_dir; }
+  std::string ImagesUri() const { return images_uri.empty() ? "file://" + ImagesDir() + "/" : images_uri; }
+  std::string StagingDir() const { return staging_dir.empty() ? data_dir + "/staging" : staging_dir; }
   std::string TokenFile() const { return token_file.empty() ? data_dir + "/token" : token_file; }
   std::string DbDir() const { return data_dir + "/db"; }
 };

@@ -264,6 +264,7 @@ Status JobManager::Admit() {
 }
 
 std::string JobManager::RestorePathFor(const std::string& checkpoint_id) const {
+  if (!opts_.images_uri.empty()) return opts_.images_uri + checkpoint_id + "/";
   return "file://" + opts_.images_root + "/" + checkpoint_id + "/";
 }
 

@@ -10,9 +10,12 @@
 //   cf::kJobs synced, so a job's progress is visible and a job left
 //   queued/running by a crash is found by Recover().
 // - A checkpoint job: SetInfo -> hooks.BeforeDump -> CRIU dump into
-//   <staging>/<id>/images -> MarkPossiblyUploaded -> every image file through
-//   an EncodingWriter to "<id>/<file>" -> "<id>/manifest.json" last ->
-//   MarkReady(restore_path, sha256(manifest)) -> staging removed. Any failure:
+//   <staging>/<id>/images while an ImageStreamer (daemon/image_streamer.h)
+//   ships every image file through an EncodingWriter to "<id>/<file>" as it
+//   grows (MarkPossiblyUploaded before its first byte; stream_images=false:
+//   after the dump) -> every object Head-confirmed -> "<id>/manifest.json"
+//   last, confirmed -> MarkReady(<images_uri><id>/, sha256(manifest)) ->
+//   staging removed. Any failure:
 //   objects under "<id>/" and staging removed, the tree resumed if stopped,
 //   the record Deprecate(id, "<phase>: <error>").
 // - A restore job: manifest (checked against the catalog checksum when the
@@ -51,6 +54,7 @@
 #include "store/catalog.h"
 #include "store/db.h"
 #include "store/object_store.h"
+#include "store/object_uri.h"
 
 namespace ckptd {
 
@@ -99,7 +103,17 @@ struct JobManagerOptions {
   int workers = 2;
   int queue = 16;
   std::string staging_dir;  // <data_dir>/staging
-  std::string images_root;  // absolute local dir of the image store
+  std::string images_root;  // absolute local dir of the image store (file:// stores)
+  // The image store's canonical URI (ends in '/'); restore_path is
+  // <images_uri><id>/. Empty: file://<images_root>/.
+  std::string images_uri;
+  // S3 settings for the image store and for restore_paths on s3://.
+  ObjectStoreConfig store_config;
+  // Upload buffers of one checkpoint; objects a restore downloads at once.
+  uint64_t upload_memory_bytes = 256ull << 20;
+  int restore_parallelism = 4;
+  // Upload images while CRIU writes them (false: dump, then upload).
+  bool stream_images = true;
 };
 
 class JobManager final : public api::JobService {

@@ -7,10 +7,28 @@
 #include "api/job_handlers.h"
 #include "common/subprocess.h"
 #include "store/local_object_store.h"
+#include "store/object_uri.h"
+
+#include <algorithm>
 
 namespace ckptd {
 
 namespace json = boost::json;
+
+ObjectStoreConfig StoreConfigFrom(const Config& config) {
+  ObjectStoreConfig sc;
+  sc.s3.endpoint = config.s3_endpoint;
+  sc.s3.region = config.s3_region;
+  sc.s3.access_key = config.s3_access_key;
+  sc.s3.secret_key = config.s3_secret_key;
+  if (config.s3_path_style != "auto") sc.s3.path_style = config.s3_path_style == "true";
+  // Upload memory of one checkpoint: the multipart writer of the object
+  // being streamed holds part_size x (max_in_flight + 1).
+  uint64_t parts = static_cast<uint64_t>(config.upload_memory_bytes) / sc.s3.part_size;
+  sc.s3.max_in_flight = static_cast<int>(std::clamp<uint64_t>(parts / 2, 1, 16));
+  sc.s3_from_env = true;
+  return sc;
+}
 
 JobSystem::~JobSystem() {
   Drain(std::chrono::milliseconds(0));
@@ -50,16 +68,33 @@ Status JobSystem::Start(const Config& config, Db* db, Catalog* catalog) {
              return p;
            }).share();
 
-  auto store = LocalObjectStore::Open(config.ImagesDir());
-  if (!store.ok()) return store.status().WithContext("image store");
-  std::string root = (*store)->root();
-  images_ = std::move(*store);
-
+  // The image store from images_uri (file:// by default); the S3 settings
+  // also serve restores from any s3:// restore_path.
   JobManagerOptions jo;
+  jo.store_config = StoreConfigFrom(config);
+  auto uri = ObjectUri::Parse(config.ImagesUri());
+  if (!uri.ok()) return uri.status().WithContext("images_uri");
+  std::string root;
+  if (uri->scheme == ObjectUri::Scheme::kFile) {
+    auto store = LocalObjectStore::Open(uri->path);
+    if (!store.ok()) return store.status().WithContext("image store");
+    root = (*store)->root();
+    images_ = std::move(*store);
+    jo.images_uri = "file://" + root + "/";
+  } else {
+    auto store = OpenObjectStore(uri->ToString(), jo.store_config);
+    if (!store.ok()) return store.status().WithContext("image store");
+    images_ = std::move(*store);
+    jo.images_uri = uri->ToString();
+  }
+
   jo.workers = config.job_workers;
   jo.queue = config.job_queue;
-  jo.staging_dir = config.data_dir + "/staging";
+  jo.staging_dir = config.StagingDir();
   jo.images_root = root;
+  jo.upload_memory_bytes = static_cast<uint64_t>(config.upload_memory_bytes);
+  jo.restore_parallelism = config.restore_parallelism;
+  jo.stream_images = config.stream_images == "true";
   jobs_ = std::make_unique<JobManager>(jo, db, catalog, images_.get(), criu_.get(), probe_, reaper_.get(),
                                        SystemClock::Default());
   gpu::GpuConfig gc;

@@ -19,8 +19,13 @@
 #include "store/catalog.h"
 #include "store/db.h"
 #include "store/object_store.h"
+#include "store/object_uri.h"
 
 namespace ckptd {
+
+// The image-store settings of `config` (S3 endpoint, credentials, upload
+// memory); AWS_* variables fill what is empty.
+ObjectStoreConfig StoreConfigFrom(const Config& config);
 
 class JobSystem {
  public:

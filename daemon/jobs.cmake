@@ -2,6 +2,7 @@
 target_sources(ckptd_daemon PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/checkpoint_job.cpp
   ${CMAKE_CURRENT_LIST_DIR}/gpu_hooks.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/image_streamer.cpp
   ${CMAKE_CURRENT_LIST_DIR}/job_manager.cpp
   ${CMAKE_CURRENT_LIST_DIR}/job_system.cpp
   ${CMAKE_CURRENT_LIST_DIR}/manifest.cpp

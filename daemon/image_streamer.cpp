@@ -1,0 +1,332 @@
+#include "daemon/image_streamer.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace ckptd {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr uint64_t kPunchGranule = 4ull << 20;  // punch in 4 MiB steps (fewer syscalls)
+constexpr size_t kMaxPerPass = 16u << 20;       // fairness between files in one pass
+}  // namespace
+
+struct ImageStreamer::File {
+  std::string name;
+  int fd = -1;
+  uint64_t shipped = 0;   // bytes read and pushed to the writer
+  uint64_t punched = 0;   // bytes released with PUNCH_HOLE
+  bool closed = false;    // IN_CLOSE_WRITE seen
+  bool committed = false;
+  bool dirty = false;     // modified after commit, or shrank: re-upload at Finish
+  std::unique_ptr<EncodingWriter> w;
+  ManifestFile mf;
+  ~File() {
+    if (w) w->Abort();
+    if (fd >= 0) close(fd);
+  }
+};
+
+ImageStreamer::ImageStreamer(ImageStreamerOptions opts) : opts_(std::move(opts)) {}
+
+Result<std::unique_ptr<ImageStreamer>> ImageStreamer::Start(ImageStreamerOptions opts) {
+  std::unique_ptr<ImageStreamer> s(new ImageStreamer(std::move(opts)));
+  s->inotify_fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (s->inotify_fd_ < 0) return ErrnoError("inotify_init1", errno);
+  if (inotify_add_watch(s->inotify_fd_, s->opts_.dir.c_str(),
+                        IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO) < 0)
+    return ErrnoError("inotify_add_watch " + s->opts_.dir.string(), errno);
+  s->event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (s->event_fd_ < 0) return ErrnoError("eventfd", errno);
+  s->buf_.resize(std::max<size_t>(s->opts_.chunk_bytes, 64 << 10));
+  s->start_ = std::chrono::steady_clock::now();
+  s->thread_ = std::thread([p = s.get()] { p->Loop(); });
+  return s;
+}
+
+ImageStreamer::~ImageStreamer() {
+  Abort();
+  if (inotify_fd_ >= 0) close(inotify_fd_);
+  if (event_fd_ >= 0) close(event_fd_);
+}
+
+int64_t ImageStreamer::ElapsedMs() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start_).count();
+}
+
+void ImageStreamer::Wake() {
+  uint64_t one = 1;
+  (void)!write(event_fd_, &one, sizeof one);
+}
+
+void ImageStreamer::Abort() {
+  if (joined_) return;
+  abort_ = true;
+  Wake();
+  thread_.join();
+  joined_ = true;
+  files_.clear();  // aborts uncommitted writers
+}
+
+StreamStats ImageStreamer::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+Result<std::vector<ManifestFile>> ImageStreamer::Finish() {
+  if (joined_) return IOError("image streamer already stopped");
+  {
+    std::lock_guard lock(mu_);
+    stats_.finish_called_ms = ElapsedMs();
+    stats_.bytes_before_finish = stats_.bytes;
+  }
+  finishing_ = true;
+  Wake();
+  thread_.join();
+  joined_ = true;
+  std::lock_guard lock(mu_);
+  if (!result_.ok()) {
+    files_.clear();
+    return result_;
+  }
+  return manifest_;
+}
+
+ImageStreamer::File* ImageStreamer::Track(const std::string& name) {
+  auto it = files_.find(name);
+  if (it != files_.end()) return it->second.get();
+  auto f = std::make_unique<File>();
+  f->name = name;
+  File* p = f.get();
+  files_.emplace(name, std::move(f));
+  return p;
+}
+
+Status ImageStreamer::Rescan() {
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(opts_.dir, ec)) {
+    if (!e.is_regular_file()) continue;
+    Track(e.path().filename().string());
+  }
+  if (ec) return IOError(fmt::format("list {}: {}", opts_.dir.string(), ec.message()));
+  return Status::Ok();
+}
+
+Status ImageStreamer::HandleEvents() {
+  alignas(inotify_event) char buf[16 << 10];
+  for (;;) {
+    ssize_t n = read(inotify_fd_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) return Status::Ok();
+    if (n < 0) return ErrnoError("read inotify", errno);
+    for (char* p = buf; p < buf + n;) {
+      auto* ev = reinterpret_cast<inotify_event*>(p);
+      p += sizeof(inotify_event) + ev->len;
+      if (ev->mask & IN_Q_OVERFLOW) {
+        CKPTD_RETURN_IF_ERROR(Rescan());
+        continue;
+      }
+      if (ev->len == 0 || (ev->mask & IN_ISDIR)) continue;
+      File* f = Track(ev->name);
+      if ((ev->mask & IN_MODIFY) && f->committed) f->dirty = true;
+      if (ev->mask & IN_CLOSE_WRITE) f->closed = true;
+    }
+  }
+}
+
+// Reads what is there beyond `shipped` (at most kMaxPerPass unless
+// to_end) and pushes it to the file's writer.
+Status ImageStreamer::Pump(File* f, bool to_end, bool* progressed) {
+  if (f->committed) return Status::Ok();
+  const std::string path = (opts_.dir / f->name).string();
+  if (f->fd < 0) {
+    f->fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (f->fd < 0) {
+      if (errno == ENOENT) return Status::Ok();  // gone again (CRIU's temp files)
+      return ErrnoError("open " + path, errno);
+    }
+  }
+  size_t pushed = 0;
+  while (to_end || pushed < kMaxPerPass) {
+    if (abort_) return Cancelled("image upload aborted");
+    ssize_t n = pread(f->fd, buf_.data(), buf_.size(), static_cast<off_t>(f->shipped));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError("read " + path, errno);
+    if (n == 0) break;
+    if (!f->w) {
+      if (!first_byte_sent_) {
+        first_byte_sent_ = true;
+        {
+          std::lock_guard lock(mu_);
+          stats_.first_byte_ms = ElapsedMs();
+        }
+        if (opts_.on_first_byte) CKPTD_RETURN_IF_ERROR(opts_.on_first_byte());
+      }
+      CKPTD_ASSIGN_OR_RETURN(auto inner, opts_.store->NewWriter(opts_.key_prefix + f->name));
+      CKPTD_ASSIGN_OR_RETURN(f->w, EncodingWriter::Create(std::move(inner), opts_.codec));
+    }
+    CKPTD_RETURN_IF_ERROR(f->w->Write(std::string_view(buf_.data(), static_cast<size_t>(n)))
+                              .WithContext("upload " + opts_.key_prefix + f->name));
+    f->shipped += static_cast<uint64_t>(n);
+    pushed += static_cast<size_t>(n);
+    *progressed = true;
+    {
+      std::lock_guard lock(mu_);
+      stats_.bytes += static_cast<uint64_t>(n);
+    }
+    if (opts_.progress) CKPTD_RETURN_IF_ERROR(opts_.progress(static_cast<uint64_t>(n)));
+    if (opts_.punch_holes && f->shipped - f->punched >= kPunchGranule) {
+      uint64_t upto = f->shipped / kPunchGranule * kPunchGranule;
+      if (fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(f->punched),
+                    static_cast<off_t>(upto - f->punched)) == 0) {
+        f->punched = upto;
+      } else if (errno == EOPNOTSUPP) {
+        spdlog::warn("{}: hole punching not supported: staging keeps whole images", opts_.dir.string());
+        opts_.punch_holes = false;
+      }
+      // Other errors: the range stays; try again at the next granule.
+    }
+  }
+  return Status::Ok();
+}
+
+Status ImageStreamer::CommitFile(File* f) {
+  if (!f->w) {
+    // An empty image: CRIU wrote nothing into it (still an object).
+    CKPTD_ASSIGN_OR_RETURN(auto inner, opts_.store->NewWriter(opts_.key_prefix + f->name));
+    CKPTD_ASSIGN_OR_RETURN(f->w, EncodingWriter::Create(std::move(inner), opts_.codec));
+  }
+  CKPTD_RETURN_IF_ERROR(f->w->Commit().WithContext("upload " + opts_.key_prefix + f->name));
+  f->mf.name = f->name;
+  f->mf.size = f->w->bytes_written();
+  f->mf.stored_size = f->w->compressed_bytes();
+  f->mf.sha256 = f->w->sha256_hex();
+  f->mf.codec = std::string(CodecName(opts_.codec.codec));
+  f->committed = true;
+  {
+    std::lock_guard lock(mu_);
+    stats_.stored_bytes += f->mf.stored_size;
+  }
+  f->w.reset();
+  if (opts_.punch_holes && f->fd >= 0 && f->shipped > f->punched) {
+    if (fallocate(f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(f->punched),
+                  static_cast<off_t>(f->shipped - f->punched)) == 0)
+      f->punched = f->shipped;
+  }
+  return Status::Ok();
+}
+
+// The safety net: the file changed after it was shipped. Only possible
+// while the staging file is intact.
+Status ImageStreamer::Reupload(File* f) {
+  if (f->punched > 0)
+    return IOError(fmt::format("image {} changed after it was shipped and its staging copy released", f->name));
+  spdlog::warn("image {} changed after it was shipped: uploading it again", f->name);
+  {
+    std::lock_guard lock(mu_);
+    stats_.stored_bytes -= f->mf.stored_size;
+    stats_.reuploaded++;
+  }
+  f->committed = false;
+  f->dirty = false;
+  f->shipped = 0;
+  f->w.reset();
+  bool progressed = false;
+  CKPTD_RETURN_IF_ERROR(Pump(f, true, &progressed));
+  return CommitFile(f);
+}
+
+Status ImageStreamer::FinishAll() {
+  // CRIU has returned: every image is complete. Pick up files inotify may
+  // not have named (overflow), ship everything, commit.
+  CKPTD_RETURN_IF_ERROR(HandleEvents());
+  CKPTD_RETURN_IF_ERROR(Rescan());
+  for (auto& [name, f] : files_) {
+    bool progressed = false;
+    if (f->committed) {
+      struct stat st{};
+      if (f->dirty || fstat(f->fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != f->shipped)
+        CKPTD_RETURN_IF_ERROR(Reupload(f.get()));
+      continue;
+    }
+    CKPTD_RETURN_IF_ERROR(Pump(f.get(), true, &progressed));
+    if (f->fd < 0) continue;  // vanished before we could open it
+    struct stat st{};
+    if (fstat(f->fd, &st) != 0) return ErrnoError("stat " + name, errno);
+    if (static_cast<uint64_t>(st.st_size) != f->shipped) {
+      // Shrank (truncated and rewritten): start over from the file.
+      if (f->w) f->w->Abort();
+      f->w.reset();
+      f->committed = true;  // so Reupload restarts it
+      f->mf = {};
+      CKPTD_RETURN_IF_ERROR(Reupload(f.get()));
+      continue;
+    }
+    CKPTD_RETURN_IF_ERROR(CommitFile(f.get()));
+  }
+  std::vector<ManifestFile> out;
+  for (auto& [name, f] : files_)
+    if (f->committed) out.push_back(f->mf);
+  if (out.empty()) return IOError("CRIU wrote no image files");
+  std::lock_guard lock(mu_);
+  manifest_ = std::move(out);  // std::map: sorted by name
+  stats_.done_ms = ElapsedMs();
+  return Status::Ok();
+}
+
+void ImageStreamer::Loop() {
+  Status st = [&]() -> Status {
+    pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {event_fd_, POLLIN, 0}};
+    for (;;) {
+      if (abort_) return Cancelled("image upload aborted");
+      if (finishing_) return FinishAll();
+      CKPTD_RETURN_IF_ERROR(HandleEvents());
+      bool progressed = false;
+      uint64_t backlog = 0;
+      for (auto& [name, f] : files_) {
+        CKPTD_RETURN_IF_ERROR(Pump(f.get(), false, &progressed));
+        if (f->committed || f->fd < 0) continue;
+        struct stat s{};
+        if (fstat(f->fd, &s) != 0) return ErrnoError("stat " + name, errno);
+        uint64_t size = static_cast<uint64_t>(s.st_size);
+        if (size > f->shipped) backlog += size - f->shipped;
+        // Closed and read to the end: done (a later change is caught by
+        // the check at Finish).
+        if (f->closed && size == f->shipped) CKPTD_RETURN_IF_ERROR(CommitFile(f.get()));
+      }
+      {
+        std::lock_guard lock(mu_);
+        stats_.peak_backlog = std::max(stats_.peak_backlog, backlog);
+      }
+      if (progressed) continue;  // more may be there already
+      int r = poll(fds, 2, 50);
+      if (r < 0 && errno != EINTR) return ErrnoError("poll", errno);
+      if (fds[1].revents & POLLIN) {
+        uint64_t v;
+        (void)!read(event_fd_, &v, sizeof v);
+      }
+    }
+  }();
+  if (!st.ok()) {
+    // Failed or aborted: nothing more goes to the store.
+    for (auto& [name, f] : files_)
+      if (f->w) {
+        f->w->Abort();
+        f->w.reset();
+      }
+  }
+  std::lock_guard lock(mu_);
+  result_ = st;
+}
+
+}  // namespace ckptd

@@ -1,0 +1,120 @@
+// ImageStreamer: ships CRIU's image files to the object store while CRIU is
+// still writing them, so a checkpoint costs about the dump's time alone.
+//
+// Mechanism (why: CRIU writes each image file sequentially, appending, and
+// the kernel raises i_size only after the bytes are in the page cache, so
+// every byte below the size a reader sees is final):
+// - an inotify watch on the images dir (IN_CREATE, IN_MODIFY,
+//   IN_CLOSE_WRITE, IN_MOVED_TO) wakes one uploader thread, which also polls
+//   every 50 ms and rescans the dir on queue overflow;
+// - the thread tails each file from the offset it has shipped to the end it
+//   sees, pushing the bytes through an EncodingWriter (compression + SHA-256
+//   of the uncompressed bytes) into "<key_prefix><file name>";
+// - a file is finished when inotify reported IN_CLOSE_WRITE and it was read
+//   to its end, or when Finish() says CRIU has returned: then its writer is
+//   committed;
+// - with punch_holes, shipped ranges are released with
+//   fallocate(PUNCH_HOLE|KEEP_SIZE), so a tmpfs staging dir holds only what
+//   is not shipped yet (the dump's lead over the upload).
+// Safety net: at Finish() every file's final size must equal what was
+// shipped; a file that shrank or was modified after its close is uploaded
+// again whole (impossible after holes were punched: then an error).
+//
+// Errors: the first error (store, read, progress callback) stops the
+// uploader; Finish() returns it. Objects already committed stay: the caller
+// removes "<key_prefix>" on failure.
+// Memory: one read buffer (chunk_bytes) plus each open object's
+// EncodingWriter and store writer (S3: part_size x (max_in_flight + 1)).
+// Thread safety: Start/Finish/Abort from the owning thread; the callbacks
+// run on the uploader thread.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "daemon/manifest.h"
+#include "store/codec.h"
+#include "store/object_store.h"
+
+namespace ckptd {
+
+struct ImageStreamerOptions {
+  ObjectStore* store = nullptr;     // must outlive the streamer
+  std::string key_prefix;           // "<checkpoint id>/"
+  std::filesystem::path dir;        // the images dir CRIU writes; must exist
+  CodecOptions codec;
+  bool punch_holes = false;         // release shipped bytes of the staging files
+  size_t chunk_bytes = 1 << 20;     // read size
+  // Before the first byte goes to the store (possibly_uploaded).
+  std::function<Status()> on_first_byte;
+  // After every chunk shipped (uncompressed bytes); an error stops the upload.
+  std::function<Status(uint64_t)> progress;
+};
+
+struct StreamStats {
+  uint64_t bytes = 0;          // uncompressed bytes shipped
+  uint64_t stored_bytes = 0;   // bytes in the store
+  uint64_t peak_backlog = 0;   // most bytes written by CRIU but not yet shipped
+  uint64_t reuploaded = 0;     // files uploaded again by the safety net
+  int64_t first_byte_ms = -1;  // since Start
+  uint64_t bytes_before_finish = 0;  // shipped while CRIU was still dumping
+  int64_t finish_called_ms = -1;
+  int64_t done_ms = -1;        // every object committed
+};
+
+class ImageStreamer {
+ public:
+  static Result<std::unique_ptr<ImageStreamer>> Start(ImageStreamerOptions opts);
+  ~ImageStreamer();  // Abort() unless finished
+  ImageStreamer(const ImageStreamer&) = delete;
+  ImageStreamer& operator=(const ImageStreamer&) = delete;
+
+  // CRIU has returned successfully: ship the rest, commit every object and
+  // return them sorted by name (ManifestFile: name, size, stored_size,
+  // sha256, codec).
+  Result<std::vector<ManifestFile>> Finish();
+  // Stops at once; uncommitted objects are aborted.
+  void Abort();
+  StreamStats stats() const;
+
+ private:
+  struct File;
+  explicit ImageStreamer(ImageStreamerOptions opts);
+  void Loop();
+  Status HandleEvents();
+  Status Rescan();
+  File* Track(const std::string& name);
+  Status Pump(File* f, bool to_end, bool* progressed);
+  Status CommitFile(File* f);
+  Status Reupload(File* f);
+  Status FinishAll();
+  void Wake();
+  int64_t ElapsedMs() const;
+
+  ImageStreamerOptions opts_;
+  int inotify_fd_ = -1;
+  int event_fd_ = -1;
+  std::thread thread_;
+  std::atomic<bool> finishing_{false};
+  std::atomic<bool> abort_{false};
+  bool joined_ = false;
+  std::chrono::steady_clock::time_point start_;
+  std::map<std::string, std::unique_ptr<File>> files_;  // uploader thread only
+  std::string buf_;
+  bool first_byte_sent_ = false;
+
+  mutable std::mutex mu_;  // guards result_, stats_
+  Status result_;
+  std::vector<ManifestFile> manifest_;
+  StreamStats stats_;
+};
+
+}  // namespace ckptd
