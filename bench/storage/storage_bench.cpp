@@ -1,0 +1,228 @@
+// storage_bench [--mib N] [--codecs zstd,lz4,none] [--no-s3] [--staging DIR]
+//
+// For `ckptd_workload memory --mib N` (default 2048; half pattern, half
+// random): raw `criu dump` (CriuDriver, leave running) to a local disk dir
+// and to tmpfs; then ckptd checkpoint jobs to the local backend and to S3 on
+// loopback (s3rver) per codec, streaming (images uploaded while CRIU writes
+// them) and, for the first codec, dump-then-upload; then the restores. Prints
+// wall time, image bytes, stored bytes, MiB/s of image bytes and the ratio to
+// the raw dump/restore. No pass/fail.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "criu/criu_driver.h"
+#include "criu_test_util.h"
+#include "daemon/daemon.h"
+#include "tests/objstore/s3rver_fixture.h"
+
+namespace ct = ckptd::criu::testing;
+namespace fs = std::filesystem;
+namespace json = boost::json;
+using Steady = std::chrono::steady_clock;
+
+namespace {
+
+double Secs(Steady::time_point t) { return std::chrono::duration<double>(Steady::now() - t).count(); }
+
+uint64_t DirBytes(const fs::path& d) {
+  uint64_t n = 0;
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(d, ec))
+    if (e.is_regular_file()) n += e.file_size();
+  return n;
+}
+
+[[noreturn]] void Die(const std::string& what) {
+  std::fprintf(stderr, "storage_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+void Header() {
+  std::printf("%-34s %9s %10s %10s %9s %8s\n", "", "wall s", "image MiB", "stored MiB", "MiB/s", "x raw");
+}
+void Row(const std::string& what, double secs, double image_mib, double stored_mib, double raw) {
+  std::printf("%-34s %9.2f %10.1f %10.1f %9.1f", what.c_str(), secs, image_mib, stored_mib, image_mib / secs);
+  if (raw > 0) std::printf(" %8.2f", secs / raw);
+  std::printf("\n");
+}
+
+struct Backend {
+  std::string name;
+  bool stream = true;
+  std::unique_ptr<ckptd::Daemon> daemon;
+};
+
+struct Done {
+  std::string label;
+  std::string checkpoint_id;
+  ckptd::Daemon* daemon;
+  double image_mib;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int mib = 2048;
+  std::vector<std::string> codecs{"zstd", "lz4", "none"};
+  bool s3 = true;
+  std::string staging_root = "/dev/shm";
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--mib" && i + 1 < argc) {
+      mib = std::atoi(argv[++i]);
+    } else if (a == "--codecs" && i + 1 < argc) {
+      codecs.clear();
+      std::stringstream ss(argv[++i]);
+      for (std::string c; std::getline(ss, c, ',');) codecs.push_back(c);
+    } else if (a == "--no-s3") {
+      s3 = false;
+    } else if (a == "--staging" && i + 1 < argc) {
+      staging_root = argv[++i];
+    } else {
+      Die("usage: storage_bench [--mib N] [--codecs zstd,lz4,none] [--no-s3] [--staging DIR]");
+    }
+  }
+  if (mib <= 0 || codecs.empty()) Die("--mib must be > 0 and --codecs non-empty");
+  spdlog::set_level(spdlog::level::warn);
+  ct::TempDir tmp;
+  auto out = tmp.path() / "memory";
+  fs::path shm = fs::path(staging_root) / ("ckptd-storage-bench-" + std::to_string(getpid()));
+  fs::create_directories(shm);
+  struct ShmCleanup {
+    fs::path p;
+    ~ShmCleanup() {
+      std::error_code ec;
+      fs::remove_all(p, ec);
+    }
+  } shm_cleanup{shm};
+
+  std::unique_ptr<ckptd::testing::S3rverProcess> s3rver;
+  if (s3) {
+    s3rver = std::make_unique<ckptd::testing::S3rverProcess>();
+    if (auto st = s3rver->Start(); !st.ok()) Die("s3rver: " + st.ToString() + " (use --no-s3)");
+  }
+
+  auto make_daemon = [&](const std::string& name, bool on_s3, bool stream) {
+    ckptd::Config cfg;
+    cfg.listen = "127.0.0.1:0";
+    cfg.data_dir = (tmp.path() / ("daemon-" + name)).string();
+    cfg.staging_dir = (shm / ("staging-" + name)).string();
+    cfg.log_level = "warn";
+    cfg.stream_images = stream ? "true" : "false";
+    if (on_s3) {
+      cfg.images_uri = std::string("s3://") + ckptd::testing::S3rverProcess::kBucket + "/" + name + "/";
+      cfg.s3_endpoint = s3rver->endpoint();
+      cfg.s3_access_key = ckptd::testing::S3rverProcess::kAccessKey;
+      cfg.s3_secret_key = ckptd::testing::S3rverProcess::kSecretKey;
+      cfg.s3_path_style = "true";
+    }
+    auto d = std::make_unique<ckptd::Daemon>(cfg);
+    if (auto st = d->Start(); !st.ok()) Die(name + ": " + st.ToString());
+    return d;
+  };
+  std::vector<Backend> backends;
+  backends.push_back({"local-stream", true, make_daemon("local-stream", false, true)});
+  backends.push_back({"local-after", false, make_daemon("local-after", false, false)});
+  if (s3) {
+    backends.push_back({"s3-stream", true, make_daemon("s3-stream", true, true)});
+    backends.push_back({"s3-after", false, make_daemon("s3-after", true, false)});
+  }
+
+  auto driver = ckptd::criu::CriuDriver::Create({});
+  if (!driver.ok()) Die(driver.status().ToString());
+  std::printf("workload: ckptd_workload memory --mib %d (half pattern, half random); staging %s\n", mib,
+              shm.c_str());
+
+  pid_t pid = ct::StartWorkload("memory", out, {"--mib", std::to_string(mib)});
+  if (!ct::WaitProgress(out, 1, std::chrono::seconds(600))) Die("workload did not fill its memory");
+
+  // Raw dumps (leave running), to disk and to tmpfs.
+  auto raw_dump = [&](const fs::path& dir) {
+    ckptd::criu::DumpOptions d;
+    d.pid = pid;
+    d.images_dir = dir;
+    d.leave_running = true;
+    fs::create_directories(dir);
+    auto t = Steady::now();
+    auto r = (*driver)->Dump(d);
+    double s = Secs(t);
+    if (!r.ok()) Die(r.status().ToString());
+    return s;
+  };
+  fs::path raw_disk = tmp.Sub("raw"), raw_shm = shm / "raw";
+  double raw_disk_s = raw_dump(raw_disk);
+  double raw_shm_s = raw_dump(raw_shm);
+  double raw_mib = DirBytes(raw_disk) / 1048576.0;
+  std::printf("\n== checkpoint (ratio to raw criu dump to disk)\n");
+  Header();
+  Row("raw criu dump -> disk dir", raw_disk_s, raw_mib, raw_mib, 0);
+  Row("raw criu dump -> tmpfs dir", raw_shm_s, raw_mib, raw_mib, raw_disk_s);
+  fs::remove_all(raw_shm);
+
+  std::vector<Done> done;
+  for (auto& b : backends) {
+    auto* jobs = b.daemon->job_system()->jobs();
+    for (const auto& codec : codecs) {
+      if (!b.stream && codec != codecs.front()) continue;
+      ckptd::api::CheckpointJobRequest req;
+      req.pid = pid;
+      req.leave_running = true;
+      req.compression = codec;
+      auto t = Steady::now();
+      auto sub = jobs->SubmitCheckpoint(req);
+      if (!sub.ok()) Die(sub.status().ToString());
+      auto job = jobs->WaitJob(sub->job_id, std::chrono::hours(1));
+      double s = Secs(t);
+      if (!job.ok() || job->at("state") != "succeeded")
+        Die("checkpoint job: " + (job.ok() ? json::serialize(*job) : job.status().ToString()));
+      const auto& r = job->at("result").as_object();
+      double image = r.at("image_bytes").to_number<double>() / 1048576.0;
+      double stored = r.at("stored_bytes").to_number<double>() / 1048576.0;
+      std::string label = "ckptd " + b.name + " " + codec;
+      Row(label, s, image, stored, raw_disk_s);
+      std::printf("    phases ms: %s\n", json::serialize(r.at("timings_ms")).c_str());
+      done.push_back({label, sub->checkpoint_id, b.daemon.get(), image});
+    }
+  }
+
+  // Restores: the original must be gone for its pids.
+  ct::KillTree(pid);
+  std::printf("\n== restore (ratio to raw criu restore from disk)\n");
+  Header();
+  ckptd::criu::RestoreOptions ro;
+  ro.images_dir = raw_disk;
+  auto t = Steady::now();
+  auto rst = (*driver)->Restore(ro);
+  double raw_restore = Secs(t);
+  if (!rst.ok()) Die(rst.status().ToString());
+  ct::KillTree(rst->pid);
+  Row("raw criu restore <- disk dir", raw_restore, raw_mib, raw_mib, 0);
+  for (const auto& d : done) {
+    auto* jobs = d.daemon->job_system()->jobs();
+    ckptd::api::RestoreJobRequest rreq;
+    rreq.checkpoint_id = d.checkpoint_id;
+    t = Steady::now();
+    auto rsub = jobs->SubmitRestore(rreq);
+    if (!rsub.ok()) Die(rsub.status().ToString());
+    auto rjob = jobs->WaitJob(rsub->job_id, std::chrono::hours(1));
+    double s = Secs(t);
+    if (!rjob.ok() || rjob->at("state") != "succeeded")
+      Die("restore job: " + (rjob.ok() ? json::serialize(*rjob) : rjob.status().ToString()));
+    ct::KillTree(static_cast<pid_t>(rjob->at("pid").as_int64()));
+    Row(d.label, s, d.image_mib, 0, raw_restore);
+    std::printf("    phases ms: %s\n", json::serialize(rjob->at("result").at("timings_ms")).c_str());
+  }
+  for (auto& b : backends) b.daemon->Stop();
+  return 0;
+}
