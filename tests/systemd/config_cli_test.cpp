@@ -88,7 +88,7 @@ TEST(ConfigCliTest, ExampleConfigListsEverySettingAndChecksClean) {
   ASSERT_FALSE(text.empty()) << path;
   // Every `key = value` line, active or commented out.
   std::set<std::string> listed;
-  std::regex line(R"(^#?\s*([a-z_]+)\s*=)");
+  std::regex line(R"(^#?\s*([a-z0-9_]+)\s*=)");
   std::istringstream in(text);
   for (std::string l; std::getline(in, l);) {
     std::smatch m;
