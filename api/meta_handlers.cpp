@@ -27,4 +27,13 @@ void RegisterMetaRoutes(Router* router, std::function<json::value()> health) {
   });
 }
 
+void RegisterMetricsRoute(Router* router, std::function<std::string()> render) {
+  router->Add("GET", "/metrics", [render = std::move(render)](const Request&) {
+    Response r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = render();
+    return r;
+  });
+}
+
 }  // namespace ckptd::api

@@ -1,4 +1,4 @@
-// /healthz (no token) and /openapi.json.
+// /healthz (no token), /openapi.json and /metrics.
 #pragma once
 
 #include <functional>
@@ -17,5 +17,8 @@ std::string_view OpenApiDocument();
 // `health` builds the /healthz body; its "status" field decides the code:
 // "ok" answers 200, anything else 503.
 void RegisterMetaRoutes(Router* router, std::function<boost::json::value()> health);
+
+// GET /metrics: `render` returns the Prometheus text exposition.
+void RegisterMetricsRoute(Router* router, std::function<std::string()> render);
 
 }  // namespace ckptd::api
