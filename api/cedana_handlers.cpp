@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace ckptd::api {
 
@@ -149,11 +150,19 @@ Response CreateHandler(Catalog* catalog, const Request& req) {
   return Text(200, r->id);
 }
 
-Response DeprecateHandler(Catalog* catalog, const Request& req) {
+// Deprecated first, then wait: a restore that takes its hold after this
+// write sees `deprecated` and reads nothing, one that took it before is
+// waited for (daemon/checkpoint_readers.h).
+Response DeprecateHandler(Catalog* catalog, CheckpointGuard* guard, std::chrono::milliseconds wait,
+                          const Request& req) {
   const std::string& id = req.params.at("id");
   if (auto st = CheckId(id); !st.ok()) return Error(st);
   auto r = catalog->Deprecate(Lower(id));
   if (!r.ok()) return Error(r.status());
+  if (guard) {
+    if (Status w = guard->WaitForReaders(r->id, wait); !w.ok())
+      spdlog::warn("deprecate {}: answering while a restore still reads it: {}", r->id, w.message());
+  }
   return Text(200, r->id);
 }
 
@@ -212,14 +221,17 @@ json::value CheckpointToJson(const CheckpointRecord& r) {
   };
 }
 
-void RegisterCedanaRoutes(Router* router, Catalog* catalog) {
+void RegisterCedanaRoutes(Router* router, Catalog* catalog, CheckpointGuard* guard,
+                          std::chrono::milliseconds deprecate_wait) {
   auto bind = [catalog](Response (*fn)(Catalog*, const Request&)) {
     return [catalog, fn](const Request& req) { return fn(catalog, req); };
   };
   router->Add("GET", "/v2/checkpoints", bind(ListHandler));
   router->Add("POST", "/v2/checkpoints", bind(CreateHandler));
   router->Add("GET", "/v2/checkpoints/{id}", bind(GetHandler));
-  router->Add("PATCH", "/v2/checkpoints/deprecate/{id}", bind(DeprecateHandler));
+  router->Add("PATCH", "/v2/checkpoints/deprecate/{id}", [catalog, guard, deprecate_wait](const Request& req) {
+    return DeprecateHandler(catalog, guard, deprecate_wait, req);
+  });
   router->Add("PUT", "/v2/checkpoints/info/{id}", bind(InfoHandler));
   router->Add("POST", "/v2/checkpoints/uploaded/{id}", bind(UploadedHandler));
 }

@@ -4,8 +4,11 @@
 // uploaded).
 #pragma once
 
+#include <chrono>
+
 #include <boost/json/value.hpp>
 
+#include "api/checkpoint_guard.h"
 #include "api/router.h"
 #include "store/catalog.h"
 
@@ -15,7 +18,11 @@ namespace ckptd::api {
 // updated_at (RFC 3339) and history.
 boost::json::value CheckpointToJson(const CheckpointRecord& r);
 
-// Registers the routes; `catalog` must outlive the router.
-void RegisterCedanaRoutes(Router* router, Catalog* catalog);
+// Registers the routes; `catalog` (and `guard`) must outlive the router.
+// With a guard, PATCH .../deprecate/{id} answers only once no job reads the
+// checkpoint any more (at most `deprecate_wait`; after that it answers 200
+// anyway, the record being deprecated, and cleanup waits for the reader).
+void RegisterCedanaRoutes(Router* router, Catalog* catalog, CheckpointGuard* guard = nullptr,
+                          std::chrono::milliseconds deprecate_wait = std::chrono::minutes(5));
 
 }  // namespace ckptd::api

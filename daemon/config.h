@@ -52,6 +52,9 @@ struct Config {
   int64_t idle_timeout_s = 60;
   int64_t max_connections = 1024;
   int64_t shutdown_drain_s = 60;
+  // Cleanup of deprecated checkpoints (daemon/cleanup.h).
+  int64_t cleanup_interval_s = 300;           // between rounds; 0: only POST /v2/cleanup
+  int64_t cleanup_retention_s = 7 * 86400;    // record kept this long after cleaning
   // Federation (daemon/upstream_mirror.h): off while upstream_url is empty.
   std::string upstream_url;         // http://host:port[/prefix] of a /v2/checkpoints service
   std::string upstream_token;       // its bearer token, inline (prefer upstream_token_file)

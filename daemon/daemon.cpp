@@ -6,6 +6,7 @@
 
 #include "api/agent_handlers.h"
 #include "api/cedana_handlers.h"
+#include "api/cleanup_handlers.h"
 #include "api/meta_handlers.h"
 
 namespace ckptd {
@@ -44,6 +45,8 @@ Status Daemon::Start() {
   CKPTD_ASSIGN_OR_RETURN(db_, Db::Open(config_.DbDir()));
   catalog_ = std::make_unique<Catalog>(db_.get(), SystemClock::Default());
   CKPTD_RETURN_IF_ERROR(catalog_->Init());
+  daemon_metrics_ = std::make_unique<DaemonMetrics>(&metrics_);
+  CKPTD_RETURN_IF_ERROR(daemon_metrics_->Attach(catalog_.get(), db_.get()));
   // Observes the catalog, so it is in place before anything writes to it.
   CKPTD_ASSIGN_OR_RETURN(mirror_, UpstreamMirror::Create(config_, db_.get(), catalog_.get()));
   if (mirror_) mirror_->Start();
@@ -57,14 +60,23 @@ Status Daemon::Start() {
   auth_ = std::make_unique<api::Authenticator>(token_.token);
 
   api::RegisterMetaRoutes(&router_, [this] { return Health(); });
-  api::RegisterCedanaRoutes(&router_, catalog_.get());
+  api::RegisterMetricsRoute(&router_, [this] { return metrics_.Render(); });
+  readers_ = std::make_unique<CheckpointReaders>();
+  api::RegisterCedanaRoutes(&router_, catalog_.get(), readers_.get());
   agent_store_ = std::make_unique<AgentStore>(db_.get());
   api::RegisterAgentRoutes(&router_, agent_store_.get(), static_cast<size_t>(config_.max_body_bytes));
   jobs_ = std::make_unique<JobSystem>();
   CKPTD_RETURN_IF_ERROR(jobs_->Start(config_, db_.get(), catalog_.get()));
   jobs_->RegisterRoutes(&router_);
+  jobs_->jobs()->set_readers(readers_.get());
+  CleanerOptions co;
+  co.interval = std::chrono::seconds(config_.cleanup_interval_s);
+  co.retention = std::chrono::seconds(config_.cleanup_retention_s);
+  cleaner_ = std::make_unique<Cleaner>(co, catalog_.get(), jobs_->images(), readers_.get());
+  cleaner_->Start();
+  api::RegisterCleanupRoutes(&router_, cleaner_.get());
 
-  server_ = std::make_unique<api::HttpServer>(so, &router_, auth_.get());
+  server_ = std::make_unique<api::HttpServer>(so, &router_, auth_.get(), daemon_metrics_->RequestObserver());
   CKPTD_RETURN_IF_ERROR(server_->Start());
   running_ = true;
   spdlog::info("ckptd {} listening on {}:{} (data in {})", CKPTD_VERSION, so.address, server_->port(),
@@ -75,12 +87,16 @@ Status Daemon::Start() {
 void Daemon::Stop() {
   if (!running_) return;
   running_ = false;
+  // No new cleanup rounds; a running one ends at its next record.
+  if (cleaner_) cleaner_->Stop();
   // Jobs drain first (new job requests are answered 503 meanwhile); the job
   // system itself goes only after the server, whose handlers may use it.
   if (jobs_) jobs_->Drain(std::chrono::seconds(config_.shutdown_drain_s));
   server_->Stop(std::chrono::seconds(10));
+  cleaner_.reset();  // uses the job system's image store
   jobs_.reset();
   server_.reset();
+  readers_.reset();  // after the jobs holding it and the deprecate handler
   agent_store_.reset();
   mirror_.reset();  // after every catalog writer; undelivered rows stay
   catalog_.reset();

@@ -15,7 +15,11 @@
 #include "api/router.h"
 #include "api/server.h"
 #include "common/status.h"
+#include "common/metrics.h"
 #include "daemon/config.h"
+#include "daemon/daemon_metrics.h"
+#include "daemon/checkpoint_readers.h"
+#include "daemon/cleanup.h"
 #include "daemon/job_system.h"
 #include "daemon/upstream_mirror.h"
 #include "store/agent_store.h"
@@ -43,18 +47,26 @@ class Daemon {
   boost::json::value Health() const;
 
   Db* db() { return db_.get(); }
+  MetricsRegistry* metrics() { return &metrics_; }
   JobSystem* job_system() { return jobs_.get(); }
+  CheckpointReaders* checkpoint_readers() { return readers_.get(); }
+  Cleaner* cleaner() { return cleaner_.get(); }
   UpstreamMirror* upstream_mirror() { return mirror_.get(); }  // null when federation is off
   api::Router* mutable_router() { return &router_; }
 
  private:
   Config config_;
   api::TokenSource token_;
+  // Declared before everything that records into them, so they go last.
+  MetricsRegistry metrics_;
+  std::unique_ptr<DaemonMetrics> daemon_metrics_;
   std::unique_ptr<Db> db_;
   std::unique_ptr<Catalog> catalog_;
   std::unique_ptr<UpstreamMirror> mirror_;  // federation; outlives all catalog writers
   std::unique_ptr<AgentStore> agent_store_;
+  std::unique_ptr<CheckpointReaders> readers_;  // restore jobs' holds; outlives jobs_
   std::unique_ptr<JobSystem> jobs_;  // checkpoint/restore jobs, CRIU probe, reaper
+  std::unique_ptr<Cleaner> cleaner_;  // deprecated checkpoints' objects and records
   std::unique_ptr<api::Authenticator> auth_;
   api::Router router_;
   std::unique_ptr<api::HttpServer> server_;

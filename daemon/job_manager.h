@@ -50,6 +50,7 @@
 #include "api/job_service.h"
 #include "common/clock.h"
 #include "criu/criu_driver.h"
+#include "daemon/checkpoint_readers.h"
 #include "daemon/reaper.h"
 #include "store/catalog.h"
 #include "store/db.h"
@@ -129,6 +130,9 @@ class JobManager final : public api::JobService {
   void Start();
   void Drain(std::chrono::milliseconds timeout);
   void set_hooks(JobHooks* hooks) { hooks_ = hooks ? hooks : &default_hooks_; }
+  // Restore jobs hold their checkpoint here while they read its objects
+  // (null: no holds). Set before jobs are submitted.
+  void set_readers(CheckpointReaders* readers) { readers_ = readers; }
 
   Result<api::JobSubmitted> SubmitCheckpoint(const api::CheckpointJobRequest& req) override;
   Result<api::JobSubmitted> SubmitRestore(const api::RestoreJobRequest& req) override;
@@ -182,6 +186,7 @@ class JobManager final : public api::JobService {
   const Clock* clock_;
   JobHooks default_hooks_;
   JobHooks* hooks_ = &default_hooks_;
+  std::atomic<CheckpointReaders*> readers_{nullptr};
 
   mutable std::mutex mu_;
   std::condition_variable cv_;       // work queued / stop

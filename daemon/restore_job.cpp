@@ -147,6 +147,8 @@ Status JobManager::RunRestore(const JobPtr& job) {
 
   Status st = [&]() -> Status {
     SetPhase(job, phase);
+    // Deprecation waits for this hold (daemon/checkpoint_readers.h).
+    CKPTD_ASSIGN_OR_RETURN(CheckpointReaders::Hold reading, HoldForRead(readers_.load(), *catalog_, job->checkpoint_id));
     auto t = SteadyClock::now();
     CKPTD_ASSIGN_OR_RETURN(auto store, OpenObjectStore(job->restore_path, opts_.store_config));
     auto bytes = store->GetBytes(kManifestName);

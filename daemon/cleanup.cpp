@@ -1,0 +1,185 @@
+#include "daemon/cleanup.h"
+
+#include <filesystem>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace ckptd {
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace {
+
+// The store that holds a checkpoint's objects under "<id>/", derived from a
+// restore_path of the form <store>/<id>/. nullopt when the path is not one
+// of ours (a client may set any restore_path; we only delete what ends in
+// the checkpoint's own id).
+std::optional<ObjectUri> ParentStoreOf(const std::string& restore_path, const std::string& id) {
+  auto uri = ObjectUri::Parse(restore_path);
+  if (!uri.ok()) return std::nullopt;
+  ObjectUri parent = *uri;
+  if (parent.scheme == ObjectUri::Scheme::kFile) {
+    fs::path p(parent.path);
+    if (p.filename() != id || !p.has_parent_path()) return std::nullopt;
+    parent.path = p.parent_path().string();
+  } else {
+    std::string suffix = id + "/";
+    const std::string& pre = parent.prefix;
+    if (pre.size() < suffix.size() || pre.compare(pre.size() - suffix.size(), suffix.size(), suffix) != 0)
+      return std::nullopt;
+    // The id must be a whole segment: "x<id>/" is someone else's.
+    if (pre.size() > suffix.size() && pre[pre.size() - suffix.size() - 1] != '/') return std::nullopt;
+    parent.prefix = pre.substr(0, pre.size() - suffix.size());
+  }
+  return parent;
+}
+
+}  // namespace
+
+Cleaner::Cleaner(CleanerOptions opts, Catalog* catalog, ObjectStore* images, CheckpointReaders* readers,
+                 const Clock* clock)
+    : opts_(std::move(opts)),
+      catalog_(catalog),
+      images_(images),
+      readers_(readers),
+      clock_(clock),
+      interval_(opts_.interval) {}
+
+Cleaner::~Cleaner() { Stop(); }
+
+void Cleaner::Start() {
+  if (thread_.joinable()) return;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void Cleaner::Stop() {
+  stopping_ = true;
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Cleaner::set_interval(std::chrono::seconds interval) {
+  {
+    std::lock_guard lock(mu_);
+    interval_ = interval;
+  }
+  cv_.notify_all();
+}
+
+void Cleaner::Loop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    auto interval = interval_;
+    if (interval.count() <= 0) {
+      // Paused: wait for Stop() or a new interval.
+      cv_.wait(lock, [&] { return stop_ || interval_ != interval; });
+    } else {
+      cv_.wait_for(lock, interval, [&] { return stop_ || interval_ != interval; });
+    }
+    if (stop_) return;
+    if (interval_ != interval) continue;  // restart the wait with the new one
+    lock.unlock();
+    auto r = RunOnce();
+    if (!r.ok()) {
+      spdlog::warn("cleanup: round failed: {}", r.status().ToString());
+    } else if (r->cleaned || r->removed || !r->errors.empty()) {
+      spdlog::info("cleanup: cleaned {}, removed {}, skipped {}, {} errors", r->cleaned, r->removed,
+                   r->skipped, r->errors.size());
+    }
+    lock.lock();
+  }
+}
+
+Status Cleaner::DeleteObjects(const CheckpointRecord& rec) {
+  const std::string prefix = rec.id + "/";
+  if (rec.restore_path) {
+    auto parent = ParentStoreOf(*rec.restore_path, rec.id);
+    if (!parent) {
+      spdlog::info("cleanup: checkpoint {}: restore_path {} is not <store>/{}/; its objects are left alone",
+                   rec.id, *rec.restore_path, rec.id);
+    } else if (parent->scheme == ObjectUri::Scheme::kFile && !fs::exists(parent->path)) {
+      // Nothing there (and opening the store would create the directory).
+    } else {
+      CKPTD_ASSIGN_OR_RETURN(auto store, OpenObjectStore(parent->ToString(), opts_.store_config));
+      CKPTD_RETURN_IF_ERROR(store->DeletePrefix(prefix).WithContext(store->Describe()));
+    }
+  }
+  // Failed jobs may have left partial uploads without a restore_path.
+  if (images_) CKPTD_RETURN_IF_ERROR(images_->DeletePrefix(prefix).WithContext(images_->Describe()));
+  return Status::Ok();
+}
+
+void Cleaner::NoteError(const std::string& id, const std::string& message) {
+  auto r = catalog_->Update(id, [&](CheckpointRecord& rec) -> Status {
+    if (rec.info.is_null()) rec.info = json::object{};
+    if (!rec.info.is_object()) return Status::Ok();
+    auto& o = rec.info.as_object();
+    if (auto* cur = o.if_contains("cleanup_error"); cur && cur->is_string() && cur->as_string() == message)
+      return Status::Ok();
+    o["cleanup_error"] = message;
+    return Status::Ok();
+  });
+  if (!r.ok()) spdlog::warn("cleanup: checkpoint {}: recording the error: {}", id, r.status().ToString());
+}
+
+Result<api::CleanupReport> Cleaner::RunOnce() {
+  std::lock_guard round(round_mu_);
+  if (stopping_) return Unavailable("cleanup: daemon shutting down");
+  api::CleanupReport report;
+  const int64_t start_ms = clock_->NowMillis();
+  const int64_t retention_ms = std::chrono::duration_cast<std::chrono::milliseconds>(opts_.retention).count();
+  std::optional<std::string> cursor;
+  do {
+    CKPTD_ASSIGN_OR_RETURN(Catalog::Page page, catalog_->List(cursor, opts_.page));
+    cursor = page.next_cursor;
+    for (const CheckpointRecord& rec : page.items) {
+      if (stopping_) return report;
+      if (rec.status != CheckpointStatus::kDeprecated) continue;
+      if (rec.cleaned_at_ms) {
+        if (start_ms - *rec.cleaned_at_ms < retention_ms) continue;
+        if (Status st = catalog_->Remove(rec.id); !st.ok()) {
+          report.errors.push_back(fmt::format("{}: remove record: {}", rec.id, st.message()));
+          continue;
+        }
+        spdlog::info("cleanup: checkpoint {} removed from the catalog (cleaned {} ms ago)", rec.id,
+                     start_ms - *rec.cleaned_at_ms);
+        ++report.removed;
+        continue;
+      }
+      // A restore that began before the deprecation still reads it; next round.
+      if (readers_ && readers_->Readers(rec.id) > 0) {
+        ++report.skipped;
+        continue;
+      }
+      if (Status st = DeleteObjects(rec); !st.ok()) {
+        spdlog::warn("cleanup: checkpoint {}: {} (retried next round)", rec.id, st.ToString());
+        report.errors.push_back(fmt::format("{}: {}", rec.id, st.message()));
+        NoteError(rec.id, st.message());
+        continue;
+      }
+      auto u = catalog_->Update(rec.id, [&](CheckpointRecord& r) -> Status {
+        if (r.status != CheckpointStatus::kDeprecated)
+          return Internal(fmt::format("checkpoint {} is {}, expected deprecated", r.id, StatusName(r.status)));
+        r.cleaned_at_ms = clock_->NowMillis();
+        if (r.info.is_object()) r.info.as_object().erase("cleanup_error");
+        return Status::Ok();
+      });
+      if (!u.ok()) {
+        report.errors.push_back(fmt::format("{}: set cleaned_at: {}", rec.id, u.status().message()));
+        continue;
+      }
+      spdlog::info("cleanup: checkpoint {}: objects deleted", rec.id);
+      ++report.cleaned;
+    }
+  } while (cursor);
+  return report;
+}
+
+}  // namespace ckptd

@@ -1,0 +1,85 @@
+// Cleanup of deprecated checkpoints: deletes their objects, records when
+// (cleaned_at), and removes the record once it has been cleaned longer than
+// the retention.
+//
+// Contract
+// - RunOnce() pages through the catalog (bounded memory). For every
+//   deprecated record without cleaned_at whose checkpoint no job reads
+//   (CheckpointReaders): deletes the objects under "<id>/" of the store its
+//   restore_path names (only when restore_path ends in "/<id>/": a path set
+//   by a client that is not ours is never touched) and under "<id>/" of the
+//   daemon's image store (partial uploads of failed jobs), then sets
+//   cleaned_at (and drops info.cleanup_error). Held checkpoints are skipped
+//   ("skipped"). A failed delete leaves the record uncleaned, stores the
+//   error as info.cleanup_error and is retried next round. Records whose
+//   cleaned_at is at least `retention` old (as of the start of the round, so
+//   never in the round that cleaned them) are removed from the catalog.
+//   Nothing else is ever deleted: no other status, no other id, no empty
+//   prefix.
+// - Start() runs a round every `interval` on its own thread (none when
+//   interval is 0); Stop() ends an ongoing round at the next record and joins.
+//   Rounds never overlap (the trigger waits for a running round).
+// Thread safety: every method may be called from any thread; the pointers
+// passed in must outlive the Cleaner.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "api/cleanup_handlers.h"
+#include "common/clock.h"
+#include "daemon/checkpoint_readers.h"
+#include "store/catalog.h"
+#include "store/object_store.h"
+#include "store/object_uri.h"
+
+namespace ckptd {
+
+struct CleanerOptions {
+  std::chrono::seconds interval{300};  // 0: no background rounds
+  std::chrono::seconds retention{7 * 86400};
+  ObjectStoreConfig store_config;  // S3 settings for s3:// restore_paths
+  size_t page = 256;               // records loaded at once
+};
+
+class Cleaner final : public api::CleanupService {
+ public:
+  // `images` (the daemon's image store) and `readers` may be null.
+  Cleaner(CleanerOptions opts, Catalog* catalog, ObjectStore* images, CheckpointReaders* readers,
+          const Clock* clock = SystemClock::Default());
+  ~Cleaner() override;
+
+  void Start();
+  void Stop();
+  // Unavailable once stopped.
+  Result<api::CleanupReport> RunOnce() override;
+  // Changes the interval of the background rounds (takes effect at the next
+  // wait); 0 pauses them. Only after Start().
+  void set_interval(std::chrono::seconds interval);
+
+ private:
+  // Deletes the objects of one deprecated checkpoint.
+  Status DeleteObjects(const CheckpointRecord& rec);
+  void NoteError(const std::string& id, const std::string& message);
+  void Loop();
+
+  CleanerOptions opts_;
+  Catalog* catalog_;
+  ObjectStore* images_;
+  CheckpointReaders* readers_;
+  const Clock* clock_;
+
+  std::mutex round_mu_;  // one round at a time
+  std::mutex mu_;        // stop_, interval_
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::chrono::seconds interval_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+}  // namespace ckptd
