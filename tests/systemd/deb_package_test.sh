@@ -29,8 +29,11 @@ grep -q '^ Depends: .*libc6' <<<"$info" || { echo "FAIL: no shlibdeps Depends (l
 grep -q '^ Recommends: criu (>= 4.2)' <<<"$info" || { echo "FAIL: no Recommends: criu (>= 4.2)"; fail=1; }
 conffiles=$(dpkg-deb -f "$deb" >/dev/null; dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)
 [ "$conffiles" = "/etc/ckptd/ckptd.toml" ] || { echo "FAIL: conffiles is '$conffiles'"; fail=1; }
+# Listed into a variable first: with pipefail, grep -q closing the pipe early
+# would make tar's SIGPIPE look like a missing file.
+control_files=$(dpkg-deb --ctrl-tarfile "$deb" | tar -t)
 for s in postinst prerm postrm; do
-  dpkg-deb --ctrl-tarfile "$deb" | tar -t | grep -q "^./$s\$" || { echo "FAIL: no $s"; fail=1; }
+  grep -q "^./$s\$" <<<"$control_files" || { echo "FAIL: no $s"; fail=1; }
 done
 # The packaged config is the example, and the packaged daemon accepts it.
 mkdir "$out/x" && dpkg-deb -x "$deb" "$out/x"
