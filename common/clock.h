@@ -28,6 +28,12 @@ class SystemClock final : public Clock {
   }
 };
 
+// Milliseconds elapsed on the monotonic clock since `start`.
+inline int64_t MillisSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
 // RFC 3339 UTC with milliseconds, e.g. "2026-11-22T18:37:45.123Z".
 std::string FormatTimestamp(int64_t millis);
 

@@ -108,41 +108,40 @@ MetricsRegistry::Family& MetricsRegistry::FamilyFor(const std::string& name, con
   return it->second;
 }
 
+namespace {
+
+// The series of `labels` in one family's slots, created on first use.
+template <typename T, typename... Args>
+T* SeriesFor(std::map<std::string, std::unique_ptr<T>>& slots, std::map<std::string, Labels>& all_labels,
+             const Labels& labels, Args&&... args) {
+  auto key = Key(labels);
+  auto& slot = slots[key];
+  if (!slot) {
+    slot = std::make_unique<T>(std::forward<Args>(args)...);
+    all_labels[key] = labels;
+  }
+  return slot.get();
+}
+
+}  // namespace
+
 Counter* MetricsRegistry::GetCounter(const std::string& name, const std::string& help, const Labels& labels) {
   std::lock_guard lock(mu_);
   auto& f = FamilyFor(name, help, Type::kCounter);
-  auto key = Key(labels);
-  auto& slot = f.counters[key];
-  if (!slot) {
-    slot = std::make_unique<Counter>();
-    f.labels[key] = labels;
-  }
-  return slot.get();
+  return SeriesFor(f.counters, f.labels, labels);
 }
 
 Gauge* MetricsRegistry::GetGauge(const std::string& name, const std::string& help, const Labels& labels) {
   std::lock_guard lock(mu_);
   auto& f = FamilyFor(name, help, Type::kGauge);
-  auto key = Key(labels);
-  auto& slot = f.gauges[key];
-  if (!slot) {
-    slot = std::make_unique<Gauge>();
-    f.labels[key] = labels;
-  }
-  return slot.get();
+  return SeriesFor(f.gauges, f.labels, labels);
 }
 
 Histogram* MetricsRegistry::GetHistogram(const std::string& name, const std::string& help, const Labels& labels,
                                          std::vector<double> bounds) {
   std::lock_guard lock(mu_);
   auto& f = FamilyFor(name, help, Type::kHistogram);
-  auto key = Key(labels);
-  auto& slot = f.histograms[key];
-  if (!slot) {
-    slot = std::make_unique<Histogram>(std::move(bounds));
-    f.labels[key] = labels;
-  }
-  return slot.get();
+  return SeriesFor(f.histograms, f.labels, labels, std::move(bounds));
 }
 
 void MetricsRegistry::AddCollector(std::function<void()> collector) {

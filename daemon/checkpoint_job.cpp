@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "daemon/image_streamer.h"
+#include "common/clock.h"
 #include "daemon/job_manager.h"
 #include "daemon/manifest.h"
 #include "store/codec.h"
@@ -25,10 +26,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
-
-int64_t MsSince(SteadyClock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - t).count();
-}
 
 std::string Cmdline(int pid) {
   std::ifstream f(fmt::format("/proc/{}/cmdline", pid), std::ios::binary);
@@ -120,7 +117,7 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     if (!gpu.report.is_null()) info["gpu"] = gpu.report;
     std::string platform_str = fmt::format("{}/{} kernel {}; criu {}", u.sysname, u.machine, u.release, criu_version);
     CKPTD_RETURN_IF_ERROR(catalog_->SetInfo(id, gpu.model, platform_str, info).status());
-    timings["info"] = MsSince(t);
+    timings["info"] = MillisSince(t);
 
     // 2. CRIU dump into staging.
     phase = "dump";
@@ -172,7 +169,7 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     // A failed GPU resume keeps `hooked`: the failure path tries once more.
     CKPTD_RETURN_IF_ERROR(hooks_->AfterDump(pid, true, req.leave_running, &gpu).WithContext("gpu after dump"));
     hooked = false;
-    timings["dump"] = MsSince(t);
+    timings["dump"] = MillisSince(t);
 
     // 3. Upload every image file (possibly_uploaded before the first byte).
     phase = "upload";
@@ -184,7 +181,7 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
       StreamStats ss = streamer->stats();
       // Overlap: upload_after_dump is what streaming could not hide.
       timings["upload_first_byte"] = ss.first_byte_ms;
-      timings["upload_after_dump"] = MsSince(t);
+      timings["upload_after_dump"] = MillisSince(t);
       timings["staging_peak_backlog_bytes"] = ss.peak_backlog;
       timings["upload_bytes_during_dump"] = ss.bytes_before_finish;
       if (!r.ok()) return r.status();
@@ -225,7 +222,7 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
       if (h->size != f.stored_size)
         return IOError(fmt::format("confirm {}: {} bytes stored, {} written", f.name, h->size, f.stored_size));
     }
-    timings["upload"] = MsSince(t);
+    timings["upload"] = MillisSince(t);
 
     // 4. Manifest last, then ready.
     phase = "manifest";
@@ -239,10 +236,10 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
       if (!h.ok()) return h.status().WithContext("confirm manifest");
       if (h->size != manifest.size()) return IOError("confirm manifest: size differs from what was written");
     }
-    timings["manifest"] = MsSince(t);
+    timings["manifest"] = MillisSince(t);
     uint64_t stored = 0;
     for (const auto& f : m.files) stored += f.stored_size;
-    timings["total"] = MsSince(t_total);
+    timings["total"] = MillisSince(t_total);
     json::object result{{"restore_path", job->restore_path},
                         {"checksum", checksum},
                         {"image_bytes", m.TotalSize()},

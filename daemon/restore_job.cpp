@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/clock.h"
 #include "daemon/job_manager.h"
 #include "daemon/manifest.h"
 #include "store/codec.h"
@@ -27,10 +28,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
-
-int64_t MsSince(SteadyClock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - t).count();
-}
 
 bool Opt(const json::value& o, const char* k) {
   if (!o.is_object()) return false;
@@ -161,7 +158,7 @@ Status JobManager::RunRestore(const JobPtr& job) {
       return Corruption(fmt::format("manifest sha256 {} does not match the catalog's checksum {}",
                                     Sha256::HexOf(*bytes), *job->expected_checksum));
     CKPTD_ASSIGN_OR_RETURN(Manifest m, Manifest::Parse(*bytes));
-    timings["manifest"] = MsSince(t);
+    timings["manifest"] = MillisSince(t);
 
     // Every byte verified before CRIU sees any of it.
     phase = "download";
@@ -176,7 +173,7 @@ Status JobManager::RunRestore(const JobPtr& job) {
       return cancelled() ? Cancelled("daemon shutting down") : Status::Ok();
     };
     CKPTD_RETURN_IF_ERROR(DownloadAll(store.get(), m.files, images_dir, opts_.restore_parallelism, progress));
-    timings["download"] = MsSince(t);
+    timings["download"] = MillisSince(t);
     reading.Release();
 
     phase = "restore";
@@ -214,8 +211,8 @@ Status JobManager::RunRestore(const JobPtr& job) {
       KillTree(restored_pid);
       return h.WithContext("gpu after restore");
     }
-    timings["restore"] = MsSince(t);
-    timings["total"] = MsSince(t_total);
+    timings["restore"] = MillisSince(t);
+    timings["total"] = MillisSince(t_total);
     std::lock_guard lock(mu_);
     job->pid = restored_pid;
     job->phase = "done";
