@@ -69,6 +69,19 @@ Status Daemon::Start() {
   CKPTD_RETURN_IF_ERROR(jobs_->Start(config_, db_.get(), catalog_.get()));
   jobs_->RegisterRoutes(&router_);
   jobs_->jobs()->set_readers(readers_.get());
+  jobs_->jobs()->set_metrics(&metrics_);
+  metrics_.AddCollector([this] {
+    if (!jobs_) return;
+    auto flag = [](const json::value& v, const char* key) {
+      const auto* o = v.if_object();
+      const auto* b = o ? o->if_contains(key) : nullptr;
+      return b && b->is_bool() && b->as_bool() ? 1.0 : 0.0;
+    };
+    metrics_.GetGauge("ckptd_criu_available", "1 when CRIU was found, new enough and passed its check")
+        ->Set(flag(jobs_->CriuHealth(), "ok"));
+    metrics_.GetGauge("ckptd_gpu_available", "1 when GPU checkpointing (driver API or tool) is usable")
+        ->Set(flag(jobs_->GpuHealth(), "available"));
+  });
   CleanerOptions co;
   co.interval = std::chrono::seconds(config_.cleanup_interval_s);
   co.retention = std::chrono::seconds(config_.cleanup_retention_s);

@@ -425,10 +425,21 @@ Result<json::array> JobManager::ListJobs(size_t limit) const {
   return out;
 }
 
+void JobManager::ObservePhase(const Job& job) {
+  if (!metrics_ || job.phase == "queued") return;
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - job.phase_started).count();
+  metrics_
+      ->GetHistogram("ckptd_job_phase_duration_seconds", "Time spent in each job phase",
+                     {{"kind", job.kind}, {"phase", job.phase}})
+      ->Observe(secs);
+}
+
 void JobManager::SetPhase(const JobPtr& job, const std::string& phase) {
   Job snapshot;
   {
     std::lock_guard lock(mu_);
+    ObservePhase(*job);
+    job->phase_started = std::chrono::steady_clock::now();
     job->phase = phase;
     job->persisted_bytes = job->bytes_written;
     snapshot = *job;
@@ -443,6 +454,14 @@ void JobManager::AddBytes(const JobPtr& job, uint64_t n) {
   {
     std::lock_guard lock(mu_);
     job->bytes_written += n;
+    if (metrics_) {
+      bool ckpt = job->kind == "checkpoint";
+      metrics_
+          ->GetCounter(ckpt ? "ckptd_bytes_uploaded_total" : "ckptd_bytes_restored_total",
+                       ckpt ? "Image bytes stored by checkpoint jobs (before compression)"
+                            : "Image bytes read back by restore jobs (after decompression)")
+          ->Inc(static_cast<double>(n));
+    }
     if (job->bytes_written - job->persisted_bytes >= kPersistEvery) {
       job->persisted_bytes = job->bytes_written;
       snapshot = *job;
@@ -460,6 +479,13 @@ void JobManager::Finish(const JobPtr& job, const Status& st) {
   {
     std::lock_guard lock(mu_);
     job->state = st.ok() ? "succeeded" : "failed";
+    ObservePhase(*job);
+    if (metrics_) {
+      metrics_
+          ->GetCounter("ckptd_jobs_total", "Finished jobs by kind and result",
+                       {{"kind", job->kind}, {"result", job->state}})
+          ->Inc();
+    }
     if (!st.ok()) job->error = st.message();
     if (!st.ok() && job->kind == "checkpoint" && st.code() == Code::kCancelled && job->started_ms == 0) {
       // Never started: nothing to clean but the record.
@@ -497,8 +523,14 @@ void JobManager::Worker() {
       ++running_;
       job->state = "running";
       job->started_ms = clock_->NowMillis();
+      job->phase_started = std::chrono::steady_clock::now();
     }
+    Gauge* running = metrics_ ? metrics_->GetGauge("ckptd_jobs_running", "Jobs running now by kind",
+                                                   {{"kind", job->kind}})
+                              : nullptr;
+    if (running) running->Add(1);
     Run(job);
+    if (running) running->Add(-1);
     {
       std::lock_guard lock(mu_);
       --running_;

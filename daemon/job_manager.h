@@ -49,6 +49,7 @@
 
 #include "api/job_service.h"
 #include "common/clock.h"
+#include "common/metrics.h"
 #include "criu/criu_driver.h"
 #include "daemon/checkpoint_readers.h"
 #include "daemon/reaper.h"
@@ -130,6 +131,9 @@ class JobManager final : public api::JobService {
   void Start();
   void Drain(std::chrono::milliseconds timeout);
   void set_hooks(JobHooks* hooks) { hooks_ = hooks ? hooks : &default_hooks_; }
+  // Jobs running, finished by result, bytes moved and time per phase; set
+  // before Start(). May be null (no metrics).
+  void set_metrics(MetricsRegistry* metrics) { metrics_ = metrics; }
   // Restore jobs hold their checkpoint here while they read its objects
   // (null: no holds). Set before jobs are submitted.
   void set_readers(CheckpointReaders* readers) { readers_ = readers; }
@@ -148,6 +152,7 @@ class JobManager final : public api::JobService {
     int pid = 0;  // checkpoint: the target; restore: the restored root
     std::string state = "queued";  // queued | running | succeeded | failed
     std::string phase = "queued";
+    std::chrono::steady_clock::time_point phase_started{};  // for phase metrics
     uint64_t bytes_written = 0;
     uint64_t persisted_bytes = 0;
     int64_t created_ms = 0, started_ms = 0, finished_ms = 0;
@@ -186,6 +191,9 @@ class JobManager final : public api::JobService {
   const Clock* clock_;
   JobHooks default_hooks_;
   JobHooks* hooks_ = &default_hooks_;
+  MetricsRegistry* metrics_ = nullptr;
+  // Records how long `job` spent in its current phase (not "queued").
+  void ObservePhase(const Job& job);
   std::atomic<CheckpointReaders*> readers_{nullptr};
 
   mutable std::mutex mu_;

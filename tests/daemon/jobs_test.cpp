@@ -18,6 +18,7 @@
 #include "daemon/manifest.h"
 #include "store/digest.h"
 #include "tests/api/api_test_util.h"
+#include "tests/prom_parser.h"
 
 namespace ckptd {
 namespace {
@@ -188,6 +189,37 @@ TEST_F(JobsTest, LeaveRunningKeepsTheOriginal) {
   EXPECT_TRUE(ct::WaitProgress(out, n + 5)) << "original stopped counting";
   EXPECT_NE(ct::ProcState(pid), 'T');
   EXPECT_EQ(Str(GetCheckpoint(Str(job, "checkpoint_id")), "status"), "ready");
+}
+
+TEST_F(JobsTest, MetricsMoveAsJobsRun) {
+  auto scrape = [&] {
+    auto r = client_->Send("GET", "/metrics");
+    EXPECT_TRUE(r.ok() && r->status == 200);
+    auto p = testing::ParsePrometheusText(r.ok() ? r->body : "");
+    EXPECT_TRUE(p.error.empty()) << p.error;
+    return p;
+  };
+  auto before = scrape();
+  EXPECT_EQ(before.Value("ckptd_gpu_available"), 0);
+  EXPECT_EQ(before.Value("ckptd_jobs_total", {{"kind", "checkpoint"}}), -1);  // none yet
+
+  auto out = work_.path() / "counter";
+  pid_t pid = ct::StartWorkload("counter", out);
+  cleanup_.push_back(pid);
+  ASSERT_TRUE(ct::WaitProgress(out, 3));
+  json::object job = Checkpoint(pid, {{"leave_running", true}});
+  ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
+  auto bad = Post("/v2/jobs/restore", {{"restore_path", "file:///nonexistent/ckpt/"}, {"wait", true}});
+
+  auto after = scrape();
+  EXPECT_EQ(after.Value("ckptd_criu_available"), 1);  // probed in the background; done by now
+  EXPECT_EQ(after.Value("ckptd_jobs_total", {{"kind", "checkpoint"}, {"result", "succeeded"}}), 1);
+  EXPECT_EQ(after.Value("ckptd_jobs_total", {{"kind", "restore"}, {"result", "failed"}}), 1) << json::serialize(bad.body);
+  EXPECT_EQ(after.Value("ckptd_jobs_running", {{"kind", "checkpoint"}}), 0);
+  EXPECT_GE(after.Value("ckptd_bytes_uploaded_total"), static_cast<double>(job.at("bytes_written").to_number<uint64_t>()));
+  EXPECT_EQ(after.Value("ckptd_job_phase_duration_seconds_count", {{"kind", "checkpoint"}, {"phase", "dump"}}), 1);
+  EXPECT_EQ(after.Value("ckptd_checkpoints", {{"status", "ready"}}), 1);
+  EXPECT_GE(after.Value("ckptd_http_requests_total", {{"route", "/v2/jobs/checkpoint"}, {"status", "200"}}), 1);
 }
 
 TEST_F(JobsTest, MemoryWorkloadIntactAfterRestore) {
