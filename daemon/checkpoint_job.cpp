@@ -190,7 +190,7 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     std::vector<fs::path> files;
     for (const auto& e : fs::directory_iterator(streamer ? fs::path() : images_dir, ec)) {
       if (e.is_regular_file()) files.push_back(e.path());
-      else spdlog::warn("checkpoint {}: skipping non-regular image entry {}", id, e.path().string());
+      else spdlog::warn("job {} checkpoint {}: skipping non-regular image entry {}", job->id, id, e.path().string());
     }
     if (!streamer && ec) return IOError(fmt::format("list {}: {}", images_dir.string(), ec.message()));
     if (!streamer && files.empty()) return IOError("CRIU wrote no image files");
@@ -279,7 +279,7 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
   // Failure: never leave the tree frozen, remove what was written, deprecate.
   if (hooked) {
     Status g = hooks_->AfterDump(pid, false, true, &gpu);
-    if (!g.ok()) spdlog::error("checkpoint {}: GPU processes of pid {} may stay frozen: {}", id, pid, g.ToString());
+    if (!g.ok()) spdlog::error("job {} checkpoint {}: GPU processes of pid {} may stay frozen: {}", job->id, id, pid, g.ToString());
   }
   if (!dumped || req.leave_running) criu::ResumeStoppedTree(pid);
   Status err = st.WithContext(fmt::format("checkpoint {}: {}", id, phase));
@@ -306,7 +306,7 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     }
     std::string note = back.ok() ? fmt::format("; the target was restored from the local images as pid {}", back->pid)
                                  : "; the target could not be restored: " + back.status().message();
-    spdlog::warn("checkpoint {}{}", id, note);
+    spdlog::warn("job {} checkpoint {}{}", job->id, id, note);
     err = Status(err.code(), err.message() + note);
   }
   CleanupCheckpoint(id);
@@ -323,7 +323,7 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
         .IgnoreError();
   }
   auto d = catalog_->Deprecate(id, err.message());
-  if (!d.ok()) spdlog::warn("deprecate {}: {}", id, d.status().ToString());
+  if (!d.ok()) spdlog::warn("job {} checkpoint {}: deprecate: {}", job->id, id, d.status().ToString());
   {
     std::lock_guard lock(mu_);
     job->phase = phase;

@@ -320,7 +320,7 @@ Result<api::JobSubmitted> JobManager::SubmitCheckpoint(const api::CheckpointJobR
     queue_.push_back(job);
   }
   cv_.notify_one();
-  spdlog::info("job {}: checkpoint of pid {} queued as checkpoint {}", job->id, req.pid, job->checkpoint_id);
+  spdlog::info("job {} checkpoint {}: checkpoint of pid {} queued", job->id, job->checkpoint_id, req.pid);
   return api::JobSubmitted{job->id, job->checkpoint_id};
 }
 
@@ -359,7 +359,8 @@ Result<api::JobSubmitted> JobManager::SubmitRestore(const api::RestoreJobRequest
     }
   }
   cv_.notify_one();
-  spdlog::info("job {}: restore of {} queued", job->id, job->restore_path);
+  spdlog::info("job {} checkpoint {}: restore of {} queued", job->id,
+               job->checkpoint_id.empty() ? "-" : job->checkpoint_id, job->restore_path);
   return api::JobSubmitted{job->id, job->checkpoint_id};
 }
 
@@ -505,9 +506,12 @@ void JobManager::Finish(const JobPtr& job, const Status& st) {
   }
   done_cv_.notify_all();
   if (st.ok()) {
-    spdlog::info("job {}: {} succeeded in {} ms", job->id, job->kind, snapshot.finished_ms - snapshot.started_ms);
+    spdlog::info("job {} checkpoint {}: {} succeeded in {} ms", job->id,
+                 job->checkpoint_id.empty() ? "-" : job->checkpoint_id, job->kind,
+                 snapshot.finished_ms - snapshot.started_ms);
   } else {
-    spdlog::warn("job {}: {} failed: {}", job->id, job->kind, st.ToString());
+    spdlog::warn("job {} checkpoint {}: {} failed: {}", job->id,
+                 job->checkpoint_id.empty() ? "-" : job->checkpoint_id, job->kind, st.ToString());
   }
 }
 

@@ -197,7 +197,8 @@ Status JobManager::RunRestore(const JobPtr& job) {
     auto res = criu_->Restore(ro);
     if (!res.ok()) {
       if (m.pid > 0 && !root_existed && kill(m.pid, 0) == 0) {
-        spdlog::warn("restore failed but pid {} of the dumped tree exists: killing it", m.pid);
+        spdlog::warn("job {} checkpoint {}: restore failed but pid {} of the dumped tree exists: killing it",
+                     job->id, job->checkpoint_id.empty() ? "-" : job->checkpoint_id, m.pid);
         KillTree(m.pid);
       }
       return res.status();
