@@ -230,10 +230,12 @@ TEST(CriuDump, DeadlineMidPageDumpLeavesTargetRunning) {
   pid_t pid = StartWorkload("memory", out, {"--mib", "768"});
   ASSERT_GT(pid, 0);
   ASSERT_TRUE(WaitProgress(out, 1, 60s));
+  int killed = 0;
   for (auto deadline : {150ms, 300ms, 600ms}) {
     SCOPED_TRACE("deadline " + std::to_string(deadline.count()) + " ms");
     DumpOptions o;
     o.pid = pid;
+    o.leave_running = true;
     o.images_dir = tmp.Sub("img-" + std::to_string(deadline.count()));
     o.deadline = deadline;
     std::vector<std::string> seen;
@@ -246,11 +248,11 @@ TEST(CriuDump, DeadlineMidPageDumpLeavesTargetRunning) {
     std::cout << "[ NOTE     ] " << deadline.count() << " ms: killed " << where << ": "
               << r.status().ToString().substr(0, 200) << "\n";
     if (r.ok()) {
-      // Faster than the deadline: the tree was dumped and killed.
-      ReapChild(pid);
+      // Faster than this deadline (the tree keeps running): try the next.
       std::filesystem::remove_all(o.images_dir);
-      GTEST_SKIP() << "dump finished within " << deadline.count() << " ms";
+      continue;
     }
+    ++killed;
     EXPECT_EQ(r.status().code(), Code::kDeadlineExceeded) << r.status().ToString();
     std::filesystem::remove_all(o.images_dir);  // incomplete images
     char state = ProcState(pid);
@@ -260,6 +262,7 @@ TEST(CriuDump, DeadlineMidPageDumpLeavesTargetRunning) {
     EXPECT_TRUE(ReadProgress(out).ok) << "memory corrupted";
     EXPECT_EQ(waitpid(pid, nullptr, WNOHANG), 0) << "target died";
   }
+  EXPECT_GT(killed, 0) << "every dump beat its deadline: the workload is too small for this machine";
   KillTree(pid);
 }
 
