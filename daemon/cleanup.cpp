@@ -104,6 +104,9 @@ Status Cleaner::DeleteObjects(const CheckpointRecord& rec) {
     if (!parent) {
       spdlog::info("cleanup: checkpoint {}: restore_path {} is not <store>/{}/; its objects are left alone",
                    rec.id, *rec.restore_path, rec.id);
+    } else if (!opts_.file_roots.empty() && !CheckFileUriWithin(*parent, opts_.file_roots).ok()) {
+      spdlog::warn("cleanup: checkpoint {}: restore_path {} is outside file_roots; its objects are left alone",
+                   rec.id, *rec.restore_path);
     } else if (parent->scheme == ObjectUri::Scheme::kFile && !fs::exists(parent->path)) {
       // Nothing there (and opening the store would create the directory).
     } else {

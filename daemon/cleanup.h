@@ -43,6 +43,8 @@ struct CleanerOptions {
   std::chrono::seconds interval{300};  // 0: no background rounds
   std::chrono::seconds retention{7 * 86400};
   ObjectStoreConfig store_config;  // S3 settings for s3:// restore_paths
+  // Directories a file:// restore_path may name; empty: any (tests).
+  std::vector<std::string> file_roots;
   size_t page = 256;               // records loaded at once
 };
 

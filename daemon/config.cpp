@@ -91,6 +91,9 @@ const std::vector<ConfigSetting>& ConfigSettings() {
       StringSetting("listen", "API address:port (loopback by default)", &Config::listen),
       StringSetting("data_dir", "state directory: RocksDB, token, default image directory", &Config::data_dir),
       StringSetting("images_dir", "local image directory (default <data_dir>/images)", &Config::images_dir),
+      StringSetting("file_roots",
+                    "comma-separated directories file:// restore paths may name (the image directory always may)",
+                    &Config::file_roots),
       StringSetting("images_uri", "image store: file:///dir/ or s3://bucket/prefix/ (default file://<images_dir>/)",
                     &Config::images_uri),
       StringSetting("s3_endpoint", "S3 endpoint URL (empty: AWS_ENDPOINT_URL or AWS)", &Config::s3_endpoint),
@@ -146,6 +149,21 @@ const std::vector<ConfigSetting>& ConfigSettings() {
       IntSetting("upstream_timeout_s", "seconds per upstream request", &Config::upstream_timeout_s, 1, 600),
   };
   return settings;
+}
+
+std::vector<std::string> Config::FileRoots() const {
+  std::vector<std::string> roots = {ImagesDir()};
+  size_t start = 0;
+  while (start <= file_roots.size()) {
+    size_t end = file_roots.find(',', start);
+    if (end == std::string::npos) end = file_roots.size();
+    std::string r = file_roots.substr(start, end - start);
+    r.erase(0, r.find_first_not_of(' '));
+    r.erase(r.find_last_not_of(' ') + 1);
+    if (!r.empty()) roots.push_back(r);
+    start = end + 1;
+  }
+  return roots;
 }
 
 Status ApplyConfigFile(const std::string& path, Config* config) {

@@ -24,6 +24,9 @@ struct Config {
   std::string data_dir = "/var/lib/ckptd";
   std::string images_dir;   // default: <data_dir>/images
   // Image storage (daemon/image_streamer.h): where checkpoint images go.
+  // Directories (comma-separated) that file:// restore paths may name, on
+  // top of the image directory.
+  std::string file_roots;
   std::string images_uri;   // file:///dir/ or s3://bucket/prefix/; default file://<images_dir>/
   std::string s3_endpoint;  // http(s)://host:port; empty: AWS (or AWS_ENDPOINT_URL)
   std::string s3_region;    // empty: AWS_REGION or us-east-1
@@ -64,6 +67,8 @@ struct Config {
 
   // Derived paths, with defaults filled in.
   std::string ImagesDir() const { return images_dir.empty() ? data_dir + "/images" : images_dir; }
+  // The image directory plus file_roots.
+  std::vector<std::string> FileRoots() const;
   std::string ImagesUri() const { return images_uri.empty() ? "file://" + ImagesDir() + "/" : images_uri; }
   std::string StagingDir() const { return staging_dir.empty() ? data_dir + "/staging" : staging_dir; }
   std::string TokenFile() const { return token_file.empty() ? data_dir + "/token" : token_file; }

@@ -85,6 +85,8 @@ Status Daemon::Start() {
   CleanerOptions co;
   co.interval = std::chrono::seconds(config_.cleanup_interval_s);
   co.retention = std::chrono::seconds(config_.cleanup_retention_s);
+  co.store_config = StoreConfigFrom(config_);
+  co.file_roots = config_.FileRoots();
   cleaner_ = std::make_unique<Cleaner>(co, catalog_.get(), jobs_->images(), readers_.get());
   cleaner_->Start();
   api::RegisterCleanupRoutes(&router_, cleaner_.get());

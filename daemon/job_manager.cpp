@@ -341,9 +341,12 @@ Result<api::JobSubmitted> JobManager::SubmitRestore(const api::RestoreJobRequest
     job->restore_path = *rec.restore_path;
     job->expected_checksum = rec.checksum;
   } else {
-    auto uri = ObjectUri::Parse(*req.restore_path);
-    if (!uri.ok()) return uri.status().WithContext("restore_path");
     job->restore_path = *req.restore_path;
+  }
+  {
+    auto uri = ObjectUri::Parse(job->restore_path);
+    if (!uri.ok()) return uri.status().WithContext("restore_path");
+    CKPTD_RETURN_IF_ERROR(CheckFileUriWithin(*uri, opts_.file_roots).WithContext("restore_path"));
   }
   CKPTD_RETURN_IF_ERROR(CheckCriu());
   {

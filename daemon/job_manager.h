@@ -106,6 +106,8 @@ struct JobManagerOptions {
   int queue = 16;
   std::string staging_dir;  // <data_dir>/staging
   std::string images_root;  // absolute local dir of the image store (file:// stores)
+  // Directories file:// restore paths may name (Config::FileRoots()).
+  std::vector<std::string> file_roots;
   // The image store's canonical URI (ends in '/'); restore_path is
   // <images_uri><id>/. Empty: file://<images_root>/.
   std::string images_uri;

@@ -72,6 +72,7 @@ Status JobSystem::Start(const Config& config, Db* db, Catalog* catalog) {
   // also serve restores from any s3:// restore_path.
   JobManagerOptions jo;
   jo.store_config = StoreConfigFrom(config);
+  jo.file_roots = config.FileRoots();
   auto uri = ObjectUri::Parse(config.ImagesUri());
   if (!uri.ok()) return uri.status().WithContext("images_uri");
   std::string root;

@@ -1,6 +1,9 @@
 #include "store/object_uri.h"
 
+#include <filesystem>
+
 #include <boost/url/parse.hpp>
+#include <fmt/format.h>
 
 #include "store/local_object_store.h"
 #include "store/s3_object_store.h"
@@ -65,6 +68,25 @@ Result<std::unique_ptr<ObjectStore>> OpenObjectStore(std::string_view uri, const
   auto store = S3ObjectStore::Open(std::move(cfg), clock);
   if (!store.ok()) return store.status().WithContext("open " + u.ToString());
   return std::unique_ptr<ObjectStore>(std::move(store).value());
+}
+
+Status CheckFileUriWithin(const ObjectUri& uri, const std::vector<std::string>& roots) {
+  if (uri.scheme != ObjectUri::Scheme::kFile) return Status::Ok();
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path p = fs::weakly_canonical(fs::path(uri.path), ec);
+  if (ec) p = fs::path(uri.path).lexically_normal();
+  std::string listed;
+  for (const auto& root : roots) {
+    if (root.empty()) continue;
+    fs::path r = fs::weakly_canonical(fs::path(root), ec);
+    if (ec) r = fs::path(root).lexically_normal();
+    auto rel = p.lexically_relative(r);
+    if (!rel.empty() && *rel.begin() != "..") return Status::Ok();
+    listed += (listed.empty() ? "" : ", ") + r.string();
+  }
+  return InvalidArgument(fmt::format("{} is outside the directories file:// paths may use ({})", uri.ToString(),
+                                     listed.empty() ? "none configured" : listed));
 }
 
 }  // namespace ckptd

@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 #include <string_view>
 
 #include "common/clock.h"
@@ -29,6 +30,12 @@ struct ObjectUri {
   static Result<ObjectUri> Parse(std::string_view uri);
   std::string ToString() const;  // canonical form, ends in '/'
 };
+
+// For a file:// URI: OK when its directory (symlinks resolved as far as it
+// exists) lies under one of `roots`, else InvalidArgument naming them; URIs
+// of other schemes are always OK. Keeps paths that arrive in requests inside
+// the directories the operator configured.
+Status CheckFileUriWithin(const ObjectUri& uri, const std::vector<std::string>& roots);
 
 struct ObjectStoreConfig {
   // Endpoint, region, credentials, part size... bucket and prefix come from

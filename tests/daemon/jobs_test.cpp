@@ -209,7 +209,8 @@ TEST_F(JobsTest, MetricsMoveAsJobsRun) {
   ASSERT_TRUE(ct::WaitProgress(out, 3));
   json::object job = Checkpoint(pid, {{"leave_running", true}});
   ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
-  auto bad = Post("/v2/jobs/restore", {{"restore_path", "file:///nonexistent/ckpt/"}, {"wait", true}});
+  auto bad = Post("/v2/jobs/restore",
+                  {{"restore_path", "file://" + daemon_->config().ImagesDir() + "/nonexistent/"}, {"wait", true}});
 
   auto after = scrape();
   EXPECT_EQ(after.Value("ckptd_criu_available"), 1);  // probed in the background; done by now
@@ -220,6 +221,22 @@ TEST_F(JobsTest, MetricsMoveAsJobsRun) {
   EXPECT_EQ(after.Value("ckptd_job_phase_duration_seconds_count", {{"kind", "checkpoint"}, {"phase", "dump"}}), 1);
   EXPECT_EQ(after.Value("ckptd_checkpoints", {{"status", "ready"}}), 1);
   EXPECT_GE(after.Value("ckptd_http_requests_total", {{"route", "/v2/jobs/checkpoint"}, {"status", "200"}}), 1);
+}
+
+TEST_F(JobsTest, FileRestorePathsStayInsideTheirRoots) {
+  for (const std::string& path : std::vector<std::string>{"file:///etc/", "file:///",
+                                                         "file://" + daemon_->config().ImagesDir() + "/../db/"}) {
+    auto r = Post("/v2/jobs/restore", {{"restore_path", path}, {"wait", true}});
+    EXPECT_EQ(r.status, 400) << path << ": " << json::serialize(r.body);
+    std::string why = json::serialize(r.body);
+    EXPECT_TRUE(why.find("outside") != std::string::npos || why.find("'..'") != std::string::npos) << why;
+  }
+  // A checkpoint whose restore_path an agent pointed elsewhere is refused too.
+  std::string id(Send("POST", "/v2/checkpoints").body.as_string());
+  ASSERT_EQ(Send("PUT", "/v2/checkpoints/info/" + id, R"({"gpu":"none","platform":"p"})").status, 200);
+  ASSERT_EQ(Send("POST", "/v2/checkpoints/uploaded/" + id, R"({"restore_path":"file:///etc/"})").status, 200);
+  auto r = Post("/v2/jobs/restore", {{"checkpoint_id", id}, {"wait", true}});
+  EXPECT_EQ(r.status, 400) << json::serialize(r.body);
 }
 
 TEST_F(JobsTest, MemoryWorkloadIntactAfterRestore) {
@@ -325,7 +342,8 @@ TEST_F(JobsTest, BadRequests) {
   EXPECT_EQ(r.status, 409) << json::serialize(r.body);
   EXPECT_EQ(Send("GET", "/v2/jobs/" + NewUuid()).status, 404);
   EXPECT_EQ(Send("GET", "/v2/jobs?limit=0").status, 400);
-  auto missing = Post("/v2/jobs/restore", {{"restore_path", "file://" + work_.path().string() + "/nothing/"}, {"wait", true}});
+  auto missing = Post("/v2/jobs/restore",
+                      {{"restore_path", "file://" + daemon_->config().ImagesDir() + "/nothing/"}, {"wait", true}});
   ASSERT_EQ(missing.status, 200);
   EXPECT_EQ(Str(missing.body.as_object(), "state"), "failed");
   EXPECT_NE(Str(missing.body.as_object(), "error").find("manifest.json"), std::string::npos);
