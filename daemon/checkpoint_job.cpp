@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -141,6 +142,15 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     d.manage_cgroups = req.manage_cgroups;
     d.external = req.external;
     d.deadline = std::chrono::seconds(req.timeout_s);
+    // CRIU's pre-dump notification comes before it freezes the tree and
+    // post-dump before it resumes (or kills) it: the span between them is
+    // how long the workload stood still.
+    std::optional<SteadyClock::time_point> frozen_from, frozen_until;
+    d.notify = [&](const std::string& script, int) -> Status {
+      if (script == "pre-dump") frozen_from = SteadyClock::now();
+      if (script == "post-dump") frozen_until = SteadyClock::now();
+      return Status::Ok();
+    };
     // Images go to the store while CRIU writes them (image_streamer.h):
     // possibly_uploaded just before the first byte. Holes are punched behind
     // the upload only when the target keeps running: otherwise the staging
@@ -170,6 +180,12 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     CKPTD_RETURN_IF_ERROR(hooks_->AfterDump(pid, true, req.leave_running, &gpu).WithContext("gpu after dump"));
     hooked = false;
     timings["dump"] = MillisSince(t);
+    if (frozen_from && frozen_until) {
+      double frozen = std::chrono::duration<double>(*frozen_until - *frozen_from).count();
+      timings["freeze"] = static_cast<int64_t>(frozen * 1000);
+      ObserveStep("checkpoint", "freeze", frozen);
+    }
+    ObserveGpuSteps("checkpoint", gpu.report);
 
     // 3. Upload every image file (possibly_uploaded before the first byte).
     phase = "upload";

@@ -438,6 +438,33 @@ void JobManager::ObservePhase(const Job& job) {
       ->Observe(secs);
 }
 
+void JobManager::ObserveStep(const std::string& kind, const std::string& step, double seconds) {
+  if (!metrics_) return;
+  metrics_
+      ->GetHistogram("ckptd_job_phase_duration_seconds", "Time spent in each job phase",
+                     {{"kind", kind}, {"phase", step}})
+      ->Observe(seconds);
+}
+
+void JobManager::ObserveGpuSteps(const std::string& kind, const json::value& report) {
+  const auto* r = report.if_object();
+  const auto* procs = r ? r->if_contains("processes") : nullptr;
+  if (!procs || !procs->is_array() || procs->as_array().empty()) return;
+  for (const char* step : {"lock", "checkpoint", "restore", "unlock"}) {
+    std::string key = std::string(step) + "_ms";
+    double ms = 0;
+    bool seen = false;
+    for (const auto& p : procs->as_array()) {
+      const auto* v = p.is_object() ? p.as_object().if_contains(key) : nullptr;
+      if (v && v->is_number()) {
+        ms += v->to_number<double>();
+        seen = true;
+      }
+    }
+    if (seen) ObserveStep(kind, std::string("gpu_") + step, ms / 1000.0);
+  }
+}
+
 void JobManager::SetPhase(const JobPtr& job, const std::string& phase) {
   Job snapshot;
   {

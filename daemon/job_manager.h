@@ -196,6 +196,11 @@ class JobManager final : public api::JobService {
   MetricsRegistry* metrics_ = nullptr;
   // Records how long `job` spent in its current phase (not "queued").
   void ObservePhase(const Job& job);
+  // Records a step inside a phase (freeze, gpu_lock, ...) in the same
+  // histogram family.
+  void ObserveStep(const std::string& kind, const std::string& step, double seconds);
+  // The GPU steps of a GpuReport (summed over its processes).
+  void ObserveGpuSteps(const std::string& kind, const boost::json::value& report);
   std::atomic<CheckpointReaders*> readers_{nullptr};
 
   mutable std::mutex mu_;

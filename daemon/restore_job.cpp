@@ -214,6 +214,7 @@ Status JobManager::RunRestore(const JobPtr& job) {
     }
     timings["restore"] = MillisSince(t);
     timings["total"] = MillisSince(t_total);
+    ObserveGpuSteps("restore", gpu.report);
     std::lock_guard lock(mu_);
     job->pid = restored_pid;
     job->phase = "done";

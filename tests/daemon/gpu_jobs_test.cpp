@@ -15,8 +15,10 @@
 #include <gtest/gtest.h>
 
 #include "criu_test_util.h"
+#include "tests/prom_parser.h"
 #include "daemon/manifest.h"
 #include "tests/api/api_test_util.h"
+#include "tests/prom_parser.h"
 
 namespace ckptd {
 namespace {
@@ -183,6 +185,16 @@ TEST_F(GpuJobsTest, LeaveRunningLocksCheckpointsAndResumes) {
   for (const auto& s : p.at("steps").as_array())
     if (Str(s.as_object(), "op") != "get-state") ops.push_back(Str(s.as_object(), "op"));
   EXPECT_EQ(ops, (std::vector<std::string>{"lock", "checkpoint", "restore", "unlock"})) << json::serialize(p);
+
+  // Each GPU step is timed in /metrics too.
+  auto m = client_->Send("GET", "/metrics");
+  ASSERT_TRUE(m.ok());
+  auto prom = ckptd::testing::ParsePrometheusText(m->body);
+  ASSERT_TRUE(prom.error.empty()) << prom.error;
+  for (const char* step : {"gpu_lock", "gpu_checkpoint", "gpu_restore", "gpu_unlock"}) {
+    EXPECT_EQ(prom.Value("ckptd_job_phase_duration_seconds_count", {{"kind", "checkpoint"}, {"phase", step}}), 1)
+        << step;
+  }
 }
 
 TEST_F(GpuJobsTest, CheckpointThenRestoreBringsTheGpuStateBack) {

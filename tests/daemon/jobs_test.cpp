@@ -219,6 +219,10 @@ TEST_F(JobsTest, MetricsMoveAsJobsRun) {
   EXPECT_EQ(after.Value("ckptd_jobs_running", {{"kind", "checkpoint"}}), 0);
   EXPECT_GE(after.Value("ckptd_bytes_uploaded_total"), static_cast<double>(job.at("bytes_written").to_number<uint64_t>()));
   EXPECT_EQ(after.Value("ckptd_job_phase_duration_seconds_count", {{"kind", "checkpoint"}, {"phase", "dump"}}), 1);
+  // How long the tree stood still, inside the dump phase.
+  EXPECT_EQ(after.Value("ckptd_job_phase_duration_seconds_count", {{"kind", "checkpoint"}, {"phase", "freeze"}}), 1);
+  EXPECT_GT(after.Value("ckptd_job_phase_duration_seconds_sum", {{"kind", "checkpoint"}, {"phase", "freeze"}}), 0);
+  EXPECT_TRUE(job.at("result").at("timings_ms").as_object().contains("freeze")) << json::serialize(job);
   EXPECT_EQ(after.Value("ckptd_checkpoints", {{"status", "ready"}}), 1);
   EXPECT_GE(after.Value("ckptd_http_requests_total", {{"route", "/v2/jobs/checkpoint"}, {"status", "200"}}), 1);
 }
