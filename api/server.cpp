@@ -1,5 +1,6 @@
 #include "api/server.h"
 
+#include <future>
 #include <thread>
 #include <vector>
 
@@ -113,5 +114,13 @@ void HttpServer::Stop(std::chrono::milliseconds drain) {
 }
 
 uint16_t HttpServer::port() const { return impl_->port; }
+
+bool HttpServer::Responsive(std::chrono::milliseconds timeout) const {
+  if (!impl_->running) return false;
+  auto ran = std::make_shared<std::promise<void>>();
+  auto done = ran->get_future();
+  net::post(impl_->ioc, [ran] { ran->set_value(); });
+  return done.wait_for(timeout) == std::future_status::ready;
+}
 
 }  // namespace ckptd::api

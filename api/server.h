@@ -53,6 +53,9 @@ class HttpServer {
   Status Start();
   void Stop(std::chrono::milliseconds drain = std::chrono::seconds(10));
   uint16_t port() const;
+  // True when the I/O threads run a task posted to them within `timeout`:
+  // the watchdog's proof that the event loop is not stuck.
+  bool Responsive(std::chrono::milliseconds timeout) const;
 
   struct Impl;
 

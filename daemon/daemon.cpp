@@ -121,6 +121,8 @@ void Daemon::Stop() {
 
 uint16_t Daemon::port() const { return server_ ? server_->port() : 0; }
 
+bool Daemon::Responsive() const { return server_ && server_->Responsive(std::chrono::seconds(2)); }
+
 json::value Daemon::Health() const {
   return json::object{{"status", "ok"},
                       {"version", CKPTD_VERSION},

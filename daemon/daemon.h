@@ -40,6 +40,8 @@ class Daemon {
   void set_listen_fd(int fd) { listen_fd_ = fd; }
 
   uint16_t port() const;
+  // The HTTP event loop answers (for the systemd watchdog).
+  bool Responsive() const;
   const Config& config() const { return config_; }
   const std::string& token() const { return token_.token; }
   Catalog* catalog() { return catalog_.get(); }

@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <iostream>
 
@@ -62,7 +63,13 @@ int main(int argc, char** argv) {
   // start before Daemon::Start() (opening a large catalog may take longer
   // than WatchdogSec); a hung start-up is bounded by TimeoutStartSec instead.
   ckptd::Notifier notifier;
-  notifier.StartWatchdog();
+  // Once serving, a ping also proves that the HTTP event loop still runs
+  // tasks; before that (start-up) and while stopping, being alive suffices.
+  std::atomic<ckptd::Daemon*> serving_daemon{nullptr};
+  notifier.StartWatchdog([&serving_daemon] {
+    ckptd::Daemon* d = serving_daemon.load();
+    return !d || d->Responsive();
+  });
   notifier.Status("opening the catalog and starting the API");
 
   ckptd::Config running = load->config;
@@ -79,6 +86,7 @@ int main(int argc, char** argv) {
   std::string serving = fmt::format("serving on port {}{}, data in {}", daemon.port(),
                                     listen_fd >= 0 ? " (socket-activated)" : "", running.data_dir);
   notifier.Ready(serving);
+  serving_daemon = &daemon;
 
   for (;;) {
     int sig = 0;
@@ -104,6 +112,7 @@ int main(int argc, char** argv) {
     notifier.Stopping(fmt::format("stopping: draining requests and jobs (up to {} s)", running.shutdown_drain_s));
     break;
   }
+  serving_daemon = nullptr;
   daemon.Stop();
   notifier.StopWatchdog();
   return 0;

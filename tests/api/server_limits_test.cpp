@@ -112,5 +112,11 @@ TEST_F(ServerLimitsTest, ExpectContinueIsHonoured) {
   EXPECT_NE(out.find("HTTP/1.1 200"), std::string::npos);
 }
 
+TEST_F(ServerLimitsTest, EventLoopResponsivenessForTheWatchdog) {
+  EXPECT_TRUE(daemon_->Responsive());
+  daemon_->Stop();
+  EXPECT_FALSE(daemon_->Responsive());
+}
+
 }  // namespace
 }  // namespace ckptd
