@@ -93,6 +93,7 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
   bool dumped = false;
   bool hooked = false;
   GpuJobContext gpu;
+  gpu.log_tag = fmt::format("job {} checkpoint {}", job->id, id);
   gpu.mode = req.gpu;
   std::string phase = "info";
   std::string criu_version = probe_.get().version ? probe_.get().version->ToString() : "";
@@ -160,6 +161,7 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
       ImageStreamerOptions so;
       so.store = images_;
       so.key_prefix = id + "/";
+      so.log_tag = gpu.log_tag;
       so.dir = images_dir;
       so.codec.codec = codec;
       so.punch_holes = req.leave_running;

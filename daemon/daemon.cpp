@@ -121,6 +121,10 @@ void Daemon::Stop() {
 
 uint16_t Daemon::port() const { return server_ ? server_->port() : 0; }
 
+bool Daemon::WaitForChecks(std::chrono::milliseconds timeout) const {
+  return jobs_ && jobs_->WaitForCriuProbe(timeout);
+}
+
 bool Daemon::Responsive() const { return server_ && server_->Responsive(std::chrono::seconds(2)); }
 
 json::value Daemon::Health() const {

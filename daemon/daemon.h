@@ -40,6 +40,9 @@ class Daemon {
   void set_listen_fd(int fd) { listen_fd_ = fd; }
 
   uint16_t port() const;
+  // Waits up to `timeout` for the start-up checks that run in the
+  // background (CRIU's probe); true when they are done.
+  bool WaitForChecks(std::chrono::milliseconds timeout) const;
   // The HTTP event loop answers (for the systemd watchdog).
   bool Responsive() const;
   const Config& config() const { return config_; }

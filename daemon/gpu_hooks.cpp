@@ -43,7 +43,8 @@ Status GpuHooks::BeforeDump(int pid, GpuJobContext* ctx) {
   // Only now are they ours to resume or restore.
   ctx->pids = pids;
   ctx->model = "cuda";
-  spdlog::info("pid {}: {} GPU process(es) checkpointed in {:.1f} ms", pid, pids.size(), ctx->state->prepare_ms);
+  spdlog::info("{}: pid {}: {} GPU process(es) checkpointed in {:.1f} ms", ctx->log_tag, pid, pids.size(),
+               ctx->state->prepare_ms);
   return Status::Ok();
 }
 

@@ -191,7 +191,8 @@ Status ImageStreamer::Pump(File* f, bool to_end, bool* progressed) {
                     static_cast<off_t>(upto - f->punched)) == 0) {
         f->punched = upto;
       } else if (errno == EOPNOTSUPP) {
-        spdlog::warn("{}: hole punching not supported: staging keeps whole images", opts_.dir.string());
+        spdlog::warn("{}: {}: hole punching not supported: staging keeps whole images", opts_.log_tag,
+                     opts_.dir.string());
         opts_.punch_holes = false;
       }
       // Other errors: the range stays; try again at the next granule.
@@ -231,7 +232,7 @@ Status ImageStreamer::CommitFile(File* f) {
 Status ImageStreamer::Reupload(File* f) {
   if (f->punched > 0)
     return IOError(fmt::format("image {} changed after it was shipped and its staging copy released", f->name));
-  spdlog::warn("image {} changed after it was shipped: uploading it again", f->name);
+  spdlog::warn("{}: image {} changed after it was shipped: uploading it again", opts_.log_tag, f->name);
   {
     std::lock_guard lock(mu_);
     stats_.stored_bytes -= f->mf.stored_size;

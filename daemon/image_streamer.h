@@ -49,6 +49,7 @@ namespace ckptd {
 struct ImageStreamerOptions {
   ObjectStore* store = nullptr;     // must outlive the streamer
   std::string key_prefix;           // "<checkpoint id>/"
+  std::string log_tag;              // "job <id> checkpoint <id>", leads its log lines
   std::filesystem::path dir;        // the images dir CRIU writes; must exist
   CodecOptions codec;
   bool punch_holes = false;         // release shipped bytes of the staging files

@@ -73,6 +73,7 @@ struct GpuJobContext {
   std::string model = "none";  // the catalog's gpu field: GPU model, "cuda", or "none"
   boost::json::value report;   // GpuReport::ToJson() (null when no GPU work was done)
   std::shared_ptr<gpu::GpuReport> state;  // the hooks' own record between calls
+  std::string log_tag;  // "job <id> checkpoint <id>", leads the hooks' log lines
 };
 
 // The seam for GPU work (daemon/gpu_hooks.h): called around CRIU. The default

@@ -122,6 +122,10 @@ json::value JobSystem::GpuHealth() const {
   return gpu_ ? gpu_->availability().ToJson() : json::value(nullptr);
 }
 
+bool JobSystem::WaitForCriuProbe(std::chrono::milliseconds timeout) const {
+  return probe_.valid() && probe_.wait_for(timeout) == std::future_status::ready;
+}
+
 json::value JobSystem::CriuHealth() const {
   if (!probe_.valid()) return json::object{{"found", false}, {"error", "not started"}};
   if (probe_.wait_for(std::chrono::seconds(0)) != std::future_status::ready)

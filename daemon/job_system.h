@@ -39,6 +39,8 @@ class JobSystem {
   // {found, path, version, version_ok, check_passed, error} (probing: true
   // until the start-up probe has finished).
   boost::json::value CriuHealth() const;
+  // Waits (up to `timeout`) for the start-up CRIU probe; true when it ended.
+  bool WaitForCriuProbe(std::chrono::milliseconds timeout) const;
   // GpuAvailability::ToJson() of the backend probed once at Start.
   boost::json::value GpuHealth() const;
   // Stops taking jobs and waits up to `timeout` for running ones.

@@ -205,6 +205,7 @@ Status JobManager::RunRestore(const JobPtr& job) {
     }
     restored_pid = res->pid;
     GpuJobContext gpu;
+    gpu.log_tag = fmt::format("job {} checkpoint {}", job->id, job->checkpoint_id.empty() ? "-" : job->checkpoint_id);
     gpu.device_map = job->rst.device_map;
     gpu.pids = m.gpu_pids;
     if (Status h = hooks_->AfterRestore(restored_pid, &gpu); !h.ok()) {
