@@ -19,6 +19,7 @@
 #include <spdlog/spdlog.h>
 
 #include "criu/criu_driver.h"
+#include "bench/bench_util.h"
 #include "criu_test_util.h"
 #include "daemon/daemon.h"
 
@@ -28,20 +29,9 @@ using Steady = std::chrono::steady_clock;
 
 namespace {
 
-double Secs(Steady::time_point t) { return std::chrono::duration<double>(Steady::now() - t).count(); }
-
-uint64_t DirBytes(const fs::path& d) {
-  uint64_t n = 0;
-  std::error_code ec;
-  for (const auto& e : fs::recursive_directory_iterator(d, ec))
-    if (e.is_regular_file()) n += e.file_size();
-  return n;
-}
-
-[[noreturn]] void Die(const std::string& what) {
-  std::fprintf(stderr, "criu_bench: %s\n", what.c_str());
-  std::exit(1);
-}
+using ckptd::bench::DirBytes;
+using ckptd::bench::Die;
+using ckptd::bench::Secs;
 
 void Row(const char* what, double secs, double mib, double raw_secs) {
   std::printf("%-26s %9.2f s %9.1f MiB/s", what, secs, mib / secs);
