@@ -33,6 +33,8 @@ struct Config {
   std::string s3_access_key;  // empty: AWS_ACCESS_KEY_ID
   std::string s3_secret_key;  // empty: AWS_SECRET_ACCESS_KEY
   std::string s3_path_style = "auto";  // auto | true | false
+  int s3_max_retries = 5;       // retries of one S3 request (5xx, 429, connection errors)
+  int64_t s3_retry_max_ms = 5000;  // longest pause between S3 retries (exponential from 100 ms)
   std::string staging_dir;  // default <data_dir>/staging; ckptd owns (empties) it
   int64_t upload_memory_bytes = 256ll << 20;  // upload buffers of one checkpoint
   int restore_parallelism = 4;                // objects downloaded at once

@@ -22,6 +22,9 @@ ObjectStoreConfig StoreConfigFrom(const Config& config) {
   sc.s3.access_key = config.s3_access_key;
   sc.s3.secret_key = config.s3_secret_key;
   if (config.s3_path_style != "auto") sc.s3.path_style = config.s3_path_style == "true";
+  sc.s3.max_retries = config.s3_max_retries;
+  sc.s3.retry_max_ms = static_cast<int>(config.s3_retry_max_ms);
+  sc.s3.retry_base_ms = std::min(sc.s3.retry_base_ms, sc.s3.retry_max_ms);
   // Upload memory of one checkpoint: the multipart writer of the object
   // being streamed holds part_size x (max_in_flight + 1).
   uint64_t parts = static_cast<uint64_t>(config.upload_memory_bytes) / sc.s3.part_size;
