@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -203,6 +204,39 @@ int ResumeStoppedTree(int root_pid) {
   return resumed;
 }
 
+namespace {
+
+// stat() of a /proc path; NotFound when the process is gone.
+Result<struct stat> StatProc(const std::string& path, int pid) {
+  struct stat st{};
+  if (stat(path.c_str(), &st) == 0) return st;
+  int err = errno;
+  if (err == ENOENT || err == ESRCH) return NotFound(fmt::format("process {} is gone", pid));
+  return ErrnoError("stat " + path, err);
+}
+
+bool SameInode(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
+
+}  // namespace
+
+Result<std::string> RestoreRootFor(int pid) {
+  if (pid <= 0) return InvalidArgument(fmt::format("restore root of pid {}: no such pid", pid));
+  const std::string what = fmt::format("mount namespace of pid {}", pid);
+  // CRIU dumps the mount namespace exactly when the root task's differs from
+  // its own, i.e. from ours: compare the same way (nsfs inodes).
+  CKPTD_ASSIGN_OR_RETURN(struct stat own_ns, StatProc("/proc/self/ns/mnt", pid));
+  CKPTD_ASSIGN_OR_RETURN(struct stat its_ns, StatProc(fmt::format("/proc/{}/ns/mnt", pid), pid));
+  if (SameInode(own_ns, its_ns)) return std::string();
+  // Its root directory, seen through /proc, against ours.
+  CKPTD_ASSIGN_OR_RETURN(struct stat own_root, StatProc("/proc/self/root", pid));
+  CKPTD_ASSIGN_OR_RETURN(struct stat its_root, StatProc(fmt::format("/proc/{}/root", pid), pid));
+  if (SameInode(own_root, its_root)) return std::string("/");
+  return InvalidArgument(fmt::format(
+      "{}: a namespace of its own whose root is not the daemon's / (a container rootfs?); "
+      "CRIU could restore it only onto that rootfs prepared as its root, which is not supported",
+      what));
+}
+
 // ---------------------------------------------------------------- driver
 
 Result<std::unique_ptr<CriuDriver>> CriuDriver::Create(DriverConfig config) {
@@ -387,6 +421,18 @@ Result<RestoreResult> CriuDriver::Restore(const RestoreOptions& opts) const {
   Fd work_fd(work_fd_raw);
   const std::string log_file = opts.log_file.empty() ? "restore.log" : opts.log_file;
   if (log_file.find('/') != std::string::npos) return InvalidArgument(what + ": log_file must be a bare name");
+
+  if (opts.root.empty()) {
+    // Without a root CRIU 4.2.1 segfaults on these (see the header).
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(opts.images_dir, ec)) {
+      if (e.path().filename().string().starts_with("mountpoints-")) {
+        return InvalidArgument(fmt::format("{}: the images hold a mount namespace of their own ({}); CRIU needs "
+                                           "a root to restore it and none was given",
+                                           what, e.path().filename().string()));
+      }
+    }
+  }
 
   rpc::criu_req req;
   req.set_type(rpc::RESTORE);

@@ -26,9 +26,17 @@
 //   caller's pid namespace. Restoring to the dumped PIDs needs them free: the
 //   original must be dead and reaped. A tree whose root was the init of its
 //   own pid namespace is restored into a fresh pid namespace, so it can be
-//   restored while the original still runs (a private mount namespace too,
-//   as with `unshare --mount-proc`, is not supported: CRIU then needs a
-//   prepared `root`). CRIU restores PR_SET_PDEATHSIG, so a root that had one
+//   restored while the original still runs. A tree with its own mount
+//   namespace (e.g. `unshare --pid --fork --mount-proc`) has that namespace
+//   in its images (mountpoints-<id>.img), and CRIU then needs
+//   RestoreOptions::root, the directory to become the namespace's root mount
+//   (see RestoreRootFor; without it CRIU 4.2.1 in its default mount-v2 mode
+//   crashes with "mnt: BUG at criu/mount.c:48": while cleaning the copied
+//   mounts of the new namespace it asks service_mountpoint() for a
+//   plain_mountpoint only image mounts have; in --mntns-compat-mode it says
+//   "The --root option is required to restore a mount namespace"). Restore
+//   refuses such images without a root (kInvalidArgument) before CRIU runs.
+//   CRIU restores PR_SET_PDEATHSIG, so a root that had one
 //   (e.g. started by `unshare --kill-child`) is killed as soon as CRIU exits.
 //   Where PID 1 does not reap orphans, the dumped tree's killed children stay
 //   zombies and keep their pids ("Can't fork for N: File exists" on restore):
@@ -120,6 +128,18 @@ class CriuDriver final : public CriuApi {
   std::filesystem::path plugin_dir_;
   bool owns_plugin_dir_;
 };
+
+// The RestoreOptions::root a restore of the tree rooted at `pid` will need,
+// judged from the caller's namespaces (which CRIU inherits): "" when `pid`
+// shares the caller's mount namespace (CRIU then does not dump mounts), "/"
+// when it has a mount namespace of its own whose root directory is the
+// caller's (`unshare --mount[-proc]`: CRIU rebuilds the other mounts, e.g.
+// the private /proc, from the images on top of that root). Callers record
+// it with the checkpoint so any restore passes it. kInvalidArgument when the
+// namespace has another root (a container's rootfs: CRIU would need that
+// rootfs prepared at restore, which this driver cannot know), kNotFound when
+// `pid` is gone, kIOError when /proc cannot be read.
+Result<std::string> RestoreRootFor(int pid);
 
 // Sends SIGCONT to every task of the tree rooted at `root_pid` that is in
 // state 'T' (stopped); returns how many. Used after a failed or killed dump.

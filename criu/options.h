@@ -116,7 +116,11 @@ struct RestoreOptions : CommonOptions {
   // served by this fd of the daemon (CRIU's --inherit-fd).
   std::vector<std::pair<std::string, int>> inherit_fds;
   bool tcp_close = false;
-  // Mount point of the root for the restored tree; empty: "/".
+  // CRIU's root: the directory that becomes the root mount of the restored
+  // tree's own mount namespace. Required exactly when the images hold one
+  // (the dumped root task had a mount namespace other than the daemon's);
+  // RestoreRootFor() tells at dump time what it must be. Empty: none (the
+  // tree is restored into the daemon's mount namespace).
   std::string root;
 };
 

@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
 #include <iostream>
 #include <thread>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "criu/criu_driver.h"
@@ -372,6 +374,83 @@ TEST_F(CriuRestoreTest, PidNamespaceRestoreWhileOriginalRuns) {
   uint64_t now = ReadProgress(out).n;
   EXPECT_GE(now, at_dump);
   ASSERT_TRUE(WaitProgress(out, now + 10)) << "restored copy is not counting";
+}
+
+// The same with `--mount-proc`: the tree also has a mount namespace of its
+// own (with a private /proc). CRIU dumps it and needs a root to restore it;
+// RestoreRootFor() says "/" (the namespace's root is ours) and with it the
+// copy runs, in a new pid and mount namespace, while the original still does.
+TEST_F(CriuRestoreTest, PidAndMountNamespaceRestoreWhileOriginalRuns) {
+  auto out = tmp_.path() / "counter";
+  pid_t unshare = Spawn({"unshare", "--pid", "--fork", "--mount-proc", WorkloadPath(), "counter", "--out",
+                         out.string(), "--log", out.string() + ".log"});
+  cleanup_.push_back(unshare);
+  ASSERT_TRUE(WaitProgress(out, 5));
+  std::vector<pid_t> kids = ChildrenOf(unshare);
+  ASSERT_EQ(kids.size(), 1u);
+  pid_t init = kids[0];
+  ASSERT_EQ(InnermostPid(init), 1);
+  auto root = RestoreRootFor(init);
+  ASSERT_TRUE(root.ok()) << root.status().ToString();
+  EXPECT_EQ(*root, "/");
+  DumpOptions o;
+  o.pid = init;
+  o.images_dir = tmp_.Sub("img");
+  o.leave_running = true;
+  o.deadline = 60s;
+  auto d = driver_->Dump(o);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_TRUE(Alive(init));
+  uint64_t at_dump = ReadProgress(out).n;
+
+  RestoreOptions ro;
+  ro.images_dir = o.images_dir;
+  ro.deadline = 60s;
+  // Without the root the driver refuses before CRIU runs (CRIU 4.2.1 would
+  // crash: "mnt: BUG at criu/mount.c:48").
+  auto refused = driver_->Restore(ro);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kInvalidArgument) << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("mount namespace"), std::string::npos) << refused.status().ToString();
+
+  ro.root = *root;
+  auto r = driver_->Restore(ro);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  cleanup_.push_back(r->pid);
+  EXPECT_NE(r->pid, init);
+  EXPECT_EQ(InnermostPid(r->pid), 1);
+  EXPECT_TRUE(Alive(init));
+  EXPECT_TRUE(Alive(r->pid));
+  // A mount namespace of its own, neither ours nor the original's...
+  auto ns = [](pid_t p) { return fs::read_symlink(fmt::format("/proc/{}/ns/mnt", p)).string(); };
+  EXPECT_NE(ns(r->pid), ns(getpid()));
+  EXPECT_NE(ns(r->pid), ns(init));
+  // ...whose /proc is the new pid namespace's: its pid 1 is the copy.
+  std::ifstream cmdline(fmt::format("/proc/{}/root/proc/1/cmdline", r->pid));
+  std::string first_arg;
+  std::getline(cmdline, first_arg, '\0');
+  EXPECT_EQ(first_arg, WorkloadPath());
+  auto copy_root = RestoreRootFor(r->pid);
+  ASSERT_TRUE(copy_root.ok()) << copy_root.status().ToString();
+  EXPECT_EQ(*copy_root, "/");
+
+  // Both write the same file; stop the original, the copy must go on.
+  KillTree(unshare);
+  EXPECT_FALSE(Alive(init));
+  std::this_thread::sleep_for(100ms);
+  uint64_t now = ReadProgress(out).n;
+  EXPECT_GE(now, at_dump);
+  ASSERT_TRUE(WaitProgress(out, now + 10)) << "restored copy is not counting";
+}
+
+// A process in our own mount namespace needs no root.
+TEST_F(CriuRestoreTest, RestoreRootForOwnMountNamespaceIsEmpty) {
+  auto root = RestoreRootFor(getpid());
+  ASSERT_TRUE(root.ok()) << root.status().ToString();
+  EXPECT_EQ(*root, "");
+  auto gone = RestoreRootFor(999999999);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.status().code(), Code::kNotFound) << gone.status().ToString();
 }
 
 }  // namespace
