@@ -143,6 +143,10 @@ class Conn {
 
 using Request = http::request<http::span_body<char>>;
 
+// 5xx and 429 may go away; 501 NotImplemented (an API the server lacks)
+// does not.
+bool Retryable(unsigned status) { return (status >= 500 && status != 501) || status == 429; }
+
 template <class Fields>
 void CopyHeaders(const Fields& fields, S3Response* out) {
   for (const auto& f : fields) out->headers.emplace_back(Lower(f.name_string()), std::string(f.value()));
@@ -343,7 +347,7 @@ Result<S3Response> S3Client::Call(const S3Request& r) {
     resp.body = std::move(parser.get().body());
     if (keep) impl_->Give(std::move(conn));
     if (resp.status >= 200 && resp.status < 300) return resp;
-    *retry = resp.status >= 500 || resp.status == 429;
+    *retry = Retryable(resp.status);
     return ErrorFromResponse(resp, impl_->What(r));
   });
 }
@@ -429,7 +433,7 @@ Result<std::unique_ptr<S3BodyStream>> S3Client::Open(const S3Request& r) {
           body.append(chunk.data(), chunk.size() - parser->get().body().size);
         }
         head.body = std::move(body);
-        *retry = head.status >= 500 || head.status == 429;
+        *retry = Retryable(head.status);
         return ErrorFromResponse(head, impl_->What(r));
       });
 }

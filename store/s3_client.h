@@ -6,7 +6,7 @@
 // Errors: a non-2xx answer becomes a Status carrying S3's Code and Message:
 // 404 NotFound, 401/403 Unauthenticated, 5xx/429 (after retries) and
 // connection failures Unavailable, others IOError.
-// Retries: 5xx, 429 and transport errors, with exponential backoff and
+// Retries: 5xx (but 501), 429 and transport errors, with exponential backoff and
 // jitter (S3Config::max_retries, retry_base_ms, retry_max_ms). Requests are
 // re-signed on every attempt.
 // Thread safety: Call/Open may be used from many threads at once. An

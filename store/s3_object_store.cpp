@@ -398,7 +398,7 @@ Status S3ObjectStore::DeletePrefix(std::string_view prefix) {
   const std::string& store_prefix = client_->config().prefix;
   for (;;) {
     CKPTD_ASSIGN_OR_RETURN(ListPage page, List(prefix, {}, 1000));
-    if (page.objects.empty()) return Status::Ok();
+    if (page.objects.empty()) return AbortUploads(prefix);
     std::string xml = "<Delete><Quiet>true</Quiet>";
     for (const ObjectInfo& o : page.objects)
       xml += "<Object><Key>" + XmlEscape(store_prefix + o.key) + "</Key></Object>";
@@ -409,6 +409,37 @@ Status S3ObjectStore::DeletePrefix(std::string_view prefix) {
     std::string what = fmt::format("{}: delete prefix '{}'", Describe(), prefix);
     if (!resp.ok()) return resp.status().WithContext(what);
     CKPTD_RETURN_IF_ERROR(ErrorInBody(*resp, what));
+  }
+}
+
+Status S3ObjectStore::AbortUploads(std::string_view prefix) {
+  const std::string full_prefix = client_->config().prefix + std::string(prefix);
+  std::string what = fmt::format("{}: abort uploads under '{}'", Describe(), prefix);
+  std::string key_marker, id_marker;
+  for (;;) {
+    S3Request r{"GET", "", {{"uploads", ""}, {"prefix", full_prefix}}, {}, {}};
+    if (!key_marker.empty()) r.query.emplace_back("key-marker", key_marker);
+    if (!id_marker.empty()) r.query.emplace_back("upload-id-marker", id_marker);
+    Result<S3Response> resp = client_->Call(r);
+    if (!resp.ok()) {
+      if (resp.status().message().find("NotImplemented") != std::string::npos) return Status::Ok();
+      return resp.status().WithContext(what);
+    }
+    for (std::string_view u : XmlElements(resp->body, "Upload")) {
+      auto key = XmlText(u, "Key");
+      auto id = XmlText(u, "UploadId");
+      if (!key || !id || id->empty() || key->compare(0, full_prefix.size(), full_prefix) != 0) continue;
+      S3Request del{"DELETE", *key, {{"uploadId", *id}}, {}, {}};
+      Result<S3Response> d = client_->Call(del);
+      if (!d.ok() && d.status().code() != Code::kNotFound) return d.status().WithContext(what);
+    }
+    if (XmlText(resp->body, "IsTruncated").value_or("false") != "true") return Status::Ok();
+    std::string next_key = XmlText(resp->body, "NextKeyMarker").value_or("");
+    std::string next_id = XmlText(resp->body, "NextUploadIdMarker").value_or("");
+    if (next_key.empty() || (next_key == key_marker && next_id == id_marker))
+      return IOError(what + ": truncated answer without a new NextKeyMarker");
+    key_marker = std::move(next_key);
+    id_marker = std::move(next_id);
   }
 }
 

@@ -13,7 +13,10 @@
 // Reads: GetObject streamed, with Range for offset/length; a connection lost
 // mid-body is resumed with a Range request pinned to the ETag (If-Match).
 // List: ListObjectsV2 pages. DeletePrefix: DeleteObjects in batches of
-// up to 1000 keys.
+// up to 1000 keys, then AbortMultipartUpload for every incomplete upload
+// under the prefix (ListMultipartUploads): a writer whose abort could not
+// reach the store (it was away) leaves parts no object listing shows. A
+// server without ListMultipartUploads (501 NotImplemented) skips that step.
 //
 // Thread safety: as ObjectStore.
 #pragma once
@@ -51,6 +54,8 @@ class S3ObjectStore final : public ObjectStore {
 
  private:
   explicit S3ObjectStore(std::shared_ptr<S3Client> client);
+  // Aborts the incomplete multipart uploads whose keys start with prefix.
+  Status AbortUploads(std::string_view prefix);
   std::shared_ptr<S3Client> client_;
 };
 

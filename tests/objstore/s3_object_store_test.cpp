@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "store/digest.h"
+#include "store/s3_client.h"
 #include "store/s3_object_store.h"
 #include "tests/objstore/s3rver_fixture.h"
 
@@ -159,6 +160,23 @@ TEST(S3ObjectStoreTest, ServerStoppedMidMultipartFailsCleanly) {
   auto page = store->List("interrupted");
   ASSERT_TRUE(page.ok());
   EXPECT_TRUE(page->objects.empty());
+  // The abort could not reach the server: its parts are still held, out of
+  // sight of List. DeletePrefix (what cleanup runs) aborts them.
+  EXPECT_FALSE(server.PendingUploads().empty()) << "the writer's abort reached a stopped server?";
+  ASSERT_TRUE(store->PutBytes("interrupted-not", "other").ok());
+  auto other = store->NewWriter("other/kept");
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE((*other)->Write(std::string_view(data).substr(0, kPart * 2)).ok());  // an upload in progress
+  size_t before = server.PendingUploads().size();
+  ASSERT_GE(before, 2u);
+  Status del = store->DeletePrefix("interrupted");
+  ASSERT_TRUE(del.ok()) << del.ToString();
+  EXPECT_EQ(server.PendingUploads().size(), 1u) << "only the upload under other/ may stay";
+  EXPECT_NE(server.ReadLog().find("GET /ckptd-test?prefix=interrupted&uploads="), std::string::npos)
+      << server.ReadLog();
+  ASSERT_TRUE((*other)->Write(std::string_view(data).substr(kPart * 2, kPart)).ok());
+  Status c = (*other)->Commit();
+  EXPECT_TRUE(c.ok()) << c.ToString();
 }
 
 TEST(S3ObjectStoreTest, ServerRestartMidMultipartRetriesToSuccess) {
@@ -187,6 +205,22 @@ TEST(S3ObjectStoreTest, ServerRestartMidMultipartRetriesToSuccess) {
   auto got = store->GetBytes("resilient");
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   EXPECT_EQ(Sha256::HexOf(*got), Sha256::HexOf(data));
+}
+
+// 501 NotImplemented (an API the server lacks) will not go away: one
+// request, no retries (DeletePrefix relies on it to skip
+// ListMultipartUploads quickly on servers without it).
+TEST(S3ObjectStoreTest, NotImplementedIsNotRetried) {
+  S3rverProcess server;
+  ASSERT_TRUE(server.Start().ok());
+  S3Client client(server.Config());
+  auto resp = client.Call(S3Request{"GET", "", {{"inventory", ""}}, {}, {}});
+  ASSERT_FALSE(resp.ok());
+  EXPECT_NE(resp.status().message().find("NotImplemented"), std::string::npos) << resp.status().ToString();
+  std::string log = server.ReadLog();
+  size_t n = 0;
+  for (size_t pos = 0; (pos = log.find("?inventory=", pos)) != std::string::npos; ++pos) ++n;
+  EXPECT_EQ(n, 1u) << log;
 }
 
 TEST(S3ObjectStoreTest, UnreachableServerIsUnavailable) {

@@ -3,7 +3,8 @@
 // without checking the signature, so this front verifies AWS Signature V4
 // itself (an implementation independent of the C++ signer, on node's
 // crypto) before handing the request to s3rver's Koa app. It also
-// implements AbortMultipartUpload, which s3rver lacks, and can inject
+// implements AbortMultipartUpload and ListMultipartUploads, which s3rver
+// lacks (answering from s3rver's own upload directories), and can inject
 // faults for the fault tests.
 //
 // usage: node s3rver_sigv4.js MODULE_DIR DATA_DIR PORT BUCKET ACCESS_KEY SECRET [LOG_FILE]
@@ -33,6 +34,9 @@ function rfc3986(s) {
 }
 function hmac(key, data) {
   return crypto.createHmac('sha256', key).update(data).digest();
+}
+function xmlEscape(s) {
+  return String(s).replace(/[<>&'"]/g, c => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]);
 }
 function xmlError(res, status, code, message) {
   res.writeHead(status, { 'Content-Type': 'application/xml' });
@@ -106,6 +110,31 @@ async function main() {
     if (failPart && req.method === 'PUT' && url.searchParams.get('partNumber') === failPart) {
       req.resume();
       return xmlError(res, 400, 'InjectedFault', `part ${failPart} refused by the test front`);
+    }
+    const pathParts = url.pathname.split('/').filter(p => p !== '');
+    if (req.method === 'GET' && pathParts.length === 1 && url.searchParams.has('uploads')) {
+      // ListMultipartUploads (one page, all of them): the uploads s3rver
+      // keeps on disk, each directory holding the object key in 'key'.
+      const b = pathParts[0];
+      const prefix = url.searchParams.get('prefix') || '';
+      const root = app.store.getResourcePath(b, undefined, 'uploads');
+      const uploads = [];
+      for (const id of fs.existsSync(root) ? fs.readdirSync(root) : []) {
+        let key;
+        try {
+          key = fs.readFileSync(path.join(root, id, 'key'), 'utf8');
+        } catch (e) {
+          continue;  // being created or removed
+        }
+        if (key.startsWith(prefix)) uploads.push([key, id]);
+      }
+      uploads.sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : x[1] < y[1] ? -1 : 1));
+      res.writeHead(200, { 'Content-Type': 'application/xml' });
+      return res.end('<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult>' +
+                     `<Bucket>${xmlEscape(b)}</Bucket><Prefix>${xmlEscape(prefix)}</Prefix>` +
+                     '<MaxUploads>10000</MaxUploads><IsTruncated>false</IsTruncated>' +
+                     uploads.map(([k, id]) => `<Upload><Key>${xmlEscape(k)}</Key><UploadId>${xmlEscape(id)}</UploadId></Upload>`).join('') +
+                     '</ListMultipartUploadsResult>');
     }
     if (req.method === 'DELETE' && uploadId) {
       // AbortMultipartUpload: drop the upload's parts.
