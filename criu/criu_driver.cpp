@@ -89,6 +89,7 @@ void FillCommon(const CommonOptions& o, int images_fd, int work_fd, const std::s
   if (o.orphan_pts_master) out->set_orphan_pts_master(true);
   // Always explicit: CRIU's own default is to dump and restore cgroups.
   out->set_manage_cgroups(o.manage_cgroups);
+  if (o.auto_ext_mounts) out->set_auto_ext_mnt(true);
   for (const auto& e : o.external) out->add_external(e);
   if (o.network_lock != NetworkLock::kCriuDefault) out->set_network_lock(LockMethod(o.network_lock));
 }

@@ -28,14 +28,19 @@
 //   own pid namespace is restored into a fresh pid namespace, so it can be
 //   restored while the original still runs. A tree with its own mount
 //   namespace (e.g. `unshare --pid --fork --mount-proc`) has that namespace
-//   in its images (mountpoints-<id>.img), and CRIU then needs
-//   RestoreOptions::root, the directory to become the namespace's root mount
-//   (see RestoreRootFor; without it CRIU 4.2.1 in its default mount-v2 mode
-//   crashes with "mnt: BUG at criu/mount.c:48": while cleaning the copied
-//   mounts of the new namespace it asks service_mountpoint() for a
-//   plain_mountpoint only image mounts have; in --mntns-compat-mode it says
-//   "The --root option is required to restore a mount namespace"). Restore
-//   refuses such images without a root (kInvalidArgument) before CRIU runs.
+//   in its images (mountpoints-<id>.img). Dump it with auto_ext_mounts: the
+//   mounts it shares with the daemon become external (without it CRIU tars
+//   every tmpfs, all of /dev/shm, and fails when files change meanwhile:
+//   "Can't dump tmpfs content"). Restore it with auto_ext_mounts too
+//   ("Mount N is autodetected external mount. Try --ext-mount-map auto")
+//   and with RestoreOptions::root, the directory that becomes the
+//   namespace's root mount (see RestoreRootFor). Without a root CRIU 4.2.1,
+//   in its default mount-v2 mode, crashes with "mnt: BUG at
+//   criu/mount.c:48": cleaning the mounts copied into the new namespace it
+//   asks service_mountpoint() for a plain_mountpoint that only mounts read
+//   from images have (in --mntns-compat-mode it says "The --root option is
+//   required to restore a mount namespace"); so Restore refuses such images
+//   without a root (kInvalidArgument) before CRIU runs.
 //   CRIU restores PR_SET_PDEATHSIG, so a root that had one
 //   (e.g. started by `unshare --kill-child`) is killed as soon as CRIU exits.
 //   Where PID 1 does not reap orphans, the dumped tree's killed children stay
@@ -133,8 +138,9 @@ class CriuDriver final : public CriuApi {
 // judged from the caller's namespaces (which CRIU inherits): "" when `pid`
 // shares the caller's mount namespace (CRIU then does not dump mounts), "/"
 // when it has a mount namespace of its own whose root directory is the
-// caller's (`unshare --mount[-proc]`: CRIU rebuilds the other mounts, e.g.
-// the private /proc, from the images on top of that root). Callers record
+// caller's (`unshare --mount[-proc]`: CRIU rebuilds the other mounts on top
+// of that root, e.g. the private /proc, or with auto_ext_mounts binds them
+// from the caller's namespace). Callers record
 // it with the checkpoint so any restore passes it. kInvalidArgument when the
 // namespace has another root (a container's rootfs: CRIU would need that
 // rootfs prepared at restore, which this driver cannot know), kNotFound when

@@ -83,6 +83,13 @@ struct CommonOptions {
   bool file_locks = false;
   bool manage_cgroups = false;  // false: leave cgroups alone (restore into ours)
   bool orphan_pts_master = false;
+  // CRIU's --ext-mount-map auto, for a tree with a mount namespace of its
+  // own: each of its mounts that is a bind of a mount of CRIU's (the
+  // daemon's) namespace is recorded as external at dump and bind-mounted
+  // back from there at restore, instead of being dumped (tmpfs contents:
+  // all of /dev/shm) or recreated (a fresh devpts). The images then need it
+  // at restore too. Without a mount namespace of its own: no effect.
+  bool auto_ext_mounts = false;
   // External resources, CRIU's --external syntax ("mnt[path]:key",
   // "unix[ino]", "tty[rdev:dev]", "file[mnt_id:inode]", ...).
   std::vector<std::string> external;

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -377,9 +378,10 @@ TEST_F(CriuRestoreTest, PidNamespaceRestoreWhileOriginalRuns) {
 }
 
 // The same with `--mount-proc`: the tree also has a mount namespace of its
-// own (with a private /proc). CRIU dumps it and needs a root to restore it;
-// RestoreRootFor() says "/" (the namespace's root is ours) and with it the
-// copy runs, in a new pid and mount namespace, while the original still does.
+// own (with a private /proc). CRIU dumps it (the mounts it shares with us as
+// external ones) and needs a root to restore it; RestoreRootFor() says "/"
+// (the namespace's root is ours) and with it the copy runs, in a new pid and
+// mount namespace, while the original still does.
 TEST_F(CriuRestoreTest, PidAndMountNamespaceRestoreWhileOriginalRuns) {
   auto out = tmp_.path() / "counter";
   pid_t unshare = Spawn({"unshare", "--pid", "--fork", "--mount-proc", WorkloadPath(), "counter", "--out",
@@ -397,10 +399,13 @@ TEST_F(CriuRestoreTest, PidAndMountNamespaceRestoreWhileOriginalRuns) {
   o.pid = init;
   o.images_dir = tmp_.Sub("img");
   o.leave_running = true;
+  o.auto_ext_mounts = true;  // /dev/shm and the like stay the daemon's
   o.deadline = 60s;
   auto d = driver_->Dump(o);
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   EXPECT_TRUE(Alive(init));
+  for (const auto& e : fs::directory_iterator(o.images_dir))
+    EXPECT_FALSE(e.path().filename().string().starts_with("tmpfs-")) << "tmpfs dumped: " << e.path();
   uint64_t at_dump = ReadProgress(out).n;
 
   RestoreOptions ro;
@@ -414,6 +419,7 @@ TEST_F(CriuRestoreTest, PidAndMountNamespaceRestoreWhileOriginalRuns) {
   EXPECT_NE(refused.status().message().find("mount namespace"), std::string::npos) << refused.status().ToString();
 
   ro.root = *root;
+  ro.auto_ext_mounts = true;
   auto r = driver_->Restore(ro);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   cleanup_.push_back(r->pid);
@@ -430,6 +436,11 @@ TEST_F(CriuRestoreTest, PidAndMountNamespaceRestoreWhileOriginalRuns) {
   std::string first_arg;
   std::getline(cmdline, first_arg, '\0');
   EXPECT_EQ(first_arg, WorkloadPath());
+  // The external mounts are ours again: the same /dev/shm superblock.
+  struct stat ours{}, its{};
+  ASSERT_EQ(stat("/dev/shm", &ours), 0);
+  ASSERT_EQ(stat(fmt::format("/proc/{}/root/dev/shm", r->pid).c_str(), &its), 0);
+  EXPECT_EQ(its.st_dev, ours.st_dev);
   auto copy_root = RestoreRootFor(r->pid);
   ASSERT_TRUE(copy_root.ok()) << copy_root.status().ToString();
   EXPECT_EQ(*copy_root, "/");
