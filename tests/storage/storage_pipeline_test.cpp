@@ -1,7 +1,7 @@
 // The image pipeline end to end: images streamed to S3 (s3rver on loopback)
 // or a local directory while CRIU dumps; restored by a second daemon with its
 // own data directory from the restore_path alone; faults (S3 gone
-// mid-upload, a corrupted object).
+// mid-upload for good or within the retry window, a corrupted object).
 #include <signal.h>
 #include <unistd.h>
 
@@ -12,6 +12,8 @@
 #include <gtest/gtest.h>
 
 #include "criu_test_util.h"
+#include "daemon/manifest.h"
+#include "store/codec.h"
 #include "store/digest.h"
 #include "store/object_uri.h"
 #include "tests/api/api_test_util.h"
@@ -23,6 +25,10 @@ namespace {
 namespace json = boost::json;
 namespace fs = std::filesystem;
 namespace ct = ckptd::criu::testing;
+
+// Bytes a job has shipped when the fault tests stop S3: several 8 MiB
+// parts, so multipart uploads are under way.
+constexpr uint64_t kShipped = 24ull << 20;
 
 struct Node {
   std::unique_ptr<Daemon> daemon;
@@ -80,6 +86,33 @@ class StoragePipelineTest : public ::testing::Test {
     auto* x = v.as_object().if_contains(k);
     return x && x->is_string() ? std::string(x->as_string()) : std::string();
   }
+  // Polls a job until it has shipped at least min_bytes (true) or has ended
+  // (false).
+  bool WaitShipping(Node& n, const std::string& job_id, uint64_t min_bytes, uint64_t* shipped) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+      json::value j = Send(n, "GET", "/v2/jobs/" + job_id);
+      std::string state = Str(j, "state");
+      if (state != "running" && state != "queued") return false;
+      if (auto* b = j.as_object().if_contains("bytes_written"); b && b->to_number<uint64_t>() >= min_bytes) {
+        *shipped = b->to_number<uint64_t>();
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
+  }
+  // Polls a job until it leaves queued/running; returns its last state.
+  json::value WaitJobEnd(Node& n, const std::string& job_id) {
+    json::value j = Send(n, "GET", "/v2/jobs/" + job_id);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+    while (std::chrono::steady_clock::now() < deadline &&
+           (Str(j, "state") == "running" || Str(j, "state") == "queued")) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      j = Send(n, "GET", "/v2/jobs/" + job_id);
+    }
+    return j;
+  }
   ObjectStoreConfig StoreConfig() {
     ObjectStoreConfig sc;
     sc.s3 = s3_.Config();
@@ -122,7 +155,10 @@ TEST_F(StoragePipelineTest, CheckpointToS3OnARestoreOnB) {
   // Nothing left in A's staging.
   EXPECT_TRUE(fs::is_empty(dir_a_.path() + "/staging"));
 
-  EXPECT_NE(ct::ReapChild(pid), -1);
+  // The dump ended the target: its zombie is reaped by us or, after its
+  // grace, by the in-process daemon's orphan reaper.
+  ct::ReapChild(pid);
+  EXPECT_FALSE(ct::Alive(pid)) << "the dump left the target running";
   uint64_t at_dump = ct::ReadProgress(out).n;
   json::value rj = Send(b_, "POST", "/v2/jobs/restore", {{"restore_path", restore_path}, {"wait", true}}, &status);
   ASSERT_EQ(status, 200);
@@ -165,10 +201,16 @@ TEST_F(StoragePipelineTest, CorruptedObjectIsRefused) {
   EXPECT_TRUE(ct::Alive(pid));
 }
 
-// The S3 server dies while the dump streams: the job fails cleanly (never
-// ready), the target keeps running, and nothing of it stays listed as ready.
+// The S3 server dies while the dump streams and stays away past the retry
+// window: the job fails cleanly (never ready), the target keeps running,
+// the record ends deprecated with the error. Once S3 is back, cleanup
+// removes everything the job had written: objects and the incomplete
+// multipart uploads the failed writers could not abort.
 TEST_F(StoragePipelineTest, S3GoneMidUploadFailsCleanly) {
   Config c = S3NodeConfig(dir_a_.path(), true);
+  c.s3_max_retries = 2;  // a window of 0.15 to 0.3 s per request
+  c.s3_retry_max_ms = 200;
+  c.cleanup_interval_s = 0;  // cleanup on POST /v2/cleanup only
   a_ = StartNode(c);
   ASSERT_TRUE(a_.client);
   auto out = work_.path() / "memory";
@@ -180,33 +222,129 @@ TEST_F(StoragePipelineTest, S3GoneMidUploadFailsCleanly) {
                          {{"pid", pid}, {"leave_running", true}, {"compression", "none"}}, &status);
   ASSERT_EQ(status, 202) << json::serialize(sub);
   std::string job_id = Str(sub, "job_id");
-  // Stop S3 once the first bytes have gone out.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  json::value j;
-  while (std::chrono::steady_clock::now() < deadline) {
-    j = Send(a_, "GET", "/v2/jobs/" + job_id);
-    if (j.is_object() && j.as_object().contains("bytes_written") &&
-        j.at("bytes_written").to_number<uint64_t>() > 0)
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  // Stop S3 once multipart uploads are under way.
+  uint64_t shipped = 0;
+  ASSERT_TRUE(WaitShipping(a_, job_id, kShipped, &shipped)) << "the job ended before shipping 24 MiB";
   s3_.Stop();
-  j = Send(a_, "GET", "/v2/jobs/" + job_id);
-  deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
-  while (std::chrono::steady_clock::now() < deadline &&
-         (Str(j, "state") == "running" || Str(j, "state") == "queued")) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    j = Send(a_, "GET", "/v2/jobs/" + job_id);
-  }
+  json::value j = WaitJobEnd(a_, job_id);
   ASSERT_EQ(Str(j, "state"), "failed") << json::serialize(j);
   std::string id = Str(j, "checkpoint_id");
   json::value rec = Send(a_, "GET", "/v2/checkpoints/" + id);
   EXPECT_EQ(Str(rec, "status"), "deprecated") << json::serialize(rec);
+  EXPECT_NE(Str(rec.at("info"), "error"), "") << json::serialize(rec);
+  EXPECT_TRUE(rec.at("restore_path").is_null()) << json::serialize(rec);
   EXPECT_TRUE(ct::Alive(pid));
   EXPECT_NE(ct::ProcState(pid), 'T') << "target left frozen";
   uint64_t n = ct::ReadProgress(out).n;
   EXPECT_TRUE(ct::WaitProgress(out, n + 1, std::chrono::seconds(30))) << "target stopped";
   EXPECT_TRUE(fs::is_empty(dir_a_.path() + "/staging"));
+
+  // S3 comes back (same port, same data): cleanup removes what is left.
+  ASSERT_TRUE(s3_.Start().ok());
+  auto store = OpenObjectStore(std::string("s3://") + testing::S3rverProcess::kBucket + "/ckpt/", StoreConfig());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto left = (*store)->List(id + "/");
+  ASSERT_TRUE(left.ok()) << left.status().ToString();
+  std::printf("left behind while S3 was away: %zu objects, %zu incomplete uploads\n", left->objects.size(),
+              s3_.PendingUploads().size());
+  json::value report = Send(a_, "POST", "/v2/cleanup", {}, &status);
+  ASSERT_EQ(status, 200) << json::serialize(report);
+  EXPECT_TRUE(report.at("errors").as_array().empty()) << json::serialize(report);
+  rec = Send(a_, "GET", "/v2/checkpoints/" + id);
+  EXPECT_FALSE(rec.at("cleaned_at").is_null()) << json::serialize(rec);
+  left = (*store)->List(id + "/");
+  ASSERT_TRUE(left.ok()) << left.status().ToString();
+  EXPECT_TRUE(left->objects.empty()) << left->objects.size() << " objects left, first " << left->objects[0].key;
+  EXPECT_EQ(s3_.PendingUploads(), std::vector<std::string>{}) << "incomplete multipart uploads left";
+}
+
+// The S3 server dies mid-upload and comes back on the same port with the
+// same data within the retry window: the job retries to success. The
+// checkpoint is ready, every object of its manifest is in the bucket with
+// the manifest's size and SHA-256, and it restores on a second daemon.
+TEST_F(StoragePipelineTest, S3BackWithinRetryWindowRetriesToSuccess) {
+  Config c = S3NodeConfig(dir_a_.path(), true);
+  // Backoff 0.1, 0.2, 0.4, 0.8, 1.6 s then 2 s (jitter halves at most):
+  // each request rides out at least 16 s.
+  c.s3_max_retries = 20;
+  c.s3_retry_max_ms = 2000;
+  a_ = StartNode(c);
+  b_ = StartNode(S3NodeConfig(dir_b_.path(), false));
+  ASSERT_TRUE(a_.client && b_.client);
+  auto out = work_.path() / "memory";
+  pid_t pid = ct::StartWorkload("memory", out, {"--mib", "256"});
+  cleanup_.push_back(pid);
+  ASSERT_TRUE(ct::WaitProgress(out, 1, std::chrono::seconds(60)));
+  int status = 0;
+  json::value sub = Send(a_, "POST", "/v2/jobs/checkpoint", {{"pid", pid}, {"compression", "none"}}, &status);
+  ASSERT_EQ(status, 202) << json::serialize(sub);
+  std::string job_id = Str(sub, "job_id");
+  uint64_t shipped = 0;
+  ASSERT_TRUE(WaitShipping(a_, job_id, kShipped, &shipped)) << "the job ended before shipping 24 MiB";
+  const int port = s3_.port();
+  s3_.Stop();
+  // Away longer than the default window (1.5 to 3.1 s) would survive.
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  json::value j = Send(a_, "GET", "/v2/jobs/" + job_id);
+  ASSERT_EQ(Str(j, "state"), "running") << "the job ended while S3 was away: " << json::serialize(j);
+  ASSERT_TRUE(s3_.Start().ok());
+  ASSERT_EQ(s3_.port(), port);
+  j = WaitJobEnd(a_, job_id);
+  ASSERT_EQ(Str(j, "state"), "succeeded") << json::serialize(j);
+  uint64_t stored_total = j.at("result").at("image_bytes").to_number<uint64_t>();
+  EXPECT_LT(shipped, stored_total) << "S3 was stopped after the upload, not during it";
+  std::string id = Str(j, "checkpoint_id");
+  json::value rec = Send(a_, "GET", "/v2/checkpoints/" + id);
+  ASSERT_EQ(Str(rec, "status"), "ready") << json::serialize(rec);
+  std::string restore_path = Str(rec, "restore_path");
+
+  // Every object of the manifest, read back from the bucket, is whole.
+  auto store = OpenObjectStore(restore_path, StoreConfig());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto bytes = (*store)->GetBytes(kManifestName);
+  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  EXPECT_EQ(Str(rec, "checksum"), Sha256::HexOf(*bytes));
+  auto manifest = Manifest::Parse(*bytes);
+  ASSERT_TRUE(manifest.ok()) << manifest.status().ToString();
+  ASSERT_FALSE(manifest->files.empty());
+  uint64_t total = 0;
+  for (const ManifestFile& f : manifest->files) {
+    auto head = (*store)->Head(f.name);
+    ASSERT_TRUE(head.ok()) << f.name << ": " << head.status().ToString();
+    EXPECT_EQ(head->size, f.stored_size) << f.name;
+    auto inner = (*store)->NewReader(f.name);
+    ASSERT_TRUE(inner.ok()) << f.name << ": " << inner.status().ToString();
+    DecodingReader r(std::move(*inner));
+    std::vector<char> buf(1 << 20);
+    for (;;) {
+      auto got = r.Read(buf);
+      ASSERT_TRUE(got.ok()) << f.name << ": " << got.status().ToString();
+      if (*got == 0) break;
+    }
+    EXPECT_EQ(r.bytes_read(), f.size) << f.name;
+    EXPECT_EQ(r.sha256_hex(), f.sha256) << f.name;
+    total += f.size;
+  }
+  EXPECT_EQ(total, manifest->TotalSize());
+  // Objects the job wrote but the manifest does not name would be leaks.
+  auto page = (*store)->List("");
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  EXPECT_EQ(page->objects.size(), manifest->files.size() + 1) << "objects besides the manifest's";
+  std::printf("S3 away 4 s after %llu of %llu bytes; %zu incomplete uploads left by lost answers\n",
+              static_cast<unsigned long long>(shipped), static_cast<unsigned long long>(stored_total),
+              s3_.PendingUploads().size());
+
+  // The dump ended the target: its zombie is reaped by us or, after its
+  // grace, by the in-process daemon's orphan reaper.
+  ct::ReapChild(pid);
+  EXPECT_FALSE(ct::Alive(pid)) << "the dump left the target running";
+  uint64_t at_dump = ct::ReadProgress(out).n;
+  json::value rj = Send(b_, "POST", "/v2/jobs/restore", {{"restore_path", restore_path}, {"wait", true}}, &status);
+  ASSERT_EQ(status, 200);
+  ASSERT_EQ(Str(rj, "state"), "succeeded") << json::serialize(rj);
+  cleanup_.push_back(static_cast<pid_t>(rj.at("pid").as_int64()));
+  EXPECT_TRUE(ct::WaitProgress(out, at_dump + 2, std::chrono::seconds(30))) << "memory verification stalled";
+  EXPECT_TRUE(ct::ReadProgress(out).ok) << "memory content differs after restore";
 }
 
 // Streaming overlaps the dump: once CRIU returns, little upload is left.
