@@ -108,6 +108,15 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     uname(&u);
     json::object platform{{"os", u.sysname}, {"kernel", u.release}, {"arch", u.machine}, {"criu_version", criu_version}};
     json::object opts = CheckpointOptionsToJson(req);
+    // A target with a mount namespace of its own (unshare --mount-proc) is
+    // dumped with auto external mounts and restored with those and CRIU's
+    // root (criu_driver.h); both go with the options into info and the
+    // manifest, so every restore passes them.
+    CKPTD_ASSIGN_OR_RETURN(std::string restore_root, criu::RestoreRootFor(pid));
+    if (!restore_root.empty()) {
+      opts["restore_root"] = restore_root;
+      opts["auto_ext_mounts"] = true;
+    }
     json::object info{{"pid", pid},
                       {"cmdline", Cmdline(pid)},
                       {"options", opts},
@@ -142,6 +151,7 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     d.link_remap = req.link_remap;
     d.manage_cgroups = req.manage_cgroups;
     d.external = req.external;
+    d.auto_ext_mounts = !restore_root.empty();
     d.deadline = std::chrono::seconds(req.timeout_s);
     // CRIU's pre-dump notification comes before it freezes the tree and
     // post-dump before it resumes (or kills) it: the span between them is

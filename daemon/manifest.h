@@ -30,7 +30,10 @@ struct Manifest {
   std::string criu_version;
   std::string codec;
   int64_t created_at_ms = 0;
-  boost::json::value options;  // the dump options restore must mirror
+  // The dump options restore must mirror; "restore_root" ("/") and
+  // "auto_ext_mounts" (true) when the target had a mount namespace of its
+  // own (criu::RestoreRootFor, criu::CommonOptions::auto_ext_mounts).
+  boost::json::value options;
   // PIDs of the GPU processes that were checkpointed with the driver (they
   // come back CHECKPOINTED after CRIU restore); "gpu_pids", written only when
   // non-empty so older manifests and readers are unchanged.

@@ -189,6 +189,15 @@ Status JobManager::RunRestore(const JobPtr& job) {
     ro.ext_unix_sk = Opt(m.options, "ext_unix_sk");
     ro.file_locks = Opt(m.options, "file_locks");
     ro.manage_cgroups = Opt(m.options, "manage_cgroups");
+    // Dumped with its own mount namespace: CRIU's root for it. Only "/" is
+    // ever written (criu::RestoreRootFor); a manifest asking for another
+    // directory is not ours to trust.
+    if (auto* o = m.options.is_object() ? m.options.as_object().if_contains("restore_root") : nullptr) {
+      if (!o->is_string() || o->as_string() != "/")
+        return Corruption(fmt::format("manifest: restore_root {} is not supported (only \"/\")", json::serialize(*o)));
+      ro.root = "/";
+    }
+    ro.auto_ext_mounts = Opt(m.options, "auto_ext_mounts");
     ro.deadline = std::chrono::seconds(job->rst.timeout_s);
     // CRIU kills what it forked when a restore fails; should a tree with the
     // dumped root pid appear anyway, it is ours to remove (no half-restored

@@ -191,6 +191,71 @@ TEST_F(JobsTest, LeaveRunningKeepsTheOriginal) {
   EXPECT_EQ(Str(GetCheckpoint(Str(job, "checkpoint_id")), "status"), "ready");
 }
 
+// A workload in a pid and mount namespace of its own (`unshare --pid --fork
+// --mount-proc`), checkpointed with leave_running, is restored while the
+// original still runs: the checkpoint records CRIU's root for the mount
+// namespace ("restore_root" in its options) and the restore passes it.
+TEST_F(JobsTest, OwnPidAndMountNamespaceRestoresWhileTheOriginalRuns) {
+  auto out = work_.path() / "counter";
+  pid_t unshare = ct::Spawn({"unshare", "--pid", "--fork", "--mount-proc", ct::WorkloadPath(), "counter", "--out",
+                             out.string(), "--log", out.string() + ".log"});
+  cleanup_.push_back(unshare);
+  ASSERT_TRUE(ct::WaitProgress(out, 5));
+  std::vector<pid_t> kids = ct::ChildrenOf(unshare);
+  ASSERT_EQ(kids.size(), 1u);
+  pid_t init = kids[0];
+  ASSERT_EQ(ct::InnermostPid(init), 1);
+  // The copy resumes from the dump, somewhere between these two.
+  uint64_t before_dump = ct::ReadProgress(out).n;
+  json::object job = Checkpoint(init, {{"leave_running", true}});
+  ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
+  std::string id = Str(job, "checkpoint_id");
+  EXPECT_TRUE(ct::Alive(init));
+
+  std::ifstream mf(Images() + "/" + id + "/manifest.json", std::ios::binary);
+  auto m = Manifest::Parse(std::string((std::istreambuf_iterator<char>(mf)), {}));
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(Str(m->options.as_object(), "restore_root"), "/") << json::serialize(m->options);
+  EXPECT_EQ(m->options.as_object().at("auto_ext_mounts"), json::value(true)) << json::serialize(m->options);
+  for (const auto& f : m->files) EXPECT_FALSE(f.name.starts_with("tmpfs-")) << "tmpfs dumped: " << f.name;
+  EXPECT_EQ(Str(GetCheckpoint(id).at("info").at("options").as_object(), "restore_root"), "/");
+
+  json::object rj = Restore(id);
+  ASSERT_EQ(Str(rj, "state"), "succeeded") << json::serialize(rj);
+  pid_t restored = static_cast<pid_t>(rj.at("pid").as_int64());
+  ASSERT_GT(restored, 0);
+  cleanup_.push_back(restored);
+  EXPECT_NE(restored, init);
+  EXPECT_EQ(ct::InnermostPid(restored), 1);
+  EXPECT_TRUE(ct::Alive(init)) << "the original must still run";
+  EXPECT_NE(fs::read_symlink("/proc/" + std::to_string(restored) + "/ns/mnt"),
+            fs::read_symlink("/proc/" + std::to_string(init) + "/ns/mnt"));
+  // Both count into the same file: stop the original, the copy goes on
+  // from where it was dumped (not from 0).
+  ct::KillTree(unshare);
+  EXPECT_FALSE(ct::Alive(init));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  uint64_t now = ct::ReadProgress(out).n;
+  EXPECT_GE(now, before_dump) << "the copy's counter went back before the dump";
+  EXPECT_TRUE(ct::WaitProgress(out, now + 10)) << "the restored copy is not counting";
+  EXPECT_TRUE(ct::Alive(restored));
+}
+
+// A plain process shares the daemon's mount namespace: no root recorded.
+TEST_F(JobsTest, SharedMountNamespaceRecordsNoRestoreRoot) {
+  auto out = work_.path() / "counter";
+  pid_t pid = ct::StartWorkload("counter", out);
+  cleanup_.push_back(pid);
+  ASSERT_TRUE(ct::WaitProgress(out, 3));
+  json::object job = Checkpoint(pid, {{"leave_running", true}});
+  ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
+  std::ifstream mf(Images() + "/" + Str(job, "checkpoint_id") + "/manifest.json", std::ios::binary);
+  auto m = Manifest::Parse(std::string((std::istreambuf_iterator<char>(mf)), {}));
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_FALSE(m->options.as_object().contains("restore_root")) << json::serialize(m->options);
+  EXPECT_FALSE(m->options.as_object().contains("auto_ext_mounts")) << json::serialize(m->options);
+}
+
 TEST_F(JobsTest, MetricsMoveAsJobsRun) {
   auto scrape = [&] {
     auto r = client_->Send("GET", "/metrics");
