@@ -46,7 +46,8 @@ Cleaner::Cleaner(CleanerOptions opts, Catalog* catalog, ObjectStore* images, Che
       images_(images),
       readers_(readers),
       clock_(clock),
-      interval_(opts_.interval) {}
+      interval_(opts_.interval),
+      retention_s_(opts_.retention.count()) {}
 
 Cleaner::~Cleaner() { Stop(); }
 
@@ -69,22 +70,36 @@ void Cleaner::set_interval(std::chrono::seconds interval) {
   {
     std::lock_guard lock(mu_);
     interval_ = interval;
+    ++interval_changes_;
   }
   cv_.notify_all();
 }
 
+std::chrono::seconds Cleaner::interval() const {
+  std::lock_guard lock(mu_);
+  return interval_;
+}
+
+void Cleaner::set_retention(std::chrono::seconds retention) { retention_s_ = retention.count(); }
+
 void Cleaner::Loop() {
   std::unique_lock lock(mu_);
   for (;;) {
-    auto interval = interval_;
+    const auto interval = interval_;
+    const uint64_t changes = interval_changes_;
+    auto changed = [&] { return stop_ || interval_changes_ != changes; };
     if (interval.count() <= 0) {
       // Paused: wait for Stop() or a new interval.
-      cv_.wait(lock, [&] { return stop_ || interval_ != interval; });
+      cv_.wait(lock, changed);
     } else {
-      cv_.wait_for(lock, interval, [&] { return stop_ || interval_ != interval; });
+      cv_.wait_for(lock, interval, changed);
     }
     if (stop_) return;
-    if (interval_ != interval) continue;  // restart the wait with the new one
+    // A new interval (SIGHUP) counts from now, not from the last round.
+    if (interval_changes_ != changes) {
+      spdlog::debug("cleanup: interval is now {} s", interval_.count());
+      continue;
+    }
     lock.unlock();
     auto r = RunOnce();
     if (!r.ok()) {
@@ -137,7 +152,7 @@ Result<api::CleanupReport> Cleaner::RunOnce() {
   if (stopping_) return Unavailable("cleanup: daemon shutting down");
   api::CleanupReport report;
   const int64_t start_ms = clock_->NowMillis();
-  const int64_t retention_ms = std::chrono::duration_cast<std::chrono::milliseconds>(opts_.retention).count();
+  const int64_t retention_ms = retention_s_.load() * 1000;
   std::optional<std::string> cursor;
   do {
     CKPTD_ASSIGN_OR_RETURN(Catalog::Page page, catalog_->List(cursor, opts_.page));

@@ -19,6 +19,9 @@
 // - Start() runs a round every `interval` on its own thread (none when
 //   interval is 0); Stop() ends an ongoing round at the next record and joins.
 //   Rounds never overlap (the trigger waits for a running round).
+// - set_interval() and set_retention() change both at run time (SIGHUP,
+//   daemon/reload.h). A new interval restarts the wait at once: the next
+//   round comes `interval` after the change, not after the old interval.
 // Thread safety: every method may be called from any thread; the pointers
 // passed in must outlive the Cleaner.
 #pragma once
@@ -59,9 +62,13 @@ class Cleaner final : public api::CleanupService {
   void Stop();
   // Unavailable once stopped.
   Result<api::CleanupReport> RunOnce() override;
-  // Changes the interval of the background rounds (takes effect at the next
-  // wait); 0 pauses them. Only after Start().
+  // Changes the interval of the background rounds: a waiting loop wakes and
+  // waits `interval` from now (a round in progress finishes first); 0 pauses
+  // them. Any time, before or after Start().
   void set_interval(std::chrono::seconds interval);
+  std::chrono::seconds interval() const;
+  // Changes the retention; rounds that start afterwards use it.
+  void set_retention(std::chrono::seconds retention);
 
  private:
   // Deletes the objects of one deprecated checkpoint.
@@ -76,10 +83,14 @@ class Cleaner final : public api::CleanupService {
   const Clock* clock_;
 
   std::mutex round_mu_;  // one round at a time
-  std::mutex mu_;        // stop_, interval_
+  mutable std::mutex mu_;  // stop_, interval_, interval_changes_
   std::condition_variable cv_;
   bool stop_ = false;
   std::chrono::seconds interval_;
+  // Bumped by every set_interval(), so that a change (even back to the same
+  // value) restarts the wait.
+  uint64_t interval_changes_ = 0;
+  std::atomic<int64_t> retention_s_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;
 };
