@@ -52,6 +52,7 @@ void Router::Add(std::string method, std::string pattern, Handler handler, Route
   r.pattern = std::move(pattern);
   r.handler = std::move(handler);
   r.options = options;
+  r.live_body_limit = std::make_shared<std::atomic<size_t>>(options.body_limit);
   routes_.push_back(std::move(r));
 }
 
@@ -92,8 +93,13 @@ Router::Match Router::Find(const std::string& method, const std::string& path) c
 
 size_t Router::MaxBodyLimit() const {
   size_t max = 0;
-  for (const auto& r : routes_) max = std::max(max, r.options.body_limit);
+  for (const auto& r : routes_) max = std::max(max, r.body_limit());
   return max;
+}
+
+void Router::SetBodyLimit(size_t first, size_t last, size_t limit) {
+  last = std::min(last, routes_.size());
+  for (size_t i = first; i < last; ++i) routes_[i].live_body_limit->store(limit, std::memory_order_relaxed);
 }
 
 }  // namespace ckptd::api

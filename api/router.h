@@ -5,12 +5,16 @@
 // pattern matches the path, or 405 (with the allowed methods) when the path
 // matches under other methods only.
 // Thread safety: routes are added before the server starts; afterwards the
-// router is read-only and Find() may run on many threads.
+// route table is read-only and Find() may run on many threads. Body limits
+// are the exception: SetBodyLimit() may change them while serving (SIGHUP
+// reloads max_body_bytes), and Route::body_limit() reads them atomically.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,7 +34,12 @@ struct Route {
   std::string pattern;
   std::vector<std::string> segments;
   Handler handler;
-  RouteOptions options;
+  RouteOptions options;  // as registered; options.body_limit is the initial limit
+  // The body limit in effect: options.body_limit until Router::SetBodyLimit
+  // changes it. Sessions read it once per request, when its header is in.
+  size_t body_limit() const { return live_body_limit->load(std::memory_order_relaxed); }
+  // Shared so that Route stays copyable; never null for a route in a Router.
+  std::shared_ptr<std::atomic<size_t>> live_body_limit;
 };
 
 class Router {
@@ -46,8 +55,12 @@ class Router {
   Match Find(const std::string& method, const std::string& path) const;
 
   const std::vector<Route>& routes() const { return routes_; }
-  // The largest body limit of any route (the parser's ceiling).
+  // The largest body limit in effect of any route (the parser's ceiling).
   size_t MaxBodyLimit() const;
+  // Sets the body limit of routes()[first, last) (clamped to the table);
+  // requests whose header arrives afterwards see it, requests being read
+  // keep theirs. Safe while serving; the route table itself never changes.
+  void SetBodyLimit(size_t first, size_t last, size_t limit);
 
  private:
   std::vector<Route> routes_;

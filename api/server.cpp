@@ -34,7 +34,7 @@ struct HttpServer::Impl {
     shared.auth = auth;
     shared.observer = std::move(observer);
     shared.handler_pool = &pool;
-    shared.max_body = std::max<size_t>(router->MaxBodyLimit(), 1 << 20);
+    shared.SetLimits(shared.options.limits);
   }
 
   void Accept() {
@@ -44,7 +44,7 @@ struct HttpServer::Impl {
         spdlog::warn("accept failed: {}", ec.message());
       } else {
         auto session = std::make_shared<Session>(std::move(socket), &shared);
-        if (shared.connections > shared.options.max_connections) {
+        if (shared.connections > shared.Limits().max_connections) {
           session->RejectBusy();
         } else {
           session->Start();
@@ -114,6 +114,10 @@ void HttpServer::Stop(std::chrono::milliseconds drain) {
 }
 
 uint16_t HttpServer::port() const { return impl_->port; }
+
+void HttpServer::SetLimits(const ServerLimits& limits) { impl_->shared.SetLimits(limits); }
+
+ServerLimits HttpServer::limits() const { return impl_->shared.Limits(); }
 
 bool HttpServer::Responsive(std::chrono::milliseconds timeout) const {
   if (!impl_->running) return false;

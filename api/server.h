@@ -1,11 +1,16 @@
 // The HTTP/1.1 server: Boost.Beast over Asio, a few I/O threads, handlers
 // run on a separate bounded pool so a slow handler never stalls the I/O.
 //
-// Limits: headers (header_limit), bodies (per route, RouteOptions::body_limit;
+// Limits: headers (header_limit), bodies (per route, Route::body_limit();
 // a larger body is answered 413 and the connection closed after draining a
 // bounded amount), time to receive a request (read_timeout), idle keep-alive
 // (idle_timeout), concurrent connections (max_connections; above it new
-// connections are answered 503 and closed).
+// connections are answered 503 and closed). All of them may change while
+// serving (SetLimits(), Router::SetBodyLimit(); SIGHUP): the connection
+// limit applies to connections accepted afterwards; a connection waiting for
+// a request's header reads it under the header limit and idle timeout in
+// effect when it began waiting; once the header is in, the request takes the
+// route's body limit and the read timeout in effect then, until answered.
 // Lifecycle: Start() binds and begins accepting; Stop() stops accepting,
 // lets in-flight requests finish until `drain` passes, then closes every
 // connection and joins the threads. Not copyable; Start/Stop from one thread.
@@ -23,15 +28,20 @@
 
 namespace ckptd::api {
 
+// The limits HttpServer::SetLimits() can change at run time.
+struct ServerLimits {
+  size_t header_limit = 16 * 1024;
+  std::chrono::seconds read_timeout{30};
+  std::chrono::seconds idle_timeout{60};
+  size_t max_connections = 1024;
+};
+
 struct ServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 8080;  // 0: an ephemeral port, see HttpServer::port()
   int io_threads = 2;
   int handler_threads = 8;
-  size_t header_limit = 16 * 1024;
-  std::chrono::seconds read_timeout{30};
-  std::chrono::seconds idle_timeout{60};
-  size_t max_connections = 1024;
+  ServerLimits limits;   // the initial ones
   // An already bound and listening socket to accept on (systemd socket
   // activation); -1 to bind address:port.
   int listen_fd = -1;
@@ -53,6 +63,11 @@ class HttpServer {
   Status Start();
   void Stop(std::chrono::milliseconds drain = std::chrono::seconds(10));
   uint16_t port() const;
+  // Replaces the limits (any time, from any thread). New connections and
+  // requests that begin afterwards use them; connections above the new
+  // max_connections are not closed, new ones are refused until below it.
+  void SetLimits(const ServerLimits& limits);
+  ServerLimits limits() const;
   // True when the I/O threads run a task posted to them within `timeout`:
   // the watchdog's proof that the event loop is not stuck.
   bool Responsive(std::chrono::milliseconds timeout) const;

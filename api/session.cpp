@@ -1,5 +1,8 @@
 #include "api/session.h"
 
+#include <cstdint>
+#include <limits>
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/url/parse.hpp>
@@ -24,7 +27,7 @@ std::string Lower(std::string_view s) {
 }  // namespace
 
 Session::Session(tcp::socket socket, ServerShared* shared)
-    : stream_(std::move(socket)), shared_(shared) {
+    : stream_(std::move(socket)), shared_(shared), limits_(shared->Limits()) {
   shared_->connections++;
 }
 
@@ -44,10 +47,19 @@ void Session::RejectBusy() {
 }
 
 void Session::ReadHeader() {
+  // A reload (SIGHUP) applies from the next request on, even on a
+  // keep-alive connection accepted before it.
+  limits_ = shared_->Limits();
   parser_ = std::make_unique<http::request_parser<http::string_body>>();
-  parser_->header_limit(static_cast<std::uint32_t>(shared_->options.header_limit));
-  parser_->body_limit(shared_->max_body);
-  stream_.expires_after(buffer_.size() ? shared_->options.read_timeout : shared_->options.idle_timeout);
+  parser_->header_limit(static_cast<std::uint32_t>(std::min<size_t>(limits_.header_limit, UINT32_MAX)));
+  // No body is read with the header; the parser would still refuse a
+  // Content-Length above this when the header completes. The route's own
+  // limit, read in OnHeader, is the one that counts: this ceiling only
+  // must not be lower, and a reload may raise route limits while this
+  // connection waits for its next request, so it is not taken from them.
+  body_limit_ = std::numeric_limits<std::uint64_t>::max();
+  parser_->body_limit(body_limit_);
+  stream_.expires_after(buffer_.size() ? limits_.read_timeout : limits_.idle_timeout);
   http::async_read_header(stream_, buffer_, *parser_,
                           [self = shared_from_this()](beast::error_code ec, size_t) {
                             self->OnHeader(ec);
@@ -61,10 +73,13 @@ void Session::OnHeader(beast::error_code ec) {
   }
   if (ec == http::error::header_limit) return FailAndClose(431, "request headers too large");
   if (ec == http::error::body_limit) {
-    return FailAndClose(413, fmt::format("request body exceeds the {} byte limit", shared_->max_body));
+    return FailAndClose(413, fmt::format("request body exceeds the {} byte limit", body_limit_));
   }
   if (ec) return FailAndClose(400, "malformed HTTP request: " + ec.message());
 
+  // The header was read under the limits taken when this connection began
+  // waiting for it; the rest of the request uses those in effect now.
+  limits_ = shared_->Limits();
   in_request_ = true;
   shared_->active_requests++;
   started_ = std::chrono::steady_clock::now();
@@ -76,11 +91,13 @@ void Session::OnHeader(beast::error_code ec) {
   version_ = req.version();
   match_ = shared_->router->Find(method_, path_);
 
-  size_t limit = match_.route ? match_.route->options.body_limit : kUnroutedBodyLimit;
-  if (auto len = parser_->content_length(); len && *len > limit) {
-    return FailAndClose(413, fmt::format("request body of {} bytes exceeds the {} byte limit", *len, limit));
+  // Read once: a reload while the body arrives does not change this request.
+  body_limit_ = match_.route ? match_.route->body_limit() : kUnroutedBodyLimit;
+  if (auto len = parser_->content_length(); len && *len > body_limit_) {
+    return FailAndClose(413,
+                        fmt::format("request body of {} bytes exceeds the {} byte limit", *len, body_limit_));
   }
-  parser_->body_limit(limit);
+  parser_->body_limit(body_limit_);
   if (beast::iequals(req[http::field::expect], "100-continue")) {
     auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, req.version());
     return http::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code ec, size_t) {
@@ -93,7 +110,7 @@ void Session::OnHeader(beast::error_code ec) {
 
 void Session::ReadBody() {
   if (parser_->is_done()) return OnBody({});
-  stream_.expires_after(shared_->options.read_timeout);
+  stream_.expires_after(limits_.read_timeout);
   http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
     self->OnBody(ec);
   });
@@ -101,9 +118,7 @@ void Session::ReadBody() {
 
 void Session::OnBody(beast::error_code ec) {
   if (ec == http::error::body_limit) {
-    return FailAndClose(413, fmt::format("request body exceeds the {} byte limit",
-                                         match_.route ? match_.route->options.body_limit
-                                                      : kUnroutedBodyLimit));
+    return FailAndClose(413, fmt::format("request body exceeds the {} byte limit", body_limit_));
   }
   if (ec) return Close();
   Dispatch();
@@ -171,7 +186,7 @@ void Session::Write(Response res) {
   msg->keep_alive(keep);
   msg->prepare_payload();
   int status = res.status;
-  stream_.expires_after(shared_->options.read_timeout);
+  stream_.expires_after(limits_.read_timeout);
   http::async_write(stream_, *msg, [self = shared_from_this(), msg, keep, status](beast::error_code ec, size_t) {
     self->FinishRequest(status);
     if (ec) return self->Close();
@@ -189,7 +204,7 @@ void Session::WriteStream(Response res) {
   hdr->chunked(true);
   auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*hdr);
   auto shared_res = std::make_shared<Response>(std::move(res));
-  stream_.expires_after(shared_->options.read_timeout);
+  stream_.expires_after(limits_.read_timeout);
   http::async_write_header(stream_, *sr, [self = shared_from_this(), hdr, sr, shared_res](beast::error_code ec, size_t) {
     if (ec) return self->Close();
     self->keep_alive_ = hdr->keep_alive();
@@ -206,7 +221,7 @@ void Session::NextChunk(std::shared_ptr<Response> res) {
         self->FinishRequest(500);
         return self->Close();
       }
-      self->stream_.expires_after(self->shared_->options.read_timeout);
+      self->stream_.expires_after(self->limits_.read_timeout);
       if (!piece->has_value()) {
         return net::async_write(self->stream_, http::make_chunk_last(),
                                 [self, res](beast::error_code ec, size_t) {
@@ -245,7 +260,7 @@ void Session::FailAndClose(int status, std::string message) {
   msg->body() = std::move(body.body);
   msg->keep_alive(false);
   msg->prepare_payload();
-  stream_.expires_after(shared_->options.read_timeout);
+  stream_.expires_after(limits_.read_timeout);
   http::async_write(stream_, *msg, [self = shared_from_this(), msg, status](beast::error_code ec, size_t) {
     self->FinishRequest(status);
     if (ec) return self->Close();

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
@@ -21,12 +22,22 @@ using tcp = net::ip::tcp;
 
 // What every session shares; owned by HttpServer::Impl.
 struct ServerShared {
-  ServerOptions options;
+  ServerOptions options;  // options.limits: as started; see Limits()
   const Router* router;
   const Authenticator* auth;
   RequestObserver observer;
   net::thread_pool* handler_pool;
-  size_t max_body;                  // the router's largest body limit
+  // The limits in effect (HttpServer::SetLimits); a consistent copy.
+  ServerLimits Limits() const {
+    std::lock_guard lock(limits_mu);
+    return limits;
+  }
+  void SetLimits(const ServerLimits& l) {
+    std::lock_guard lock(limits_mu);
+    limits = l;
+  }
+  mutable std::mutex limits_mu;
+  ServerLimits limits;
   std::atomic<size_t> connections{0};
   std::atomic<size_t> active_requests{0};
   std::atomic<bool> stopping{false};
@@ -62,6 +73,12 @@ class Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::unique_ptr<http::request_parser<http::string_body>> parser_;
   ServerShared* shared_;
+  // Taken at accept, when the connection starts waiting for a request's
+  // header (header limit, idle timeout), and again once that header is in
+  // (read timeout for the body and the response); a reload never changes a
+  // request's body limit or timeouts midway.
+  ServerLimits limits_;
+  uint64_t body_limit_ = 0;  // the matched route's, once the header is in
   Router::Match match_;
   std::string path_;
   std::string method_;

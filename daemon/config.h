@@ -84,7 +84,8 @@ struct ConfigSetting {
   std::function<Status(Config&, const std::string&)> set;
   std::function<std::string(const Config&)> get;
   // SIGHUP applies it at run time (daemon/reload.h); other settings need a
-  // restart to change.
+  // restart to change. Marking one means wiring it in ApplyReload (the log
+  // level) or Daemon::ApplyReloadable (everything else).
   bool reloadable = false;
 };
 const std::vector<ConfigSetting>& ConfigSettings();

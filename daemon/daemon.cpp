@@ -27,6 +27,20 @@ Status ParseListen(const std::string& listen, std::string* host, uint16_t* port)
   return Status::Ok();
 }
 
+namespace {
+
+// The HTTP limits a reload may change (the rest of ServerOptions may not).
+api::ServerLimits ServerLimitsFrom(const Config& c) {
+  api::ServerLimits l;
+  l.header_limit = static_cast<size_t>(c.header_limit_bytes);
+  l.read_timeout = std::chrono::seconds(c.read_timeout_s);
+  l.idle_timeout = std::chrono::seconds(c.idle_timeout_s);
+  l.max_connections = static_cast<size_t>(c.max_connections);
+  return l;
+}
+
+}  // namespace
+
 Daemon::Daemon(Config config) : config_(std::move(config)) {}
 
 Daemon::~Daemon() { Stop(); }
@@ -36,10 +50,7 @@ Status Daemon::Start() {
   CKPTD_RETURN_IF_ERROR(ParseListen(config_.listen, &so.address, &so.port));
   so.io_threads = config_.io_threads;
   so.handler_threads = config_.handler_threads;
-  so.header_limit = static_cast<size_t>(config_.header_limit_bytes);
-  so.read_timeout = std::chrono::seconds(config_.read_timeout_s);
-  so.idle_timeout = std::chrono::seconds(config_.idle_timeout_s);
-  so.max_connections = static_cast<size_t>(config_.max_connections);
+  so.limits = ServerLimitsFrom(config_);
   so.listen_fd = listen_fd_;
 
   CKPTD_ASSIGN_OR_RETURN(db_, Db::Open(config_.DbDir()));
@@ -64,7 +75,10 @@ Status Daemon::Start() {
   readers_ = std::make_unique<CheckpointReaders>();
   api::RegisterCedanaRoutes(&router_, catalog_.get(), readers_.get());
   agent_store_ = std::make_unique<AgentStore>(db_.get());
+  // Remembered so that a reload can change max_body_bytes on these routes.
+  agent_routes_first_ = router_.routes().size();
   api::RegisterAgentRoutes(&router_, agent_store_.get(), static_cast<size_t>(config_.max_body_bytes));
+  agent_routes_last_ = router_.routes().size();
   jobs_ = std::make_unique<JobSystem>();
   CKPTD_RETURN_IF_ERROR(jobs_->Start(config_, db_.get(), catalog_.get()));
   jobs_->RegisterRoutes(&router_);
@@ -117,6 +131,17 @@ void Daemon::Stop() {
   catalog_.reset();
   db_.reset();
   spdlog::info("ckptd stopped");
+}
+
+void Daemon::ApplyReloadable(const Config& config) {
+  if (!running_) return;
+  router_.SetBodyLimit(agent_routes_first_, agent_routes_last_, static_cast<size_t>(config.max_body_bytes));
+  server_->SetLimits(ServerLimitsFrom(config));
+  // Only on a change: setting the interval restarts the cleaner's wait, and
+  // an unrelated reload must not keep postponing the next round.
+  auto interval = std::chrono::seconds(config.cleanup_interval_s);
+  if (cleaner_->interval() != interval) cleaner_->set_interval(interval);
+  cleaner_->set_retention(std::chrono::seconds(config.cleanup_retention_s));
 }
 
 uint16_t Daemon::port() const { return server_ ? server_->port() : 0; }

@@ -39,13 +39,21 @@ class Daemon {
   // instead of binding `listen`; call before Start(). The server owns it.
   void set_listen_fd(int fd) { listen_fd_ = fd; }
 
+  // Applies the reloadable settings of `config` (daemon/reload.h) to the
+  // running daemon: the HTTP limits (max_body_bytes to the agent-state
+  // routes), the cleanup interval and retention. The log level is the
+  // caller's (process-wide). Between Start() and Stop(), from the thread
+  // that calls them; safe while the server serves. config() keeps the
+  // start-up values.
+  void ApplyReloadable(const Config& config);
+
   uint16_t port() const;
   // Waits up to `timeout` for the start-up checks that run in the
   // background (CRIU's probe); true when they are done.
   bool WaitForChecks(std::chrono::milliseconds timeout) const;
   // The HTTP event loop answers (for the systemd watchdog).
   bool Responsive() const;
-  const Config& config() const { return config_; }
+  const Config& config() const { return config_; }  // as started
   const std::string& token() const { return token_.token; }
   Catalog* catalog() { return catalog_.get(); }
   const api::Router& router() const { return router_; }
@@ -74,6 +82,8 @@ class Daemon {
   std::unique_ptr<Cleaner> cleaner_;  // deprecated checkpoints' objects and records
   std::unique_ptr<api::Authenticator> auth_;
   api::Router router_;
+  // routes()[first, last) of router_ whose body limit is max_body_bytes.
+  size_t agent_routes_first_ = 0, agent_routes_last_ = 0;
   std::unique_ptr<api::HttpServer> server_;
   bool running_ = false;
   int listen_fd_ = -1;

@@ -96,7 +96,8 @@ int main(int argc, char** argv) {
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
       notifier.Reloading("reloading the configuration");
-      auto outcome = ckptd::ReloadConfig(argc, argv, &running);
+      auto outcome = ckptd::ReloadConfig(argc, argv, &running,
+                                         [&daemon](const ckptd::Config& c) { daemon.ApplyReloadable(c); });
       if (!outcome.ok()) {
         spdlog::error("SIGHUP: configuration not reloaded, keeping the old one: {}",
                       outcome.status().ToString());

@@ -4,6 +4,7 @@
 // shipped example systemd/ckptd.toml (lists every setting, checks clean).
 #include <gtest/gtest.h>
 
+#include <map>
 #include <regex>
 #include <set>
 
@@ -121,6 +122,49 @@ TEST(ConfigCliTest, ExampleConfigListsEverySettingAndChecksClean) {
   ASSERT_EQ(with_all.status, 0) << with_all.output << "\n" << all;
   auto strip = [](std::string s) { return s.substr(s.find('\n') + 1); };  // "# from ..." line
   EXPECT_EQ(strip(with_all.output), defaults.output);
+}
+
+// What SIGHUP reloads is documented where operators look: in the example
+// config each setting's comment says "(SIGHUP applies it)" exactly when it
+// is reloadable, and the README's configuration table marks every
+// reloadable setting *SIGHUP*.
+TEST(ConfigCliTest, ReloadableSettingsAreMarkedInTheExampleConfigAndReadme) {
+  std::string toml = ReadFileText(std::string(CKPTD_SOURCE_DIR) + "/systemd/ckptd.toml");
+  std::string readme = ReadFileText(std::string(CKPTD_SOURCE_DIR) + "/README.md");
+  ASSERT_FALSE(toml.empty());
+  ASSERT_FALSE(readme.empty());
+  // Each key's comment: the comment lines right above it (up to a blank line
+  // or another key).
+  std::map<std::string, std::string> doc;
+  std::regex key_line(R"(^#?\s*([a-z0-9_]+)\s*=)");
+  std::string comment;
+  std::istringstream in(toml);
+  for (std::string l; std::getline(in, l);) {
+    std::smatch m;
+    if (std::regex_search(l, m, key_line)) {
+      doc[m[1]] = comment;
+      comment.clear();
+    } else if (!l.empty() && l[0] == '#') {
+      comment += l + "\n";
+    } else {
+      comment.clear();
+    }
+  }
+  std::vector<std::string> table_rows;
+  std::istringstream rin(readme);
+  for (std::string l; std::getline(rin, l);)
+    if (l.rfind("| `", 0) == 0) table_rows.push_back(l);
+  for (const auto& s : ConfigSettings()) {
+    ASSERT_TRUE(doc.count(s.key)) << s.key;
+    bool marked = doc[s.key].find("(SIGHUP applies it") != std::string::npos;
+    EXPECT_EQ(marked, s.reloadable) << "systemd/ckptd.toml, comment of " << s.key << ":\n" << doc[s.key];
+    if (!s.reloadable) continue;
+    bool in_table = false;
+    for (const auto& row : table_rows)
+      if (row.find("`" + s.key + "`") != std::string::npos && row.find("*SIGHUP*") != std::string::npos)
+        in_table = true;
+    EXPECT_TRUE(in_table) << "README's configuration table does not mark " << s.key << " *SIGHUP*";
+  }
 }
 
 }  // namespace

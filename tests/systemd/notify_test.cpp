@@ -114,14 +114,14 @@ TEST_F(NotifyTest, SighupAppliesLogLevelAndSurvivesABadFile) {
   ASSERT_TRUE(notify_.WaitFor("READY=1", seconds(30))) << d.Log();
   EXPECT_EQ(d.Log().find("debug:"), std::string::npos) << "debug lines at log_level=info";
 
-  // log_level is applied; data_dir changed in the file too, which needs a
-  // restart (and the --data-dir flag still wins anyway).
-  WriteFileText(cfg, "log_level = \"debug\"\nidle_timeout_s = 5\n");
+  // log_level is applied; job_workers needs a restart. (The --data-dir
+  // flag wins over the file, so data_dir is never reported as changed.)
+  WriteFileText(cfg, "log_level = \"debug\"\njob_workers = 5\n");
   d.Signal(SIGHUP);
   ASSERT_TRUE(notify_.WaitFor("RELOADING=1", seconds(10))) << d.Log();
   ASSERT_TRUE(notify_.WaitFor("READY=1", seconds(10))) << d.Log();
   EXPECT_TRUE(d.WaitForLog("debug: SIGHUP: log level is now debug", seconds(5))) << d.Log();
-  EXPECT_TRUE(d.WaitForLog("need a restart to take effect: idle_timeout_s", seconds(5))) << d.Log();
+  EXPECT_TRUE(d.WaitForLog("need a restart to take effect: job_workers", seconds(5))) << d.Log();
   EXPECT_EQ(d.Log().find("data_dir"), std::string::npos) << "flag-set data_dir reported as changed";
 
   // A bad file is logged and ignored; the daemon keeps serving at debug.
