@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <span>
 #include <thread>
 
 #include <fmt/format.h>
@@ -41,7 +42,7 @@ class ZstdEncoder final : public Encoder {
   Status Init(const CodecOptions& o) {
     cctx_ = ZSTD_createCCtx();
     if (cctx_ == nullptr) return Internal("ZSTD_createCCtx failed");
-    int level = o.level == 0 ? 3 : o.level;
+    int level = o.level == 0 ? 1 : o.level;
     CKPTD_RETURN_IF_ERROR(Set(ZSTD_c_compressionLevel, level));
     CKPTD_RETURN_IF_ERROR(Set(ZSTD_c_checksumFlag, 1));
     int threads = o.threads < 0 ? AutoThreads() : o.threads;
@@ -95,24 +96,19 @@ class ZstdDecoder {
     if (dctx_ == nullptr) std::abort();
   }
   ~ZstdDecoder() { ZSTD_freeDCtx(dctx_); }
-  Status Update(std::string_view in, std::string* out) {
-    ZSTD_inBuffer ib{in.data(), in.size(), 0};
-    size_t cap = ZSTD_DStreamOutSize();
-    // Loop until input is consumed and the output buffer was not filled
-    // (a full buffer means zstd may still hold decoded bytes).
-    for (;;) {
-      size_t old = out->size();
-      out->resize(old + cap);
-      ZSTD_outBuffer ob{out->data() + old, cap, 0};
-      size_t before = ib.pos;
-      size_t rc = ZSTD_decompressStream(dctx_, &ob, &ib);
-      out->resize(old + ob.pos);
-      if (ZSTD_isError(rc)) return Corruption(fmt::format("zstd: {}", ZSTD_getErrorName(rc)));
-      // A call with no progress (after a frame ended exactly at a full
-      // output buffer) answers a hint for the next frame: not "inside".
-      if (ib.pos > before || ob.pos > 0) in_frame_ = rc != 0;
-      if (ib.pos == ib.size && ob.pos < cap) return Status::Ok();
-    }
+  // One bounded step: consumes from *in, writes at most out.size() bytes.
+  Status Step(std::string_view* in, std::span<char> out, size_t* produced) {
+    ZSTD_inBuffer ib{in->data(), in->size(), 0};
+    ZSTD_outBuffer ob{out.data(), out.size(), 0};
+    size_t rc = ZSTD_decompressStream(dctx_, &ob, &ib);
+    *produced = 0;
+    if (ZSTD_isError(rc)) return Corruption(fmt::format("zstd: {}", ZSTD_getErrorName(rc)));
+    // A call with no progress (after a frame ended exactly at a full
+    // output buffer) answers a hint for the next frame: not "inside".
+    if (ib.pos > 0 || ob.pos > 0) in_frame_ = rc != 0;
+    in->remove_prefix(ib.pos);
+    *produced = ob.pos;
+    return Status::Ok();
   }
   Status Finish() {
     if (in_frame_) return Corruption("zstd: input ends inside a frame (truncated)");
@@ -194,22 +190,15 @@ class Lz4Decoder {
     if (LZ4F_isError(LZ4F_createDecompressionContext(&dctx_, LZ4F_VERSION))) std::abort();
   }
   ~Lz4Decoder() { LZ4F_freeDecompressionContext(dctx_); }
-  Status Update(std::string_view in, std::string* out) {
-    constexpr size_t kCap = 256 << 10;
-    const char* src = in.data();
-    size_t left = in.size();
-    for (;;) {
-      size_t old = out->size();
-      out->resize(old + kCap);
-      size_t dst_size = kCap, src_size = left;
-      size_t rc = LZ4F_decompress(dctx_, out->data() + old, &dst_size, src, &src_size, nullptr);
-      out->resize(old + dst_size);
-      if (LZ4F_isError(rc)) return Corruption(fmt::format("lz4: {}", LZ4F_getErrorName(rc)));
-      src += src_size;
-      left -= src_size;
-      if (src_size > 0 || dst_size > 0) in_frame_ = rc != 0;  // see ZstdDecoder
-      if (left == 0 && dst_size < kCap) return Status::Ok();
-    }
+  Status Step(std::string_view* in, std::span<char> out, size_t* produced) {
+    size_t dst_size = out.size(), src_size = in->size();
+    size_t rc = LZ4F_decompress(dctx_, out.data(), &dst_size, in->data(), &src_size, nullptr);
+    *produced = 0;
+    if (LZ4F_isError(rc)) return Corruption(fmt::format("lz4: {}", LZ4F_getErrorName(rc)));
+    if (src_size > 0 || dst_size > 0) in_frame_ = rc != 0;  // see ZstdDecoder
+    in->remove_prefix(src_size);
+    *produced = dst_size;
+    return Status::Ok();
   }
   Status Finish() {
     if (in_frame_) return Corruption("lz4: input ends inside a frame (truncated)");
@@ -227,23 +216,45 @@ class AnyDecoder final : public Decoder {
   explicit AnyDecoder(std::optional<Codec> c) {
     if (c) Choose(*c);
   }
-  Status Update(std::string_view in, std::string* out) override {
+  Status Step(std::string_view* in, std::span<char> out, size_t* produced) override {
+    *produced = 0;
     if (!chosen_) {
-      head_.append(in);
+      size_t take = std::min(in->size(), 4 - head_.size());
+      head_.append(in->substr(0, take));
+      in->remove_prefix(take);
       if (head_.size() < 4) return Status::Ok();
       Detect();
-      std::string h = std::move(head_);
-      head_.clear();
-      return Feed(h, out);
     }
-    return Feed(in, out);
+    if (head_pos_ < head_.size()) {
+      // The bytes detection looked at go through the codec first.
+      std::string_view h(head_.data() + head_pos_, head_.size() - head_pos_);
+      size_t before = h.size();
+      CKPTD_RETURN_IF_ERROR(Feed(&h, out, produced));
+      head_pos_ += before - h.size();
+      return Status::Ok();
+    }
+    return Feed(in, out, produced);
+  }
+  Status Update(std::string_view in, std::string* out) override {
+    // Loop until the input is consumed and a step left room in its output
+    // (a full output means the codec may still hold decoded bytes).
+    constexpr size_t kCap = 256 << 10;
+    for (;;) {
+      size_t old = out->size();
+      out->resize(old + kCap);
+      size_t produced = 0;
+      Status st = Step(&in, std::span<char>(out->data() + old, kCap), &produced);
+      out->resize(old + produced);
+      CKPTD_RETURN_IF_ERROR(st);
+      if (in.empty() && produced < kCap && (!chosen_ || head_pos_ >= head_.size())) return Status::Ok();
+    }
   }
   Status Finish(std::string* out) override {
     if (!chosen_) {
       // Fewer than 4 bytes in all: only "none" can be that short.
       Choose(Codec::kNone);
       out->append(head_);
-      head_.clear();
+      head_pos_ = head_.size();
       return Status::Ok();
     }
     if (zstd_) return zstd_->Finish();
@@ -268,16 +279,20 @@ class AnyDecoder final : public Decoder {
     if (c == Codec::kZstd) zstd_ = std::make_unique<ZstdDecoder>();
     if (c == Codec::kLz4) lz4_ = std::make_unique<Lz4Decoder>();
   }
-  Status Feed(std::string_view in, std::string* out) {
-    if (zstd_) return zstd_->Update(in, out);
-    if (lz4_) return lz4_->Update(in, out);
-    out->append(in);
+  Status Feed(std::string_view* in, std::span<char> out, size_t* produced) {
+    if (zstd_) return zstd_->Step(in, out, produced);
+    if (lz4_) return lz4_->Step(in, out, produced);
+    size_t n = std::min(in->size(), out.size());
+    std::memcpy(out.data(), in->data(), n);
+    in->remove_prefix(n);
+    *produced = n;
     return Status::Ok();
   }
 
   bool chosen_ = false;
   Codec codec_ = Codec::kNone;
-  std::string head_;
+  std::string head_;      // the first bytes, kept for detection
+  size_t head_pos_ = 0;   // how much of head_ went through the codec
   std::unique_ptr<ZstdDecoder> zstd_;
   std::unique_ptr<Lz4Decoder> lz4_;
 };
@@ -341,6 +356,12 @@ Status EncodingWriter::Write(std::string_view data) {
   if (failed_) return Internal("write to a failed encoding writer");
   sha_.Update(data);
   uncompressed_ += data.size();
+  if (enc_->codec() == Codec::kNone && buf_.empty()) {
+    // Nothing to encode: straight through, no copy.
+    Status st = inner_->Write(data);
+    if (!st.ok()) failed_ = true;
+    return st;
+  }
   Status st = enc_->Update(data, &buf_);
   // Batch small compressed outputs: fewer, larger writes to the backend.
   if (st.ok() && buf_.size() >= (1 << 20)) st = Flush();
@@ -373,26 +394,46 @@ DecodingReader::DecodingReader(std::unique_ptr<ObjectReader> inner, std::optiona
     : inner_(std::move(inner)), dec_(Decoder::Create(codec)) {}
 
 Result<size_t> DecodingReader::Read(std::span<char> buf) {
-  while (out_pos_ == out_.size()) {
-    if (eof_) return size_t{0};
-    out_.clear();
-    out_pos_ = 0;
-    in_.resize(256 << 10);
-    CKPTD_ASSIGN_OR_RETURN(size_t n, inner_->Read(std::span<char>(in_.data(), in_.size())));
-    if (n == 0) {
-      eof_ = true;
-      CKPTD_RETURN_IF_ERROR(dec_->Finish(&out_));
-    } else {
-      CKPTD_RETURN_IF_ERROR(dec_->Update(std::string_view(in_.data(), n), &out_));
+  if (buf.empty()) return size_t{0};
+  for (;;) {
+    if (tail_pos_ < tail_.size()) {
+      // Bytes Finish() produced (a "none" object shorter than 4 bytes).
+      size_t n = std::min(buf.size(), tail_.size() - tail_pos_);
+      std::memcpy(buf.data(), tail_.data() + tail_pos_, n);
+      tail_pos_ += n;
+      sha_.Update(std::string_view(buf.data(), n));
+      produced_ += n;
+      return n;
     }
-    sha_.Update(out_);
-    produced_ += out_.size();
-    if (eof_) sha256_hex_ = sha_.FinishHex();
+    if (done_) {
+      if (sha256_hex_.empty()) sha256_hex_ = sha_.FinishHex();
+      return size_t{0};
+    }
+    if (in_pos_ == in_len_ && !eof_) {
+      in_.resize(256 << 10);
+      CKPTD_ASSIGN_OR_RETURN(size_t n, inner_->Read(std::span<char>(in_.data(), in_.size())));
+      in_pos_ = 0;
+      in_len_ = n;
+      if (n == 0) eof_ = true;
+    }
+    // Decode straight into the caller's buffer: memory stays bounded by the
+    // input chunk however well the data compressed.
+    std::string_view in(in_.data() + in_pos_, in_len_ - in_pos_);
+    size_t before = in.size();
+    size_t produced = 0;
+    CKPTD_RETURN_IF_ERROR(dec_->Step(&in, buf, &produced));
+    in_pos_ += before - in.size();
+    if (produced > 0) {
+      sha_.Update(std::string_view(buf.data(), produced));
+      produced_ += produced;
+      return produced;
+    }
+    if (eof_ && in_pos_ == in_len_) {
+      // Nothing more comes out with no more input: the stream has ended.
+      CKPTD_RETURN_IF_ERROR(dec_->Finish(&tail_));
+      done_ = true;
+    }
   }
-  size_t n = std::min(buf.size(), out_.size() - out_pos_);
-  std::memcpy(buf.data(), out_.data() + out_pos_, n);
-  out_pos_ += n;
-  return n;
 }
 
 }  // namespace ckptd

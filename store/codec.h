@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <span>
 #include <string_view>
 
 #include "common/status.h"
@@ -31,7 +32,7 @@ Result<Codec> ParseCodec(std::string_view name);   // inverse; InvalidArgument o
 
 struct CodecOptions {
   Codec codec = Codec::kZstd;
-  // 0: the codec's fast default (zstd 3, lz4 0 = fast). zstd accepts 1..19.
+  // 0: the codec's fast default (zstd 1, lz4 0 = fast). zstd accepts 1..19.
   int level = 0;
   // zstd worker threads (ZSTD_c_nbWorkers): -1 = auto (half the cores, at
   // most 8, none on machines with fewer than 4 cores); 0 = compress on the
@@ -55,6 +56,11 @@ class Decoder {
   virtual ~Decoder() = default;
   // codec unset: detect from the first bytes.
   static std::unique_ptr<Decoder> Create(std::optional<Codec> codec = std::nullopt);
+  // One bounded step: consumes from the front of *in and writes at most
+  // out.size() decoded bytes into out (*produced). A step may consume input
+  // without output, or output from what the codec holds without input; call
+  // again until *in is empty and a step produced less than out.size().
+  virtual Status Step(std::string_view* in, std::span<char> out, size_t* produced) = 0;
   // Decompresses in; appends output to *out. Corruption on a bad frame.
   virtual Status Update(std::string_view in, std::string* out) = 0;
   // Corruption if the input ended inside a frame.
@@ -107,10 +113,12 @@ class DecodingReader final : public ObjectReader {
   std::unique_ptr<ObjectReader> inner_;
   std::unique_ptr<Decoder> dec_;
   Sha256 sha_;
-  std::string out_;        // decoded bytes not yet returned
-  size_t out_pos_ = 0;
-  std::string in_;         // scratch for inner reads
-  bool eof_ = false;
+  std::string in_;         // the last chunk read from inner
+  size_t in_pos_ = 0, in_len_ = 0;
+  std::string tail_;       // what Finish() produced (short "none" objects)
+  size_t tail_pos_ = 0;
+  bool eof_ = false;       // inner is at its end
+  bool done_ = false;      // the decoder has finished
   std::string sha256_hex_;
   uint64_t produced_ = 0;
 };

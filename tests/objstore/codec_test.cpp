@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstring>
 #include <random>
 
 #include "store/codec.h"
@@ -84,6 +88,85 @@ INSTANTIATE_TEST_SUITE_P(Codecs, CodecTest, ::testing::Values(Codec::kZstd, Code
                          [](const auto& info) { return std::string(CodecName(info.param)); });
 INSTANTIATE_TEST_SUITE_P(Codecs, CompressedCodecTest, ::testing::Values(Codec::kZstd, Codec::kLz4),
                          [](const auto& info) { return std::string(CodecName(info.param)); });
+
+// An ObjectReader over a string that hands out at most `step` bytes a call
+// (network reads come in odd sizes).
+class DribbleReader final : public ObjectReader {
+ public:
+  DribbleReader(std::string data, size_t step) : data_(std::move(data)), step_(step) {}
+  Result<size_t> Read(std::span<char> buf) override {
+    size_t n = std::min({buf.size(), step_, data_.size() - pos_});
+    std::memcpy(buf.data(), data_.data() + pos_, n);
+    pos_ += n;
+    return n;
+  }
+  uint64_t size() const override { return data_.size(); }
+
+ private:
+  std::string data_;
+  size_t step_;
+  size_t pos_ = 0;
+};
+
+std::string ReadAll(DecodingReader& r, size_t buf_size) {
+  std::string out, buf(buf_size, '\0');
+  for (;;) {
+    auto n = r.Read(std::span<char>(buf.data(), buf.size()));
+    EXPECT_TRUE(n.ok()) << n.status().ToString();
+    if (!n.ok() || *n == 0) return out;
+    EXPECT_LE(*n, buf_size);
+    out.append(buf.data(), *n);
+  }
+}
+
+TEST_P(CodecTest, DecodingReaderHandlesTinyReadsAndBuffers) {
+  for (size_t size : {size_t{0}, size_t{3}, size_t{5}, size_t{70000}}) {
+    std::string data = Random(size / 2, size) + Compressible(size - size / 2);
+    for (size_t step : {size_t{1}, size_t{3}, size_t{4096}}) {
+      DecodingReader r(std::make_unique<DribbleReader>(Encode(GetParam(), data, 1 << 20), step));
+      std::string got = ReadAll(r, 7);
+      EXPECT_TRUE(got == data) << CodecName(GetParam()) << " size " << size << " step " << step;
+      EXPECT_EQ(r.bytes_read(), data.size());
+      EXPECT_EQ(r.sha256_hex(), Sha256::HexOf(data));
+    }
+  }
+}
+
+// A very compressible object must not be decoded into memory all at once:
+// 512 MiB of one byte is a few KiB of zstd/lz4; reading it back with a 1 MiB
+// buffer may not raise the peak RSS by anything like its size.
+TEST_P(CompressedCodecTest, DecodingReaderMemoryStaysBounded) {
+  const size_t kSize = 512u << 20;
+  std::string enc;
+  {
+    CodecOptions o;
+    o.codec = GetParam();
+    o.threads = 0;
+    auto e = Encoder::Create(o);
+    ASSERT_TRUE(e.ok());
+    std::string block(1 << 20, 'z');
+    for (size_t off = 0; off < kSize; off += block.size()) ASSERT_TRUE((*e)->Update(block, &enc).ok());
+    ASSERT_TRUE((*e)->Finish(&enc).ok());
+  }
+  ASSERT_LT(enc.size(), 8u << 20);
+  rusage before{};
+  getrusage(RUSAGE_SELF, &before);
+  DecodingReader r(std::make_unique<DribbleReader>(enc, 256 << 10));
+  std::string buf(1 << 20, '\0');
+  uint64_t total = 0;
+  for (;;) {
+    auto n = r.Read(std::span<char>(buf.data(), buf.size()));
+    ASSERT_TRUE(n.ok()) << n.status().ToString();
+    if (*n == 0) break;
+    ASSERT_EQ(buf[*n - 1], 'z');
+    total += *n;
+  }
+  rusage after{};
+  getrusage(RUSAGE_SELF, &after);
+  EXPECT_EQ(total, kSize);
+  // ru_maxrss is in KiB.
+  EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 64 * 1024) << "decoding held the object in memory";
+}
 
 TEST(CodecMisc, ZstdWithWorkersRoundTrips) {
   std::string data = Compressible(6 << 20) + Random(1 << 20, 9);
