@@ -24,7 +24,10 @@
 // uploader; Finish() returns it. Objects already committed stay: the caller
 // removes "<key_prefix>" on failure.
 // Memory: one read buffer (chunk_bytes) plus each open object's
-// EncodingWriter and store writer (S3: part_size x (max_in_flight + 1)).
+// EncodingWriter (a large object: up to EncodingOptions::pipeline_depth
+// queued chunks, its worker thread compressing and writing while this
+// thread reads and checksums) and store writer (S3: part_size x
+// (max_in_flight + 1)).
 // Thread safety: Start/Finish/Abort from the owning thread; the callbacks
 // run on the uploader thread.
 #pragma once

@@ -340,9 +340,14 @@ std::unique_ptr<Decoder> Decoder::Create(std::optional<Codec> codec) {
 // ---------------------------------------------------------------- EncodingWriter
 
 Result<std::unique_ptr<EncodingWriter>> EncodingWriter::Create(std::unique_ptr<ObjectWriter> inner,
-                                                               const CodecOptions& opts) {
+                                                               const CodecOptions& opts,
+                                                               const EncodingOptions& eopts) {
   CKPTD_ASSIGN_OR_RETURN(auto enc, Encoder::Create(opts));
-  return std::unique_ptr<EncodingWriter>(new EncodingWriter(std::move(inner), std::move(enc)));
+  return std::unique_ptr<EncodingWriter>(new EncodingWriter(std::move(inner), std::move(enc), eopts));
+}
+
+EncodingWriter::~EncodingWriter() {
+  if (worker_.joinable()) StopWorker(false).IgnoreError();
 }
 
 Status EncodingWriter::Flush() {
@@ -352,26 +357,89 @@ Status EncodingWriter::Flush() {
   return st;
 }
 
+Status EncodingWriter::Encode(std::string_view data) {
+  if (enc_->codec() == Codec::kNone && buf_.empty()) return inner_->Write(data);  // no copy
+  CKPTD_RETURN_IF_ERROR(enc_->Update(data, &buf_));
+  // Batch small compressed outputs: fewer, larger writes to the backend.
+  if (buf_.size() >= (1 << 20)) return Flush();
+  return Status::Ok();
+}
+
+void EncodingWriter::WorkerLoop() {
+  for (;;) {
+    std::string chunk;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return !queue_.empty() || stop_; });
+      if (queue_.empty() || drop_) return;  // stopped and drained (or dropped)
+      chunk = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    cv_.notify_all();  // room in the queue
+    Status st = Encode(chunk);
+    std::lock_guard lock(mu_);
+    chunk.clear();
+    spare_.push_back(std::move(chunk));
+    if (!st.ok()) {
+      worker_status_ = st;
+      queue_.clear();
+      drop_ = true;
+      cv_.notify_all();
+      return;
+    }
+  }
+}
+
+Status EncodingWriter::StopWorker(bool drain) {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+    if (!drain) drop_ = true;
+  }
+  cv_.notify_all();
+  worker_.join();
+  std::lock_guard lock(mu_);
+  queue_.clear();
+  spare_.clear();
+  return worker_status_;
+}
+
 Status EncodingWriter::Write(std::string_view data) {
   if (failed_) return Internal("write to a failed encoding writer");
   sha_.Update(data);
   uncompressed_ += data.size();
-  if (enc_->codec() == Codec::kNone && buf_.empty()) {
-    // Nothing to encode: straight through, no copy.
-    Status st = inner_->Write(data);
-    if (!st.ok()) failed_ = true;
-    return st;
+  if (!worker_.joinable()) {
+    if (eopts_.pipeline_after == 0 || uncompressed_ <= eopts_.pipeline_after) {
+      Status st = Encode(data);
+      if (!st.ok()) failed_ = true;
+      return st;
+    }
+    worker_ = std::thread([this] { WorkerLoop(); });
   }
-  Status st = enc_->Update(data, &buf_);
-  // Batch small compressed outputs: fewer, larger writes to the backend.
-  if (st.ok() && buf_.size() >= (1 << 20)) st = Flush();
-  if (!st.ok()) failed_ = true;
-  return st;
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return queue_.size() < std::max<size_t>(1, eopts_.pipeline_depth) || drop_; });
+  if (drop_) {
+    failed_ = true;
+    return worker_status_;
+  }
+  std::string chunk;
+  if (!spare_.empty()) {
+    chunk = std::move(spare_.back());
+    spare_.pop_back();
+  }
+  lock.unlock();
+  chunk.assign(data);  // the copy happens outside the lock
+  lock.lock();
+  queue_.push_back(std::move(chunk));
+  lock.unlock();
+  cv_.notify_all();
+  return Status::Ok();
 }
 
 Status EncodingWriter::Commit() {
   if (failed_) return Internal("commit of a failed encoding writer");
-  Status st = enc_->Finish(&buf_);
+  Status st = worker_.joinable() ? StopWorker(true) : Status::Ok();
+  if (st.ok()) st = enc_->Finish(&buf_);
   if (st.ok()) st = Flush();
   if (st.ok()) st = inner_->Commit();
   if (!st.ok()) {
@@ -385,6 +453,7 @@ Status EncodingWriter::Commit() {
 
 void EncodingWriter::Abort() {
   failed_ = true;
+  if (worker_.joinable()) StopWorker(false).IgnoreError();
   inner_->Abort();
 }
 

@@ -13,11 +13,16 @@
 // Thread safety: each Encoder/Decoder/adapter belongs to one thread.
 #pragma once
 
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <span>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 #include "common/status.h"
 #include "store/digest.h"
@@ -72,29 +77,57 @@ class Decoder {
 // Compresses what is written into an inner writer and checksums the
 // uncompressed bytes. Commit() finishes the frame then commits the inner
 // writer; after it, sha256_hex() is the SHA-256 of everything written.
+//
+// Two stages for large objects: once more than `pipeline_after` bytes were
+// written (EncodingOptions), Write() only checksums and queues a copy of the
+// chunk; a worker thread of this writer compresses and writes to the inner
+// writer. So SHA-256 and compression+storage run on two cores at once.
+// Memory: at most `pipeline_depth` queued chunks. A worker error is returned
+// by the next Write() or by Commit(). Small objects never start the worker.
+struct EncodingOptions {
+  uint64_t pipeline_after = 8ull << 20;  // 0: never pipeline
+  size_t pipeline_depth = 4;             // queued chunks (each as written)
+};
+
 class EncodingWriter final : public ObjectWriter {
  public:
   static Result<std::unique_ptr<EncodingWriter>> Create(std::unique_ptr<ObjectWriter> inner,
-                                                        const CodecOptions& opts);
+                                                        const CodecOptions& opts,
+                                                        const EncodingOptions& eopts = {});
+  ~EncodingWriter() override;
   Status Write(std::string_view data) override;
   Status Commit() override;
   void Abort() override;
   uint64_t bytes_written() const override { return uncompressed_; }  // uncompressed
-  uint64_t compressed_bytes() const { return inner_->bytes_written(); }
+  uint64_t compressed_bytes() const { return inner_->bytes_written(); }  // after Commit
   const std::string& sha256_hex() const { return sha256_hex_; }  // valid after Commit
 
  private:
-  EncodingWriter(std::unique_ptr<ObjectWriter> inner, std::unique_ptr<Encoder> enc)
-      : inner_(std::move(inner)), enc_(std::move(enc)) {}
+  EncodingWriter(std::unique_ptr<ObjectWriter> inner, std::unique_ptr<Encoder> enc, EncodingOptions eopts)
+      : inner_(std::move(inner)), enc_(std::move(enc)), eopts_(eopts) {}
+  Status Encode(std::string_view data);  // compress + write on (the worker's) thread
   Status Flush();
+  void WorkerLoop();
+  Status StopWorker(bool drain);  // joins; returns the worker's status
 
   std::unique_ptr<ObjectWriter> inner_;
   std::unique_ptr<Encoder> enc_;
+  EncodingOptions eopts_;
   Sha256 sha_;
   std::string buf_;
   std::string sha256_hex_;
   uint64_t uncompressed_ = 0;
   bool failed_ = false;
+
+  // The pipeline (only once started).
+  std::thread worker_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::string> queue_;  // chunks for the worker
+  std::vector<std::string> spare_;  // emptied chunks, reused
+  bool stop_ = false;               // no more chunks: drain (or drop, on abort) and exit
+  bool drop_ = false;
+  Status worker_status_;
 };
 
 // Decompresses an inner reader (codec detected unless given) and checksums

@@ -168,6 +168,89 @@ TEST_P(CompressedCodecTest, DecodingReaderMemoryStaysBounded) {
   EXPECT_LT(after.ru_maxrss - before.ru_maxrss, 64 * 1024) << "decoding held the object in memory";
 }
 
+// An ObjectWriter into a string that can fail after `fail_after` bytes.
+class StringWriter final : public ObjectWriter {
+ public:
+  StringWriter(std::string* out, uint64_t fail_after = UINT64_MAX) : out_(out), fail_after_(fail_after) {}
+  Status Write(std::string_view data) override {
+    if (out_->size() + data.size() > fail_after_) return IOError("disk on fire");
+    out_->append(data);
+    return Status::Ok();
+  }
+  Status Commit() override {
+    committed_ = true;
+    return Status::Ok();
+  }
+  void Abort() override { out_->clear(); }
+  uint64_t bytes_written() const override { return out_->size(); }
+  bool committed_ = false;
+
+ private:
+  std::string* out_;
+  uint64_t fail_after_;
+};
+
+// Past pipeline_after, compression and the inner writes run on the writer's
+// worker thread: the result must be the same bytes, in order.
+TEST_P(CodecTest, PipelinedEncodingWriterRoundTrips) {
+  std::string data = Compressible(5 << 20) + Random(6 << 20, 9) + Compressible(3 << 20);
+  for (uint64_t after : {uint64_t{0}, uint64_t{1} << 20}) {
+    std::string stored;
+    CodecOptions co;
+    co.codec = GetParam();
+    EncodingOptions eo;
+    eo.pipeline_after = after;
+    eo.pipeline_depth = 2;
+    auto w = EncodingWriter::Create(std::make_unique<StringWriter>(&stored), co, eo);
+    ASSERT_TRUE(w.ok());
+    for (size_t off = 0; off < data.size(); off += 65537) ASSERT_TRUE((*w)->Write(std::string_view(data).substr(off, 65537)).ok());
+    ASSERT_TRUE((*w)->Commit().ok());
+    EXPECT_EQ((*w)->sha256_hex(), Sha256::HexOf(data));
+    EXPECT_EQ((*w)->bytes_written(), data.size());
+    EXPECT_EQ((*w)->compressed_bytes(), stored.size());
+    auto back = Decode(stored, 1 << 20);
+    ASSERT_TRUE(back.ok()) << back.status().ToString();
+    EXPECT_TRUE(*back == data) << "pipeline_after " << after;
+  }
+}
+
+// An inner write that fails on the worker surfaces at a later Write or at
+// Commit, never hangs, and nothing is committed.
+TEST_P(CodecTest, PipelinedEncodingWriterReportsWorkerErrors) {
+  std::string data = Random(16 << 20, 3);
+  std::string stored;
+  auto* inner = new StringWriter(&stored, 4 << 20);
+  CodecOptions co;
+  co.codec = GetParam();
+  EncodingOptions eo;
+  eo.pipeline_after = 1 << 20;
+  auto w = EncodingWriter::Create(std::unique_ptr<ObjectWriter>(inner), co, eo);
+  ASSERT_TRUE(w.ok());
+  Status st;
+  for (size_t off = 0; off < data.size() && st.ok(); off += 1 << 20) st = (*w)->Write(std::string_view(data).substr(off, 1 << 20));
+  if (st.ok()) st = (*w)->Commit();
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.ToString().find("disk on fire"), std::string::npos) << st.ToString();
+  EXPECT_FALSE(inner->committed_);
+  EXPECT_FALSE((*w)->Write("more").ok());
+}
+
+// Abort while the worker still has queued chunks: returns, nothing committed.
+TEST(CodecMisc, PipelinedEncodingWriterAborts) {
+  std::string stored;
+  auto* inner = new StringWriter(&stored);
+  CodecOptions co;
+  EncodingOptions eo;
+  eo.pipeline_after = 1;
+  auto w = EncodingWriter::Create(std::unique_ptr<ObjectWriter>(inner), co, eo);
+  ASSERT_TRUE(w.ok());
+  std::string chunk = Random(1 << 20, 4);
+  for (int i = 0; i < 8; ++i) ASSERT_TRUE((*w)->Write(chunk).ok());
+  (*w)->Abort();
+  EXPECT_FALSE(inner->committed_);
+  EXPECT_TRUE(stored.empty());
+}
+
 TEST(CodecMisc, ZstdWithWorkersRoundTrips) {
   std::string data = Compressible(6 << 20) + Random(1 << 20, 9);
   std::string enc = Encode(Codec::kZstd, data, 1 << 20, /*threads=*/2);
