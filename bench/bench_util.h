@@ -2,6 +2,7 @@
 #pragma once
 
 #include <errno.h>  // program_invocation_short_name
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdint>
@@ -24,6 +25,20 @@ inline uint64_t DirBytes(const std::filesystem::path& d) {
   for (const auto& e : std::filesystem::recursive_directory_iterator(d, ec))
     if (e.is_regular_file()) n += e.file_size();
   return n;
+}
+
+// CPU seconds (user + system) used so far by this process and by its
+// children that were waited for (CRIU's swrk helpers). Under load from
+// other processes wall time stretches; CPU time says what the work cost.
+inline double CpuSecs() {
+  auto secs = [](const rusage& r) {
+    return static_cast<double>(r.ru_utime.tv_sec + r.ru_stime.tv_sec) +
+           static_cast<double>(r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1e6;
+  };
+  rusage self{}, children{};
+  getrusage(RUSAGE_SELF, &self);
+  getrusage(RUSAGE_CHILDREN, &children);
+  return secs(self) + secs(children);
 }
 
 // "<program>: <what>" on stderr, exit 1.

@@ -34,15 +34,19 @@ using Steady = std::chrono::steady_clock;
 
 namespace {
 
+using ckptd::bench::CpuSecs;
 using ckptd::bench::DirBytes;
 using ckptd::bench::Die;
 using ckptd::bench::Secs;
 
 void Header() {
-  std::printf("%-34s %9s %10s %10s %9s %8s\n", "", "wall s", "image MiB", "stored MiB", "MiB/s", "x raw");
+  std::printf("%-34s %9s %8s %10s %10s %9s %8s\n", "", "wall s", "cpu s", "image MiB", "stored MiB", "MiB/s",
+              "x raw");
 }
-void Row(const std::string& what, double secs, double image_mib, double stored_mib, double raw) {
-  std::printf("%-34s %9.2f %10.1f %10.1f %9.1f", what.c_str(), secs, image_mib, stored_mib, image_mib / secs);
+// cpu: CPU seconds of the daemon and CRIU (not the workload) for the step.
+void Row(const std::string& what, double secs, double cpu, double image_mib, double stored_mib, double raw) {
+  std::printf("%-34s %9.2f %8.2f %10.1f %10.1f %9.1f", what.c_str(), secs, cpu, image_mib, stored_mib,
+              image_mib / secs);
   if (raw > 0) std::printf(" %8.2f", secs / raw);
   std::printf("\n");
 }
@@ -144,20 +148,21 @@ int main(int argc, char** argv) {
     d.images_dir = dir;
     d.leave_running = true;
     fs::create_directories(dir);
+    double c = CpuSecs();
     auto t = Steady::now();
     auto r = (*driver)->Dump(d);
     double s = Secs(t);
     if (!r.ok()) Die(r.status().ToString());
-    return s;
+    return std::make_pair(s, CpuSecs() - c);
   };
   fs::path raw_disk = tmp.Sub("raw"), raw_shm = shm / "raw";
-  double raw_disk_s = raw_dump(raw_disk);
-  double raw_shm_s = raw_dump(raw_shm);
+  auto [raw_disk_s, raw_disk_cpu] = raw_dump(raw_disk);
+  auto [raw_shm_s, raw_shm_cpu] = raw_dump(raw_shm);
   double raw_mib = DirBytes(raw_disk) / 1048576.0;
   std::printf("\n== checkpoint (ratio to raw criu dump to disk)\n");
   Header();
-  Row("raw criu dump -> disk dir", raw_disk_s, raw_mib, raw_mib, 0);
-  Row("raw criu dump -> tmpfs dir", raw_shm_s, raw_mib, raw_mib, raw_disk_s);
+  Row("raw criu dump -> disk dir", raw_disk_s, raw_disk_cpu, raw_mib, raw_mib, 0);
+  Row("raw criu dump -> tmpfs dir", raw_shm_s, raw_shm_cpu, raw_mib, raw_mib, raw_disk_s);
   fs::remove_all(raw_shm);
 
   std::vector<Done> done;
@@ -169,6 +174,7 @@ int main(int argc, char** argv) {
       req.pid = pid;
       req.leave_running = true;
       req.compression = codec;
+      double c = CpuSecs();
       auto t = Steady::now();
       auto sub = jobs->SubmitCheckpoint(req);
       if (!sub.ok()) Die(sub.status().ToString());
@@ -180,7 +186,7 @@ int main(int argc, char** argv) {
       double image = r.at("image_bytes").to_number<double>() / 1048576.0;
       double stored = r.at("stored_bytes").to_number<double>() / 1048576.0;
       std::string label = "ckptd " + b.name + " " + codec;
-      Row(label, s, image, stored, raw_disk_s);
+      Row(label, s, CpuSecs() - c, image, stored, raw_disk_s);
       std::printf("    phases ms: %s\n", json::serialize(r.at("timings_ms")).c_str());
       done.push_back({label, sub->checkpoint_id, b.daemon.get(), image});
     }
@@ -192,16 +198,19 @@ int main(int argc, char** argv) {
   Header();
   ckptd::criu::RestoreOptions ro;
   ro.images_dir = raw_disk;
+  double c = CpuSecs();
   auto t = Steady::now();
   auto rst = (*driver)->Restore(ro);
   double raw_restore = Secs(t);
+  double raw_restore_cpu = CpuSecs() - c;
   if (!rst.ok()) Die(rst.status().ToString());
   ct::KillTree(rst->pid);
-  Row("raw criu restore <- disk dir", raw_restore, raw_mib, raw_mib, 0);
+  Row("raw criu restore <- disk dir", raw_restore, raw_restore_cpu, raw_mib, raw_mib, 0);
   for (const auto& d : done) {
     auto* jobs = d.daemon->job_system()->jobs();
     ckptd::api::RestoreJobRequest rreq;
     rreq.checkpoint_id = d.checkpoint_id;
+    c = CpuSecs();
     t = Steady::now();
     auto rsub = jobs->SubmitRestore(rreq);
     if (!rsub.ok()) Die(rsub.status().ToString());
@@ -210,7 +219,7 @@ int main(int argc, char** argv) {
     if (!rjob.ok() || rjob->at("state") != "succeeded")
       Die("restore job: " + (rjob.ok() ? json::serialize(*rjob) : rjob.status().ToString()));
     ct::KillTree(static_cast<pid_t>(rjob->at("pid").as_int64()));
-    Row(d.label, s, d.image_mib, 0, raw_restore);
+    Row(d.label, s, CpuSecs() - c, d.image_mib, 0, raw_restore);
     std::printf("    phases ms: %s\n", json::serialize(rjob->at("result").at("timings_ms")).c_str());
   }
   for (auto& b : backends) b.daemon->Stop();
