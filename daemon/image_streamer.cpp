@@ -4,10 +4,12 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -285,12 +287,39 @@ Status ImageStreamer::FinishAll() {
   return Status::Ok();
 }
 
+// Upload threads made way for CRIU (dump_nice); CRIU is done: back to the
+// priority they had, for the uploader and each writer's worker thread (they
+// inherited the nice value from the uploader). Raising priority needs
+// CAP_SYS_NICE: without it they stay reniced, which only slows the tail.
+void ImageStreamer::RestorePriority() {
+  if (!reniced_) return;
+  reniced_ = false;
+  auto renice = [&](pid_t tid) {
+    if (tid > 0 && setpriority(PRIO_PROCESS, static_cast<id_t>(tid), base_nice_) != 0)
+      spdlog::debug("{}: renice thread {} to {}: {}", opts_.log_tag, tid, base_nice_, std::strerror(errno));
+  };
+  renice(static_cast<pid_t>(gettid()));
+  for (auto& [name, f] : files_)
+    if (f->w) renice(f->w->worker_tid());
+}
+
 void ImageStreamer::Loop() {
+  if (opts_.dump_nice > 0) {
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, 0);  // this thread
+    if (errno == 0 && cur < opts_.dump_nice && setpriority(PRIO_PROCESS, 0, opts_.dump_nice) == 0) {
+      base_nice_ = cur;
+      reniced_ = true;
+    }
+  }
   Status st = [&]() -> Status {
     pollfd fds[2] = {{inotify_fd_, POLLIN, 0}, {event_fd_, POLLIN, 0}};
     for (;;) {
       if (abort_) return Cancelled("image upload aborted");
-      if (finishing_) return FinishAll();
+      if (finishing_) {
+        RestorePriority();
+        return FinishAll();
+      }
       CKPTD_RETURN_IF_ERROR(HandleEvents());
       bool progressed = false;
       uint64_t backlog = 0;

@@ -57,6 +57,11 @@ struct ImageStreamerOptions {
   CodecOptions codec;
   bool punch_holes = false;         // release shipped bytes of the staging files
   size_t chunk_bytes = 1 << 20;     // read size
+  // Nice value of the upload threads while CRIU dumps (0: leave as is). On
+  // a machine with few cores the upload competes with CRIU, and every
+  // moment CRIU waits is a moment the workload stands frozen: the upload
+  // yields while CRIU runs and gets its own priority back at Finish().
+  int dump_nice = 10;
   // Before the first byte goes to the store (possibly_uploaded).
   std::function<Status()> on_first_byte;
   // After every chunk shipped (uncompressed bytes); an error stops the upload.
@@ -101,6 +106,7 @@ class ImageStreamer {
   Status Reupload(File* f);
   Status FinishAll();
   void Wake();
+  void RestorePriority();
   int64_t ElapsedMs() const;
 
   ImageStreamerOptions opts_;
@@ -114,6 +120,8 @@ class ImageStreamer {
   std::map<std::string, std::unique_ptr<File>> files_;  // uploader thread only
   std::string buf_;
   bool first_byte_sent_ = false;
+  int base_nice_ = 0;      // the uploader thread's nice before dump_nice
+  bool reniced_ = false;
 
   mutable std::mutex mu_;  // guards result_, stats_
   Status result_;

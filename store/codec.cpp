@@ -1,5 +1,7 @@
 #include "store/codec.h"
 
+#include <unistd.h>
+
 #include <lz4frame.h>
 #include <zstd.h>
 
@@ -366,6 +368,7 @@ Status EncodingWriter::Encode(std::string_view data) {
 }
 
 void EncodingWriter::WorkerLoop() {
+  worker_tid_ = static_cast<pid_t>(::gettid());
   for (;;) {
     std::string chunk;
     {

@@ -13,6 +13,9 @@
 // Thread safety: each Encoder/Decoder/adapter belongs to one thread.
 #pragma once
 
+#include <sys/types.h>
+
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -101,6 +104,8 @@ class EncodingWriter final : public ObjectWriter {
   uint64_t bytes_written() const override { return uncompressed_; }  // uncompressed
   uint64_t compressed_bytes() const { return inner_->bytes_written(); }  // after Commit
   const std::string& sha256_hex() const { return sha256_hex_; }  // valid after Commit
+  // The worker thread's kernel tid (0: none started), e.g. to renice it.
+  pid_t worker_tid() const { return worker_tid_.load(); }
 
  private:
   EncodingWriter(std::unique_ptr<ObjectWriter> inner, std::unique_ptr<Encoder> enc, EncodingOptions eopts)
@@ -128,6 +133,7 @@ class EncodingWriter final : public ObjectWriter {
   bool stop_ = false;               // no more chunks: drain (or drop, on abort) and exit
   bool drop_ = false;
   Status worker_status_;
+  std::atomic<pid_t> worker_tid_{0};
 };
 
 // Decompresses an inner reader (codec detected unless given) and checksums
