@@ -395,8 +395,9 @@ Result<DumpResult> CriuDriver::DumpImpl(const DumpOptions& opts, bool pre_dump) 
   OpContext ctx{what, work_dir / log_file, work_dir / (log_file + ".stderr"), opts.deadline, req.type(), opts.pid};
   const auto start = Clock::now();
   spdlog::info("{}: images {}, log {}", what, opts.images_dir.string(), ctx.log_path.string());
-  CKPTD_ASSIGN_OR_RETURN(SwrkOutcome out, RunSwrk(MakeSwrkConfig(config_, plugin_dir_, ctx.stderr_path), req,
-                                                  start + opts.deadline, opts.notify));
+  SwrkConfig swrk = MakeSwrkConfig(config_, plugin_dir_, ctx.stderr_path);
+  swrk.on_spawned = opts.on_criu_started;
+  CKPTD_ASSIGN_OR_RETURN(SwrkOutcome out, RunSwrk(swrk, req, start + opts.deadline, opts.notify));
   Status st = OutcomeStatus(out, ctx);
   if (!st.ok()) {
     // CRIU resumes the tree itself when it fails, but not when it is killed.
@@ -450,8 +451,9 @@ Result<RestoreResult> CriuDriver::Restore(const RestoreOptions& opts) const {
   OpContext ctx{what, work_dir / log_file, work_dir / (log_file + ".stderr"), opts.deadline, rpc::RESTORE, 0};
   const auto start = Clock::now();
   spdlog::info("{}: log {}", what, ctx.log_path.string());
-  CKPTD_ASSIGN_OR_RETURN(SwrkOutcome out, RunSwrk(MakeSwrkConfig(config_, plugin_dir_, ctx.stderr_path), req,
-                                                  start + opts.deadline, opts.notify));
+  SwrkConfig swrk = MakeSwrkConfig(config_, plugin_dir_, ctx.stderr_path);
+  swrk.on_spawned = opts.on_criu_started;
+  CKPTD_ASSIGN_OR_RETURN(SwrkOutcome out, RunSwrk(swrk, req, start + opts.deadline, opts.notify));
   CKPTD_RETURN_IF_ERROR(OutcomeStatus(out, ctx));
   if (!out.response->has_restore() || out.response->restore().pid() <= 0) {
     return Internal(what + ": success without a restored pid");

@@ -3,6 +3,8 @@
 // Thread safety: value types.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -101,6 +103,10 @@ struct CommonOptions {
   // left stopped. The operation then fails with kDeadlineExceeded.
   std::chrono::milliseconds deadline{std::chrono::minutes(5)};
   NotifyCallback notify;  // optional
+  // Optional: called on the calling thread right after `criu swrk` started,
+  // with its pid. The pid stays CRIU's (not reaped) until the operation
+  // returns; to signal it later from another thread, open a pidfd here.
+  std::function<void(pid_t)> on_criu_started;
 };
 
 struct DumpOptions : CommonOptions {

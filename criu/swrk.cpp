@@ -222,6 +222,7 @@ Result<SwrkOutcome> RunSwrk(const SwrkConfig& config, const rpc::criu_req& reque
   const int fd = sv[0];
   SwrkOutcome out;
   out.criu_pid = *spawned;
+  if (config.on_spawned) config.on_spawned(out.criu_pid);
   Status local_error;
   {
     Watchdog watchdog(out.criu_pid, deadline, config.kill_grace);

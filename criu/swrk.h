@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -37,6 +38,8 @@ struct SwrkConfig {
   // empty: /dev/null.
   std::filesystem::path stderr_path;
   std::chrono::milliseconds kill_grace{std::chrono::seconds(2)};
+  // Called with CRIU's pid once it is spawned (before the request is sent).
+  std::function<void(pid_t)> on_spawned;
 };
 
 struct SwrkOutcome {
