@@ -1,10 +1,12 @@
 // The checkpoint pipeline of a job (see job_manager.h for the contract).
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -167,6 +169,7 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     // the upload only when the target keeps running: otherwise the staging
     // images are the rollback copy should the upload fail.
     std::unique_ptr<ImageStreamer> streamer;
+    const bool streamer_wants_writer = req.leave_running && opts_.staging_backlog_bytes > 0;
     if (opts_.stream_images) {
       ImageStreamerOptions so;
       so.store = images_;
@@ -175,6 +178,8 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
       so.dir = images_dir;
       so.codec.codec = codec;
       so.punch_holes = req.leave_running;
+      // Backpressure only bounds anything when shipped bytes are released.
+      if (req.leave_running) so.max_backlog_bytes = opts_.staging_backlog_bytes;
       so.on_first_byte = [&]() -> Status {
         uploading = true;
         return catalog_->MarkPossiblyUploaded(id).status();
@@ -184,6 +189,16 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
         return cancelled() ? Cancelled("daemon shutting down") : Status::Ok();
       };
       CKPTD_ASSIGN_OR_RETURN(streamer, ImageStreamer::Start(std::move(so)));
+    }
+    if (streamer && streamer_wants_writer) {
+      // The streamer pauses CRIU when it gets too far ahead; a pidfd can
+      // never signal another process once CRIU is gone.
+      d.on_criu_started = [&](pid_t criu_pid) {
+        // (glibc 2.36's <sys/pidfd.h> lacks extern "C")
+        int fd = static_cast<int>(::syscall(SYS_pidfd_open, criu_pid, 0));
+        if (fd >= 0) streamer->SetWriterProcess(fd);
+        else spdlog::warn("{}: pidfd_open of criu {}: {}: no backpressure", gpu.log_tag, criu_pid, std::strerror(errno));
+      };
     }
     auto dump = criu_->Dump(d);
     if (!dump.ok()) return dump.status();
@@ -212,6 +227,10 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
       timings["upload_after_dump"] = MillisSince(t);
       timings["staging_peak_backlog_bytes"] = ss.peak_backlog;
       timings["upload_bytes_during_dump"] = ss.bytes_before_finish;
+      if (ss.writer_pauses > 0) {
+        timings["criu_paused_for_upload"] = ss.writer_paused_ms;
+        timings["criu_pauses"] = ss.writer_pauses;
+      }
       if (!r.ok()) return r.status();
       streamed = std::move(*r);
     }

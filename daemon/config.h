@@ -37,6 +37,7 @@ struct Config {
   int64_t s3_retry_max_ms = 5000;  // longest pause between S3 retries (exponential from 100 ms)
   std::string staging_dir;  // default <data_dir>/staging; ckptd owns (empties) it
   int64_t upload_memory_bytes = 256ll << 20;  // upload buffers of one checkpoint
+  int64_t staging_backlog_bytes = 2ll << 30;  // CRIU paused this far ahead of the upload (0: never)
   int restore_parallelism = 4;                // objects downloaded at once
   std::string stream_images = "true";         // upload while CRIU writes (false: after)
   std::string token;        // inline token (prefer token_file)

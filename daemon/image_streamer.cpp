@@ -2,8 +2,10 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,6 +21,8 @@ namespace ckptd {
 namespace fs = std::filesystem;
 
 namespace {
+// glibc 2.36's <sys/pidfd.h> lacks extern "C": call the syscall itself.
+int PidfdSendSignal(int pidfd, int sig) { return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0)); }
 constexpr uint64_t kPunchGranule = 4ull << 20;  // punch in 4 MiB steps (fewer syscalls)
 constexpr size_t kMaxPerPass = 16u << 20;       // fairness between files in one pass
 }  // namespace
@@ -58,6 +62,7 @@ Result<std::unique_ptr<ImageStreamer>> ImageStreamer::Start(ImageStreamerOptions
 
 ImageStreamer::~ImageStreamer() {
   Abort();
+  if (int fd = writer_pidfd_.exchange(-1); fd >= 0) close(fd);
   if (inotify_fd_ >= 0) close(inotify_fd_);
   if (event_fd_ >= 0) close(event_fd_);
 }
@@ -78,6 +83,39 @@ void ImageStreamer::Abort() {
   thread_.join();
   joined_ = true;
   files_.clear();  // aborts uncommitted writers
+}
+
+void ImageStreamer::SetWriterProcess(int pidfd) {
+  int old = writer_pidfd_.exchange(pidfd);
+  if (old >= 0) close(old);
+}
+
+void ImageStreamer::Throttle(uint64_t backlog) {
+  if (opts_.max_backlog_bytes == 0) return;
+  int fd = writer_pidfd_.load();
+  if (fd < 0) return;
+  if (!writer_paused_ && backlog > opts_.max_backlog_bytes) {
+    if (PidfdSendSignal(fd, SIGSTOP) == 0) {
+      writer_paused_ = true;
+      paused_at_ = std::chrono::steady_clock::now();
+      std::lock_guard lock(mu_);
+      stats_.writer_pauses++;
+    }
+  } else if (writer_paused_ && backlog <= opts_.max_backlog_bytes / 2) {
+    ResumeWriter();
+  }
+}
+
+void ImageStreamer::ResumeWriter() {
+  if (!writer_paused_) return;
+  writer_paused_ = false;
+  int fd = writer_pidfd_.load();
+  // A pidfd never reaches another process: if CRIU is gone, this fails.
+  if (fd >= 0 && PidfdSendSignal(fd, SIGCONT) != 0 && errno != ESRCH)
+    spdlog::error("{}: resuming CRIU: {}", opts_.log_tag, std::strerror(errno));
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - paused_at_);
+  std::lock_guard lock(mu_);
+  stats_.writer_paused_ms += ms.count();
 }
 
 StreamStats ImageStreamer::stats() const {
@@ -317,6 +355,7 @@ void ImageStreamer::Loop() {
     for (;;) {
       if (abort_) return Cancelled("image upload aborted");
       if (finishing_) {
+        ResumeWriter();
         RestorePriority();
         return FinishAll();
       }
@@ -338,6 +377,7 @@ void ImageStreamer::Loop() {
         std::lock_guard lock(mu_);
         stats_.peak_backlog = std::max(stats_.peak_backlog, backlog);
       }
+      Throttle(backlog);
       if (progressed) continue;  // more may be there already
       int r = poll(fds, 2, 50);
       if (r < 0 && errno != EINTR) return ErrnoError("poll", errno);
@@ -347,6 +387,9 @@ void ImageStreamer::Loop() {
       }
     }
   }();
+  // Never leave CRIU stopped (and with it the frozen workload): on every
+  // way out of this loop.
+  ResumeWriter();
   if (!st.ok()) {
     // Failed or aborted: nothing more goes to the store.
     for (auto& [name, f] : files_)

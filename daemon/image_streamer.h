@@ -62,6 +62,12 @@ struct ImageStreamerOptions {
   // moment CRIU waits is a moment the workload stands frozen: the upload
   // yields while CRIU runs and gets its own priority back at Finish().
   int dump_nice = 10;
+  // Backpressure: when CRIU has written this many bytes more than were
+  // shipped, CRIU (the process given to SetWriterProcess) is paused with
+  // SIGSTOP until the upload has caught up to half of it. With punch_holes
+  // this bounds the staging dir's size (tmpfs: memory) at the price of a
+  // longer freeze. 0: no bound.
+  uint64_t max_backlog_bytes = 0;
   // Before the first byte goes to the store (possibly_uploaded).
   std::function<Status()> on_first_byte;
   // After every chunk shipped (uncompressed bytes); an error stops the upload.
@@ -77,6 +83,8 @@ struct StreamStats {
   uint64_t bytes_before_finish = 0;  // shipped while CRIU was still dumping
   int64_t finish_called_ms = -1;
   int64_t done_ms = -1;        // every object committed
+  uint64_t writer_pauses = 0;  // times CRIU was paused for max_backlog_bytes
+  int64_t writer_paused_ms = 0;
 };
 
 class ImageStreamer {
@@ -93,6 +101,9 @@ class ImageStreamer {
   // Stops at once; uncommitted objects are aborted.
   void Abort();
   StreamStats stats() const;
+  // The process writing the images (CRIU), as a pidfd this streamer now
+  // owns and closes; only needed for max_backlog_bytes. Any thread, once.
+  void SetWriterProcess(int pidfd);
 
  private:
   struct File;
@@ -107,6 +118,8 @@ class ImageStreamer {
   Status FinishAll();
   void Wake();
   void RestorePriority();
+  void Throttle(uint64_t backlog);  // pause/resume the writer
+  void ResumeWriter();
   int64_t ElapsedMs() const;
 
   ImageStreamerOptions opts_;
@@ -120,6 +133,9 @@ class ImageStreamer {
   std::map<std::string, std::unique_ptr<File>> files_;  // uploader thread only
   std::string buf_;
   bool first_byte_sent_ = false;
+  std::atomic<int> writer_pidfd_{-1};
+  bool writer_paused_ = false;  // uploader thread only
+  std::chrono::steady_clock::time_point paused_at_;
   int base_nice_ = 0;      // the uploader thread's nice before dump_nice
   bool reniced_ = false;
 

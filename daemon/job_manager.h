@@ -116,6 +116,9 @@ struct JobManagerOptions {
   ObjectStoreConfig store_config;
   // Upload buffers of one checkpoint; objects a restore downloads at once.
   uint64_t upload_memory_bytes = 256ull << 20;
+  // Streaming with leave_running: CRIU is paused (SIGSTOP) while this many
+  // written bytes wait for upload, so the staging dir stays bounded. 0: never.
+  uint64_t staging_backlog_bytes = 2ull << 30;
   int restore_parallelism = 4;
   // Upload images while CRIU writes them (false: dump, then upload).
   bool stream_images = true;

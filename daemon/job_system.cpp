@@ -97,6 +97,7 @@ Status JobSystem::Start(const Config& config, Db* db, Catalog* catalog) {
   jo.staging_dir = config.StagingDir();
   jo.images_root = root;
   jo.upload_memory_bytes = static_cast<uint64_t>(config.upload_memory_bytes);
+  jo.staging_backlog_bytes = static_cast<uint64_t>(config.staging_backlog_bytes);
   jo.restore_parallelism = config.restore_parallelism;
   jo.stream_images = config.stream_images == "true";
   jobs_ = std::make_unique<JobManager>(jo, db, catalog, images_.get(), criu_.get(), probe_, reaper_.get(),

@@ -380,5 +380,67 @@ TEST_F(StoragePipelineTest, UploadOverlapsTheDump) {
   EXPECT_LE(during, total);
 }
 
+// Backpressure: a leave-running checkpoint to the local store with a small
+// staging_backlog_bytes pauses CRIU whenever it gets that far ahead of the
+// upload, so the staged backlog stays near the bound; the checkpoint is
+// still whole (the restore verifies every byte and the memory workload its
+// content), and the original ran on unharmed.
+TEST_F(StoragePipelineTest, StagingBacklogBoundPausesCriu) {
+  constexpr uint64_t kBound = 8ull << 20;
+  Config c = testing::TestConfig(dir_a_.path());
+  c.staging_backlog_bytes = static_cast<int64_t>(kBound);
+  a_ = StartNode(c);
+  ASSERT_TRUE(a_.client);
+  auto out = work_.path() / "memory";
+  pid_t pid = ct::StartWorkload("memory", out, {"--mib", "384"});
+  cleanup_.push_back(pid);
+  ASSERT_TRUE(ct::WaitProgress(out, 1, std::chrono::seconds(120)));
+
+  int status = 0;
+  json::value job = Send(a_, "POST", "/v2/jobs/checkpoint",
+                         {{"pid", pid}, {"leave_running", true}, {"compression", "zstd"}, {"wait", true}}, &status);
+  ASSERT_EQ(status, 200) << json::serialize(job);
+  ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
+  const auto& t = job.at("result").at("timings_ms").as_object();
+  ASSERT_TRUE(t.contains("criu_pauses")) << "CRIU was never paused: " << json::serialize(t);
+  EXPECT_GT(t.at("criu_pauses").to_number<int64_t>(), 0);
+  // CRIU is paused at the first check past the bound; it may write on
+  // until then (at most one upload pass, 16 MiB per file, plus what lands
+  // during the signal).
+  EXPECT_LT(t.at("staging_peak_backlog_bytes").to_number<uint64_t>(), kBound + (64ull << 20)) << json::serialize(t);
+  EXPECT_TRUE(ct::Alive(pid)) << "leave_running: the original must run on";
+  EXPECT_TRUE(ct::ReadProgress(out).ok);
+  std::string id = Str(job, "checkpoint_id");
+  ct::KillTree(pid);
+
+  json::value rj = Send(a_, "POST", "/v2/jobs/restore", {{"checkpoint_id", id}, {"wait", true}}, &status);
+  ASSERT_EQ(status, 200) << json::serialize(rj);
+  ASSERT_EQ(Str(rj, "state"), "succeeded") << json::serialize(rj);
+  pid_t restored = static_cast<pid_t>(rj.at("pid").to_number<int64_t>());
+  cleanup_.push_back(restored);
+  uint64_t at = ct::ReadProgress(out).n;
+  EXPECT_TRUE(ct::WaitProgress(out, at + 2, std::chrono::seconds(60))) << "memory verification stalled";
+  EXPECT_TRUE(ct::ReadProgress(out).ok) << "memory content differs after restore";
+}
+
+// Without the bound (0), the same checkpoint never pauses CRIU.
+TEST_F(StoragePipelineTest, NoStagingBacklogBoundNeverPauses) {
+  Config c = testing::TestConfig(dir_a_.path());
+  c.staging_backlog_bytes = 0;
+  a_ = StartNode(c);
+  ASSERT_TRUE(a_.client);
+  auto out = work_.path() / "memory";
+  pid_t pid = ct::StartWorkload("memory", out, {"--mib", "128"});
+  cleanup_.push_back(pid);
+  ASSERT_TRUE(ct::WaitProgress(out, 1, std::chrono::seconds(120)));
+  int status = 0;
+  json::value job =
+      Send(a_, "POST", "/v2/jobs/checkpoint", {{"pid", pid}, {"leave_running", true}, {"wait", true}}, &status);
+  ASSERT_EQ(status, 200) << json::serialize(job);
+  ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
+  EXPECT_FALSE(job.at("result").at("timings_ms").as_object().contains("criu_pauses"));
+  EXPECT_TRUE(ct::Alive(pid));
+}
+
 }  // namespace
 }  // namespace ckptd
