@@ -152,6 +152,18 @@ int ReapChild(pid_t pid, std::chrono::milliseconds timeout) {
   return -1;
 }
 
+bool ReapedOrGone(pid_t pid, std::chrono::milliseconds timeout) {
+  auto end = Clock::now() + timeout;
+  while (Clock::now() < end) {
+    int st = 0;
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid) return true;
+    if (r < 0 && errno == ECHILD) return !Alive(pid);  // someone else reaped it
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
 std::vector<pid_t> TreeOf(pid_t root) {
   std::vector<pid_t> tree;
   std::set<pid_t> seen;

@@ -59,6 +59,10 @@ bool Alive(pid_t pid);  // exists and is not a zombie
 
 // Waits for our child `pid` to end; returns its wait status or -1 on timeout.
 int ReapChild(pid_t pid, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+// A dumped child whose end we expect: true once we reaped it or it is gone
+// already, reaped by an in-process daemon's orphan reaper (which takes a
+// zombie child after a second's grace). False if it still runs.
+bool ReapedOrGone(pid_t pid, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 // The pids of the tree rooted at `pid` (root first).
 std::vector<pid_t> TreeOf(pid_t pid);
 // Reaps what of `tree` is ours until every pid of it is gone (or 10 s).

@@ -64,7 +64,7 @@ TEST_F(CkptctlJobsTest, CheckpointAndRestoreRoundTrip) {
   EXPECT_EQ(job.at("options").at("gpu").as_string(), "off");
   std::string id(job.at("checkpoint_id").as_string());
   std::string path(job.at("result").at("restore_path").as_string());
-  EXPECT_NE(ct::ReapChild(pid), -1);
+  EXPECT_TRUE(ct::ReapedOrGone(pid));
   uint64_t at_dump = ct::ReadProgress(out).n;
 
   auto rj = Ctl({"restore", id, "--json"});

@@ -203,7 +203,7 @@ TEST_F(GpuJobsTest, CheckpointThenRestoreBringsTheGpuStateBack) {
   pid_t pid = StartGpuCounter(out);
   json::object job = CheckpointJob(pid);
   ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
-  EXPECT_NE(ct::ReapChild(pid), -1);
+  EXPECT_TRUE(ct::ReapedOrGone(pid));
   EXPECT_EQ(StateOf(pid), "checkpointed");
   std::string id = Str(job, "checkpoint_id");
   json::object rec = Record(id);
@@ -234,7 +234,7 @@ TEST_F(GpuJobsTest, RestoreWithDeviceMapPassesItToTheDriver) {
   pid_t pid = StartGpuCounter(out);
   json::object job = CheckpointJob(pid);
   ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
-  EXPECT_NE(ct::ReapChild(pid), -1);
+  EXPECT_TRUE(ct::ReapedOrGone(pid));
   const std::string from = "GPU-11111111-2222-3333-4444-555555555555";
   const std::string to = "GPU-66666666-7777-8888-9999-000000000000";
   json::object rj = RestoreJob(Str(job, "checkpoint_id"),
@@ -307,7 +307,7 @@ TEST_F(GpuJobsTest, FailingGpuRestoreAfterCriuKillsTheRestoredTree) {
   pid_t pid = StartGpuCounter(out);
   json::object job = CheckpointJob(pid);
   ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
-  EXPECT_NE(ct::ReapChild(pid), -1);
+  EXPECT_TRUE(ct::ReapedOrGone(pid));
   SetFault("fail_restore", "");
   auto r = Post("/v2/jobs/restore", {{"checkpoint_id", Str(job, "checkpoint_id")}, {"wait", true}});
   ASSERT_EQ(r.status, 200) << json::serialize(r.body);
