@@ -57,6 +57,7 @@ Result<std::unique_ptr<ImageStreamer>> ImageStreamer::Start(ImageStreamerOptions
   s->buf_.resize(std::max<size_t>(s->opts_.chunk_bytes, 64 << 10));
   s->start_ = std::chrono::steady_clock::now();
   s->thread_ = std::thread([p = s.get()] { p->Loop(); });
+  if (s->opts_.max_backlog_bytes > 0) s->watcher_ = std::thread([p = s.get()] { p->WatchLoop(); });
   return s;
 }
 
@@ -88,6 +89,38 @@ void ImageStreamer::Abort() {
 void ImageStreamer::SetWriterProcess(int pidfd) {
   int old = writer_pidfd_.exchange(pidfd);
   if (old >= 0) close(old);
+}
+
+void ImageStreamer::WatchLoop() {
+  std::unique_lock lock(watch_mu_);
+  while (!watch_cv_.wait_for(lock, std::chrono::milliseconds(5), [&] { return watch_stop_; })) {
+    lock.unlock();
+    uint64_t written = 0;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(opts_.dir, ec)) {
+      std::error_code sec;
+      if (e.is_regular_file(sec)) written += e.file_size(sec);
+    }
+    uint64_t shipped = shipped_total_.load();
+    uint64_t backlog = written > shipped ? written - shipped : 0;
+    {
+      std::lock_guard slock(mu_);
+      stats_.peak_backlog = std::max(stats_.peak_backlog, backlog);
+    }
+    Throttle(backlog);
+    lock.lock();
+  }
+  lock.unlock();
+  ResumeWriter();
+}
+
+void ImageStreamer::StopWatcher() {
+  {
+    std::lock_guard lock(watch_mu_);
+    watch_stop_ = true;
+  }
+  watch_cv_.notify_all();
+  if (watcher_.joinable()) watcher_.join();
 }
 
 void ImageStreamer::Throttle(uint64_t backlog) {
@@ -223,6 +256,7 @@ Status ImageStreamer::Pump(File* f, bool to_end, bool* progressed) {
     {
       std::lock_guard lock(mu_);
       stats_.bytes += static_cast<uint64_t>(n);
+      shipped_total_ += static_cast<uint64_t>(n);
     }
     if (opts_.progress) CKPTD_RETURN_IF_ERROR(opts_.progress(static_cast<uint64_t>(n)));
     if (opts_.punch_holes && f->shipped - f->punched >= kPunchGranule) {
@@ -355,7 +389,7 @@ void ImageStreamer::Loop() {
     for (;;) {
       if (abort_) return Cancelled("image upload aborted");
       if (finishing_) {
-        ResumeWriter();
+        StopWatcher();
         RestorePriority();
         return FinishAll();
       }
@@ -377,7 +411,6 @@ void ImageStreamer::Loop() {
         std::lock_guard lock(mu_);
         stats_.peak_backlog = std::max(stats_.peak_backlog, backlog);
       }
-      Throttle(backlog);
       if (progressed) continue;  // more may be there already
       int r = poll(fds, 2, 50);
       if (r < 0 && errno != EINTR) return ErrnoError("poll", errno);
@@ -388,8 +421,8 @@ void ImageStreamer::Loop() {
     }
   }();
   // Never leave CRIU stopped (and with it the frozen workload): on every
-  // way out of this loop.
-  ResumeWriter();
+  // way out of this loop the watcher stops, resuming CRIU.
+  StopWatcher();
   if (!st.ok()) {
     // Failed or aborted: nothing more goes to the store.
     for (auto& [name, f] : files_)

@@ -33,6 +33,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -66,7 +67,10 @@ struct ImageStreamerOptions {
   // shipped, CRIU (the process given to SetWriterProcess) is paused with
   // SIGSTOP until the upload has caught up to half of it. With punch_holes
   // this bounds the staging dir's size (tmpfs: memory) at the price of a
-  // longer freeze. 0: no bound.
+  // longer freeze. 0: no bound. A watcher thread at the daemon's own
+  // priority (not dump_nice) compares the files' sizes with what was
+  // shipped every 5 ms, so the bound holds even when the uploader gets
+  // little CPU; it stops (resuming CRIU) as soon as the uploader does.
   uint64_t max_backlog_bytes = 0;
   // Before the first byte goes to the store (possibly_uploaded).
   std::function<Status()> on_first_byte;
@@ -118,7 +122,9 @@ class ImageStreamer {
   Status FinishAll();
   void Wake();
   void RestorePriority();
-  void Throttle(uint64_t backlog);  // pause/resume the writer
+  void WatchLoop();                 // the backpressure watcher
+  void StopWatcher();               // joins it; CRIU is running after
+  void Throttle(uint64_t backlog);  // pause/resume the writer (watcher only)
   void ResumeWriter();
   int64_t ElapsedMs() const;
 
@@ -134,8 +140,13 @@ class ImageStreamer {
   std::string buf_;
   bool first_byte_sent_ = false;
   std::atomic<int> writer_pidfd_{-1};
-  bool writer_paused_ = false;  // uploader thread only
+  bool writer_paused_ = false;  // watcher thread only
   std::chrono::steady_clock::time_point paused_at_;
+  std::atomic<uint64_t> shipped_total_{0};
+  std::thread watcher_;
+  std::mutex watch_mu_;
+  std::condition_variable watch_cv_;
+  bool watch_stop_ = false;
   int base_nice_ = 0;      // the uploader thread's nice before dump_nice
   bool reniced_ = false;
 
