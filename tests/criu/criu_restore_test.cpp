@@ -360,14 +360,11 @@ TEST_F(CriuRestoreTest, RestoredTreeIsNotTheCallersChild) {
 // restored root would get it as soon as CRIU, its parent, exits.)
 TEST_F(CriuRestoreTest, PidNamespaceRestoreWhileOriginalRuns) {
   auto out = tmp_.path() / "counter";
-  pid_t unshare = Spawn({"unshare", "--pid", "--fork", WorkloadPath(), "counter", "--out",
-                         out.string(), "--log", out.string() + ".log"});
+  pid_t unshare = -1;
+  std::string why;
+  pid_t init = StartCounterInOwnPidNs(out, false, &unshare, &why);
   cleanup_.push_back(unshare);
-  ASSERT_TRUE(WaitProgress(out, 5));
-  std::vector<pid_t> kids = ChildrenOf(unshare);
-  ASSERT_EQ(kids.size(), 1u);
-  pid_t init = kids[0];
-  ASSERT_EQ(InnermostPid(init), 1);
+  ASSERT_GT(init, 0) << why;
   DumpOptions o;
   o.pid = init;
   o.images_dir = tmp_.Sub("img");
@@ -387,12 +384,7 @@ TEST_F(CriuRestoreTest, PidNamespaceRestoreWhileOriginalRuns) {
   EXPECT_TRUE(Alive(init));
   EXPECT_TRUE(Alive(r->pid));
   // Both write the same file; stop the original, the copy must go on.
-  KillTree(unshare);
-  EXPECT_FALSE(Alive(init));
-  std::this_thread::sleep_for(100ms);
-  uint64_t now = ReadProgress(out).n;
-  EXPECT_GE(now, at_dump);
-  ASSERT_TRUE(WaitProgress(out, now + 10)) << "restored copy is not counting";
+  EXPECT_EQ(CopyCountsOnAfterOriginalDies(unshare, init, out, at_dump), "");
 }
 
 // The same with `--mount-proc`: the tree also has a mount namespace of its
@@ -402,14 +394,11 @@ TEST_F(CriuRestoreTest, PidNamespaceRestoreWhileOriginalRuns) {
 // mount namespace, while the original still does.
 TEST_F(CriuRestoreTest, PidAndMountNamespaceRestoreWhileOriginalRuns) {
   auto out = tmp_.path() / "counter";
-  pid_t unshare = Spawn({"unshare", "--pid", "--fork", "--mount-proc", WorkloadPath(), "counter", "--out",
-                         out.string(), "--log", out.string() + ".log"});
+  pid_t unshare = -1;
+  std::string why;
+  pid_t init = StartCounterInOwnPidNs(out, true, &unshare, &why);
   cleanup_.push_back(unshare);
-  ASSERT_TRUE(WaitProgress(out, 5));
-  std::vector<pid_t> kids = ChildrenOf(unshare);
-  ASSERT_EQ(kids.size(), 1u);
-  pid_t init = kids[0];
-  ASSERT_EQ(InnermostPid(init), 1);
+  ASSERT_GT(init, 0) << why;
   auto root = RestoreRootFor(init);
   ASSERT_TRUE(root.ok()) << root.status().ToString();
   EXPECT_EQ(*root, "/");
@@ -464,12 +453,7 @@ TEST_F(CriuRestoreTest, PidAndMountNamespaceRestoreWhileOriginalRuns) {
   EXPECT_EQ(*copy_root, "/");
 
   // Both write the same file; stop the original, the copy must go on.
-  KillTree(unshare);
-  EXPECT_FALSE(Alive(init));
-  std::this_thread::sleep_for(100ms);
-  uint64_t now = ReadProgress(out).n;
-  EXPECT_GE(now, at_dump);
-  ASSERT_TRUE(WaitProgress(out, now + 10)) << "restored copy is not counting";
+  EXPECT_EQ(CopyCountsOnAfterOriginalDies(unshare, init, out, at_dump), "");
 }
 
 // A process in our own mount namespace needs no root.

@@ -152,6 +152,36 @@ int ReapChild(pid_t pid, std::chrono::milliseconds timeout) {
   return -1;
 }
 
+pid_t StartCounterInOwnPidNs(const std::filesystem::path& out, bool mount_proc, pid_t* unshare, std::string* why) {
+  std::vector<std::string> argv{"unshare", "--pid", "--fork"};
+  if (mount_proc) argv.push_back("--mount-proc");
+  for (std::string a : {WorkloadPath(), std::string("counter"), std::string("--out"), out.string(),
+                        std::string("--log"), out.string() + ".log"})
+    argv.push_back(a);
+  *unshare = Spawn(argv);
+  if (*unshare <= 0 || !WaitProgress(out, 5)) {
+    *why = "the namespaced counter did not start counting";
+    return -1;
+  }
+  std::vector<pid_t> kids = ChildrenOf(*unshare);
+  if (kids.size() != 1 || InnermostPid(kids[0]) != 1) {
+    *why = "unshare should have one child, pid 1 of its namespace";
+    return -1;
+  }
+  return kids[0];
+}
+
+std::string CopyCountsOnAfterOriginalDies(pid_t unshare, pid_t original_init, const std::filesystem::path& out,
+                                          uint64_t at_dump) {
+  KillTree(unshare);
+  if (Alive(original_init)) return "the original still runs";
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  uint64_t now = ReadProgress(out).n;
+  if (now < at_dump) return "the copy's counter went back before the dump";
+  if (!WaitProgress(out, now + 10)) return "the restored copy is not counting";
+  return "";
+}
+
 bool ReapedOrGone(pid_t pid, std::chrono::milliseconds timeout) {
   auto end = Clock::now() + timeout;
   while (Clock::now() < end) {

@@ -55,6 +55,18 @@ pid_t ParentOf(pid_t pid);
 std::vector<pid_t> ChildrenOf(pid_t pid);
 // Last field of "NSpid:" (the pid inside the innermost namespace).
 pid_t InnermostPid(pid_t pid);
+
+// The counter workload as the init of its own pid namespace (`unshare --pid
+// --fork`, with `--mount-proc` also a mount namespace of its own) writing
+// `out`. Sets *unshare to the unshare process (kill that tree to end it);
+// returns the workload's pid as we see it, or -1 with *why if it did not
+// start counting as pid 1.
+pid_t StartCounterInOwnPidNs(const std::filesystem::path& out, bool mount_proc, pid_t* unshare, std::string* why);
+// The original (the unshare tree) and a restored copy both count into
+// `out`: kills the original; "" when the copy goes on from no less than
+// at_dump, else what is wrong.
+std::string CopyCountsOnAfterOriginalDies(pid_t unshare, pid_t original_init, const std::filesystem::path& out,
+                                          uint64_t at_dump);
 bool Alive(pid_t pid);  // exists and is not a zombie
 
 // Waits for our child `pid` to end; returns its wait status or -1 on timeout.
