@@ -368,7 +368,11 @@ Status EncodingWriter::Encode(std::string_view data) {
 }
 
 void EncodingWriter::WorkerLoop() {
-  worker_tid_ = static_cast<pid_t>(::gettid());
+  {
+    std::lock_guard lock(mu_);
+    worker_tid_ = static_cast<pid_t>(::gettid());
+  }
+  cv_.notify_all();
   for (;;) {
     std::string chunk;
     {
@@ -420,6 +424,8 @@ Status EncodingWriter::Write(std::string_view data) {
     worker_ = std::thread([this] { WorkerLoop(); });
   }
   std::unique_lock lock(mu_);
+  // worker_tid() is valid from the first pipelined Write on.
+  cv_.wait(lock, [&] { return worker_tid_.load() != 0; });
   cv_.wait(lock, [&] { return queue_.size() < std::max<size_t>(1, eopts_.pipeline_depth) || drop_; });
   if (drop_) {
     failed_ = true;

@@ -104,7 +104,8 @@ class EncodingWriter final : public ObjectWriter {
   uint64_t bytes_written() const override { return uncompressed_; }  // uncompressed
   uint64_t compressed_bytes() const { return inner_->bytes_written(); }  // after Commit
   const std::string& sha256_hex() const { return sha256_hex_; }  // valid after Commit
-  // The worker thread's kernel tid (0: none started), e.g. to renice it.
+  // The worker thread's kernel tid (0: none started), e.g. to renice it;
+  // set before the first pipelined Write returns.
   pid_t worker_tid() const { return worker_tid_.load(); }
 
  private:

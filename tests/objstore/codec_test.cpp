@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <random>
 
 #include "store/codec.h"
@@ -204,6 +205,15 @@ TEST_P(CodecTest, PipelinedEncodingWriterRoundTrips) {
     auto w = EncodingWriter::Create(std::make_unique<StringWriter>(&stored), co, eo);
     ASSERT_TRUE(w.ok());
     for (size_t off = 0; off < data.size(); off += 65537) ASSERT_TRUE((*w)->Write(std::string_view(data).substr(off, 65537)).ok());
+    if (after > 0) {
+      // The worker's tid is known (the image streamer renices it): one of
+      // this process's threads.
+      pid_t tid = (*w)->worker_tid();
+      ASSERT_GT(tid, 0);
+      EXPECT_TRUE(std::filesystem::exists("/proc/self/task/" + std::to_string(tid)));
+    } else {
+      EXPECT_EQ((*w)->worker_tid(), 0);
+    }
     ASSERT_TRUE((*w)->Commit().ok());
     EXPECT_EQ((*w)->sha256_hex(), Sha256::HexOf(data));
     EXPECT_EQ((*w)->bytes_written(), data.size());
