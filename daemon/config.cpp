@@ -132,6 +132,8 @@ const std::vector<ConfigSetting>& ConfigSettings() {
       IntSetting("handler_threads", "request handler threads", &Config::handler_threads, 1, 256),
       IntSetting("job_workers", "concurrent checkpoint/restore jobs", &Config::job_workers, 1, 64),
       IntSetting("job_queue", "jobs waiting beyond the running ones", &Config::job_queue, 0, 4096),
+      IntSetting("job_retention_s", "seconds a finished job's record is kept (0: forever)", &Config::job_retention_s,
+                 0, 10ll * 365 * 86400),
       // The HTTP limits apply to requests that begin after a SIGHUP
       // (api/server.h); a request being read keeps the ones it began with.
       Reloadable(IntSetting("max_body_bytes", "largest request body (agent-state routes; SIGHUP applies it)",

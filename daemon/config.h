@@ -52,6 +52,7 @@ struct Config {
   int handler_threads = 8;
   int job_workers = 2;
   int job_queue = 16;
+  int64_t job_retention_s = 7 * 86400;  // finished job records kept this long (0: forever)
   int64_t max_body_bytes = 64 << 20;      // agent-state routes
   int64_t header_limit_bytes = 16 << 10;
   int64_t read_timeout_s = 30;

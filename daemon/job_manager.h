@@ -122,6 +122,9 @@ struct JobManagerOptions {
   int restore_parallelism = 4;
   // Upload images while CRIU writes them (false: dump, then upload).
   bool stream_images = true;
+  // Finished job records older than this are deleted (checked at start and
+  // after a job ends, at most every min(retention, 10 min)); 0: kept forever.
+  int64_t job_retention_ms = 7ll * 86400 * 1000;
 };
 
 class JobManager final : public api::JobService {
@@ -187,6 +190,9 @@ class JobManager final : public api::JobService {
   std::string RestorePathFor(const std::string& checkpoint_id) const;
   bool cancelled() const { return cancel_.load(); }
 
+  // Deletes finished job records older than job_retention_ms (time-gated).
+  void PruneJobRecords(bool force);
+  int64_t last_prune_ms_ = 0;  // guarded by mu_
   JobManagerOptions opts_;
   Db* db_;
   Catalog* catalog_;

@@ -94,6 +94,7 @@ Status JobSystem::Start(const Config& config, Db* db, Catalog* catalog) {
 
   jo.workers = config.job_workers;
   jo.queue = config.job_queue;
+  jo.job_retention_ms = config.job_retention_s * 1000;
   jo.staging_dir = config.StagingDir();
   jo.images_root = root;
   jo.upload_memory_bytes = static_cast<uint64_t>(config.upload_memory_bytes);

@@ -570,5 +570,42 @@ TEST_F(BogusCriuTest, CheckpointIs503AndHealthSaysWhy) {
   EXPECT_FALSE(Str(c, "error").empty());
 }
 
+
+// Finished job records are kept job_retention_s, then removed (the next job
+// to finish prunes them); the one that just finished stays, served from the
+// database once it has left memory.
+class JobRetentionTest : public JobsTest {
+ protected:
+  Config MakeConfig() override {
+    Config c = JobsTest::MakeConfig();
+    c.job_retention_s = 1;
+    return c;
+  }
+  std::string FailingRestore(const std::string& name) {
+    auto r = Post("/v2/jobs/restore", {{"restore_path", "file://" + Images() + "/" + name + "/"}, {"wait", true}});
+    EXPECT_TRUE(r.body.is_object()) << json::serialize(r.body);
+    if (!r.body.is_object()) return "";
+    EXPECT_EQ(Str(r.body.as_object(), "state"), "failed") << json::serialize(r.body);
+    return Str(r.body.as_object(), "id");
+  }
+};
+
+TEST_F(JobRetentionTest, OldFinishedJobRecordsArePruned) {
+  std::string a = FailingRestore("nothing-a");
+  ASSERT_FALSE(a.empty());
+  EXPECT_EQ(Send("GET", "/v2/jobs/" + a).status, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2200));
+  std::string b = FailingRestore("nothing-b");
+  ASSERT_FALSE(b.empty());
+  EXPECT_EQ(Send("GET", "/v2/jobs/" + a).status, 404) << "a job finished over job_retention_s ago is still there";
+  auto got = Send("GET", "/v2/jobs/" + b);
+  EXPECT_EQ(got.status, 200);
+  EXPECT_EQ(Str(got.body.as_object(), "state"), "failed");
+  auto list = Send("GET", "/v2/jobs?limit=10");
+  ASSERT_EQ(list.status, 200);
+  ASSERT_EQ(list.body.at("jobs").as_array().size(), 1u) << json::serialize(list.body);
+  EXPECT_EQ(Str(list.body.at("jobs").as_array()[0].as_object(), "id"), b);
+}
+
 }  // namespace
 }  // namespace ckptd
