@@ -1,12 +1,10 @@
 // The checkpoint pipeline of a job (see job_manager.h for the contract).
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -169,7 +167,6 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     // the upload only when the target keeps running: otherwise the staging
     // images are the rollback copy should the upload fail.
     std::unique_ptr<ImageStreamer> streamer;
-    const bool streamer_wants_writer = req.leave_running && opts_.staging_backlog_bytes > 0;
     if (opts_.stream_images) {
       ImageStreamerOptions so;
       so.store = images_;
@@ -188,17 +185,15 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
         AddBytes(job, n);
         return cancelled() ? Cancelled("daemon shutting down") : Status::Ok();
       };
+      const bool backpressure = so.max_backlog_bytes > 0;
       CKPTD_ASSIGN_OR_RETURN(streamer, ImageStreamer::Start(std::move(so)));
-    }
-    if (streamer && streamer_wants_writer) {
-      // The streamer pauses CRIU when it gets too far ahead; a pidfd can
-      // never signal another process once CRIU is gone.
-      d.on_criu_started = [&](pid_t criu_pid) {
-        // (glibc 2.36's <sys/pidfd.h> lacks extern "C")
-        int fd = static_cast<int>(::syscall(SYS_pidfd_open, criu_pid, 0));
-        if (fd >= 0) streamer->SetWriterProcess(fd);
-        else spdlog::warn("{}: pidfd_open of criu {}: {}: no backpressure", gpu.log_tag, criu_pid, std::strerror(errno));
-      };
+      if (backpressure) {
+        // The streamer pauses CRIU when it gets too far ahead.
+        d.on_criu_started = [&](pid_t criu_pid) {
+          if (Status st = streamer->SetWriterProcess(criu_pid); !st.ok())
+            spdlog::warn("{}: {}: no backpressure", gpu.log_tag, st.ToString());
+        };
+      }
     }
     auto dump = criu_->Dump(d);
     if (!dump.ok()) return dump.status();

@@ -21,7 +21,7 @@ namespace ckptd {
 namespace fs = std::filesystem;
 
 namespace {
-// glibc 2.36's <sys/pidfd.h> lacks extern "C": call the syscall itself.
+// glibc 2.36's <sys/pidfd.h> lacks extern "C": pidfd calls are syscalls here.
 int PidfdSendSignal(int pidfd, int sig) { return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0)); }
 constexpr uint64_t kPunchGranule = 4ull << 20;  // punch in 4 MiB steps (fewer syscalls)
 constexpr size_t kMaxPerPass = 16u << 20;       // fairness between files in one pass
@@ -86,9 +86,12 @@ void ImageStreamer::Abort() {
   files_.clear();  // aborts uncommitted writers
 }
 
-void ImageStreamer::SetWriterProcess(int pidfd) {
+Status ImageStreamer::SetWriterProcess(pid_t pid) {
+  int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (pidfd < 0) return ErrnoError(fmt::format("pidfd_open {}", pid), errno);
   int old = writer_pidfd_.exchange(pidfd);
   if (old >= 0) close(old);
+  return Status::Ok();
 }
 
 void ImageStreamer::WatchLoop() {
@@ -101,10 +104,10 @@ void ImageStreamer::WatchLoop() {
       std::error_code sec;
       if (e.is_regular_file(sec)) written += e.file_size(sec);
     }
-    uint64_t shipped = shipped_total_.load();
-    uint64_t backlog = written > shipped ? written - shipped : 0;
+    uint64_t backlog = 0;
     {
       std::lock_guard slock(mu_);
+      backlog = written > stats_.bytes ? written - stats_.bytes : 0;
       stats_.peak_backlog = std::max(stats_.peak_backlog, backlog);
     }
     Throttle(backlog);
@@ -124,7 +127,6 @@ void ImageStreamer::StopWatcher() {
 }
 
 void ImageStreamer::Throttle(uint64_t backlog) {
-  if (opts_.max_backlog_bytes == 0) return;
   int fd = writer_pidfd_.load();
   if (fd < 0) return;
   if (!writer_paused_ && backlog > opts_.max_backlog_bytes) {
@@ -256,7 +258,6 @@ Status ImageStreamer::Pump(File* f, bool to_end, bool* progressed) {
     {
       std::lock_guard lock(mu_);
       stats_.bytes += static_cast<uint64_t>(n);
-      shipped_total_ += static_cast<uint64_t>(n);
     }
     if (opts_.progress) CKPTD_RETURN_IF_ERROR(opts_.progress(static_cast<uint64_t>(n)));
     if (opts_.punch_holes && f->shipped - f->punched >= kPunchGranule) {

@@ -105,9 +105,10 @@ class ImageStreamer {
   // Stops at once; uncommitted objects are aborted.
   void Abort();
   StreamStats stats() const;
-  // The process writing the images (CRIU), as a pidfd this streamer now
-  // owns and closes; only needed for max_backlog_bytes. Any thread, once.
-  void SetWriterProcess(int pidfd);
+  // The process writing the images (CRIU), for max_backlog_bytes: kept as a
+  // pidfd, so a signal never reaches another process once CRIU is gone.
+  // Call while `pid` is still CRIU's (not reaped). Any thread.
+  Status SetWriterProcess(pid_t pid);
 
  private:
   struct File;
@@ -142,7 +143,6 @@ class ImageStreamer {
   std::atomic<int> writer_pidfd_{-1};
   bool writer_paused_ = false;  // watcher thread only
   std::chrono::steady_clock::time_point paused_at_;
-  std::atomic<uint64_t> shipped_total_{0};
   std::thread watcher_;
   std::mutex watch_mu_;
   std::condition_variable watch_cv_;

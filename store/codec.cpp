@@ -422,10 +422,11 @@ Status EncodingWriter::Write(std::string_view data) {
       return st;
     }
     worker_ = std::thread([this] { WorkerLoop(); });
+    // worker_tid() is valid from the first pipelined Write on.
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return worker_tid_.load() != 0; });
   }
   std::unique_lock lock(mu_);
-  // worker_tid() is valid from the first pipelined Write on.
-  cv_.wait(lock, [&] { return worker_tid_.load() != 0; });
   cv_.wait(lock, [&] { return queue_.size() < std::max<size_t>(1, eopts_.pipeline_depth) || drop_; });
   if (drop_) {
     failed_ = true;
