@@ -18,6 +18,7 @@
 #include "tests/prom_parser.h"
 #include "daemon/manifest.h"
 #include "tests/api/api_test_util.h"
+#include "tests/daemon/job_api_fixture.h"
 #include "tests/prom_parser.h"
 
 namespace ckptd {
@@ -31,7 +32,7 @@ const std::string kFakeLib = CKPTD_BINARY_DIR "/tests/fake_cuda/libcuda.so.1";
 const std::string kFakeLibNoCkpt = CKPTD_BINARY_DIR "/tests/fake_cuda/nockpt/libcuda.so.1";
 const std::string kFakeTool = CKPTD_BINARY_DIR "/tests/fake_cuda/cuda-checkpoint";
 
-class GpuJobsTest : public ::testing::Test {
+class GpuJobsTest : public testing::JobApiTest {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "CRIU needs root";
@@ -51,56 +52,7 @@ class GpuJobsTest : public ::testing::Test {
     c.gpu_lock_timeout_ms = lock_timeout_ms_;
     return c;
   }
-  void StartDaemon() {
-    daemon_ = std::make_unique<Daemon>(MakeConfig());
-    auto st = daemon_->Start();
-    ASSERT_TRUE(st.ok()) << st.ToString();
-    client_ = api::HttpClient::Create("http://127.0.0.1:" + std::to_string(daemon_->port()), daemon_->token(),
-                                      std::chrono::minutes(5))
-                  .value();
-  }
-  struct Reply {
-    int status = 0;
-    json::value body;
-  };
-  Reply Send(const std::string& method, const std::string& target, const std::string& body = "") {
-    auto r = client_->Send(method, target, body);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    if (!r.ok()) return {};
-    Reply out{r->status, nullptr};
-    try {
-      out.body = json::parse(r->body);
-    } catch (...) {
-      out.body = json::value(r->body);
-    }
-    return out;
-  }
-  Reply Post(const std::string& target, const json::object& body) {
-    return Send("POST", target, json::serialize(body));
-  }
-  json::object CheckpointJob(pid_t pid, json::object extra = {}) {
-    extra["pid"] = pid;
-    extra["wait"] = true;
-    auto r = Post("/v2/jobs/checkpoint", extra);
-    EXPECT_EQ(r.status, 200) << json::serialize(r.body);
-    return r.body.is_object() ? r.body.as_object() : json::object{};
-  }
-  json::object RestoreJob(const std::string& id, json::object extra = {}) {
-    extra["checkpoint_id"] = id;
-    extra["wait"] = true;
-    auto r = Post("/v2/jobs/restore", extra);
-    EXPECT_EQ(r.status, 200) << json::serialize(r.body);
-    return r.body.is_object() ? r.body.as_object() : json::object{};
-  }
-  json::object Record(const std::string& id) {
-    auto r = Send("GET", "/v2/checkpoints/" + id);
-    EXPECT_EQ(r.status, 200) << json::serialize(r.body);
-    return r.body.is_object() ? r.body.as_object() : json::object{};
-  }
-  static std::string Str(const json::object& o, const char* k) {
-    auto* v = o.if_contains(k);
-    return v && v->is_string() ? std::string(v->as_string()) : std::string();
-  }
+  void StartDaemon() { StartDaemonWith(MakeConfig()); }
 
   // A counter workload with the fake driver mapped (a "GPU process").
   pid_t StartGpuCounter(const fs::path& out) {
@@ -129,7 +81,7 @@ class GpuJobsTest : public ::testing::Test {
   void ExpectDeprecatedWith(const json::object& job, const std::string& needle) {
     std::string id = Str(job, "checkpoint_id");
     ASSERT_FALSE(id.empty());
-    json::object rec = Record(id);
+    json::object rec = GetCheckpoint(id);
     EXPECT_EQ(Str(rec, "status"), "deprecated");
     ASSERT_TRUE(rec.at("info").is_object()) << json::serialize(rec);
     EXPECT_NE(Str(rec.at("info").as_object(), "error").find(needle), std::string::npos) << json::serialize(rec);
@@ -149,8 +101,6 @@ class GpuJobsTest : public ::testing::Test {
   std::string cuda_library_ = kFakeLib;
   std::string cuda_tool_ = "";
   int64_t lock_timeout_ms_ = 10000;
-  std::unique_ptr<Daemon> daemon_;
-  std::unique_ptr<api::HttpClient> client_;
   std::vector<pid_t> cleanup_;
 };
 
@@ -167,12 +117,12 @@ TEST_F(GpuJobsTest, LeaveRunningLocksCheckpointsAndResumes) {
   StartDaemon();
   auto out = work_.path() / "counter";
   pid_t pid = StartGpuCounter(out);
-  json::object job = CheckpointJob(pid, {{"leave_running", true}});
+  json::object job = Checkpoint(pid, {{"leave_running", true}});
   ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
   EXPECT_EQ(StateOf(pid), "running");
   ExpectCounting(out);
 
-  json::object rec = Record(Str(job, "checkpoint_id"));
+  json::object rec = GetCheckpoint(Str(job, "checkpoint_id"));
   EXPECT_EQ(Str(rec, "status"), "ready");
   EXPECT_EQ(Str(rec, "gpu"), "cuda");
   const auto& report = rec.at("info").at("gpu").as_object();
@@ -201,12 +151,12 @@ TEST_F(GpuJobsTest, CheckpointThenRestoreBringsTheGpuStateBack) {
   StartDaemon();
   auto out = work_.path() / "counter";
   pid_t pid = StartGpuCounter(out);
-  json::object job = CheckpointJob(pid);
+  json::object job = Checkpoint(pid);
   ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
   EXPECT_TRUE(ct::ReapedOrGone(pid));
   EXPECT_EQ(StateOf(pid), "checkpointed");
   std::string id = Str(job, "checkpoint_id");
-  json::object rec = Record(id);
+  json::object rec = GetCheckpoint(id);
   EXPECT_EQ(Str(rec, "gpu"), "cuda");
   EXPECT_EQ(Str(GpuProcess(rec.at("info").at("gpu").as_object(), pid), "final_state"), "checkpointed");
 
@@ -216,7 +166,7 @@ TEST_F(GpuJobsTest, CheckpointThenRestoreBringsTheGpuStateBack) {
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ(m->gpu_pids, std::vector<int>{pid});
 
-  json::object rj = RestoreJob(id);
+  json::object rj = Restore(id);
   ASSERT_EQ(Str(rj, "state"), "succeeded") << json::serialize(rj);
   pid_t restored = static_cast<pid_t>(rj.at("pid").as_int64());
   cleanup_.push_back(restored);
@@ -232,12 +182,12 @@ TEST_F(GpuJobsTest, RestoreWithDeviceMapPassesItToTheDriver) {
   StartDaemon();
   auto out = work_.path() / "counter";
   pid_t pid = StartGpuCounter(out);
-  json::object job = CheckpointJob(pid);
+  json::object job = Checkpoint(pid);
   ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
   EXPECT_TRUE(ct::ReapedOrGone(pid));
   const std::string from = "GPU-11111111-2222-3333-4444-555555555555";
   const std::string to = "GPU-66666666-7777-8888-9999-000000000000";
-  json::object rj = RestoreJob(Str(job, "checkpoint_id"),
+  json::object rj = Restore(Str(job, "checkpoint_id"),
                                {{"device_map", json::array{json::object{{"from", from}, {"to", to}}}}});
   ASSERT_EQ(Str(rj, "state"), "succeeded") << json::serialize(rj);
   cleanup_.push_back(static_cast<pid_t>(rj.at("pid").as_int64()));
@@ -257,14 +207,14 @@ TEST_F(GpuJobsTest, LockTimeoutLeavesTheProcessRunning) {
   auto out = work_.path() / "counter";
   pid_t pid = StartGpuCounter(out);
   SetFault("lock_busy_ms", "3000");
-  json::object job = CheckpointJob(pid);
+  json::object job = Checkpoint(pid);
   ASSERT_EQ(Str(job, "state"), "failed") << json::serialize(job);
   EXPECT_NE(Str(job, "error").find("gpu"), std::string::npos) << Str(job, "error");
   EXPECT_EQ(StateOf(pid), "running");
   EXPECT_NE(ct::ProcState(pid), 'T');
   ExpectCounting(out);
   ExpectDeprecatedWith(job, "GPU lock/checkpoint");
-  EXPECT_TRUE(Record(Str(job, "checkpoint_id")).at("info").as_object().contains("gpu"));
+  EXPECT_TRUE(GetCheckpoint(Str(job, "checkpoint_id")).at("info").as_object().contains("gpu"));
 }
 
 TEST_F(GpuJobsTest, FailingCheckpointRollsBackToRunning) {
@@ -272,7 +222,7 @@ TEST_F(GpuJobsTest, FailingCheckpointRollsBackToRunning) {
   auto out = work_.path() / "counter";
   pid_t pid = StartGpuCounter(out);
   SetFault("fail_checkpoint", "");
-  json::object job = CheckpointJob(pid);
+  json::object job = Checkpoint(pid);
   ASSERT_EQ(Str(job, "state"), "failed") << json::serialize(job);
   EXPECT_EQ(StateOf(pid), "running");
   ExpectCounting(out);
@@ -285,14 +235,14 @@ TEST_F(GpuJobsTest, FailingResumeAfterLeaveRunningDumpIsRetriedThenRolledBack) {
   pid_t pid = StartGpuCounter(out);
   // One failure: the orchestrator's retry resumes it and the job succeeds.
   SetFault("fail_restore", "count=1");
-  json::object ok = CheckpointJob(pid, {{"leave_running", true}});
+  json::object ok = Checkpoint(pid, {{"leave_running", true}});
   ASSERT_EQ(Str(ok, "state"), "succeeded") << json::serialize(ok);
   EXPECT_EQ(StateOf(pid), "running");
 
   // Every retry of the resume fails (3 attempts): the job fails, and its
   // rollback resumes the process once the fault is spent.
   SetFault("fail_restore", "count=3");
-  json::object job = CheckpointJob(pid, {{"leave_running", true}});
+  json::object job = Checkpoint(pid, {{"leave_running", true}});
   ASSERT_EQ(Str(job, "state"), "failed") << json::serialize(job);
   EXPECT_NE(Str(job, "error").find("gpu after dump"), std::string::npos) << Str(job, "error");
   EXPECT_EQ(StateOf(pid), "running");
@@ -305,7 +255,7 @@ TEST_F(GpuJobsTest, FailingGpuRestoreAfterCriuKillsTheRestoredTree) {
   StartDaemon();
   auto out = work_.path() / "counter";
   pid_t pid = StartGpuCounter(out);
-  json::object job = CheckpointJob(pid);
+  json::object job = Checkpoint(pid);
   ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
   EXPECT_TRUE(ct::ReapedOrGone(pid));
   SetFault("fail_restore", "");
@@ -317,9 +267,9 @@ TEST_F(GpuJobsTest, FailingGpuRestoreAfterCriuKillsTheRestoredTree) {
   for (int i = 0; i < 100 && ct::Alive(pid); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
   EXPECT_FALSE(ct::Alive(pid)) << "the half-restored tree is still there";
   // The checkpoint itself stays ready: a later restore may succeed.
-  EXPECT_EQ(Str(Record(Str(job, "checkpoint_id")), "status"), "ready");
+  EXPECT_EQ(Str(GetCheckpoint(Str(job, "checkpoint_id")), "status"), "ready");
   ClearFault("fail_restore");
-  json::object again = RestoreJob(Str(job, "checkpoint_id"));
+  json::object again = Restore(Str(job, "checkpoint_id"));
   ASSERT_EQ(Str(again, "state"), "succeeded") << json::serialize(again);
   cleanup_.push_back(static_cast<pid_t>(again.at("pid").as_int64()));
   EXPECT_EQ(StateOf(pid), "running");
@@ -333,11 +283,11 @@ TEST_F(GpuJobsTest, FallsBackToTheCudaCheckpointTool) {
   EXPECT_EQ(Str(h.body.at("gpu").as_object(), "backend"), "cuda-checkpoint") << json::serialize(h.body);
   auto out = work_.path() / "counter";
   pid_t pid = StartGpuCounter(out);
-  json::object job = CheckpointJob(pid, {{"leave_running", true}});
+  json::object job = Checkpoint(pid, {{"leave_running", true}});
   ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
   EXPECT_EQ(StateOf(pid), "running");
   ExpectCounting(out);
-  json::object rec = Record(Str(job, "checkpoint_id"));
+  json::object rec = GetCheckpoint(Str(job, "checkpoint_id"));
   EXPECT_EQ(Str(rec.at("info").at("gpu").at("driver").as_object(), "backend"), "cuda-checkpoint");
   EXPECT_EQ(Str(rec, "gpu"), "cuda");
 }
@@ -346,9 +296,9 @@ TEST_F(GpuJobsTest, GpuOffLeavesGpuProcessesAlone) {
   StartDaemon();
   auto out = work_.path() / "counter";
   pid_t pid = StartGpuCounter(out);
-  json::object job = CheckpointJob(pid, {{"leave_running", true}, {"gpu", "off"}});
+  json::object job = Checkpoint(pid, {{"leave_running", true}, {"gpu", "off"}});
   ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
-  json::object rec = Record(Str(job, "checkpoint_id"));
+  json::object rec = GetCheckpoint(Str(job, "checkpoint_id"));
   EXPECT_EQ(Str(rec, "gpu"), "none");
   EXPECT_FALSE(rec.at("info").as_object().contains("gpu"));
   EXPECT_EQ(StateOf(pid), "running");
@@ -362,7 +312,7 @@ TEST_F(GpuJobsTest, GpuOnWithoutAGpuProcessFails) {
   pid_t pid = ct::StartWorkload("counter", out);
   cleanup_.push_back(pid);
   ASSERT_TRUE(ct::WaitProgress(out, 3));
-  json::object job = CheckpointJob(pid, {{"leave_running", true}, {"gpu", "on"}});
+  json::object job = Checkpoint(pid, {{"leave_running", true}, {"gpu", "on"}});
   ASSERT_EQ(Str(job, "state"), "failed") << json::serialize(job);
   EXPECT_NE(Str(job, "error").find("no process in the tree"), std::string::npos) << Str(job, "error");
   ExpectCounting(out);
@@ -386,16 +336,16 @@ TEST_F(GpuJobsTest, UnavailableDriver) {
   EXPECT_EQ(on.status, 503) << json::serialize(on.body);
   EXPECT_NE(json::serialize(on.body).find("GPU checkpointing unavailable"), std::string::npos);
 
-  json::object job = CheckpointJob(pid, {{"leave_running", true}});
+  json::object job = Checkpoint(pid, {{"leave_running", true}});
   ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
-  EXPECT_EQ(Str(Record(Str(job, "checkpoint_id")), "gpu"), "none");
+  EXPECT_EQ(Str(GetCheckpoint(Str(job, "checkpoint_id")), "gpu"), "none");
 
   // auto on a GPU process without a driver: refused, the process untouched.
   auto gout = work_.path() / "gpu-counter";
   pid_t gpid = ct::StartWorkload("counter", gout, {"--gpu-lib", kFakeLib});
   cleanup_.push_back(gpid);
   ASSERT_TRUE(ct::WaitProgress(gout, 3));
-  json::object refused = CheckpointJob(gpid, {{"leave_running", true}});
+  json::object refused = Checkpoint(gpid, {{"leave_running", true}});
   ASSERT_EQ(Str(refused, "state"), "failed") << json::serialize(refused);
   EXPECT_NE(Str(refused, "error").find("GPU checkpointing unavailable"), std::string::npos);
   ExpectCounting(gout);

@@ -18,6 +18,7 @@
 #include "daemon/manifest.h"
 #include "store/digest.h"
 #include "tests/api/api_test_util.h"
+#include "tests/daemon/job_api_fixture.h"
 #include "tests/prom_parser.h"
 
 namespace ckptd {
@@ -27,7 +28,7 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 namespace ct = ckptd::criu::testing;
 
-class JobsTest : public ::testing::Test {
+class JobsTest : public testing::JobApiTest {
  protected:
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "CRIU needs root";
@@ -38,62 +39,14 @@ class JobsTest : public ::testing::Test {
     daemon_.reset();
   }
   virtual Config MakeConfig() { return testing::TestConfig(dir_.path()); }
-  void StartDaemon() {
-    daemon_ = std::make_unique<Daemon>(MakeConfig());
-    auto st = daemon_->Start();
-    ASSERT_TRUE(st.ok()) << st.ToString();
-    client_ = api::HttpClient::Create("http://127.0.0.1:" + std::to_string(daemon_->port()), daemon_->token(),
-                                      std::chrono::minutes(5))
-                  .value();
-  }
+  void StartDaemon() { StartDaemonWith(MakeConfig()); }
   void RestartDaemon() {
     client_.reset();
     daemon_.reset();
     StartDaemon();
   }
-  struct Reply {
-    int status = 0;
-    json::value body;
-  };
-  Reply Send(const std::string& method, const std::string& target, const std::string& body = "") {
-    auto r = client_->Send(method, target, body);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    if (!r.ok()) return {};
-    Reply out{r->status, nullptr};
-    try {
-      out.body = json::parse(r->body);
-    } catch (...) {
-      out.body = json::value(r->body);
-    }
-    return out;
-  }
-  Reply Post(const std::string& target, const json::object& body) {
-    return Send("POST", target, json::serialize(body));
-  }
-  // Checkpoint with wait=true; returns the job JSON (asserts 200).
-  json::object Checkpoint(pid_t pid, json::object extra = {}) {
-    extra["pid"] = pid;
-    extra["wait"] = true;
-    auto r = Post("/v2/jobs/checkpoint", extra);
-    EXPECT_EQ(r.status, 200) << json::serialize(r.body);
-    return r.body.is_object() ? r.body.as_object() : json::object{};
-  }
-  json::object Restore(const std::string& checkpoint_id) {
-    auto r = Post("/v2/jobs/restore", {{"checkpoint_id", checkpoint_id}, {"wait", true}});
-    EXPECT_EQ(r.status, 200) << json::serialize(r.body);
-    return r.body.is_object() ? r.body.as_object() : json::object{};
-  }
-  json::object GetCheckpoint(const std::string& id) {
-    auto r = Send("GET", "/v2/checkpoints/" + id);
-    EXPECT_EQ(r.status, 200) << json::serialize(r.body);
-    return r.body.is_object() ? r.body.as_object() : json::object{};
-  }
   std::string Images() const { return dir_.path() + "/images"; }
   std::string Staging() const { return dir_.path() + "/staging"; }
-  static std::string Str(const json::object& o, const char* k) {
-    auto* v = o.if_contains(k);
-    return v && v->is_string() ? std::string(v->as_string()) : std::string();
-  }
   // The counter keeps going from `from` (never below it, grows by 5).
   static void ExpectContinues(const fs::path& out, uint64_t from) {
     auto first = ct::ReadProgress(out);
@@ -107,8 +60,6 @@ class JobsTest : public ::testing::Test {
 
   testing::TempDir dir_{"ckptd-jobs-test"};
   ct::TempDir work_;
-  std::unique_ptr<Daemon> daemon_;
-  std::unique_ptr<api::HttpClient> client_;
   std::vector<pid_t> cleanup_;
 };
 
