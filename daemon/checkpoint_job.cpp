@@ -37,7 +37,7 @@ std::string Cmdline(int pid) {
 }
 
 // Streams one image file into the store through an EncodingWriter.
-Status UploadFile(ObjectStore* store, const std::string& key, const fs::path& file, Codec codec,
+Status UploadFile(ObjectStore* store, const std::string& key, const fs::path& file, Codec codec, HashAlg hash,
                   const std::function<Status(uint64_t)>& progress, ManifestFile* out) {
   int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("open " + file.string(), errno);
@@ -49,7 +49,9 @@ Status UploadFile(ObjectStore* store, const std::string& key, const fs::path& fi
   CKPTD_ASSIGN_OR_RETURN(auto inner, store->NewWriter(key, WriteOptions{size}));
   CodecOptions co;
   co.codec = codec;
-  CKPTD_ASSIGN_OR_RETURN(auto w, EncodingWriter::Create(std::move(inner), co));
+  EncodingOptions eo;
+  eo.hash = hash;
+  CKPTD_ASSIGN_OR_RETURN(auto w, EncodingWriter::Create(std::move(inner), co, eo));
   std::string buf(1 << 20, '\0');
   for (;;) {
     ssize_t n = read(fd, buf.data(), buf.size());
@@ -72,7 +74,8 @@ Status UploadFile(ObjectStore* store, const std::string& key, const fs::path& fi
   out->name = file.filename().string();
   out->size = w->bytes_written();
   out->stored_size = w->compressed_bytes();
-  out->sha256 = w->sha256_hex();
+  out->hash = w->hash_alg();
+  out->digest = w->digest_hex();
   out->codec = std::string(CodecName(codec));
   if (out->size != size)
     return IOError(fmt::format("{} changed while uploading ({} bytes, then {})", file.string(), size, out->size));
@@ -174,6 +177,7 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
       so.log_tag = gpu.log_tag;
       so.dir = images_dir;
       so.codec.codec = codec;
+      so.encoding.hash = opts_.image_checksum;
       so.punch_holes = req.leave_running;
       // Backpressure only bounds anything when shipped bytes are released.
       if (req.leave_running) so.max_backlog_bytes = opts_.staging_backlog_bytes;
@@ -254,7 +258,8 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     m.files = std::move(streamed);
     for (const auto& f : files) {
       ManifestFile mf;
-      CKPTD_RETURN_IF_ERROR(UploadFile(images_, id + "/" + f.filename().string(), f, codec, progress, &mf));
+      CKPTD_RETURN_IF_ERROR(UploadFile(images_, id + "/" + f.filename().string(), f, codec, opts_.image_checksum,
+                                       progress, &mf));
       m.files.push_back(std::move(mf));
     }
     // Confirm: every object is there with the size written.

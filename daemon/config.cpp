@@ -113,6 +113,8 @@ const std::vector<ConfigSetting>& ConfigSettings() {
       IntSetting("staging_backlog_bytes",
                  "leave_running dumps: CRIU pauses when this many image bytes wait for upload (0: never)",
                  &Config::staging_backlog_bytes, 0, int64_t{1} << 44),
+      ChoiceSetting("image_checksum", "blake3|sha256: checksum of every image's uncompressed bytes in the manifest",
+                    &Config::image_checksum, {"blake3", "sha256"}),
       IntSetting("restore_parallelism", "objects a restore downloads at once", &Config::restore_parallelism, 1, 64),
       ChoiceSetting("stream_images", "true|false: upload images while CRIU writes them", &Config::stream_images,
                     {"true", "false"}),

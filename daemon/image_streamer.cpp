@@ -248,7 +248,7 @@ Status ImageStreamer::Pump(File* f, bool to_end, bool* progressed) {
         if (opts_.on_first_byte) CKPTD_RETURN_IF_ERROR(opts_.on_first_byte());
       }
       CKPTD_ASSIGN_OR_RETURN(auto inner, opts_.store->NewWriter(opts_.key_prefix + f->name));
-      CKPTD_ASSIGN_OR_RETURN(f->w, EncodingWriter::Create(std::move(inner), opts_.codec));
+      CKPTD_ASSIGN_OR_RETURN(f->w, EncodingWriter::Create(std::move(inner), opts_.codec, opts_.encoding));
     }
     CKPTD_RETURN_IF_ERROR(f->w->Write(std::string_view(buf_.data(), static_cast<size_t>(n)))
                               .WithContext("upload " + opts_.key_prefix + f->name));
@@ -280,13 +280,14 @@ Status ImageStreamer::CommitFile(File* f) {
   if (!f->w) {
     // An empty image: CRIU wrote nothing into it (still an object).
     CKPTD_ASSIGN_OR_RETURN(auto inner, opts_.store->NewWriter(opts_.key_prefix + f->name));
-    CKPTD_ASSIGN_OR_RETURN(f->w, EncodingWriter::Create(std::move(inner), opts_.codec));
+    CKPTD_ASSIGN_OR_RETURN(f->w, EncodingWriter::Create(std::move(inner), opts_.codec, opts_.encoding));
   }
   CKPTD_RETURN_IF_ERROR(f->w->Commit().WithContext("upload " + opts_.key_prefix + f->name));
   f->mf.name = f->name;
   f->mf.size = f->w->bytes_written();
   f->mf.stored_size = f->w->compressed_bytes();
-  f->mf.sha256 = f->w->sha256_hex();
+  f->mf.hash = f->w->hash_alg();
+  f->mf.digest = f->w->digest_hex();
   f->mf.codec = std::string(CodecName(opts_.codec.codec));
   f->committed = true;
   {

@@ -56,6 +56,7 @@ struct ImageStreamerOptions {
   std::string log_tag;              // "job <id> checkpoint <id>", leads its log lines
   std::filesystem::path dir;        // the images dir CRIU writes; must exist
   CodecOptions codec;
+  EncodingOptions encoding;         // pipelining of large objects, checksum
   bool punch_holes = false;         // release shipped bytes of the staging files
   size_t chunk_bytes = 1 << 20;     // read size
   // Nice value of the upload threads while CRIU dumps (0: leave as is). On
@@ -100,7 +101,7 @@ class ImageStreamer {
 
   // CRIU has returned successfully: ship the rest, commit every object and
   // return them sorted by name (ManifestFile: name, size, stored_size,
-  // sha256, codec).
+  // hash, digest, codec).
   Result<std::vector<ManifestFile>> Finish();
   // Stops at once; uncommitted objects are aborted.
   void Abort();

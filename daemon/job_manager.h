@@ -55,6 +55,7 @@
 #include "daemon/reaper.h"
 #include "store/catalog.h"
 #include "store/db.h"
+#include "store/digest.h"
 #include "store/object_store.h"
 #include "store/object_uri.h"
 
@@ -119,6 +120,9 @@ struct JobManagerOptions {
   // Streaming with leave_running: CRIU is paused (SIGSTOP) while this many
   // written bytes wait for upload, so the staging dir stays bounded. 0: never.
   uint64_t staging_backlog_bytes = 2ull << 30;
+  // Checksum of each image's uncompressed bytes in the manifest (restore
+  // verifies whichever algorithm a manifest names).
+  HashAlg image_checksum = HashAlg::kBlake3;
   int restore_parallelism = 4;
   // Upload images while CRIU writes them (false: dump, then upload).
   bool stream_images = true;

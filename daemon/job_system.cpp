@@ -100,6 +100,11 @@ Status JobSystem::Start(const Config& config, Db* db, Catalog* catalog) {
   jo.upload_memory_bytes = static_cast<uint64_t>(config.upload_memory_bytes);
   jo.staging_backlog_bytes = static_cast<uint64_t>(config.staging_backlog_bytes);
   jo.restore_parallelism = config.restore_parallelism;
+  {
+    auto alg = ParseHashAlg(config.image_checksum);
+    if (!alg.ok()) return alg.status().WithContext("image_checksum");
+    jo.image_checksum = *alg;
+  }
   jo.stream_images = config.stream_images == "true";
   jobs_ = std::make_unique<JobManager>(jo, db, catalog, images_.get(), criu_.get(), probe_, reaper_.get(),
                                        SystemClock::Default());

@@ -21,7 +21,7 @@ std::string Manifest::Serialize() const {
     fs.push_back(json::object{{"name", f.name},
                               {"size", f.size},
                               {"stored_size", f.stored_size},
-                              {"sha256", f.sha256},
+                              {HashAlgName(f.hash), f.digest},
                               {"codec", f.codec}});
   }
   json::object o{{"version", version},
@@ -70,10 +70,20 @@ Result<Manifest> Manifest::Parse(std::string_view bytes) {
       mf.name = std::string(f.at("name").as_string());
       mf.size = f.at("size").to_number<uint64_t>();
       mf.stored_size = f.at("stored_size").to_number<uint64_t>();
-      mf.sha256 = std::string(f.at("sha256").as_string());
+      if (auto* b = f.if_contains("blake3")) {
+        mf.hash = HashAlg::kBlake3;
+        mf.digest = std::string(b->as_string());
+      } else if (auto* h = f.if_contains("sha256")) {
+        mf.hash = HashAlg::kSha256;
+        mf.digest = std::string(h->as_string());
+      } else {
+        return Corruption(fmt::format("manifest: no checksum (blake3 or sha256) for '{}'", mf.name));
+      }
       mf.codec = std::string(f.at("codec").as_string());
       if (!SafeName(mf.name)) return Corruption(fmt::format("manifest names an unsafe file '{}'", mf.name));
-      if (mf.sha256.size() != 64) return Corruption(fmt::format("manifest: bad sha256 for '{}'", mf.name));
+      if (mf.digest.size() != 64 ||
+          mf.digest.find_first_not_of("0123456789abcdef") != std::string::npos)
+        return Corruption(fmt::format("manifest: bad {} for '{}'", HashAlgName(mf.hash), mf.name));
       m.files.push_back(std::move(mf));
     }
     if (m.files.empty()) return Corruption("manifest lists no image files");

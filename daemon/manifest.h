@@ -1,7 +1,10 @@
 // The manifest of a checkpoint's images: written last under
 // "<checkpoint id>/manifest.json"; the catalog's checksum is the SHA-256 of
-// its bytes. Restore reads it, checks every file's size and SHA-256 (of the
-// uncompressed bytes) before CRIU runs, and restores with the dump's options.
+// its bytes. Each file carries the checksum of its uncompressed bytes under
+// the algorithm's name ("blake3": hex, or "sha256": hex in manifests written
+// with image_checksum = "sha256" or before BLAKE3). Restore checks every
+// file's size and checksum before CRIU runs, and restores with the dump's
+// options.
 // Thread safety: value types.
 #pragma once
 
@@ -12,6 +15,7 @@
 #include <boost/json/value.hpp>
 
 #include "common/status.h"
+#include "store/digest.h"
 
 namespace ckptd {
 
@@ -19,7 +23,8 @@ struct ManifestFile {
   std::string name;          // plain file name inside the images dir
   uint64_t size = 0;         // uncompressed bytes
   uint64_t stored_size = 0;  // bytes in the object store
-  std::string sha256;        // of the uncompressed bytes, lower-case hex
+  HashAlg hash = HashAlg::kBlake3;
+  std::string digest;        // `hash` of the uncompressed bytes, lower-case hex
   std::string codec;         // zstd | lz4 | none
 };
 

@@ -41,7 +41,7 @@ Status DownloadFile(ObjectStore* store, const ManifestFile& f, const fs::path& d
   CKPTD_ASSIGN_OR_RETURN(Codec codec, ParseCodec(f.codec));
   auto inner = store->NewReader(f.name);
   if (!inner.ok()) return inner.status().WithContext(fmt::format("image {}", f.name));
-  DecodingReader r(std::move(*inner), codec);
+  DecodingReader r(std::move(*inner), codec, f.hash);
   int fd = open(dest.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return ErrnoError("create " + dest.string(), errno);
   struct FdCloser {
@@ -66,9 +66,9 @@ Status DownloadFile(ObjectStore* store, const ManifestFile& f, const fs::path& d
   }
   if (r.bytes_read() != f.size)
     return Corruption(fmt::format("image {}: {} bytes, manifest says {}", f.name, r.bytes_read(), f.size));
-  if (r.sha256_hex() != f.sha256)
-    return Corruption(fmt::format("image {}: sha256 {} does not match the manifest's {}", f.name,
-                                  r.sha256_hex(), f.sha256));
+  if (r.digest_hex() != f.digest)
+    return Corruption(fmt::format("image {}: {} {} does not match the manifest's {}", f.name,
+                                  HashAlgName(f.hash), r.digest_hex(), f.digest));
   return Status::Ok();
 }
 

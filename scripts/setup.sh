@@ -14,6 +14,8 @@ PKGS=(
   librocksdb-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev
   libcli11-dev libtomlplusplus-dev libprotobuf-dev protobuf-compiler
   libzstd-dev liblz4-dev libssl-dev libsystemd-dev
+  # BLAKE3's C sources (compiled into the daemon by cmake/blake3.cmake)
+  librust-blake3-dev
   # CRIU's build and run-time needs
   libprotobuf-c-dev protobuf-c-compiler python3-protobuf libnl-3-dev libnet1-dev
   libcap-dev libbsd-dev libgnutls28-dev libnftables-dev uuid-dev iproute2 util-linux

@@ -413,7 +413,7 @@ Status EncodingWriter::StopWorker(bool drain) {
 
 Status EncodingWriter::Write(std::string_view data) {
   if (failed_) return Internal("write to a failed encoding writer");
-  sha_.Update(data);
+  hash_.Update(data);
   uncompressed_ += data.size();
   if (!worker_.joinable()) {
     if (eopts_.pipeline_after == 0 || uncompressed_ <= eopts_.pipeline_after) {
@@ -457,7 +457,7 @@ Status EncodingWriter::Commit() {
     inner_->Abort();
     return st;
   }
-  sha256_hex_ = sha_.FinishHex();
+  digest_hex_ = hash_.FinishHex();
   return Status::Ok();
 }
 
@@ -469,8 +469,9 @@ void EncodingWriter::Abort() {
 
 // ---------------------------------------------------------------- DecodingReader
 
-DecodingReader::DecodingReader(std::unique_ptr<ObjectReader> inner, std::optional<Codec> codec)
-    : inner_(std::move(inner)), dec_(Decoder::Create(codec)) {}
+DecodingReader::DecodingReader(std::unique_ptr<ObjectReader> inner, std::optional<Codec> codec,
+                               HashAlg hash)
+    : inner_(std::move(inner)), dec_(Decoder::Create(codec)), hash_(hash) {}
 
 Result<size_t> DecodingReader::Read(std::span<char> buf) {
   if (buf.empty()) return size_t{0};
@@ -480,12 +481,12 @@ Result<size_t> DecodingReader::Read(std::span<char> buf) {
       size_t n = std::min(buf.size(), tail_.size() - tail_pos_);
       std::memcpy(buf.data(), tail_.data() + tail_pos_, n);
       tail_pos_ += n;
-      sha_.Update(std::string_view(buf.data(), n));
+      hash_.Update(std::string_view(buf.data(), n));
       produced_ += n;
       return n;
     }
     if (done_) {
-      if (sha256_hex_.empty()) sha256_hex_ = sha_.FinishHex();
+      if (digest_hex_.empty()) digest_hex_ = hash_.FinishHex();
       return size_t{0};
     }
     if (in_pos_ == in_len_ && !eof_) {
@@ -503,7 +504,7 @@ Result<size_t> DecodingReader::Read(std::span<char> buf) {
     CKPTD_RETURN_IF_ERROR(dec_->Step(&in, buf, &produced));
     in_pos_ += before - in.size();
     if (produced > 0) {
-      sha_.Update(std::string_view(buf.data(), produced));
+      hash_.Update(std::string_view(buf.data(), produced));
       produced_ += produced;
       return produced;
     }

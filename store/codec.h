@@ -79,17 +79,19 @@ class Decoder {
 
 // Compresses what is written into an inner writer and checksums the
 // uncompressed bytes. Commit() finishes the frame then commits the inner
-// writer; after it, sha256_hex() is the SHA-256 of everything written.
+// writer; after it, digest_hex() is the checksum (EncodingOptions::hash,
+// BLAKE3 by default) of everything written.
 //
 // Two stages for large objects: once more than `pipeline_after` bytes were
 // written (EncodingOptions), Write() only checksums and queues a copy of the
 // chunk; a worker thread of this writer compresses and writes to the inner
-// writer. So SHA-256 and compression+storage run on two cores at once.
+// writer. So checksumming and compression+storage run on two cores at once.
 // Memory: at most `pipeline_depth` queued chunks. A worker error is returned
 // by the next Write() or by Commit(). Small objects never start the worker.
 struct EncodingOptions {
   uint64_t pipeline_after = 8ull << 20;  // 0: never pipeline
   size_t pipeline_depth = 4;             // queued chunks (each as written)
+  HashAlg hash = HashAlg::kBlake3;       // checksum of the uncompressed bytes
 };
 
 class EncodingWriter final : public ObjectWriter {
@@ -103,14 +105,15 @@ class EncodingWriter final : public ObjectWriter {
   void Abort() override;
   uint64_t bytes_written() const override { return uncompressed_; }  // uncompressed
   uint64_t compressed_bytes() const { return inner_->bytes_written(); }  // after Commit
-  const std::string& sha256_hex() const { return sha256_hex_; }  // valid after Commit
+  const std::string& digest_hex() const { return digest_hex_; }  // valid after Commit
+  HashAlg hash_alg() const { return hash_.alg(); }
   // The worker thread's kernel tid (0: none started), e.g. to renice it;
   // set before the first pipelined Write returns.
   pid_t worker_tid() const { return worker_tid_.load(); }
 
  private:
   EncodingWriter(std::unique_ptr<ObjectWriter> inner, std::unique_ptr<Encoder> enc, EncodingOptions eopts)
-      : inner_(std::move(inner)), enc_(std::move(enc)), eopts_(eopts) {}
+      : inner_(std::move(inner)), enc_(std::move(enc)), eopts_(eopts), hash_(eopts.hash) {}
   Status Encode(std::string_view data);  // compress + write on (the worker's) thread
   Status Flush();
   void WorkerLoop();
@@ -119,9 +122,9 @@ class EncodingWriter final : public ObjectWriter {
   std::unique_ptr<ObjectWriter> inner_;
   std::unique_ptr<Encoder> enc_;
   EncodingOptions eopts_;
-  Sha256 sha_;
+  ContentHash hash_;
   std::string buf_;
-  std::string sha256_hex_;
+  std::string digest_hex_;
   uint64_t uncompressed_ = 0;
   bool failed_ = false;
 
@@ -138,28 +141,29 @@ class EncodingWriter final : public ObjectWriter {
 };
 
 // Decompresses an inner reader (codec detected unless given) and checksums
-// the output. At end of stream, sha256_hex() is the SHA-256 of everything
-// returned; compare it with the manifest's. size() is the stored size.
+// the output with `hash`. At end of stream, digest_hex() is the checksum of
+// everything returned; compare it with the manifest's. size() is the stored
+// size.
 class DecodingReader final : public ObjectReader {
  public:
   explicit DecodingReader(std::unique_ptr<ObjectReader> inner,
-                          std::optional<Codec> codec = std::nullopt);
+                          std::optional<Codec> codec = std::nullopt, HashAlg hash = HashAlg::kBlake3);
   Result<size_t> Read(std::span<char> buf) override;
   uint64_t size() const override { return inner_->size(); }
-  const std::string& sha256_hex() const { return sha256_hex_; }  // valid after Read()==0
+  const std::string& digest_hex() const { return digest_hex_; }  // valid after Read()==0
   uint64_t bytes_read() const { return produced_; }
 
  private:
   std::unique_ptr<ObjectReader> inner_;
   std::unique_ptr<Decoder> dec_;
-  Sha256 sha_;
+  ContentHash hash_;
   std::string in_;         // the last chunk read from inner
   size_t in_pos_ = 0, in_len_ = 0;
   std::string tail_;       // what Finish() produced (short "none" objects)
   size_t tail_pos_ = 0;
   bool eof_ = false;       // inner is at its end
   bool done_ = false;      // the decoder has finished
-  std::string sha256_hex_;
+  std::string digest_hex_;
   uint64_t produced_ = 0;
 };
 

@@ -5,6 +5,12 @@
 
 #include <cstdlib>
 
+#include <fmt/format.h>
+
+extern "C" {
+#include <blake3.h>
+}
+
 namespace ckptd {
 
 struct Sha256::Ctx {
@@ -47,6 +53,61 @@ std::string Sha256::FinishHex() {
 
 std::string Sha256::HexOf(std::string_view data) {
   Sha256 h;
+  h.Update(data);
+  return h.FinishHex();
+}
+
+struct Blake3::Ctx {
+  blake3_hasher h;
+};
+
+Blake3::Blake3() : ctx_(std::make_unique<Ctx>()) { blake3_hasher_init(&ctx_->h); }
+Blake3::~Blake3() = default;
+Blake3::Blake3(Blake3&&) noexcept = default;
+Blake3& Blake3::operator=(Blake3&&) noexcept = default;
+
+void Blake3::Update(std::string_view data) { blake3_hasher_update(&ctx_->h, data.data(), data.size()); }
+
+std::array<uint8_t, 32> Blake3::FinishRaw() {
+  std::array<uint8_t, 32> out{};
+  blake3_hasher_finalize(&ctx_->h, out.data(), out.size());
+  blake3_hasher_init(&ctx_->h);
+  return out;
+}
+
+std::string Blake3::FinishHex() {
+  auto raw = FinishRaw();
+  return ToHex(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()));
+}
+
+std::string Blake3::HexOf(std::string_view data) {
+  Blake3 h;
+  h.Update(data);
+  return h.FinishHex();
+}
+
+std::string_view HashAlgName(HashAlg alg) { return alg == HashAlg::kSha256 ? "sha256" : "blake3"; }
+
+Result<HashAlg> ParseHashAlg(std::string_view name) {
+  if (name == "blake3") return HashAlg::kBlake3;
+  if (name == "sha256") return HashAlg::kSha256;
+  return InvalidArgument(fmt::format("unknown checksum '{}' (blake3 or sha256)", name));
+}
+
+ContentHash::ContentHash(HashAlg alg) : alg_(alg) {
+  if (alg == HashAlg::kSha256) h_.emplace<Sha256>();
+}
+
+void ContentHash::Update(std::string_view data) {
+  std::visit([&](auto& h) { h.Update(data); }, h_);
+}
+
+std::string ContentHash::FinishHex() {
+  return std::visit([](auto& h) { return h.FinishHex(); }, h_);
+}
+
+std::string ContentHash::HexOf(HashAlg alg, std::string_view data) {
+  ContentHash h(alg);
   h.Update(data);
   return h.FinishHex();
 }

@@ -13,4 +13,4 @@ target_sources(ckptd_store PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/object_uri.cpp
 )
 target_link_libraries(ckptd_store PUBLIC
-  OpenSSL::SSL OpenSSL::Crypto PkgConfig::ZSTD PkgConfig::LZ4 Boost::url fmt::fmt Threads::Threads)
+  OpenSSL::SSL OpenSSL::Crypto ckptd_blake3 PkgConfig::ZSTD PkgConfig::LZ4 Boost::url fmt::fmt Threads::Threads)

@@ -16,7 +16,9 @@
 
 #include "criu_test_util.h"
 #include "daemon/manifest.h"
+#include "store/codec.h"
 #include "store/digest.h"
+#include "store/local_object_store.h"
 #include "tests/api/api_test_util.h"
 #include "tests/daemon/job_api_fixture.h"
 #include "tests/prom_parser.h"
@@ -93,7 +95,8 @@ TEST_F(JobsTest, CounterCheckpointRestoreContinues) {
   EXPECT_GT(info.at("image_size").to_number<uint64_t>(), 0u);
   EXPECT_TRUE(info.at("platform").as_object().contains("kernel"));
 
-  // The manifest lists every image with size and sha256; its hash is the checksum.
+  // The manifest lists every image with size and BLAKE3 (the default
+  // image_checksum) of its bytes; the manifest's SHA-256 is the checksum.
   std::ifstream mf(Images() + "/" + id + "/manifest.json", std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(mf)), {});
   EXPECT_EQ(Sha256::HexOf(bytes), Str(rec, "checksum"));
@@ -103,7 +106,8 @@ TEST_F(JobsTest, CounterCheckpointRestoreContinues) {
   EXPECT_EQ(m->codec, "zstd");
   bool has_pstree = false;
   for (const auto& f : m->files) {
-    EXPECT_EQ(f.sha256.size(), 64u);
+    EXPECT_EQ(f.hash, HashAlg::kBlake3) << f.name;
+    EXPECT_EQ(f.digest.size(), 64u);
     EXPECT_TRUE(fs::exists(Images() + "/" + id + "/" + f.name)) << f.name;
     has_pstree |= f.name == "pstree.img";
   }
@@ -322,7 +326,7 @@ TEST_F(JobsTest, CorruptedImageIsRefusedBeforeCriu) {
   EXPECT_EQ(Str(rj, "state"), "failed");
   EXPECT_EQ(Str(rj, "phase"), "download") << "CRIU must not run on unverified images";
   EXPECT_NE(Str(rj, "error").find(biggest.filename().string()), std::string::npos) << Str(rj, "error");
-  EXPECT_NE(Str(rj, "error").find("sha256"), std::string::npos) << Str(rj, "error");
+  EXPECT_NE(Str(rj, "error").find("blake3"), std::string::npos) << Str(rj, "error");
   EXPECT_TRUE(rj.at("pid").is_null());
   EXPECT_FALSE(ct::Alive(pid)) << "a process was restored from a corrupt image";
 }
@@ -521,6 +525,67 @@ TEST_F(BogusCriuTest, CheckpointIs503AndHealthSaysWhy) {
   EXPECT_FALSE(Str(c, "error").empty());
 }
 
+
+// image_checksum = "sha256": manifests carry SHA-256 per image, restore
+// verifies it (the same path reads manifests written before BLAKE3), and a
+// flipped byte is still refused.
+class Sha256ImagesTest : public JobsTest {
+ protected:
+  Config MakeConfig() override {
+    Config c = JobsTest::MakeConfig();
+    c.image_checksum = "sha256";
+    return c;
+  }
+};
+
+TEST_F(Sha256ImagesTest, ManifestRecordsSha256AndRestoreVerifiesIt) {
+  auto out = work_.path() / "counter";
+  pid_t pid = ct::StartWorkload("counter", out);
+  cleanup_.push_back(pid);
+  ASSERT_TRUE(ct::WaitProgress(out, 10));
+  uint64_t before_dump = ct::ReadProgress(out).n;
+  json::object job = Checkpoint(pid, {{"leave_running", true}});
+  ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
+  std::string id = Str(job, "checkpoint_id");
+  std::ifstream mf(Images() + "/" + id + "/manifest.json", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(mf)), {});
+  EXPECT_NE(bytes.find("\"sha256\":"), std::string::npos);
+  EXPECT_EQ(bytes.find("\"blake3\":"), std::string::npos);
+  auto m = Manifest::Parse(bytes);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const ManifestFile* biggest = nullptr;
+  for (const auto& f : m->files) {
+    EXPECT_EQ(f.hash, HashAlg::kSha256) << f.name;
+    if (biggest == nullptr || f.size > biggest->size) biggest = &f;
+  }
+  ASSERT_NE(biggest, nullptr);
+  // Restoring needs the original gone (same PID).
+  ct::KillTree(pid);
+  ASSERT_TRUE(ct::ReapedOrGone(pid));
+  json::object rj = Restore(id);
+  ASSERT_EQ(Str(rj, "state"), "succeeded") << json::serialize(rj);
+  pid_t restored = static_cast<pid_t>(rj.at("pid").as_int64());
+  cleanup_.push_back(restored);
+  ExpectContinues(out, before_dump);
+  ct::KillTree(restored);
+  ASSERT_TRUE(ct::ReapedOrGone(restored));
+
+  // Replace the largest image with a well-formed object of the same size
+  // and codec but other bytes: only the checksum can tell.
+  auto store = LocalObjectStore::Open(Images());
+  ASSERT_TRUE(store.ok());
+  auto inner = (*store)->NewWriter(id + "/" + biggest->name);
+  ASSERT_TRUE(inner.ok());
+  auto w = EncodingWriter::Create(std::move(*inner), CodecOptions{});
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Write(std::string(biggest->size, 'x')).ok());
+  ASSERT_TRUE((*w)->Commit().ok());
+  auto bad = Post("/v2/jobs/restore", {{"checkpoint_id", id}, {"wait", true}});
+  ASSERT_EQ(bad.status, 200);
+  EXPECT_EQ(Str(bad.body.as_object(), "state"), "failed");
+  EXPECT_NE(Str(bad.body.as_object(), "error").find("sha256"), std::string::npos)
+      << Str(bad.body.as_object(), "error");
+}
 
 // Finished job records are kept job_retention_s, then removed (the next job
 // to finish prunes them); the one that just finished stays, served from the

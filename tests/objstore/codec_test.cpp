@@ -128,7 +128,7 @@ TEST_P(CodecTest, DecodingReaderHandlesTinyReadsAndBuffers) {
       std::string got = ReadAll(r, 7);
       EXPECT_TRUE(got == data) << CodecName(GetParam()) << " size " << size << " step " << step;
       EXPECT_EQ(r.bytes_read(), data.size());
-      EXPECT_EQ(r.sha256_hex(), Sha256::HexOf(data));
+      EXPECT_EQ(r.digest_hex(), Blake3::HexOf(data));
     }
   }
 }
@@ -215,7 +215,8 @@ TEST_P(CodecTest, PipelinedEncodingWriterRoundTrips) {
       EXPECT_EQ((*w)->worker_tid(), 0);
     }
     ASSERT_TRUE((*w)->Commit().ok());
-    EXPECT_EQ((*w)->sha256_hex(), Sha256::HexOf(data));
+    EXPECT_EQ((*w)->digest_hex(), Blake3::HexOf(data));
+    EXPECT_EQ((*w)->hash_alg(), HashAlg::kBlake3);
     EXPECT_EQ((*w)->bytes_written(), data.size());
     EXPECT_EQ((*w)->compressed_bytes(), stored.size());
     auto back = Decode(stored, 1 << 20);
@@ -289,6 +290,25 @@ TEST(CodecMisc, ParseCodecNames) {
   EXPECT_EQ(ParseCodec("gzip").status().code(), Code::kInvalidArgument);
 }
 
+// A writer and reader set to SHA-256 (image_checksum = "sha256", and
+// manifests written before BLAKE3) checksum with it.
+TEST(DigestTest, EncodingWriterAndDecodingReaderWithSha256) {
+  std::string data = Random(300'000, 7) + Compressible(300'000);
+  std::string stored;
+  EncodingOptions eo;
+  eo.hash = HashAlg::kSha256;
+  eo.pipeline_after = 100'000;  // the pipelined path too
+  auto w = EncodingWriter::Create(std::make_unique<StringWriter>(&stored), CodecOptions{}, eo);
+  ASSERT_TRUE(w.ok());
+  for (size_t off = 0; off < data.size(); off += 65537) ASSERT_TRUE((*w)->Write(std::string_view(data).substr(off, 65537)).ok());
+  ASSERT_TRUE((*w)->Commit().ok());
+  EXPECT_EQ((*w)->hash_alg(), HashAlg::kSha256);
+  EXPECT_EQ((*w)->digest_hex(), Sha256::HexOf(data));
+  DecodingReader r(std::make_unique<DribbleReader>(stored, 4096), std::nullopt, HashAlg::kSha256);
+  EXPECT_TRUE(ReadAll(r, 10'000) == data);
+  EXPECT_EQ(r.digest_hex(), Sha256::HexOf(data));
+}
+
 TEST(DigestTest, KnownVectorsAndStreaming) {
   EXPECT_EQ(Sha256::HexOf(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(Sha256::HexOf("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
@@ -298,6 +318,27 @@ TEST(DigestTest, KnownVectorsAndStreaming) {
   h.Update("bc");
   EXPECT_EQ(h.FinishHex(), Sha256::HexOf("abc"));
   EXPECT_EQ(h.FinishHex(), Sha256::HexOf(""));  // restarts empty
+  // BLAKE3 (32-byte output): vectors from an independent implementation
+  // (b3sum); a megabyte runs the SIMD many-chunk paths.
+  EXPECT_EQ(Blake3::HexOf(""), "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262");
+  EXPECT_EQ(Blake3::HexOf("abc"), "6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85");
+  const std::string zeros(1'000'000, '\0');
+  EXPECT_EQ(Blake3::HexOf(zeros), "c211bb2e5afbd0efa21659d5578ea30217d5382734be1b494faf705d9aa202a1");
+  Blake3 b;
+  for (size_t off = 0; off < zeros.size(); off += 4099) b.Update(std::string_view(zeros).substr(off, 4099));
+  EXPECT_EQ(b.FinishHex(), Blake3::HexOf(zeros));
+  EXPECT_EQ(b.FinishHex(), Blake3::HexOf(""));  // restarts empty
+  // ContentHash picks the algorithm at run time; names round-trip.
+  for (HashAlg a : {HashAlg::kBlake3, HashAlg::kSha256}) {
+    ContentHash h(a);
+    h.Update("a");
+    h.Update("bc");
+    EXPECT_EQ(h.FinishHex(), a == HashAlg::kSha256 ? Sha256::HexOf("abc") : Blake3::HexOf("abc"));
+    auto p = ParseHashAlg(HashAlgName(a));
+    ASSERT_TRUE(p.ok());
+    EXPECT_EQ(*p, a);
+  }
+  EXPECT_EQ(ParseHashAlg("md5").status().code(), Code::kInvalidArgument);
   // RFC 4231 test case 2.
   EXPECT_EQ(ToHex(HmacSha256("Jefe", "what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");

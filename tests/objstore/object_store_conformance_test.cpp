@@ -332,7 +332,7 @@ TEST_P(ObjectStoreTest, CompressedChecksummedRoundTrip) {
     ASSERT_TRUE(w.ok());
     for (size_t off = 0; off < data.size(); off += 123'457) ASSERT_TRUE((*w)->Write(data.substr(off, 123'457)).ok());
     ASSERT_TRUE((*w)->Commit().ok());
-    EXPECT_EQ((*w)->sha256_hex(), Sha256::HexOf(data));
+    EXPECT_EQ((*w)->digest_hex(), Blake3::HexOf(data));
     if (c != Codec::kNone) {
       EXPECT_LT((*w)->compressed_bytes(), data.size());
     }
@@ -348,7 +348,7 @@ TEST_P(ObjectStoreTest, CompressedChecksummedRoundTrip) {
       got.append(buf.data(), *n);
     }
     EXPECT_EQ(got.size(), data.size());
-    EXPECT_EQ(dr.sha256_hex(), Sha256::HexOf(data)) << CodecName(c);
+    EXPECT_EQ(dr.digest_hex(), Blake3::HexOf(data)) << CodecName(c);
   }
 }
 

@@ -202,7 +202,7 @@ TEST_F(StoragePipelineTest, CorruptedObjectIsRefused) {
   json::value rj = Send(b_, "POST", "/v2/jobs/restore", {{"restore_path", restore_path}, {"wait", true}}, &status);
   EXPECT_EQ(Str(rj, "state"), "failed") << json::serialize(rj);
   EXPECT_EQ(Str(rj, "phase"), "download");
-  EXPECT_NE(Str(rj, "error").find("sha256"), std::string::npos) << Str(rj, "error");
+  EXPECT_NE(Str(rj, "error").find("blake3"), std::string::npos) << Str(rj, "error");
   EXPECT_TRUE(ct::Alive(pid));
 }
 
@@ -319,7 +319,7 @@ TEST_F(StoragePipelineTest, S3BackWithinRetryWindowRetriesToSuccess) {
     EXPECT_EQ(head->size, f.stored_size) << f.name;
     auto inner = (*store)->NewReader(f.name);
     ASSERT_TRUE(inner.ok()) << f.name << ": " << inner.status().ToString();
-    DecodingReader r(std::move(*inner));
+    DecodingReader r(std::move(*inner), std::nullopt, f.hash);
     std::vector<char> buf(1 << 20);
     for (;;) {
       auto got = r.Read(buf);
@@ -327,7 +327,7 @@ TEST_F(StoragePipelineTest, S3BackWithinRetryWindowRetriesToSuccess) {
       if (*got == 0) break;
     }
     EXPECT_EQ(r.bytes_read(), f.size) << f.name;
-    EXPECT_EQ(r.sha256_hex(), f.sha256) << f.name;
+    EXPECT_EQ(r.digest_hex(), f.digest) << f.name;
     total += f.size;
   }
   EXPECT_EQ(total, manifest->TotalSize());
