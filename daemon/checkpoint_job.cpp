@@ -37,7 +37,7 @@ std::string Cmdline(int pid) {
 }
 
 // Streams one image file into the store through an EncodingWriter.
-Status UploadFile(ObjectStore* store, const std::string& key, const fs::path& file, Codec codec, HashAlg hash,
+Status UploadFile(ObjectStore* store, const std::string& key, const fs::path& file, const CodecOptions& co, HashAlg hash,
                   const std::function<Status(uint64_t)>& progress, ManifestFile* out) {
   int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return ErrnoError("open " + file.string(), errno);
@@ -47,8 +47,6 @@ Status UploadFile(ObjectStore* store, const std::string& key, const fs::path& fi
   } closer{fd};
   uint64_t size = fs::file_size(file);
   CKPTD_ASSIGN_OR_RETURN(auto inner, store->NewWriter(key, WriteOptions{size}));
-  CodecOptions co;
-  co.codec = codec;
   EncodingOptions eo;
   eo.hash = hash;
   CKPTD_ASSIGN_OR_RETURN(auto w, EncodingWriter::Create(std::move(inner), co, eo));
@@ -76,7 +74,7 @@ Status UploadFile(ObjectStore* store, const std::string& key, const fs::path& fi
   out->stored_size = w->compressed_bytes();
   out->hash = w->hash_alg();
   out->digest = w->digest_hex();
-  out->codec = std::string(CodecName(codec));
+  out->codec = std::string(CodecName(co.codec));
   if (out->size != size)
     return IOError(fmt::format("{} changed while uploading ({} bytes, then {})", file.string(), size, out->size));
   return Status::Ok();
@@ -106,6 +104,9 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     SetPhase(job, phase);
     auto t = SteadyClock::now();
     CKPTD_ASSIGN_OR_RETURN(Codec codec, ParseCodec(req.compression));
+    CodecOptions codec_opts;
+    codec_opts.codec = codec;
+    if (codec == Codec::kZstd) codec_opts.level = opts_.zstd_level;
     if (kill(pid, 0) != 0) return NotFound(fmt::format("process {} is gone", pid));
     utsname u{};
     uname(&u);
@@ -176,7 +177,7 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
       so.key_prefix = id + "/";
       so.log_tag = gpu.log_tag;
       so.dir = images_dir;
-      so.codec.codec = codec;
+      so.codec = codec_opts;
       so.encoding.hash = opts_.image_checksum;
       so.punch_holes = req.leave_running;
       // Backpressure only bounds anything when shipped bytes are released.
@@ -258,7 +259,7 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     m.files = std::move(streamed);
     for (const auto& f : files) {
       ManifestFile mf;
-      CKPTD_RETURN_IF_ERROR(UploadFile(images_, id + "/" + f.filename().string(), f, codec, opts_.image_checksum,
+      CKPTD_RETURN_IF_ERROR(UploadFile(images_, id + "/" + f.filename().string(), f, codec_opts, opts_.image_checksum,
                                        progress, &mf));
       m.files.push_back(std::move(mf));
     }

@@ -38,6 +38,7 @@ struct Config {
   std::string staging_dir;  // default <data_dir>/staging; ckptd owns (empties) it
   int64_t upload_memory_bytes = 256ll << 20;  // upload buffers of one checkpoint
   int64_t staging_backlog_bytes = 2ll << 30;  // CRIU paused this far ahead of the upload (0: never)
+  int64_t zstd_level = 1;                     // zstd level of "zstd" checkpoints (negative: faster)
   std::string image_checksum = "blake3";      // blake3 | sha256: manifest checksum of each image
   int restore_parallelism = 4;                // objects downloaded at once
   std::string stream_images = "true";         // upload while CRIU writes (false: after)

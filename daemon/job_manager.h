@@ -123,6 +123,8 @@ struct JobManagerOptions {
   // Checksum of each image's uncompressed bytes in the manifest (restore
   // verifies whichever algorithm a manifest names).
   HashAlg image_checksum = HashAlg::kBlake3;
+  // zstd compression level (negative: zstd's fast modes; 0: 1).
+  int zstd_level = 1;
   int restore_parallelism = 4;
   // Upload images while CRIU writes them (false: dump, then upload).
   bool stream_images = true;

@@ -100,6 +100,7 @@ Status JobSystem::Start(const Config& config, Db* db, Catalog* catalog) {
   jo.upload_memory_bytes = static_cast<uint64_t>(config.upload_memory_bytes);
   jo.staging_backlog_bytes = static_cast<uint64_t>(config.staging_backlog_bytes);
   jo.restore_parallelism = config.restore_parallelism;
+  jo.zstd_level = static_cast<int>(config.zstd_level);
   {
     auto alg = ParseHashAlg(config.image_checksum);
     if (!alg.ok()) return alg.status().WithContext("image_checksum");

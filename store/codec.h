@@ -40,7 +40,8 @@ Result<Codec> ParseCodec(std::string_view name);   // inverse; InvalidArgument o
 
 struct CodecOptions {
   Codec codec = Codec::kZstd;
-  // 0: the codec's fast default (zstd 1, lz4 0 = fast). zstd accepts 1..19.
+  // 0: the codec's fast default (zstd 1, lz4 0 = fast). zstd accepts
+  // ZSTD_minCLevel()..19 (negative: its fast modes).
   int level = 0;
   // zstd worker threads (ZSTD_c_nbWorkers): -1 = auto (half the cores, at
   // most 8, none on machines with fewer than 4 cores); 0 = compress on the

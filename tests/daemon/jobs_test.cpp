@@ -528,12 +528,13 @@ TEST_F(BogusCriuTest, CheckpointIs503AndHealthSaysWhy) {
 
 // image_checksum = "sha256": manifests carry SHA-256 per image, restore
 // verifies it (the same path reads manifests written before BLAKE3), and a
-// flipped byte is still refused.
+// flipped byte is still refused. With a non-default zstd_level too.
 class Sha256ImagesTest : public JobsTest {
  protected:
   Config MakeConfig() override {
     Config c = JobsTest::MakeConfig();
     c.image_checksum = "sha256";
+    c.zstd_level = -5;
     return c;
   }
 };

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <random>
 
 #include "store/codec.h"
@@ -26,10 +27,11 @@ std::string Random(size_t n, uint64_t seed) {
   return s;
 }
 
-std::string Encode(Codec c, std::string_view data, size_t chunk, int threads = 0) {
+std::string Encode(Codec c, std::string_view data, size_t chunk, int threads = 0, int level = 0) {
   CodecOptions o;
   o.codec = c;
   o.threads = threads;
+  o.level = level;
   auto e = Encoder::Create(o);
   EXPECT_TRUE(e.ok());
   std::string out;
@@ -66,6 +68,23 @@ TEST_P(CodecTest, RoundTripsAndIsDetected) {
   }
   // Compressible data shrinks.
   if (GetParam() != Codec::kNone) EXPECT_LT(Encode(GetParam(), Compressible(1 << 20), 65536).size(), 200000u);
+}
+
+// zstd_level: negative levels (zstd's fast modes) and high ones round-trip;
+// the fast modes trade size for speed (the config bounds the range).
+TEST(ZstdLevelTest, LevelsRoundTripAndTradeSizeForSpeed) {
+  std::string data;
+  for (int i = 0; i < 20000; ++i) data += "line " + std::to_string(i * 7919 % 10007) + " of a log\n";
+  std::map<int, size_t> sizes;
+  for (int level : {-50, -5, -1, 1, 3, 19}) {
+    std::string enc = Encode(Codec::kZstd, data, 65536, 0, level);
+    sizes[level] = enc.size();
+    auto dec = Decode(enc, 4096);
+    ASSERT_TRUE(dec.ok()) << level << ": " << dec.status().ToString();
+    EXPECT_TRUE(*dec == data) << level;
+  }
+  EXPECT_GT(sizes[-50], sizes[-1]);
+  EXPECT_GT(sizes[-1], sizes[1]);
 }
 
 // Only the compressed frames carry a checksum to catch corruption with.
