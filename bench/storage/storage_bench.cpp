@@ -1,4 +1,4 @@
-// storage_bench [--mib N] [--codecs zstd,lz4,none] [--no-s3] [--staging DIR]
+// storage_bench [--mib N] [--codecs zstd,lz4,none] [--zstd-level L] [--no-s3] [--staging DIR]
 //
 // For `ckptd_workload memory --mib N` (default 2048; half pattern, half
 // random): raw `criu dump` (CriuDriver, leave running) to a local disk dir
@@ -6,7 +6,8 @@
 // loopback (s3rver) per codec, streaming (images uploaded while CRIU writes
 // them) and, for the first codec, dump-then-upload; then the restores. Prints
 // wall time, image bytes, stored bytes, MiB/s of image bytes and the ratio to
-// the raw dump/restore. No pass/fail.
+// the raw dump/restore. No pass/fail. --zstd-level sets the daemons'
+// zstd_level (default 1, the daemon's default).
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -72,6 +73,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> codecs{"zstd", "lz4", "none"};
   bool s3 = true;
   std::string staging_root = "/dev/shm";
+  int zstd_level = 1;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--mib" && i + 1 < argc) {
@@ -80,12 +82,14 @@ int main(int argc, char** argv) {
       codecs.clear();
       std::stringstream ss(argv[++i]);
       for (std::string c; std::getline(ss, c, ',');) codecs.push_back(c);
+    } else if (a == "--zstd-level" && i + 1 < argc) {
+      zstd_level = std::atoi(argv[++i]);
     } else if (a == "--no-s3") {
       s3 = false;
     } else if (a == "--staging" && i + 1 < argc) {
       staging_root = argv[++i];
     } else {
-      Die("usage: storage_bench [--mib N] [--codecs zstd,lz4,none] [--no-s3] [--staging DIR]");
+      Die("usage: storage_bench [--mib N] [--codecs zstd,lz4,none] [--zstd-level L] [--no-s3] [--staging DIR]");
     }
   }
   if (mib <= 0 || codecs.empty()) Die("--mib must be > 0 and --codecs non-empty");
@@ -115,6 +119,7 @@ int main(int argc, char** argv) {
     cfg.staging_dir = (shm / ("staging-" + name)).string();
     cfg.log_level = "warn";
     cfg.stream_images = stream ? "true" : "false";
+    cfg.zstd_level = zstd_level;
     if (on_s3) {
       cfg.images_uri = std::string("s3://") + ckptd::testing::S3rverProcess::kBucket + "/" + name + "/";
       cfg.s3_endpoint = s3rver->endpoint();
@@ -136,8 +141,8 @@ int main(int argc, char** argv) {
 
   auto driver = ckptd::criu::CriuDriver::Create({});
   if (!driver.ok()) Die(driver.status().ToString());
-  std::printf("workload: ckptd_workload memory --mib %d (half pattern, half random); staging %s\n", mib,
-              shm.c_str());
+  std::printf("workload: ckptd_workload memory --mib %d (half pattern, half random); staging %s; zstd level %d\n",
+              mib, shm.c_str(), zstd_level);
 
   pid_t pid = ct::StartWorkload("memory", out, {"--mib", std::to_string(mib)});
   if (!ct::WaitProgress(out, 1, std::chrono::seconds(600))) Die("workload did not fill its memory");
