@@ -7,9 +7,19 @@
 // escape the root (see ValidateKey). Files are created 0600: checkpoint
 // images hold process memory.
 //
-// Thread safety: as ObjectStore (the store holds no mutable state).
+// Large objects: past kDirectAfter bytes a writer copies into a ring of
+// kDirectBuffers aligned buffers of kDirectBuffer bytes, and its own I/O
+// thread writes them with O_DIRECT (no page cache), so the caller waits for
+// the disk only when every buffer is in flight. Small objects stay buffered
+// and cost no thread and no extra memory. A filesystem that refuses
+// O_DIRECT gets buffered writes instead, silently (counted).
+//
+// Thread safety: as ObjectStore (the store's only mutable state is atomic
+// counters).
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -34,11 +44,24 @@ class LocalObjectStore final : public ObjectStore {
 
   const std::string& root() const { return root_; }
 
+  static constexpr uint64_t kDirectAfter = 8 << 20;  // written buffered up to here (block aligned)
+  static constexpr size_t kDirectBuffer = 4 << 20;   // one direct pwrite()
+  static constexpr size_t kDirectBuffers = 3;        // the ring: per large object being written
+
+  // Since Open, for logs and tests.
+  struct IoCounters {
+    std::atomic<uint64_t> direct_bytes{0};    // written with O_DIRECT
+    std::atomic<uint64_t> direct_refused{0};  // large objects (partly) written buffered: no O_DIRECT here
+  };
+  const IoCounters& io_counters() const { return *io_; }
+
  private:
   explicit LocalObjectStore(std::string root) : root_(std::move(root)) {}
   std::string PathOf(std::string_view key) const { return root_ + "/" + std::string(key); }
 
   std::string root_;  // absolute, no trailing '/'
+  // Shared with this store's writers, which may outlive it.
+  std::shared_ptr<IoCounters> io_ = std::make_shared<IoCounters>();
 };
 
 }  // namespace ckptd

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <random>
@@ -126,6 +127,7 @@ class WriterTest : public ::testing::Test {
   }
   void TearDown() override {
     store_.reset();
+    if (mounted_) ::umount2(dir_.c_str(), MNT_DETACH);
     std::error_code ec;
     if (!dir_.empty()) fs::remove_all(dir_, ec);
   }
@@ -165,15 +167,22 @@ class WriterTest : public ::testing::Test {
   }
 
   std::string dir_;
+  bool mounted_ = false;
   std::unique_ptr<LocalObjectStore> store_;
 };
 
 constexpr size_t kMiB = 1 << 20;
+constexpr size_t kAfter = LocalObjectStore::kDirectAfter;
+constexpr size_t kBuf = LocalObjectStore::kDirectBuffer;
+constexpr size_t kRing = kBuf * LocalObjectStore::kDirectBuffers;
 
-// Sizes around block, write()-call (1 MiB) and writeback-window (16 MiB) edges.
+// Sizes around block, write()-call (1 MiB), writeback-window (16 MiB),
+// O_DIRECT-threshold and direct-buffer edges, and one that wraps the ring
+// of direct buffers twice.
 std::vector<size_t> EdgeSizes() {
   return {0, 1, 4095, 4096, 4097, kMiB - 1, kMiB, kMiB + 1, 2 * kMiB + 1,
-          16 * kMiB - 1, 16 * kMiB + 1, 37 * kMiB + 123};
+          kAfter - 1, kAfter, kAfter + 1, kAfter + 4095, kAfter + 4096, kAfter + kBuf,
+          kAfter + kBuf + 1, 16 * kMiB - 1, 16 * kMiB + 1, kAfter + 2 * kRing + 4097, 37 * kMiB + 123};
 }
 
 // On the root filesystem (ext4 on our nodes; /tmp may be tmpfs).
@@ -185,6 +194,64 @@ TEST_F(WriterTest, EdgeSizesRoundTripOnDisk) {
   EXPECT_EQ(Files().size(), EdgeSizes().size() + 1);  // no temporary file left
 }
 
+// Large objects go to disk with O_DIRECT, small ones never do.
+TEST_F(WriterTest, DirectIoOnlyForLargeObjects) {
+  ASSERT_NO_FATAL_FAILURE(Open("/var/tmp"));
+  const auto& io = store_->io_counters();
+  RoundTrip("small", RandomBytes(64 << 10, 1));
+  RoundTrip("at-threshold", RandomBytes(kAfter, 2));
+  EXPECT_EQ(io.direct_bytes.load(), 0u);
+  RoundTrip("large", RandomBytes(37 * kMiB + 123, 3));
+  ASSERT_EQ(io.direct_refused.load(), 0u) << dir_ << ": the filesystem refuses O_DIRECT";
+  // Everything past the threshold but the unaligned tail (123 bytes).
+  EXPECT_EQ(io.direct_bytes.load(), 37 * kMiB - kAfter);
+  RoundTrip("one-write", RandomBytes(37 * kMiB + 123, 4), /*one_write=*/true);
+  EXPECT_EQ(io.direct_bytes.load(), 2 * (37 * kMiB - kAfter));
+  EXPECT_EQ(Files(), (std::vector<std::string>{"at-threshold", "large", "one-write", "small"}));
+}
+
+// Abort (or destruction) while direct writes are queued and in flight
+// returns promptly and leaves nothing.
+TEST_F(WriterTest, AbortDuringDirectWritesLeavesNothing) {
+  ASSERT_NO_FATAL_FAILURE(Open("/var/tmp"));
+  std::string data = RandomBytes(kAfter + 2 * kRing + 4097, 5);
+  for (bool destroy : {false, true}) {
+    SCOPED_TRACE(destroy ? "destroyed" : "aborted");
+    auto w = store_->NewWriter("aborted");
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Write(data).ok());
+    auto t0 = std::chrono::steady_clock::now();
+    if (destroy) {
+      w->reset();
+    } else {
+      (*w)->Abort();
+      EXPECT_FALSE((*w)->Write("x").ok());
+      EXPECT_FALSE((*w)->Commit().ok());
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
+    EXPECT_GT(store_->io_counters().direct_bytes.load(), 0u);
+    EXPECT_TRUE(Files().empty());
+    EXPECT_EQ(store_->Head("aborted").status().code(), Code::kNotFound);
+  }
+}
+
+// ramfs has no direct I/O: large objects fall back to buffered writes.
+TEST_F(WriterTest, FilesystemWithoutDirectIoFallsBack) {
+  char tmpl[] = "/var/tmp/ckptd-ramfs-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  dir_ = tmpl;
+  if (::mount("ramfs", dir_.c_str(), "ramfs", 0, "mode=0700") != 0)
+    GTEST_SKIP() << "mount -t ramfs not permitted here: " << std::strerror(errno);
+  mounted_ = true;
+  auto s = LocalObjectStore::Open(dir_ + "/store");
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  store_ = std::move(s).value();
+  RoundTrip("large", RandomBytes(37 * kMiB + 123, 6));
+  RoundTrip("one-write", RandomBytes(kAfter + kBuf + 1, 7), /*one_write=*/true);
+  EXPECT_EQ(store_->io_counters().direct_bytes.load(), 0u);
+  EXPECT_EQ(store_->io_counters().direct_refused.load(), 2u);
+}
+
 // tmpfs: a different page cache (shmem), same bytes back.
 TEST_F(WriterTest, LargeObjectOnShm) {
   if (!fs::is_directory("/dev/shm")) GTEST_SKIP() << "no /dev/shm";
@@ -194,7 +261,8 @@ TEST_F(WriterTest, LargeObjectOnShm) {
 }
 
 // A failed write part way through a large object (written in calls larger
-// than one write()) leaves no temporary file and names the key.
+// than one write(), the bulk by the direct I/O thread: tmpfs takes O_DIRECT
+// since Linux 6.6) leaves no temporary file and names the key.
 TEST_F(TmpfsTest, DiskFullOnLargeObject) {
   if (!mounted_) GTEST_SKIP() << skip_;
   ASSERT_EQ(::umount2(dir_.c_str(), MNT_DETACH), 0);
@@ -208,6 +276,9 @@ TEST_F(TmpfsTest, DiskFullOnLargeObject) {
   for (int i = 0; i < 14 && st.ok(); ++i) st = (*w)->Write(chunk);  // 42 MiB into 20 MiB
   if (st.ok()) st = (*w)->Commit();
   ASSERT_FALSE(st.ok());
+  if ((*store)->io_counters().direct_refused.load() == 0) {
+    EXPECT_GT((*store)->io_counters().direct_bytes.load(), 0u);
+  }
   EXPECT_NE(Lower(st.message()).find("no space left on device"), std::string::npos) << st.message();
   EXPECT_NE(st.message().find("ckpt/pages-1.img"), std::string::npos) << st.message();
   size_t files = 0;
