@@ -34,6 +34,11 @@ namespace {
 
 constexpr size_t kMaxResponseBody = 64u << 20;
 constexpr size_t kMaxIdleConnections = 32;
+// A pooled connection idle longer than this is closed rather than reused:
+// servers drop idle keep-alive connections (Node's default after 5 s,
+// which s3rver uses; others after 20 s or more), and a request sent on a
+// dropped one fails with "end of stream".
+constexpr std::chrono::seconds kMaxIdle{4};
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -50,6 +55,7 @@ class Conn {
 
   const std::string& pool_key() const { return pool_key_; }
   bool reused = false;
+  std::chrono::steady_clock::time_point idle_since;  // when it went back to the pool
 
   beast::tcp_stream& lowest() { return tls_ ? beast::get_lowest_layer(*tls_) : *tcp_; }
 
@@ -197,6 +203,8 @@ struct S3Client::Impl {
     std::string key = fmt::format("{}|{}|{}", a.tls, a.connect_host, a.port);
     {
       std::lock_guard lock(mu);
+      auto now = std::chrono::steady_clock::now();
+      std::erase_if(idle, [&](const std::unique_ptr<Conn>& c) { return now - c->idle_since > kMaxIdle; });
       for (auto it = idle.rbegin(); it != idle.rend(); ++it) {
         if ((*it)->pool_key() == key) {
           auto c = std::move(*it);
@@ -216,9 +224,15 @@ struct S3Client::Impl {
   }
 
   void Give(std::unique_ptr<Conn> c) {
+    c->idle_since = std::chrono::steady_clock::now();
     std::lock_guard lock(mu);
     if (idle.size() >= kMaxIdleConnections) idle.erase(idle.begin());
     idle.push_back(std::move(c));
+  }
+
+  void DropIdle(const std::string& key) {
+    std::lock_guard lock(mu);
+    std::erase_if(idle, [&](const std::unique_ptr<Conn>& c) { return c->pool_key() == key; });
   }
 
   std::string What(const S3Request& r) const {
@@ -280,6 +294,9 @@ struct S3Client::Impl {
       *stale = (*conn)->reused && (ec == http::error::end_of_stream || ec == asio::error::eof ||
                                    ec == asio::error::connection_reset ||
                                    ec == asio::error::broken_pipe);
+      // The others pooled with it went idle about as long: drop them too,
+      // so the retry really runs on a fresh connection.
+      if (*stale) DropIdle((*conn)->pool_key());
       conn->reset();
       return Unavailable(fmt::format("{}: {}", What(r), ec.message()));
     }
