@@ -41,7 +41,7 @@ void Row(const char* what, double secs, double mib, double raw_secs) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   int mib = 1024;
   std::string compression = "zstd";
   for (int i = 1; i < argc; ++i) {
@@ -77,6 +77,13 @@ int main(int argc, char** argv) {
 
   // Dumps: the tree is left running by both, then killed for the restores.
   pid_t pid = start_workload();
+  // Killed however the benchmark ends (a failure unwinds through here).
+  struct WorkloadGuard {
+    pid_t pid;
+    ~WorkloadGuard() {
+      if (pid > 0) ct::KillTree(pid);
+    }
+  } workload{pid};
   fs::path raw_dir = tmp.Sub("raw");
   ckptd::criu::DumpOptions d;
   d.pid = pid;
@@ -106,6 +113,7 @@ int main(int argc, char** argv) {
   std::printf("  job phases (ms): %s\n", boost::json::serialize(timings).c_str());
 
   ct::KillTree(pid);
+  workload.pid = -1;
   t = Steady::now();
   ckptd::criu::RestoreOptions ro;
   ro.images_dir = raw_dir;
@@ -128,4 +136,8 @@ int main(int argc, char** argv) {
   std::printf("  job phases (ms): %s\n", boost::json::serialize(rjob->at("result").at("timings_ms")).c_str());
   daemon.Stop();
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return ckptd::bench::RunBench([&] { return Main(argc, argv); });
 }

@@ -108,7 +108,7 @@ struct Done {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   int mib = 2048;
   std::vector<std::string> codecs{"zstd", "lz4", "none"};
   bool s3 = true;
@@ -192,6 +192,13 @@ int main(int argc, char** argv) {
               mib, shm.c_str(), zstd_level);
 
   pid_t pid = ct::StartWorkload("memory", out, {"--mib", std::to_string(mib)});
+  // Killed however the benchmark ends (a failure unwinds through here).
+  struct WorkloadGuard {
+    pid_t pid;
+    ~WorkloadGuard() {
+      if (pid > 0) ct::KillTree(pid);
+    }
+  } workload{pid};
   if (!ct::WaitProgress(out, 1, std::chrono::seconds(600))) Die("workload did not fill its memory");
 
   // Raw dumps (leave running), to disk and to tmpfs.
@@ -301,6 +308,7 @@ int main(int argc, char** argv) {
 
   // Restores: the original must be gone for its pids.
   ct::KillTree(pid);
+  workload.pid = -1;
   if (!restores) {
     for (auto& b : backends) b.daemon->Stop();
     return 0;
@@ -337,4 +345,8 @@ int main(int argc, char** argv) {
   }
   for (auto& b : backends) b.daemon->Stop();
   return 0;
+}
+
+int main(int argc, char** argv) {
+  return ckptd::bench::RunBench([&] { return Main(argc, argv); });
 }
