@@ -5,8 +5,11 @@
 // Frames are self-describing: Decoder detects zstd (28 B5 2F FD) and lz4
 // frame (04 22 4D 18) magic; anything else is taken as uncompressed ("none")
 // unless the codec is given explicitly. zstd frames carry a content checksum
-// and lz4 frames a content checksum, so corruption is a Corruption error,
-// not silent garbage. Truncated frames fail at Finish().
+// (XXH64, cheap), so their corruption is a Corruption error; lz4 frames are
+// written without one (XXH32 cost more than lz4 itself) and rely, like
+// "none", on the checksum the adapters below compute (a Decoder alone may
+// return garbage for a corrupted lz4 frame). Truncated frames fail at
+// Finish().
 //
 // Memory: bounded by the codec's window/block (zstd level 1-3: a few MiB;
 // with workers, about (workers+1) x job size), not by the object size.
