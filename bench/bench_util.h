@@ -10,6 +10,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <string_view>
+
+#include <boost/json.hpp>
 
 namespace ckptd::bench {
 
@@ -49,6 +52,16 @@ struct Failure {
   std::string what;
 };
 [[noreturn]] inline void Die(const std::string& what) { throw Failure{what}; }
+
+// Waits for job `id` (JobManager::WaitJob) and returns it; Die()s unless
+// it succeeded.
+template <class Jobs>
+boost::json::value SucceededJob(Jobs* jobs, const std::string& id, std::string_view what) {
+  auto job = jobs->WaitJob(id, std::chrono::hours(1));
+  if (!job.ok()) Die(std::string(what) + " job: " + job.status().ToString());
+  if (job->at("state") != "succeeded") Die(std::string(what) + " job: " + boost::json::serialize(*job));
+  return std::move(*job);
+}
 
 // main() { return RunBench([&] { return Main(argc, argv); }); }
 template <class F>

@@ -32,6 +32,7 @@ namespace {
 using ckptd::bench::DirBytes;
 using ckptd::bench::Die;
 using ckptd::bench::Secs;
+using ckptd::bench::SucceededJob;
 
 void Row(const char* what, double secs, double mib, double raw_secs) {
   std::printf("%-26s %9.2f s %9.1f MiB/s", what, secs, mib / secs);
@@ -77,13 +78,7 @@ int Main(int argc, char** argv) {
 
   // Dumps: the tree is left running by both, then killed for the restores.
   pid_t pid = start_workload();
-  // Killed however the benchmark ends (a failure unwinds through here).
-  struct WorkloadGuard {
-    pid_t pid;
-    ~WorkloadGuard() {
-      if (pid > 0) ct::KillTree(pid);
-    }
-  } workload{pid};
+  ct::TreeKiller workload(pid);  // however the benchmark ends
   fs::path raw_dir = tmp.Sub("raw");
   ckptd::criu::DumpOptions d;
   d.pid = pid;
@@ -101,19 +96,17 @@ int Main(int argc, char** argv) {
   t = Steady::now();
   auto sub = jobs->SubmitCheckpoint(req);
   if (!sub.ok()) Die(sub.status().ToString());
-  auto job = jobs->WaitJob(sub->job_id, std::chrono::hours(1));
+  boost::json::value job = SucceededJob(jobs, sub->job_id, "checkpoint");
   double job_dump = Secs(t);
-  if (!job.ok() || job->at("state") != "succeeded") Die("checkpoint job: " + boost::json::serialize(*job));
 
   std::printf("raw images %.1f MiB; stored by the job %.1f MiB\n", DirBytes(raw_dir) / 1048576.0,
-              job->at("result").at("stored_bytes").to_number<double>() / 1048576.0);
+              job.at("result").at("stored_bytes").to_number<double>() / 1048576.0);
   Row("checkpoint: raw CRIU dump", raw_dump, mib, 0);
   Row("checkpoint: ckptd job", job_dump, mib, raw_dump);
-  const auto& timings = job->at("result").at("timings_ms").as_object();
+  const auto& timings = job.at("result").at("timings_ms").as_object();
   std::printf("  job phases (ms): %s\n", boost::json::serialize(timings).c_str());
 
-  ct::KillTree(pid);
-  workload.pid = -1;
+  workload.Kill();
   t = Steady::now();
   ckptd::criu::RestoreOptions ro;
   ro.images_dir = raw_dir;
@@ -127,13 +120,12 @@ int Main(int argc, char** argv) {
   t = Steady::now();
   auto rsub = jobs->SubmitRestore(rreq);
   if (!rsub.ok()) Die(rsub.status().ToString());
-  auto rjob = jobs->WaitJob(rsub->job_id, std::chrono::hours(1));
+  boost::json::value rjob = SucceededJob(jobs, rsub->job_id, "restore");
   double job_restore = Secs(t);
-  if (!rjob.ok() || rjob->at("state") != "succeeded") Die("restore job: " + boost::json::serialize(*rjob));
-  ct::KillTree(static_cast<pid_t>(rjob->at("pid").as_int64()));
+  ct::KillTree(static_cast<pid_t>(rjob.at("pid").as_int64()));
   Row("restore: raw CRIU restore", raw_restore, mib, 0);
   Row("restore: ckptd job", job_restore, mib, raw_restore);
-  std::printf("  job phases (ms): %s\n", boost::json::serialize(rjob->at("result").at("timings_ms")).c_str());
+  std::printf("  job phases (ms): %s\n", boost::json::serialize(rjob.at("result").at("timings_ms")).c_str());
   daemon.Stop();
   return 0;
 }

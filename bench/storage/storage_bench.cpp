@@ -47,6 +47,7 @@ using ckptd::bench::CpuSecs;
 using ckptd::bench::DirBytes;
 using ckptd::bench::Die;
 using ckptd::bench::Secs;
+using ckptd::bench::SucceededJob;
 
 void Header() {
   std::printf("%-34s %9s %8s %10s %10s %9s %8s\n", "", "wall s", "cpu s", "image MiB", "stored MiB", "MiB/s",
@@ -192,13 +193,7 @@ int Main(int argc, char** argv) {
               mib, shm.c_str(), zstd_level);
 
   pid_t pid = ct::StartWorkload("memory", out, {"--mib", std::to_string(mib)});
-  // Killed however the benchmark ends (a failure unwinds through here).
-  struct WorkloadGuard {
-    pid_t pid;
-    ~WorkloadGuard() {
-      if (pid > 0) ct::KillTree(pid);
-    }
-  } workload{pid};
+  ct::TreeKiller workload(pid);  // however the benchmark ends
   if (!ct::WaitProgress(out, 1, std::chrono::seconds(600))) Die("workload did not fill its memory");
 
   // Raw dumps (leave running), to disk and to tmpfs.
@@ -276,11 +271,9 @@ int Main(int argc, char** argv) {
         auto t = Steady::now();
         auto sub = jobs->SubmitCheckpoint(req);
         if (!sub.ok()) Die(sub.status().ToString());
-        auto job = jobs->WaitJob(sub->job_id, std::chrono::hours(1));
+        json::value job = SucceededJob(jobs, sub->job_id, "checkpoint");
         double secs = Secs(t);
-        if (!job.ok() || job->at("state") != "succeeded")
-          Die("checkpoint job: " + (job.ok() ? json::serialize(*job) : job.status().ToString()));
-        const auto& r = job->at("result").as_object();
+        const auto& r = job.at("result").as_object();
         if (rows.size() <= row) rows.emplace_back("ckptd " + b.name + " " + codec);
         Series& x = rows[row++];
         x.wall.push_back(secs);
@@ -307,8 +300,7 @@ int Main(int argc, char** argv) {
   }
 
   // Restores: the original must be gone for its pids.
-  ct::KillTree(pid);
-  workload.pid = -1;
+  workload.Kill();
   if (!restores) {
     for (auto& b : backends) b.daemon->Stop();
     return 0;
@@ -335,13 +327,11 @@ int Main(int argc, char** argv) {
     t = Steady::now();
     auto rsub = jobs->SubmitRestore(rreq);
     if (!rsub.ok()) Die(rsub.status().ToString());
-    auto rjob = jobs->WaitJob(rsub->job_id, std::chrono::hours(1));
+    json::value rjob = SucceededJob(jobs, rsub->job_id, "restore");
     double s = Secs(t);
-    if (!rjob.ok() || rjob->at("state") != "succeeded")
-      Die("restore job: " + (rjob.ok() ? json::serialize(*rjob) : rjob.status().ToString()));
-    ct::KillTree(static_cast<pid_t>(rjob->at("pid").as_int64()));
+    ct::KillTree(static_cast<pid_t>(rjob.at("pid").as_int64()));
     Row(d.label, s, CpuSecs() - c, d.image_mib, 0, raw_restore);
-    std::printf("    phases ms: %s\n", json::serialize(rjob->at("result").at("timings_ms")).c_str());
+    std::printf("    phases ms: %s\n", json::serialize(rjob.at("result").at("timings_ms")).c_str());
   }
   for (auto& b : backends) b.daemon->Stop();
   return 0;

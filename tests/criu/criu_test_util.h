@@ -83,4 +83,21 @@ bool ReapTree(const std::vector<pid_t>& tree);
 // subreaping); waits until every pid of the tree is gone.
 void KillTree(pid_t pid);
 
+// Kills a tree with KillTree when it goes out of scope (however the scope
+// ends, e.g. a benchmark's failure unwinding), unless Kill() ran first.
+class TreeKiller {
+ public:
+  explicit TreeKiller(pid_t pid) : pid_(pid) {}
+  ~TreeKiller() { Kill(); }
+  TreeKiller(const TreeKiller&) = delete;
+  TreeKiller& operator=(const TreeKiller&) = delete;
+  void Kill() {
+    KillTree(pid_);
+    pid_ = -1;
+  }
+
+ private:
+  pid_t pid_;
+};
+
 }  // namespace ckptd::criu::testing
