@@ -1,9 +1,13 @@
 // Helpers shared by tests: temporary directories that clean up after
-// themselves.
+// themselves, and reproducible random bytes.
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <random>
 #include <string>
 
 namespace ckptd::testing {
@@ -27,5 +31,16 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// n incompressible bytes, the same for the same seed.
+inline std::string RandomBytes(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t v = rng();
+    std::memcpy(&s[i], &v, std::min<size_t>(8, n - i));
+  }
+  return s;
+}
 
 }  // namespace ckptd::testing

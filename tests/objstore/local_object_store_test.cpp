@@ -13,11 +13,13 @@
 #include <vector>
 
 #include "store/local_object_store.h"
+#include "tests/test_util.h"
 
 namespace ckptd {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::RandomBytes;
 
 std::string Lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -103,16 +105,6 @@ TEST(LocalObjectStoreTest, KeysStayUnderRoot) {
 }
 
 // ---------------------------------------------------------------- write paths
-
-std::string RandomBytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; i += 8) {
-    uint64_t v = rng();
-    std::memcpy(&s[i], &v, std::min<size_t>(8, n - i));
-  }
-  return s;
-}
 
 // A store in a fresh directory under base; real files on base's filesystem.
 class WriterTest : public ::testing::Test {

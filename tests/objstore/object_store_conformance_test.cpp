@@ -17,22 +17,14 @@
 #include "store/object_uri.h"
 #include "store/s3_object_store.h"
 #include "tests/objstore/s3rver_fixture.h"
+#include "tests/test_util.h"
 
 namespace ckptd {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::RandomBytes;
 using testing::S3rverProcess;
-
-std::string RandomBytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; i += 8) {
-    uint64_t v = rng();
-    std::memcpy(&s[i], &v, std::min<size_t>(8, n - i));
-  }
-  return s;
-}
 
 // Small parts so multi-MiB objects cross several part boundaries.
 constexpr uint64_t kTestPartSize = 256 << 10;
