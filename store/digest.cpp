@@ -94,9 +94,10 @@ Result<HashAlg> ParseHashAlg(std::string_view name) {
   return InvalidArgument(fmt::format("unknown checksum '{}' (blake3 or sha256)", name));
 }
 
-ContentHash::ContentHash(HashAlg alg) : alg_(alg) {
-  if (alg == HashAlg::kSha256) h_.emplace<Sha256>();
-}
+ContentHash::ContentHash(HashAlg alg)
+    : alg_(alg),
+      h_(alg == HashAlg::kSha256 ? std::variant<Blake3, Sha256>(std::in_place_type<Sha256>)
+                                 : std::variant<Blake3, Sha256>(std::in_place_type<Blake3>)) {}
 
 void ContentHash::Update(std::string_view data) {
   std::visit([&](auto& h) { h.Update(data); }, h_);
