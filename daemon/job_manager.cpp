@@ -393,7 +393,7 @@ Result<json::value> JobManager::WaitJob(std::string_view id, std::chrono::millis
     auto it = jobs_.find(std::string(id));
     if (it != jobs_.end()) {
       job = it->second;
-      done_cv_.wait_for(lock, timeout, [&] { return job->state == "succeeded" || job->state == "failed"; });
+      done_cv_.wait_for(lock, timeout, [&] { return job->settled; });
       return job->ToJson(clock_->NowMillis());
     }
   }
@@ -531,6 +531,7 @@ void JobManager::Finish(const JobPtr& job, const Status& st) {
   }
   Status p = Persist(snapshot);
   if (!p.ok()) spdlog::warn("{}", p.ToString());
+  PruneJobRecords(false);
   {
     std::lock_guard lock(mu_);
     if (job->kind == "checkpoint") busy_pids_.erase(job->pid);
@@ -538,9 +539,9 @@ void JobManager::Finish(const JobPtr& job, const Status& st) {
     // that runs for months must not keep every job it ever ran in memory.
     // (Waiters hold their own reference.)
     if (p.ok()) jobs_.erase(job->id);
+    job->settled = true;
   }
   done_cv_.notify_all();
-  PruneJobRecords(false);
   if (st.ok()) {
     spdlog::info("job {} checkpoint {}: {} succeeded in {} ms", job->id,
                  job->checkpoint_id.empty() ? "-" : job->checkpoint_id, job->kind,

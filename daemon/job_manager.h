@@ -166,6 +166,10 @@ class JobManager final : public api::JobService {
     std::string checkpoint_id;
     int pid = 0;  // checkpoint: the target; restore: the restored root
     std::string state = "queued";  // queued | running | succeeded | failed
+    // Finish() is through: the final record is stored and older ones are
+    // pruned. WaitJob returns only then, so what a waiter reads next (the
+    // job list, a pruned record) already reflects this job's end.
+    bool settled = false;
     std::string phase = "queued";
     std::chrono::steady_clock::time_point phase_started{};  // for phase metrics
     uint64_t bytes_written = 0;
