@@ -391,12 +391,18 @@ Result<DumpResult> CriuDriver::DumpImpl(const DumpOptions& opts, bool pre_dump) 
   if (opts.track_mem || pre_dump) o->set_track_mem(true);
   if (!opts.parent_img.empty()) o->set_parent_img(opts.parent_img);
   if (opts.freeze_timeout_s > 0) o->set_timeout(opts.freeze_timeout_s);
+  if (opts.page_server_fd >= 0) {
+    if (pre_dump || !opts.parent_img.empty())
+      return InvalidArgument(what + ": pages over a page-server socket cannot refer to parent images");
+    o->mutable_ps()->set_fd(kCriuPageServerFd);
+  }
 
   OpContext ctx{what, work_dir / log_file, work_dir / (log_file + ".stderr"), opts.deadline, req.type(), opts.pid};
   const auto start = Clock::now();
   spdlog::info("{}: images {}, log {}", what, opts.images_dir.string(), ctx.log_path.string());
   SwrkConfig swrk = MakeSwrkConfig(config_, plugin_dir_, ctx.stderr_path);
   swrk.on_spawned = opts.on_criu_started;
+  swrk.page_server_fd = opts.page_server_fd;
   CKPTD_ASSIGN_OR_RETURN(SwrkOutcome out, RunSwrk(swrk, req, start + opts.deadline, opts.notify));
   Status st = OutcomeStatus(out, ctx);
   if (!st.ok()) {

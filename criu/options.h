@@ -122,6 +122,11 @@ struct DumpOptions : CommonOptions {
   // Seconds CRIU allows itself to freeze the tree (its --timeout); 0: CRIU's
   // default (10 s).
   uint32_t freeze_timeout_s = 0;
+  // A connected stream socket: CRIU sends the dumped pages over it (its
+  // page-server protocol, served by criu::ServePages on the other end)
+  // instead of writing pages and pagemap images into images_dir. -1: no.
+  // Not with parent_img or a pre-dump (no parent images over it).
+  int page_server_fd = -1;
 };
 
 struct RestoreOptions : CommonOptions {

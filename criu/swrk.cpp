@@ -134,6 +134,8 @@ Result<RecvState> RecvMessage(int fd, std::chrono::milliseconds wait, std::strin
   return RecvState::kMessage;
 }
 
+static_assert(kCriuPageServerFd == kCriuSocketFd + 1);
+
 Result<pid_t> SpawnCriu(const SwrkConfig& config, int criu_end) {
   if (access(config.criu_path.c_str(), X_OK) != 0) {
     int err = errno;
@@ -149,9 +151,24 @@ Result<pid_t> SpawnCriu(const SwrkConfig& config, int criu_end) {
   // dup2 onto the same number clears FD_CLOEXEC in posix_spawn (POSIX 2017),
   // so this also works when the socket already is fd 3.
   posix_spawn_file_actions_adddup2(&fa, criu_end, kCriuSocketFd);
+  int last_fd = kCriuSocketFd;
+  int ps_fd = config.page_server_fd, ps_copy = -1;
+  if (ps_fd == kCriuSocketFd) {
+    // The dup2 above would replace it first: hand CRIU a copy.
+    ps_copy = ps_fd = ::fcntl(ps_fd, F_DUPFD_CLOEXEC, kCriuPageServerFd + 1);
+    if (ps_fd < 0) {
+      int err = errno;
+      posix_spawn_file_actions_destroy(&fa);
+      return ErrnoError("dup page server socket", err);
+    }
+  }
+  if (ps_fd >= 0) {
+    posix_spawn_file_actions_adddup2(&fa, ps_fd, kCriuPageServerFd);
+    last_fd = kCriuPageServerFd;
+  }
   // Nothing else of the daemon's leaks into CRIU (and from it into restored
   // trees): listening sockets, RocksDB files, other jobs' image fds.
-  posix_spawn_file_actions_addclosefrom_np(&fa, kCriuSocketFd + 1);
+  posix_spawn_file_actions_addclosefrom_np(&fa, last_fd + 1);
 
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -174,6 +191,7 @@ Result<pid_t> SpawnCriu(const SwrkConfig& config, int criu_end) {
 
   pid_t pid = -1;
   int rc = posix_spawn(&pid, config.criu_path.c_str(), &fa, &attr, argv.data(), envp.data());
+  if (ps_copy >= 0) ::close(ps_copy);
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) {

@@ -29,6 +29,9 @@
 
 namespace ckptd::criu {
 
+// The fd number CRIU gets SwrkConfig::page_server_fd on.
+inline constexpr int kCriuPageServerFd = 4;
+
 struct SwrkConfig {
   std::string criu_path;
   // Exported to CRIU as CRIU_LIBS_DIR: the only directory it loads plugins
@@ -38,6 +41,9 @@ struct SwrkConfig {
   // empty: /dev/null.
   std::filesystem::path stderr_path;
   std::chrono::milliseconds kill_grace{std::chrono::seconds(2)};
+  // A socket CRIU gets as fd kCriuPageServerFd (criu_opts.ps.fd: the dump
+  // sends its pages there, criu/page_server.h); -1: none.
+  int page_server_fd = -1;
   // Called with CRIU's pid once it is spawned (before the request is sent).
   std::function<void(pid_t)> on_spawned;
 };

@@ -7,12 +7,14 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <optional>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "daemon/image_streamer.h"
+#include "daemon/page_uploader.h"
 #include "common/clock.h"
 #include "daemon/job_manager.h"
 #include "daemon/manifest.h"
@@ -171,6 +173,15 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     // the upload only when the target keeps running: otherwise the staging
     // images are the rollback copy should the upload fail.
     std::unique_ptr<ImageStreamer> streamer;
+    std::unique_ptr<PageUploader> pages;
+    // Both may store the first byte; possibly_uploaded is marked once.
+    std::mutex first_byte_mu;
+    auto first_byte = [&]() -> Status {
+      std::lock_guard lock(first_byte_mu);
+      if (uploading) return Status::Ok();
+      uploading = true;
+      return catalog_->MarkPossiblyUploaded(id).status();
+    };
     if (opts_.stream_images) {
       ImageStreamerOptions so;
       so.store = images_;
@@ -182,23 +193,34 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
       so.punch_holes = req.leave_running;
       // Backpressure only bounds anything when shipped bytes are released.
       if (req.leave_running) so.max_backlog_bytes = opts_.staging_backlog_bytes;
-      so.on_first_byte = [&]() -> Status {
-        uploading = true;
-        return catalog_->MarkPossiblyUploaded(id).status();
-      };
+      so.on_first_byte = first_byte;
       so.progress = [&](uint64_t n) -> Status {
         AddBytes(job, n);
         return cancelled() ? Cancelled("daemon shutting down") : Status::Ok();
       };
       const bool backpressure = so.max_backlog_bytes > 0;
-      CKPTD_ASSIGN_OR_RETURN(streamer, ImageStreamer::Start(std::move(so)));
-      if (backpressure) {
-        // The streamer pauses CRIU when it gets too far ahead.
-        d.on_criu_started = [&](pid_t criu_pid) {
-          if (Status st = streamer->SetWriterProcess(criu_pid); !st.ok())
-            spdlog::warn("{}: {}: no backpressure", gpu.log_tag, st.ToString());
-        };
+      // The memory itself comes over CRIU's page-server socket (it is not
+      // in the staging files that a stopped target's rollback needs).
+      if (req.leave_running && opts_.page_server) {
+        PageUploaderOptions po;
+        po.store = images_;
+        po.key_prefix = so.key_prefix;
+        po.log_tag = so.log_tag;
+        po.codec = so.codec;
+        po.encoding = so.encoding;
+        po.on_first_byte = first_byte;
+        po.progress = so.progress;
+        CKPTD_ASSIGN_OR_RETURN(pages, PageUploader::Start(std::move(po)));
+        d.page_server_fd = pages->criu_fd();
       }
+      CKPTD_ASSIGN_OR_RETURN(streamer, ImageStreamer::Start(std::move(so)));
+      d.on_criu_started = [&, backpressure](pid_t criu_pid) {
+        if (pages) pages->CriuStarted();
+        // The streamer pauses CRIU when it gets too far ahead.
+        if (!backpressure) return;
+        if (Status st = streamer->SetWriterProcess(criu_pid); !st.ok())
+          spdlog::warn("{}: {}: no backpressure", gpu.log_tag, st.ToString());
+      };
     }
     auto dump = criu_->Dump(d);
     if (!dump.ok()) return dump.status();
@@ -219,6 +241,12 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
     SetPhase(job, phase);
     t = SteadyClock::now();
     std::vector<ManifestFile> streamed;
+    if (pages) {
+      auto r = pages->Finish();
+      timings["pages_over_socket_bytes"] = pages->bytes();
+      if (!r.ok()) return r.status();
+      streamed = std::move(*r);
+    }
     if (streamer) {
       auto r = streamer->Finish();
       StreamStats ss = streamer->stats();
@@ -232,7 +260,12 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
         timings["criu_pauses"] = ss.writer_pauses;
       }
       if (!r.ok()) return r.status();
-      streamed = std::move(*r);
+      for (auto& f : *r) {
+        for (const auto& s : streamed)
+          if (s.name == f.name) return Internal(fmt::format("image {} came both over the page server and as a file", f.name));
+        streamed.push_back(std::move(f));
+      }
+      std::sort(streamed.begin(), streamed.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
     }
     std::vector<fs::path> files;
     for (const auto& e : fs::directory_iterator(streamer ? fs::path() : images_dir, ec)) {

@@ -121,6 +121,10 @@ const std::vector<ConfigSetting>& ConfigSettings() {
       IntSetting("restore_parallelism", "objects a restore downloads at once", &Config::restore_parallelism, 1, 64),
       ChoiceSetting("stream_images", "true|false: upload images while CRIU writes them", &Config::stream_images,
                     {"true", "false"}),
+      ChoiceSetting("page_server",
+                    "true|false: leave-running checkpoints take CRIU's pages over its page-server socket, "
+                    "not through staging files",
+                    &Config::page_server, {"true", "false"}),
       StringSetting("token", "API bearer token (prefer token_file)", &Config::token, true),
       StringSetting("token_file", "file holding the API token (default <data_dir>/token; created if missing)",
                     &Config::token_file),

@@ -128,6 +128,10 @@ struct JobManagerOptions {
   int restore_parallelism = 4;
   // Upload images while CRIU writes them (false: dump, then upload).
   bool stream_images = true;
+  // Leave-running checkpoints (with stream_images): CRIU sends the pages
+  // over its page-server protocol to the daemon (page_uploader.h) instead
+  // of writing them into staging files.
+  bool page_server = true;
   // Finished job records older than this are deleted (checked at start and
   // after a job ends, at most every min(retention, 10 min)); 0: kept forever.
   int64_t job_retention_ms = 7ll * 86400 * 1000;

@@ -107,6 +107,7 @@ Status JobSystem::Start(const Config& config, Db* db, Catalog* catalog) {
     jo.image_checksum = *alg;
   }
   jo.stream_images = config.stream_images == "true";
+  jo.page_server = config.page_server == "true";
   jobs_ = std::make_unique<JobManager>(jo, db, catalog, images_.get(), criu_.get(), probe_, reaper_.get(),
                                        SystemClock::Default());
   gpu::GpuConfig gc;

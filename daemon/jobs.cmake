@@ -6,5 +6,6 @@ target_sources(ckptd_daemon PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/job_manager.cpp
   ${CMAKE_CURRENT_LIST_DIR}/job_system.cpp
   ${CMAKE_CURRENT_LIST_DIR}/manifest.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/page_uploader.cpp
   ${CMAKE_CURRENT_LIST_DIR}/reaper.cpp
   ${CMAKE_CURRENT_LIST_DIR}/restore_job.cpp)

@@ -343,8 +343,12 @@ TEST_F(StoragePipelineTest, S3BackWithinRetryWindowRetriesToSuccess) {
 }
 
 // Streaming overlaps the dump: once CRIU returns, little upload is left.
+// Through staging files (page_server off): the streamer tails what CRIU
+// writes.
 TEST_F(StoragePipelineTest, UploadOverlapsTheDump) {
-  a_ = StartNode(testing::TestConfig(dir_a_.path()));
+  Config c = testing::TestConfig(dir_a_.path());
+  c.page_server = "false";
+  a_ = StartNode(c);
   ASSERT_TRUE(a_.client);
   auto out = work_.path() / "memory";
   pid_t pid = ct::StartWorkload("memory", out, {"--mib", "512"});
@@ -373,6 +377,59 @@ TEST_F(StoragePipelineTest, UploadOverlapsTheDump) {
   // compares with CRIU's on a loaded machine: bench/storage measures that.
   EXPECT_GT(during, 0u) << "no image bytes were shipped during the dump";
   EXPECT_LE(during, total);
+  EXPECT_FALSE(t.contains("pages_over_socket_bytes")) << json::serialize(t);
+}
+
+// With page_server (the default), a leave-running checkpoint takes the
+// memory over CRIU's page-server socket: it is stored before CRIU returns
+// and never staged (the staging backlog is the small images only); the
+// checkpoint restores with the memory intact, and the original ran on.
+TEST_F(StoragePipelineTest, PagesComeOverThePageServerSocket) {
+  a_ = StartNode(testing::TestConfig(dir_a_.path()));
+  ASSERT_TRUE(a_.client);
+  auto out = work_.path() / "memory";
+  pid_t pid = ct::StartWorkload("memory", out, {"--mib", "256"});
+  cleanup_.push_back(pid);
+  ASSERT_TRUE(ct::WaitProgress(out, 1, std::chrono::seconds(120)));
+  int status = 0;
+  json::value job = Send(a_, "POST", "/v2/jobs/checkpoint",
+                         {{"pid", pid}, {"wait", true}, {"leave_running", true}, {"compression", "zstd"}}, &status);
+  ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
+  const auto& t = job.at("result").at("timings_ms").as_object();
+  std::printf("%s\n", json::serialize(t).c_str());
+  ASSERT_TRUE(t.contains("pages_over_socket_bytes")) << json::serialize(t);
+  uint64_t over_socket = t.at("pages_over_socket_bytes").to_number<uint64_t>();
+  EXPECT_GE(over_socket, 256ull << 20);
+  EXPECT_LT(t.at("staging_peak_backlog_bytes").to_number<uint64_t>(), 16ull << 20) << "pages were staged";
+  EXPECT_TRUE(ct::Alive(pid));
+  EXPECT_NE(ct::ProcState(pid), 'T');
+  std::string id = Str(job, "checkpoint_id");
+  // The manifest lists the socket's pairs like any image, with checksums.
+  json::value rec = Send(a_, "GET", "/v2/checkpoints/" + id);
+  EXPECT_EQ(Str(rec, "status"), "ready") << json::serialize(rec);
+  auto store = OpenObjectStore(Str(rec, "restore_path"), StoreConfig());
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto mb = (*store)->GetBytes("manifest.json");
+  ASSERT_TRUE(mb.ok()) << mb.status().ToString();
+  auto m = Manifest::Parse(*mb);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  uint64_t pages_bytes = 0;
+  bool pagemap = false;
+  for (const auto& f : m->files) {
+    if (f.name.starts_with("pages-")) pages_bytes += f.size;
+    if (f.name.starts_with("pagemap-")) pagemap = true;
+    EXPECT_FALSE(f.digest.empty()) << f.name;
+  }
+  EXPECT_EQ(pages_bytes, over_socket);
+  EXPECT_TRUE(pagemap);
+  ct::KillTree(pid);
+
+  json::value rj = Send(a_, "POST", "/v2/jobs/restore", {{"checkpoint_id", id}, {"wait", true}}, &status);
+  ASSERT_EQ(Str(rj, "state"), "succeeded") << json::serialize(rj);
+  cleanup_.push_back(static_cast<pid_t>(rj.at("pid").to_number<int64_t>()));
+  uint64_t at = ct::ReadProgress(out).n;
+  EXPECT_TRUE(ct::WaitProgress(out, at + 2, std::chrono::seconds(60))) << "memory verification stalled";
+  EXPECT_TRUE(ct::ReadProgress(out).ok) << "memory content differs after restore";
 }
 
 // Backpressure: a leave-running checkpoint to the local store with a small
@@ -384,6 +441,7 @@ TEST_F(StoragePipelineTest, StagingBacklogBoundPausesCriu) {
   constexpr uint64_t kBound = 8ull << 20;
   Config c = testing::TestConfig(dir_a_.path());
   c.staging_backlog_bytes = static_cast<int64_t>(kBound);
+  c.page_server = "false";  // the pages through staging
   a_ = StartNode(c);
   ASSERT_TRUE(a_.client);
   auto out = work_.path() / "memory";

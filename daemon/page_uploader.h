@@ -1,0 +1,90 @@
+// PageUploader: serves CRIU's page-server protocol (criu/page_server.h) on
+// one end of a socketpair and sends the dumped memory straight into the
+// object store: "<key_prefix>pages-<n>.img" through an EncodingWriter
+// (compression + checksum of the uncompressed bytes) as the bytes arrive,
+// "<key_prefix>pagemap-<id>.img" when its pair is complete. The other end
+// goes to CRIU (DumpOptions::page_server_fd); everything CRIU writes besides
+// pages still goes to the images dir and through the ImageStreamer.
+//
+// Why: the pages are nearly all of a checkpoint's bytes. Over the socket
+// they skip the staging file (one copy in, one out, and fresh staging memory
+// for every page), and the socket's flow control bounds what is in flight.
+//
+// Used for leave-running checkpoints only: when CRIU ends the tree after the
+// dump, the staging images are the copy a failed upload rolls back from,
+// and pages sent here are not in them.
+//
+// Memory: one 1 MiB receive buffer, plus the open pages object's writer
+// (EncodingOptions::pipeline_depth queued chunks; S3: its parts in flight)
+// and the open pagemap image (about 20 bytes per run of pages).
+// Thread safety: Start/criu_fd/CriuStarted/Finish/Abort from the owning
+// thread; the callbacks run on the uploader's thread.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/status.h"
+#include "daemon/manifest.h"
+#include "store/codec.h"
+#include "store/object_store.h"
+
+namespace ckptd {
+
+struct PageUploaderOptions {
+  ObjectStore* store = nullptr;  // must outlive the uploader
+  std::string key_prefix;        // "<checkpoint id>/"
+  std::string log_tag;
+  CodecOptions codec;
+  EncodingOptions encoding;
+  // Before the first byte goes to the store; may run on another thread than
+  // the ImageStreamer's own (the caller makes it run once).
+  std::function<Status()> on_first_byte;
+  // After every chunk received (uncompressed bytes); an error stops the upload.
+  std::function<Status(uint64_t)> progress;
+};
+
+class PageUploader {
+ public:
+  static Result<std::unique_ptr<PageUploader>> Start(PageUploaderOptions opts);
+  ~PageUploader();  // Abort() unless finished
+  PageUploader(const PageUploader&) = delete;
+  PageUploader& operator=(const PageUploader&) = delete;
+
+  // CRIU's end of the socket, for DumpOptions::page_server_fd.
+  int criu_fd() const { return criu_fd_; }
+  // CRIU has its copy (or will never get one): close ours, so that CRIU's
+  // end closing is seen here. Any thread (DumpOptions::on_criu_started).
+  void CriuStarted();
+  // CRIU's dump returned successfully: wait for the session to end and
+  // return the objects stored (ManifestFile: name, size, stored_size, hash,
+  // digest, codec), in the order CRIU sent them.
+  Result<std::vector<ManifestFile>> Finish();
+  // Stops at once: the open object is aborted; committed ones stay (the
+  // caller removes "<key_prefix>").
+  void Abort();
+  uint64_t bytes() const { return bytes_.load(); }
+
+ private:
+  class Sink;
+  explicit PageUploader(PageUploaderOptions opts);
+  void Run();
+
+  PageUploaderOptions opts_;
+  int fd_ = -1;       // ours
+  int criu_fd_ = -1;  // CRIU's, until CriuStarted
+  std::mutex criu_fd_mu_;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> bytes_{0};
+  std::unique_ptr<Sink> sink_;
+  Status result_;
+  std::thread thread_;
+  bool joined_ = false;
+};
+
+}  // namespace ckptd
