@@ -208,6 +208,12 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
         po.log_tag = so.log_tag;
         po.codec = so.codec;
         po.encoding = so.encoding;
+        // The pages queue up in memory (at most staging_backlog_bytes, in
+        // chunks of up to 1 MiB) rather than hold CRIU, and with it the
+        // frozen tree, to the compression's pace.
+        constexpr int64_t kChunk = 1 << 20;
+        const int64_t bound = opts_.staging_backlog_bytes > 0 ? opts_.staging_backlog_bytes : int64_t{1} << 44;
+        po.encoding.pipeline_depth = static_cast<size_t>(std::max<int64_t>(4, bound / kChunk));
         po.on_first_byte = first_byte;
         po.progress = so.progress;
         CKPTD_ASSIGN_OR_RETURN(pages, PageUploader::Start(std::move(po)));

@@ -42,7 +42,7 @@ struct Config {
   std::string image_checksum = "blake3";      // blake3 | sha256: manifest checksum of each image
   int restore_parallelism = 4;                // objects downloaded at once
   std::string stream_images = "true";         // upload while CRIU writes (false: after)
-  std::string page_server = "true";           // leave-running: pages over CRIU's page-server socket
+  std::string page_server = "false";          // leave-running: pages over CRIU's page-server socket
   std::string token;        // inline token (prefer token_file)
   std::string token_file;   // default: <data_dir>/token
   std::string log_level = "info";

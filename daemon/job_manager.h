@@ -130,8 +130,10 @@ struct JobManagerOptions {
   bool stream_images = true;
   // Leave-running checkpoints (with stream_images): CRIU sends the pages
   // over its page-server protocol to the daemon (page_uploader.h) instead
-  // of writing them into staging files.
-  bool page_server = true;
+  // of writing them into staging files. Off by default: on a 2-core VM it
+  // saves CPU and staging memory but keeps the tree frozen until the pages
+  // are through the checksum (see README).
+  bool page_server = false;
   // Finished job records older than this are deleted (checked at start and
   // after a job ends, at most every min(retention, 10 min)); 0: kept forever.
   int64_t job_retention_ms = 7ll * 86400 * 1000;

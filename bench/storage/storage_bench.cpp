@@ -4,8 +4,10 @@
 // For `ckptd_workload memory --mib N` (default 2048; half pattern, half
 // random): raw `criu dump` (CriuDriver, leave running) to a local disk dir
 // and to tmpfs; then ckptd checkpoint jobs to the local backend and to S3 on
-// loopback (s3rver) per codec, streaming (images uploaded while CRIU writes
-// them) and, for the first codec, dump-then-upload; then the restores. Prints
+// loopback (s3rver) per codec, streaming (images uploaded from staging while
+// CRIU writes them; "local-pagesrv": the memory over CRIU's page-server
+// socket instead) and, for the first codec, dump-then-upload; then the
+// restores. Prints
 // wall time, image bytes, stored bytes, MiB/s of image bytes and the ratio to
 // the raw dump/restore. No pass/fail. --zstd-level sets the daemons'
 // zstd_level (default 1, the daemon's default).
@@ -160,13 +162,14 @@ int Main(int argc, char** argv) {
     if (auto st = s3rver->Start(); !st.ok()) Die("s3rver: " + st.ToString() + " (use --no-s3)");
   }
 
-  auto make_daemon = [&](const std::string& name, bool on_s3, bool stream) {
+  auto make_daemon = [&](const std::string& name, bool on_s3, bool stream, bool page_server = false) {
     ckptd::Config cfg;
     cfg.listen = "127.0.0.1:0";
     cfg.data_dir = (tmp.path() / ("daemon-" + name)).string();
     cfg.staging_dir = (shm / ("staging-" + name)).string();
     cfg.log_level = "warn";
     cfg.stream_images = stream ? "true" : "false";
+    cfg.page_server = page_server ? "true" : "false";
     cfg.zstd_level = zstd_level;
     if (on_s3) {
       cfg.images_uri = std::string("s3://") + ckptd::testing::S3rverProcess::kBucket + "/" + name + "/";
@@ -180,7 +183,10 @@ int Main(int argc, char** argv) {
     return d;
   };
   std::vector<Backend> backends;
+  // local-stream: the default (every image through staging files);
+  // local-pagesrv: page_server=true (the memory over CRIU's socket).
   backends.push_back({"local-stream", true, make_daemon("local-stream", false, true)});
+  backends.push_back({"local-pagesrv", true, make_daemon("local-pagesrv", false, true, true)});
   backends.push_back({"local-after", false, make_daemon("local-after", false, false)});
   if (s3) {
     backends.push_back({"s3-stream", true, make_daemon("s3-stream", true, true)});

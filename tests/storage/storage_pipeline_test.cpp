@@ -380,12 +380,14 @@ TEST_F(StoragePipelineTest, UploadOverlapsTheDump) {
   EXPECT_FALSE(t.contains("pages_over_socket_bytes")) << json::serialize(t);
 }
 
-// With page_server (the default), a leave-running checkpoint takes the
+// With page_server, a leave-running checkpoint takes the
 // memory over CRIU's page-server socket: it is stored before CRIU returns
 // and never staged (the staging backlog is the small images only); the
 // checkpoint restores with the memory intact, and the original ran on.
 TEST_F(StoragePipelineTest, PagesComeOverThePageServerSocket) {
-  a_ = StartNode(testing::TestConfig(dir_a_.path()));
+  Config c = testing::TestConfig(dir_a_.path());
+  c.page_server = "true";
+  a_ = StartNode(c);
   ASSERT_TRUE(a_.client);
   auto out = work_.path() / "memory";
   pid_t pid = ct::StartWorkload("memory", out, {"--mib", "256"});
