@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 
 #include "criu/criu_driver.h"
+#include "criu_fixture.h"
 #include "criu_test_util.h"
 
 namespace ckptd::criu {
@@ -26,21 +27,8 @@ using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 using namespace ckptd::criu::testing;
 
-class CriuRestoreTest : public ::testing::Test {
+class CriuRestoreTest : public CriuFixture {
  protected:
-  void SetUp() override {
-    DriverConfig cfg;
-    cfg.criu_path = CriuPath();
-    auto d = CriuDriver::Create(cfg);
-    ASSERT_TRUE(d.ok()) << d.status().ToString();
-    driver_ = std::move(d).value();
-    ProbeResult p = driver_->Probe();
-    if (!p.found || !p.version) GTEST_SKIP() << "criu unusable: " << p.error;
-  }
-  void TearDown() override {
-    for (pid_t p : cleanup_) KillTree(p);
-  }
-
   // Dumps `pid` (killing it, as CRIU does without leave_running), reaps the
   // original and returns the progress it had reached.
   uint64_t DumpAndReap(pid_t pid, const fs::path& images, const fs::path& out, DumpOptions o = {}) {
@@ -89,10 +77,6 @@ class CriuRestoreTest : public ::testing::Test {
     }
     EXPECT_GT(last, at_dump + 10);
   }
-
-  std::unique_ptr<CriuDriver> driver_;
-  std::vector<pid_t> cleanup_;
-  TempDir tmp_;
 };
 
 TEST_F(CriuRestoreTest, CounterContinuesAfterRestore) {

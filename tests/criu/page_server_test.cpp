@@ -14,6 +14,7 @@
 #include "criu/criu_driver.h"
 #include "criu/page_server.h"
 #include "criu/pagemap.pb.h"
+#include "criu_fixture.h"
 #include "criu_test_util.h"
 
 namespace ckptd::criu {
@@ -71,7 +72,16 @@ class ScriptedCriu {
   }
   ~ScriptedCriu() {
     if (fd >= 0) close(fd);
+    if (server.joinable()) server.join();
     close(server_fd);
+  }
+  // Runs ServePages on the other end into `sink`.
+  void Serve() {
+    server = std::thread([this] { st = ServePages(server_fd, &sink, &stats); });
+  }
+  Status Join() {
+    server.join();
+    return st;
   }
   void Send(uint32_t cmd, uint64_t nr, uint64_t vaddr, uint64_t dst) {
     Wire w{cmd, nr, vaddr, dst};
@@ -89,6 +99,10 @@ class ScriptedCriu {
     fd = -1;
   }
   int server_fd, fd;
+  RecordingSink sink;
+  PageServeStats stats;
+  Status st;
+  std::thread server;
 };
 
 std::string PageData(size_t pages, char seed) {
@@ -135,10 +149,7 @@ ParsedPagemap Parse(const std::string& img) {
 
 TEST(PageServerProtocolTest, PairsBecomePagemapAndPagesImages) {
   ScriptedCriu c;
-  RecordingSink sink;
-  PageServeStats stats;
-  Status st;
-  std::thread server([&] { st = ServePages(c.server_fd, &sink, &stats); });
+  c.Serve();
 
   const std::string a = PageData(3, 'a'), b = PageData(2, 'b'), s = PageData(1, 's');
   c.Send(kOpen2, 0, 0, (uint64_t{4242} << 8) | kPid);
@@ -156,14 +167,14 @@ TEST(PageServerProtocolTest, PairsBecomePagemapAndPagesImages) {
   c.SendBytes(s.data(), s.size());
   c.Send(kForceClose, 0, 0, 0);
   EXPECT_EQ(c.Answer<int32_t>(), 0);
-  server.join();
+  Status st = c.Join();
   ASSERT_TRUE(st.ok()) << st.ToString();
-  EXPECT_TRUE(stats.closed);
-  EXPECT_EQ(stats.pairs, 2u);
-  EXPECT_EQ(stats.page_bytes, a.size() + b.size() + s.size());
+  EXPECT_TRUE(c.stats.closed);
+  EXPECT_EQ(c.stats.pairs, 2u);
+  EXPECT_EQ(c.stats.page_bytes, a.size() + b.size() + s.size());
 
-  ASSERT_EQ(sink.pairs.size(), 2u);
-  const auto& p0 = sink.pairs[0];
+  ASSERT_EQ(c.sink.pairs.size(), 2u);
+  const auto& p0 = c.sink.pairs[0];
   EXPECT_EQ(p0.pagemap_name, "pagemap-4242.img");
   EXPECT_EQ(p0.pages_name, "pages-65537.img");
   EXPECT_TRUE(p0.closed);
@@ -181,7 +192,7 @@ TEST(PageServerProtocolTest, PairsBecomePagemapAndPagesImages) {
   EXPECT_EQ(m0.entries[1].nr_pages(), 7u);
   EXPECT_EQ(m0.entries[2].vaddr(), 0x7f0000000000u);
 
-  const auto& p1 = sink.pairs[1];
+  const auto& p1 = c.sink.pairs[1];
   EXPECT_EQ(p1.pagemap_name, "pagemap-shmem-9.img");
   EXPECT_EQ(p1.pages_name, "pages-65538.img");
   EXPECT_EQ(p1.pages, s);
@@ -195,10 +206,8 @@ TEST(PageServerProtocolTest, PairsBecomePagemapAndPagesImages) {
 // and the final answer tells CRIU the dump failed.
 TEST(PageServerProtocolTest, SinkErrorDrainsAndAnswersFailure) {
   ScriptedCriu c;
-  RecordingSink sink;
-  sink.fail_at_pages = 0;
-  Status st;
-  std::thread server([&] { st = ServePages(c.server_fd, &sink, nullptr); });
+  c.sink.fail_at_pages = 0;
+  c.Serve();
   const std::string big = PageData(600, 'x');  // more than one 1 MiB read
   c.Send(kOpen2, 0, 0, (uint64_t{1} << 8) | kPid);
   EXPECT_EQ(c.Answer<char>(), 0);
@@ -210,40 +219,36 @@ TEST(PageServerProtocolTest, SinkErrorDrainsAndAnswersFailure) {
   c.SendBytes(big.data(), kPage);
   c.Send(kForceClose, 0, 0, 0);
   EXPECT_EQ(c.Answer<int32_t>(), -1) << "CRIU must hear that the pages were not stored";
-  server.join();
+  Status st = c.Join();
   EXPECT_EQ(st.code(), Code::kIOError) << st.ToString();
   EXPECT_NE(st.message().find("store full"), std::string::npos) << st.ToString();
-  EXPECT_EQ(sink.pages_calls, 1) << "nothing more goes to a failed sink";
-  ASSERT_EQ(sink.pairs.size(), 1u);
-  EXPECT_FALSE(sink.pairs[0].closed);
+  EXPECT_EQ(c.sink.pages_calls, 1) << "nothing more goes to a failed sink";
+  ASSERT_EQ(c.sink.pairs.size(), 1u);
+  EXPECT_FALSE(c.sink.pairs[0].closed);
 }
 
 TEST(PageServerProtocolTest, HangupBeforeTheEndIsAnError) {
   {
     ScriptedCriu c;
-    RecordingSink sink;
-    Status st;
-    std::thread server([&] { st = ServePages(c.server_fd, &sink, nullptr); });
+    c.Serve();
     c.Send(kOpen2, 0, 0, (uint64_t{1} << 8) | kPid);
     EXPECT_EQ(c.Answer<char>(), 0);
     c.Send(kAddF | (kPresent << 16), 4, 0x1000, (uint64_t{1} << 8) | kPid);
     const std::string part = PageData(1, 'p');
     c.SendBytes(part.data(), part.size());  // 1 of 4 pages
     c.Hangup();
-    server.join();
+    Status st = c.Join();
     EXPECT_FALSE(st.ok());
     EXPECT_NE(st.message().find("in the middle of a message"), std::string::npos) << st.ToString();
-    EXPECT_FALSE(sink.pairs.at(0).closed);
+    EXPECT_FALSE(c.sink.pairs.at(0).closed);
   }
   {
     ScriptedCriu c;
-    RecordingSink sink;
-    Status st;
-    std::thread server([&] { st = ServePages(c.server_fd, &sink, nullptr); });
+    c.Serve();
     c.Send(kOpen2, 0, 0, (uint64_t{1} << 8) | kPid);
     EXPECT_EQ(c.Answer<char>(), 0);
     c.Hangup();  // no CLOSE
-    server.join();
+    Status st = c.Join();
     EXPECT_FALSE(st.ok());
     EXPECT_NE(st.message().find("before the end"), std::string::npos) << st.ToString();
   }
@@ -258,30 +263,26 @@ TEST(PageServerProtocolTest, MalformedStreamsAreRefused) {
   for (const Case& k : {Case{0x77, 0, 1, "unknown command"}, Case{kOpen2, 0, (uint64_t{5} << 8) | 9, "unknown image type"},
                         Case{kAddF | (kPresent << 16), uint64_t{1} << 40, (uint64_t{1} << 8) | kPid, "an entry of"}}) {
     ScriptedCriu c;
-    RecordingSink sink;
-    Status st;
-    std::thread server([&] { st = ServePages(c.server_fd, &sink, nullptr); });
+    c.Serve();
     c.Send(k.cmd, k.nr, 0, k.dst);
     if (k.cmd == kOpen2) {
       EXPECT_EQ(c.Answer<char>(), 0);
       c.Send(kForceClose, 0, 0, 0);
       EXPECT_EQ(c.Answer<int32_t>(), -1);
     }
-    server.join();
+    Status st = c.Join();
     EXPECT_FALSE(st.ok()) << k.want;
     EXPECT_NE(st.message().find(k.want), std::string::npos) << st.ToString();
   }
   // Pages kept in a parent image: this server has no parent to offer.
   ScriptedCriu c;
-  RecordingSink sink;
-  Status st;
-  std::thread server([&] { st = ServePages(c.server_fd, &sink, nullptr); });
+  c.Serve();
   c.Send(kOpen2, 0, 0, (uint64_t{1} << 8) | kPid);
   EXPECT_EQ(c.Answer<char>(), 0);
   c.Send(kAddF | (kParentFlag << 16), 2, 0x1000, (uint64_t{1} << 8) | kPid);
   c.Send(kForceClose, 0, 0, 0);
   EXPECT_EQ(c.Answer<int32_t>(), -1);
-  server.join();
+  Status st = c.Join();
   EXPECT_EQ(st.code(), Code::kInvalidArgument) << st.ToString();
 }
 
@@ -316,21 +317,8 @@ class DirSink : public PageSink {
   std::ofstream pages_;
 };
 
-class PageServerCriuTest : public ::testing::Test {
+class PageServerCriuTest : public CriuFixture {
  protected:
-  void SetUp() override {
-    DriverConfig cfg;
-    cfg.criu_path = CriuPath();
-    auto d = CriuDriver::Create(cfg);
-    ASSERT_TRUE(d.ok()) << d.status().ToString();
-    driver_ = std::move(d).value();
-    ProbeResult p = driver_->Probe();
-    if (!p.found || !p.version) GTEST_SKIP() << "criu unusable: " << p.error;
-  }
-  void TearDown() override {
-    for (pid_t p : cleanup_) KillTree(p);
-  }
-
   // Dumps `pid` with its pages over a socket into `images` (DirSink), kills
   // and reaps the tree, restores it from `images` with CRIU.
   pid_t DumpOverSocketAndRestore(pid_t pid, const fs::path& images, DirSink* sink) {
@@ -367,10 +355,6 @@ class PageServerCriuTest : public ::testing::Test {
     EXPECT_EQ(back->pid, pid);
     return back->pid;
   }
-
-  std::unique_ptr<CriuDriver> driver_;
-  std::vector<pid_t> cleanup_;
-  TempDir tmp_;
 };
 
 TEST_F(PageServerCriuTest, MemoryDumpedOverTheSocketRestoresIntact) {
