@@ -35,7 +35,6 @@ constexpr uint64_t kTypePid = 1, kTypeShmem = 2;
 constexpr uint32_t kImgCommonMagic = 0x54564319;
 constexpr uint32_t kPagemapMagic = 0x56084025;
 constexpr uint32_t kFirstPagesId = 0x10001;
-constexpr size_t kChunk = 1 << 20;
 // Far beyond any address space: guards the multiplication below.
 constexpr uint64_t kMaxPagesPerEntry = uint64_t{1} << 36;
 
@@ -52,7 +51,7 @@ class Session {
       : fd_(fd), sink_(sink), stats_(stats), stop_(stop), page_size_(static_cast<uint64_t>(sysconf(_SC_PAGESIZE))) {}
 
   Status Run() {
-    std::vector<char> buf(kChunk);
+    std::vector<char> buf(kPageChunkBytes);
     for (;;) {
       Header h{};
       CKPTD_ASSIGN_OR_RETURN(bool got, ReadFull(&h, sizeof h, true));

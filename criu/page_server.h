@@ -56,6 +56,9 @@ class PageSink {
   virtual Status Close(std::string pagemap_image) = 0;
 };
 
+// Page data reaches PageSink::Pages in pieces of at most this many bytes.
+inline constexpr size_t kPageChunkBytes = 1 << 20;
+
 struct PageServeStats {
   uint64_t page_bytes = 0;  // page data received
   uint64_t pairs = 0;       // pagemap/pages pairs completed

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <mutex>
 #include <optional>
 
@@ -208,12 +209,8 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
         po.log_tag = so.log_tag;
         po.codec = so.codec;
         po.encoding = so.encoding;
-        // The pages queue up in memory (at most staging_backlog_bytes, in
-        // chunks of up to 1 MiB) rather than hold CRIU, and with it the
-        // frozen tree, to the compression's pace.
-        constexpr int64_t kChunk = 1 << 20;
-        const int64_t bound = opts_.staging_backlog_bytes > 0 ? opts_.staging_backlog_bytes : int64_t{1} << 44;
-        po.encoding.pipeline_depth = static_cast<size_t>(std::max<int64_t>(4, bound / kChunk));
+        // The pages queue in memory instead of in staging: the same bound.
+        po.max_queued_bytes = static_cast<uint64_t>(opts_.staging_backlog_bytes);
         po.on_first_byte = first_byte;
         po.progress = so.progress;
         CKPTD_ASSIGN_OR_RETURN(pages, PageUploader::Start(std::move(po)));
@@ -266,12 +263,13 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
         timings["criu_pauses"] = ss.writer_pauses;
       }
       if (!r.ok()) return r.status();
-      for (auto& f : *r) {
-        for (const auto& s : streamed)
-          if (s.name == f.name) return Internal(fmt::format("image {} came both over the page server and as a file", f.name));
-        streamed.push_back(std::move(f));
-      }
-      std::sort(streamed.begin(), streamed.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+      std::move(r->begin(), r->end(), std::back_inserter(streamed));
+      auto by_name = [](const auto& a, const auto& b) { return a.name < b.name; };
+      std::sort(streamed.begin(), streamed.end(), by_name);
+      auto dup = std::adjacent_find(streamed.begin(), streamed.end(),
+                                    [](const auto& a, const auto& b) { return a.name == b.name; });
+      if (dup != streamed.end())
+        return Internal(fmt::format("image {} came both over the page server and as a file", dup->name));
     }
     std::vector<fs::path> files;
     for (const auto& e : fs::directory_iterator(streamer ? fs::path() : images_dir, ec)) {

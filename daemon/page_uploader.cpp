@@ -3,10 +3,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "criu/page_server.h"
 
 namespace ckptd {
 
@@ -21,7 +22,7 @@ constexpr int kSocketBuffer = 4 << 20;
 // pagemap object at the pair's end.
 class PageUploader::Sink final : public criu::PageSink {
  public:
-  Sink(const PageUploaderOptions& o, std::atomic<uint64_t>* bytes) : o_(o), bytes_(bytes) {}
+  explicit Sink(const PageUploaderOptions& o) : o_(o) {}
 
   Status Open(const std::string& pagemap_name, const std::string& pages_name) override {
     if (!first_byte_sent_) {
@@ -37,7 +38,6 @@ class PageUploader::Sink final : public criu::PageSink {
 
   Status Pages(std::string_view data) override {
     CKPTD_RETURN_IF_ERROR(pages_->Write(data).WithContext("upload " + o_.key_prefix + pages_name_));
-    bytes_->fetch_add(data.size());
     if (o_.progress) CKPTD_RETURN_IF_ERROR(o_.progress(data.size()));
     return Status::Ok();
   }
@@ -73,7 +73,6 @@ class PageUploader::Sink final : public criu::PageSink {
   }
 
   const PageUploaderOptions& o_;
-  std::atomic<uint64_t>* bytes_;
   bool first_byte_sent_ = false;
   std::string pagemap_name_, pages_name_;
   std::unique_ptr<EncodingWriter> pages_;
@@ -91,7 +90,10 @@ Result<std::unique_ptr<PageUploader>> PageUploader::Start(PageUploaderOptions op
   int size = kSocketBuffer;
   if (setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0)
     (void)setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-  u->sink_ = std::make_unique<Sink>(u->opts_, &u->bytes_);
+  // Chunks of at most kPageChunkBytes queue for compression.
+  const uint64_t bound = u->opts_.max_queued_bytes > 0 ? u->opts_.max_queued_bytes : uint64_t{1} << 44;
+  u->opts_.encoding.pipeline_depth = static_cast<size_t>(std::max<uint64_t>(4, bound / criu::kPageChunkBytes));
+  u->sink_ = std::make_unique<Sink>(u->opts_);
   u->thread_ = std::thread([p = u.get()] { p->Run(); });
   return u;
 }
@@ -109,8 +111,7 @@ void PageUploader::CriuStarted() {
 }
 
 void PageUploader::Run() {
-  criu::PageServeStats stats;
-  Status st = criu::ServePages(fd_, sink_.get(), &stats, &stop_);
+  Status st = criu::ServePages(fd_, sink_.get(), &stats_, &stop_);
   if (!st.ok()) sink_->AbortOpen();
   result_ = st;
 }

@@ -15,8 +15,8 @@
 // and pages sent here are not in them.
 //
 // Memory: one 1 MiB receive buffer, plus the open pages object's writer
-// (EncodingOptions::pipeline_depth queued chunks; S3: its parts in flight)
-// and the open pagemap image (about 20 bytes per run of pages).
+// (up to max_queued_bytes of queued pages; S3: its parts in flight) and the
+// open pagemap image (about 20 bytes per run of pages).
 // Thread safety: Start/criu_fd/CriuStarted/Finish/Abort from the owning
 // thread; the callbacks run on the uploader's thread.
 #pragma once
@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "criu/page_server.h"
 #include "daemon/manifest.h"
 #include "store/codec.h"
 #include "store/object_store.h"
@@ -41,7 +42,10 @@ struct PageUploaderOptions {
   std::string key_prefix;        // "<checkpoint id>/"
   std::string log_tag;
   CodecOptions codec;
-  EncodingOptions encoding;
+  EncodingOptions encoding;  // pipeline_depth is set from max_queued_bytes
+  // Received pages waiting for compression, at most (0: no bound). Rather
+  // than hold CRIU, and with it the frozen tree, to compression's pace.
+  uint64_t max_queued_bytes = 0;
   // Before the first byte goes to the store; may run on another thread than
   // the ImageStreamer's own (the caller makes it run once).
   std::function<Status()> on_first_byte;
@@ -68,7 +72,8 @@ class PageUploader {
   // Stops at once: the open object is aborted; committed ones stay (the
   // caller removes "<key_prefix>").
   void Abort();
-  uint64_t bytes() const { return bytes_.load(); }
+  // Page bytes CRIU sent; after Finish or Abort.
+  uint64_t bytes() const { return stats_.page_bytes; }
 
  private:
   class Sink;
@@ -80,7 +85,7 @@ class PageUploader {
   int criu_fd_ = -1;  // CRIU's, until CriuStarted
   std::mutex criu_fd_mu_;
   std::atomic<bool> stop_{false};
-  std::atomic<uint64_t> bytes_{0};
+  criu::PageServeStats stats_;  // written by the session's thread
   std::unique_ptr<Sink> sink_;
   Status result_;
   std::thread thread_;
