@@ -51,7 +51,9 @@ class Session {
       : fd_(fd), sink_(sink), stats_(stats), stop_(stop), page_size_(static_cast<uint64_t>(sysconf(_SC_PAGESIZE))) {}
 
   Status Run() {
-    std::vector<char> buf(kPageChunkBytes);
+    // Page data is read into this buffer, which the sink may take and
+    // replace (PageSink::Pages).
+    std::string buf(kPageChunkBytes, '\0');
     for (;;) {
       Header h{};
       CKPTD_ASSIGN_OR_RETURN(bool got, ReadFull(&h, sizeof h, true));
@@ -106,11 +108,12 @@ class Session {
           if (flags & kPePresent) {
             uint64_t left = h.nr_pages * page_size_;
             while (left > 0) {
-              size_t n = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
+              const size_t n = static_cast<size_t>(std::min<uint64_t>(left, kPageChunkBytes));
+              buf.resize(n);  // shrinking writes nothing; growing a swapped-in buffer zeroes once
               CKPTD_RETURN_IF_ERROR(ReadFull(buf.data(), n, false).status());
               left -= n;
               stats_->page_bytes += n;
-              if (!error_) Keep(sink_->Pages(std::string_view(buf.data(), n)));
+              if (!error_) Keep(sink_->Pages(&buf));
             }
           }
           break;

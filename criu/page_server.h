@@ -50,8 +50,10 @@ class PageSink {
   // A pair begins: CRIU's restore reads `pagemap_name` and, through its
   // head, `pages_name`.
   virtual Status Open(const std::string& pagemap_name, const std::string& pages_name) = 0;
-  // Page data of the open pair, in order (any split).
-  virtual Status Pages(std::string_view data) = 0;
+  // Page data of the open pair, in order (any split). The sink may take
+  // *data's buffer (no copy), leaving any string in its place: the server
+  // reads the next piece into whatever *data is then.
+  virtual Status Pages(std::string* data) = 0;
   // The open pair is complete; `pagemap_image` is the pagemap image's bytes.
   virtual Status Close(std::string pagemap_image) = 0;
 };

@@ -362,7 +362,7 @@ Status ImageStreamer::FinishAll() {
 }
 
 // Upload threads made way for CRIU (dump_nice); CRIU is done: back to the
-// priority they had, for the uploader and each writer's worker thread (they
+// priority they had, for the uploader and each writer's worker threads (they
 // inherited the nice value from the uploader). Raising priority needs
 // CAP_SYS_NICE: without it they stay reniced, which only slows the tail.
 void ImageStreamer::RestorePriority() {
@@ -374,7 +374,8 @@ void ImageStreamer::RestorePriority() {
   };
   renice(static_cast<pid_t>(gettid()));
   for (auto& [name, f] : files_)
-    if (f->w) renice(f->w->worker_tid());
+    if (f->w)
+      for (pid_t tid : f->w->worker_tids()) renice(tid);
 }
 
 void ImageStreamer::Loop() {

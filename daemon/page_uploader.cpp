@@ -36,9 +36,12 @@ class PageUploader::Sink final : public criu::PageSink {
     return Status::Ok();
   }
 
-  Status Pages(std::string_view data) override {
-    CKPTD_RETURN_IF_ERROR(pages_->Write(data).WithContext("upload " + o_.key_prefix + pages_name_));
-    if (o_.progress) CKPTD_RETURN_IF_ERROR(o_.progress(data.size()));
+  Status Pages(std::string* data) override {
+    // The chunk's buffer goes to the writer's queue as it is: this thread
+    // only receives, the writer's threads checksum and compress.
+    const uint64_t n = data->size();
+    CKPTD_RETURN_IF_ERROR(pages_->WriteSwap(data).WithContext("upload " + o_.key_prefix + pages_name_));
+    if (o_.progress) CKPTD_RETURN_IF_ERROR(o_.progress(n));
     return Status::Ok();
   }
 

@@ -14,9 +14,13 @@
 // dump, the staging images are the copy a failed upload rolls back from,
 // and pages sent here are not in them.
 //
-// Memory: one 1 MiB receive buffer, plus the open pages object's writer
-// (up to max_queued_bytes of queued pages; S3: its parts in flight) and the
-// open pagemap image (about 20 bytes per run of pages).
+// Threads: this one receives into 1 MiB buffers and hands each to the pages
+// object's EncodingWriter as it is (WriteSwap, no copy), whose two threads
+// checksum and compress it; so CRIU is not held to one core's pace.
+// Memory: the received pages not yet compressed (up to max_queued_bytes,
+// in 1 MiB buffers the writer reuses), the writer's codec and backend
+// buffers (S3: its parts in flight), and the open pagemap image (about 20
+// bytes per run of pages).
 // Thread safety: Start/criu_fd/CriuStarted/Finish/Abort from the owning
 // thread; the callbacks run on the uploader's thread.
 #pragma once

@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include "common/cpus.h"
+
 namespace ckptd {
 namespace {
 
@@ -21,7 +23,7 @@ constexpr unsigned char kLz4Magic[4] = {0x04, 0x22, 0x4D, 0x18};
 constexpr size_t kSlice = 1 << 20;
 
 int AutoThreads() {
-  unsigned hc = std::thread::hardware_concurrency();
+  unsigned hc = UsableCpus();
   if (hc < 4) return 0;
   return static_cast<int>(std::min(8u, hc / 2));
 }
@@ -353,7 +355,7 @@ Result<std::unique_ptr<EncodingWriter>> EncodingWriter::Create(std::unique_ptr<O
 }
 
 EncodingWriter::~EncodingWriter() {
-  if (worker_.joinable()) StopWorker(false).IgnoreError();
+  if (encoder_.joinable()) StopWorkers(false).IgnoreError();
 }
 
 Status EncodingWriter::Flush() {
@@ -371,88 +373,128 @@ Status EncodingWriter::Encode(std::string_view data) {
   return Status::Ok();
 }
 
-void EncodingWriter::WorkerLoop() {
-  {
-    std::lock_guard lock(mu_);
-    worker_tid_ = static_cast<pid_t>(::gettid());
-  }
-  cv_.notify_all();
-  for (;;) {
-    std::string chunk;
-    {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return !queue_.empty() || stop_; });
-      if (queue_.empty() || drop_) return;  // stopped and drained (or dropped)
-      chunk = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    cv_.notify_all();  // room in the queue
-    Status st = Encode(chunk);
-    std::lock_guard lock(mu_);
-    chunk.clear();
-    spare_.push_back(std::move(chunk));
-    if (!st.ok()) {
-      worker_status_ = st;
-      queue_.clear();
-      drop_ = true;
-      cv_.notify_all();
-      return;
-    }
+void EncodingWriter::Reclaim() {
+  while (base_ < std::min(encoded_, hashed_)) {
+    // Spares keep their size: a caller filling one (WriteSwap) resizes
+    // without writing zeros over it first.
+    spare_.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+    ++base_;
   }
 }
 
-Status EncodingWriter::StopWorker(bool drain) {
+void EncodingWriter::WorkerLoop(uint64_t* cursor, std::atomic<pid_t>* tid,
+                                const std::function<Status(std::string_view)>& work) {
+  {
+    std::lock_guard lock(mu_);
+    *tid = static_cast<pid_t>(::gettid());
+  }
+  cv_.notify_all();
+  for (;;) {
+    const std::string* chunk = nullptr;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return *cursor < base_ + queue_.size() || stop_ || drop_; });
+      if (drop_ || *cursor >= base_ + queue_.size()) return;  // dropped, or stopped and drained
+      // Stays put: the deque only grows at the back, and this chunk leaves
+      // its front only once this worker's cursor is past it.
+      chunk = &queue_[*cursor - base_];
+    }
+    Status st = work(*chunk);
+    std::lock_guard lock(mu_);
+    ++*cursor;
+    Reclaim();
+    if (!st.ok()) {
+      worker_status_ = st;
+      drop_ = true;
+    }
+    cv_.notify_all();
+    if (!st.ok()) return;
+  }
+}
+
+Status EncodingWriter::StopWorkers(bool drain) {
   {
     std::lock_guard lock(mu_);
     stop_ = true;
     if (!drain) drop_ = true;
   }
   cv_.notify_all();
-  worker_.join();
+  encoder_.join();
+  hasher_.join();
   std::lock_guard lock(mu_);
   queue_.clear();
   spare_.clear();
   return worker_status_;
 }
 
-Status EncodingWriter::Write(std::string_view data) {
+Result<bool> EncodingWriter::WriteInline(std::string_view data) {
   if (failed_) return Internal("write to a failed encoding writer");
-  hash_.Update(data);
   uncompressed_ += data.size();
-  if (!worker_.joinable()) {
-    if (eopts_.pipeline_after == 0 || uncompressed_ <= eopts_.pipeline_after) {
-      Status st = Encode(data);
-      if (!st.ok()) failed_ = true;
+  if (encoder_.joinable()) return false;
+  if (eopts_.pipeline_after == 0 || uncompressed_ <= eopts_.pipeline_after) {
+    hash_.Update(data);
+    Status st = Encode(data);
+    if (!st.ok()) {
+      failed_ = true;
       return st;
     }
-    worker_ = std::thread([this] { WorkerLoop(); });
-    // worker_tid() is valid from the first pipelined Write on.
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return worker_tid_.load() != 0; });
+    return true;
   }
+  // From here on, both workers take every chunk; the hash so far covers
+  // the bytes before it, in order.
+  encoder_ = std::thread([this] { WorkerLoop(&encoded_, &encoder_tid_, [this](std::string_view c) { return Encode(c); }); });
+  hasher_ = std::thread([this] {
+    WorkerLoop(&hashed_, &hasher_tid_, [this](std::string_view c) {
+      hash_.Update(c);
+      return Status::Ok();
+    });
+  });
+  // worker_tids() are valid from the first pipelined Write on.
+  std::unique_lock lock(mu_);
+  cv_.wait(lock, [&] { return encoder_tid_.load() != 0 && hasher_tid_.load() != 0; });
+  return false;
+}
+
+Status EncodingWriter::Enqueue(std::string_view data, std::string* swap) {
   std::unique_lock lock(mu_);
   cv_.wait(lock, [&] { return queue_.size() < std::max<size_t>(1, eopts_.pipeline_depth) || drop_; });
   if (drop_) {
     failed_ = true;
     return worker_status_;
   }
-  std::string chunk;
+  std::string next;
   if (!spare_.empty()) {
-    chunk = std::move(spare_.back());
+    next = std::move(spare_.back());
     spare_.pop_back();
   }
-  lock.unlock();
-  chunk.assign(data);  // the copy happens outside the lock
-  lock.lock();
-  queue_.push_back(std::move(chunk));
+  if (swap) {
+    queue_.push_back(std::move(*swap));
+    *swap = std::move(next);
+  } else {
+    lock.unlock();
+    next.assign(data);  // the copy happens outside the lock
+    lock.lock();
+    queue_.push_back(std::move(next));
+  }
   lock.unlock();
   cv_.notify_all();
   return Status::Ok();
 }
 
+Status EncodingWriter::Write(std::string_view data) {
+  CKPTD_ASSIGN_OR_RETURN(bool done, WriteInline(data));
+  return done ? Status::Ok() : Enqueue(data, nullptr);
+}
+
+Status EncodingWriter::WriteSwap(std::string* chunk) {
+  CKPTD_ASSIGN_OR_RETURN(bool done, WriteInline(*chunk));
+  return done ? Status::Ok() : Enqueue({}, chunk);
+}
+
 Status EncodingWriter::Commit() {
   if (failed_) return Internal("commit of a failed encoding writer");
-  Status st = worker_.joinable() ? StopWorker(true) : Status::Ok();
+  Status st = encoder_.joinable() ? StopWorkers(true) : Status::Ok();
   if (st.ok()) st = enc_->Finish(&buf_);
   if (st.ok()) st = Flush();
   if (st.ok()) st = inner_->Commit();
@@ -467,7 +509,7 @@ Status EncodingWriter::Commit() {
 
 void EncodingWriter::Abort() {
   failed_ = true;
-  if (worker_.joinable()) StopWorker(false).IgnoreError();
+  if (encoder_.joinable()) StopWorkers(false).IgnoreError();
   inner_->Abort();
 }
 

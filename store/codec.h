@@ -18,9 +18,11 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -46,9 +48,9 @@ struct CodecOptions {
   // 0: the codec's fast default (zstd 1, lz4 0 = fast). zstd accepts
   // ZSTD_minCLevel()..19 (negative: its fast modes).
   int level = 0;
-  // zstd worker threads (ZSTD_c_nbWorkers): -1 = auto (half the cores, at
-  // most 8, none on machines with fewer than 4 cores); 0 = compress on the
-  // caller's thread.
+  // zstd worker threads (ZSTD_c_nbWorkers): -1 = auto (half the CPUs this
+  // process may use, common/cpus.h; at most 8, none below 4 CPUs); 0 =
+  // compress on the caller's thread.
   int threads = -1;
 };
 
@@ -86,12 +88,16 @@ class Decoder {
 // writer; after it, digest_hex() is the checksum (EncodingOptions::hash,
 // BLAKE3 by default) of everything written.
 //
-// Two stages for large objects: once more than `pipeline_after` bytes were
-// written (EncodingOptions), Write() only checksums and queues a copy of the
-// chunk; a worker thread of this writer compresses and writes to the inner
-// writer. So checksumming and compression+storage run on two cores at once.
-// Memory: at most `pipeline_depth` queued chunks. A worker error is returned
-// by the next Write() or by Commit(). Small objects never start the worker.
+// Three stages for large objects: once more than `pipeline_after` bytes were
+// written (EncodingOptions), Write() only queues the chunk (a copy;
+// WriteSwap() takes the caller's buffer instead) and two threads of this
+// writer take each queued chunk: one checksums it, the other compresses it
+// and writes to the inner writer. So the writer's caller, the checksum and
+// compression+storage run on three cores at once (a page server taking
+// CRIU's memory off a socket keeps pace with CRIU). Memory: at most
+// `pipeline_depth` queued chunks, plus as many spare buffers. A worker
+// error is returned by the next Write() or by Commit(). Small objects never
+// start the workers.
 struct EncodingOptions {
   uint64_t pipeline_after = 8ull << 20;  // 0: never pipeline
   size_t pipeline_depth = 4;             // queued chunks (each as written)
@@ -105,23 +111,35 @@ class EncodingWriter final : public ObjectWriter {
                                                         const EncodingOptions& eopts = {});
   ~EncodingWriter() override;
   Status Write(std::string_view data) override;
+  // Write(*chunk) without the copy into the queue: once the pipeline runs,
+  // the writer takes *chunk's contents and leaves a buffer it is done with
+  // in its place (a spare of some earlier chunk's size, or an empty string),
+  // for the caller to fill next. Before that, *chunk is left as it was.
+  Status WriteSwap(std::string* chunk);
   Status Commit() override;
   void Abort() override;
   uint64_t bytes_written() const override { return uncompressed_; }  // uncompressed
   uint64_t compressed_bytes() const { return inner_->bytes_written(); }  // after Commit
   const std::string& digest_hex() const { return digest_hex_; }  // valid after Commit
   HashAlg hash_alg() const { return hash_.alg(); }
-  // The worker thread's kernel tid (0: none started), e.g. to renice it;
+  // The worker threads' kernel tids (0: not started), e.g. to renice them;
   // set before the first pipelined Write returns.
-  pid_t worker_tid() const { return worker_tid_.load(); }
+  std::array<pid_t, 2> worker_tids() const { return {encoder_tid_.load(), hasher_tid_.load()}; }
 
  private:
   EncodingWriter(std::unique_ptr<ObjectWriter> inner, std::unique_ptr<Encoder> enc, EncodingOptions eopts)
       : inner_(std::move(inner)), enc_(std::move(enc)), eopts_(eopts), hash_(eopts.hash) {}
   Status Encode(std::string_view data);  // compress + write on (the worker's) thread
   Status Flush();
-  void WorkerLoop();
-  Status StopWorker(bool drain);  // joins; returns the worker's status
+  // false: the write goes through the queue (the workers started).
+  Result<bool> WriteInline(std::string_view data);
+  // Queues a copy of data, or (swap) takes *swap's buffer.
+  Status Enqueue(std::string_view data, std::string* swap);
+  // One worker: takes the queued chunks in order (its own cursor), runs
+  // `work` on each outside the lock; an error drops the rest.
+  void WorkerLoop(uint64_t* cursor, std::atomic<pid_t>* tid, const std::function<Status(std::string_view)>& work);
+  void Reclaim();  // (under mu_) chunks both workers are done with become spares
+  Status StopWorkers(bool drain);  // joins; returns the first worker error
 
   std::unique_ptr<ObjectWriter> inner_;
   std::unique_ptr<Encoder> enc_;
@@ -132,16 +150,18 @@ class EncodingWriter final : public ObjectWriter {
   uint64_t uncompressed_ = 0;
   bool failed_ = false;
 
-  // The pipeline (only once started).
-  std::thread worker_;
+  // The pipeline (only once started). Chunk i (counted from the first
+  // queued) is queue_[i - base_]; each worker's cursor is the next it takes.
+  std::thread encoder_, hasher_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::string> queue_;  // chunks for the worker
-  std::vector<std::string> spare_;  // emptied chunks, reused
+  std::deque<std::string> queue_;
+  uint64_t base_ = 0, encoded_ = 0, hashed_ = 0;
+  std::vector<std::string> spare_;  // chunks both workers are done with, reused
   bool stop_ = false;               // no more chunks: drain (or drop, on abort) and exit
   bool drop_ = false;
   Status worker_status_;
-  std::atomic<pid_t> worker_tid_{0};
+  std::atomic<pid_t> encoder_tid_{0}, hasher_tid_{0};
 };
 
 // Decompresses an inner reader (codec detected unless given) and checksums

@@ -246,13 +246,15 @@ TEST_P(CodecTest, PipelinedEncodingWriterRoundTrips) {
     ASSERT_TRUE(w.ok());
     for (size_t off = 0; off < data.size(); off += 65537) ASSERT_TRUE((*w)->Write(std::string_view(data).substr(off, 65537)).ok());
     if (after > 0) {
-      // The worker's tid is known (the image streamer renices it): one of
-      // this process's threads.
-      pid_t tid = (*w)->worker_tid();
-      ASSERT_GT(tid, 0);
-      EXPECT_TRUE(std::filesystem::exists("/proc/self/task/" + std::to_string(tid)));
+      // The workers' tids are known (the image streamer renices them):
+      // two of this process's threads.
+      auto tids = (*w)->worker_tids();
+      ASSERT_GT(tids[0], 0);
+      ASSERT_GT(tids[1], 0);
+      EXPECT_NE(tids[0], tids[1]);
+      for (pid_t tid : tids) EXPECT_TRUE(std::filesystem::exists("/proc/self/task/" + std::to_string(tid)));
     } else {
-      EXPECT_EQ((*w)->worker_tid(), 0);
+      EXPECT_EQ((*w)->worker_tids()[0], 0);
     }
     ASSERT_TRUE((*w)->Commit().ok());
     EXPECT_EQ((*w)->digest_hex(), Blake3::HexOf(data));
@@ -263,6 +265,47 @@ TEST_P(CodecTest, PipelinedEncodingWriterRoundTrips) {
     ASSERT_TRUE(back.ok()) << back.status().ToString();
     EXPECT_TRUE(*back == data) << "pipeline_after " << after;
   }
+}
+
+// WriteSwap: once the pipeline runs the writer takes the caller's buffer
+// and hands back another (a spare, or empty), never a buffer it still
+// reads; the bytes stored and the digest are those of the data written.
+TEST_P(CodecTest, WriteSwapTakesTheBufferOncePipelined) {
+  std::string data = Compressible(3 << 20) + Random(5 << 20, 11) + Compressible(1 << 20);
+  std::string stored;
+  CodecOptions co;
+  co.codec = GetParam();
+  EncodingOptions eo;
+  eo.pipeline_after = 1 << 20;
+  eo.pipeline_depth = 2;
+  auto w = EncodingWriter::Create(std::make_unique<StringWriter>(&stored), co, eo);
+  ASSERT_TRUE(w.ok());
+  std::string buf;
+  size_t kept_before = 0, taken_after = 0, calls_after = 0;
+  constexpr size_t kPiece = 300'000;
+  for (size_t off = 0; off < data.size(); off += kPiece) {
+    const size_t n = std::min(kPiece, data.size() - off);
+    buf.resize(n);
+    std::memcpy(buf.data(), data.data() + off, n);
+    const char* mine = buf.data();
+    ASSERT_TRUE((*w)->WriteSwap(&buf).ok());
+    if (off + n <= eo.pipeline_after) {
+      kept_before += buf.data() == mine;
+    } else {
+      ++calls_after;
+      taken_after += buf.data() != mine;
+    }
+    // Whatever came back is the caller's to overwrite at once.
+    std::memset(buf.data(), 0x5a, buf.size());
+  }
+  EXPECT_EQ(kept_before, eo.pipeline_after / kPiece);
+  EXPECT_EQ(taken_after, calls_after);
+  ASSERT_TRUE((*w)->Commit().ok());
+  EXPECT_EQ((*w)->digest_hex(), Blake3::HexOf(data));
+  EXPECT_EQ((*w)->bytes_written(), data.size());
+  auto back = Decode(stored, 1 << 20);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_TRUE(*back == data);
 }
 
 // An inner write that fails on the worker surfaces at a later Write or at
