@@ -122,9 +122,9 @@ const std::vector<ConfigSetting>& ConfigSettings() {
       ChoiceSetting("stream_images", "true|false: upload images while CRIU writes them", &Config::stream_images,
                     {"true", "false"}),
       ChoiceSetting("page_server",
-                    "true|false: leave-running checkpoints take CRIU's pages over its page-server socket, "
-                    "not through staging files",
-                    &Config::page_server, {"true", "false"}),
+                    "auto|true|false: leave-running checkpoints take CRIU's pages over its page-server socket, "
+                    "not through staging files (auto: with 4 or more CPUs)",
+                    &Config::page_server, {"auto", "true", "false"}),
       StringSetting("token", "API bearer token (prefer token_file)", &Config::token, true),
       StringSetting("token_file", "file holding the API token (default <data_dir>/token; created if missing)",
                     &Config::token_file),
@@ -263,6 +263,11 @@ std::string DescribeConfig(const Config& config) {
     out += fmt::format("{} = \"{}\"\n", s.key, v);
   }
   return out;
+}
+
+bool PageServerOn(const std::string& setting, unsigned cpus) {
+  if (setting == "auto") return cpus >= kPageServerAutoMinCpus;
+  return setting == "true";
 }
 
 }  // namespace ckptd

@@ -42,7 +42,7 @@ struct Config {
   std::string image_checksum = "blake3";      // blake3 | sha256: manifest checksum of each image
   int restore_parallelism = 4;                // objects downloaded at once
   std::string stream_images = "true";         // upload while CRIU writes (false: after)
-  std::string page_server = "false";          // leave-running: pages over CRIU's page-server socket
+  std::string page_server = "auto";           // leave-running: pages over CRIU's page-server socket (auto | true | false)
   std::string token;        // inline token (prefer token_file)
   std::string token_file;   // default: <data_dir>/token
   std::string log_level = "info";
@@ -104,6 +104,14 @@ struct ConfigLoad {
 Result<ConfigLoad> LoadConfig(int argc, char** argv);
 // Applies the TOML file at `path` onto `config` (unknown keys are errors).
 Status ApplyConfigFile(const std::string& path, Config* config);
+// page_server = "auto" turns it on with this many usable CPUs or more: the
+// socket's pipeline (receive, checksum, compress) and CRIU then each have a
+// core, and CRIU's dump, with the tree frozen, runs at its own pace.
+inline constexpr unsigned kPageServerAutoMinCpus = 4;
+// Whether leave-running checkpoints take the pages over CRIU's page-server
+// socket, for the setting ("auto", "true", "false") on `cpus` CPUs.
+bool PageServerOn(const std::string& setting, unsigned cpus);
+
 // "key = value" lines of the effective configuration, secrets masked.
 std::string DescribeConfig(const Config& config);
 

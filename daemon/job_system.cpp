@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "api/job_handlers.h"
+#include "common/cpus.h"
 #include "common/subprocess.h"
 #include "store/local_object_store.h"
 #include "store/object_uri.h"
@@ -107,7 +108,10 @@ Status JobSystem::Start(const Config& config, Db* db, Catalog* catalog) {
     jo.image_checksum = *alg;
   }
   jo.stream_images = config.stream_images == "true";
-  jo.page_server = config.page_server == "true";
+  jo.page_server = PageServerOn(config.page_server, UsableCpus());
+  spdlog::info("leave-running checkpoints take the memory {} (page_server = {}, {} CPUs)",
+               jo.page_server ? "over CRIU's page-server socket" : "through staging files", config.page_server,
+               UsableCpus());
   jobs_ = std::make_unique<JobManager>(jo, db, catalog, images_.get(), criu_.get(), probe_, reaper_.get(),
                                        SystemClock::Default());
   gpu::GpuConfig gc;

@@ -5,8 +5,8 @@
 // random): raw `criu dump` (CriuDriver, leave running) to a local disk dir
 // and to tmpfs; then ckptd checkpoint jobs to the local backend and to S3 on
 // loopback (s3rver) per codec, streaming (images uploaded from staging while
-// CRIU writes them; "local-pagesrv": the memory over CRIU's page-server
-// socket instead) and, for the first codec, dump-then-upload; then the
+// CRIU writes them; "-pagesrv": the memory over CRIU's page-server socket
+// instead) and, for the first codec, dump-then-upload; then the
 // restores. Prints
 // wall time, image bytes, stored bytes, MiB/s of image bytes and the ratio to
 // the raw dump/restore. No pass/fail. --zstd-level sets the daemons'
@@ -183,13 +183,15 @@ int Main(int argc, char** argv) {
     return d;
   };
   std::vector<Backend> backends;
-  // local-stream: the default (every image through staging files);
-  // local-pagesrv: page_server=true (the memory over CRIU's socket).
+  // *-stream: page_server=false (every image through staging files);
+  // *-pagesrv: page_server=true (the memory over CRIU's socket), the
+  // default (auto) with 4 or more CPUs.
   backends.push_back({"local-stream", true, make_daemon("local-stream", false, true)});
   backends.push_back({"local-pagesrv", true, make_daemon("local-pagesrv", false, true, true)});
   backends.push_back({"local-after", false, make_daemon("local-after", false, false)});
   if (s3) {
     backends.push_back({"s3-stream", true, make_daemon("s3-stream", true, true)});
+    backends.push_back({"s3-pagesrv", true, make_daemon("s3-pagesrv", true, true, true)});
     backends.push_back({"s3-after", false, make_daemon("s3-after", true, false)});
   }
 

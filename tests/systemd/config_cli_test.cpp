@@ -124,6 +124,23 @@ TEST(ConfigCliTest, ExampleConfigListsEverySettingAndChecksClean) {
   EXPECT_EQ(strip(with_all.output), defaults.output);
 }
 
+// page_server = "auto", the default, follows the CPUs the daemon may use:
+// off on the small machines where the socket's pipeline would hold CRIU
+// (and the frozen tree) back, on from kPageServerAutoMinCpus up; "true" and
+// "false" hold whatever the machine.
+TEST(ConfigCliTest, PageServerAutoFollowsTheCpus) {
+  EXPECT_EQ(Config{}.page_server, "auto");
+  EXPECT_FALSE(PageServerOn("auto", 1));
+  EXPECT_FALSE(PageServerOn("auto", kPageServerAutoMinCpus - 1));
+  EXPECT_TRUE(PageServerOn("auto", kPageServerAutoMinCpus));
+  EXPECT_TRUE(PageServerOn("auto", 64));
+  EXPECT_TRUE(PageServerOn("true", 1));
+  EXPECT_FALSE(PageServerOn("false", 64));
+  auto r = Ckptd("CKPTD_PAGE_SERVER=sometimes", "--check-config");
+  EXPECT_NE(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("not one of auto, true, false"), std::string::npos) << r.output;
+}
+
 // What SIGHUP reloads is documented where operators look: in the example
 // config each setting's comment says "(SIGHUP applies it)" exactly when it
 // is reloadable, and the README's configuration table marks every
