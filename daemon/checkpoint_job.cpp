@@ -72,12 +72,7 @@ Status UploadFile(ObjectStore* store, const std::string& key, const fs::path& fi
     }
   }
   CKPTD_RETURN_IF_ERROR(w->Commit().WithContext("upload " + key));
-  out->name = file.filename().string();
-  out->size = w->bytes_written();
-  out->stored_size = w->compressed_bytes();
-  out->hash = w->hash_alg();
-  out->digest = w->digest_hex();
-  out->codec = std::string(CodecName(co.codec));
+  *out = CommittedFile(file.filename().string(), *w);
   if (out->size != size)
     return IOError(fmt::format("{} changed while uploading ({} bytes, then {})", file.string(), size, out->size));
   return Status::Ok();
@@ -204,15 +199,9 @@ Status JobManager::RunCheckpoint(const JobPtr& job) {
       // in the staging files that a stopped target's rollback needs).
       if (req.leave_running && opts_.page_server) {
         PageUploaderOptions po;
-        po.store = images_;
-        po.key_prefix = so.key_prefix;
-        po.log_tag = so.log_tag;
-        po.codec = so.codec;
-        po.encoding = so.encoding;
+        static_cast<ImageUploadOptions&>(po) = so;  // same store, prefix, codec and job
         // The pages queue in memory instead of in staging: the same bound.
         po.max_queued_bytes = static_cast<uint64_t>(opts_.staging_backlog_bytes);
-        po.on_first_byte = first_byte;
-        po.progress = so.progress;
         CKPTD_ASSIGN_OR_RETURN(pages, PageUploader::Start(std::move(po)));
         d.page_server_fd = pages->criu_fd();
       }

@@ -283,12 +283,7 @@ Status ImageStreamer::CommitFile(File* f) {
     CKPTD_ASSIGN_OR_RETURN(f->w, EncodingWriter::Create(std::move(inner), opts_.codec, opts_.encoding));
   }
   CKPTD_RETURN_IF_ERROR(f->w->Commit().WithContext("upload " + opts_.key_prefix + f->name));
-  f->mf.name = f->name;
-  f->mf.size = f->w->bytes_written();
-  f->mf.stored_size = f->w->compressed_bytes();
-  f->mf.hash = f->w->hash_alg();
-  f->mf.digest = f->w->digest_hex();
-  f->mf.codec = std::string(CodecName(opts_.codec.codec));
+  f->mf = CommittedFile(f->name, *f->w);
   f->committed = true;
   {
     std::lock_guard lock(mu_);

@@ -8,8 +8,8 @@
 //   IN_CLOSE_WRITE, IN_MOVED_TO) wakes one uploader thread, which also polls
 //   every 50 ms and rescans the dir on queue overflow;
 // - the thread tails each file from the offset it has shipped to the end it
-//   sees, pushing the bytes through an EncodingWriter (compression + SHA-256
-//   of the uncompressed bytes) into "<key_prefix><file name>";
+//   sees, pushing the bytes through an EncodingWriter (compression +
+//   checksum of the uncompressed bytes) into "<key_prefix><file name>";
 // - a file is finished when inotify reported IN_CLOSE_WRITE and it was read
 //   to its end, or when Finish() says CRIU has returned: then its writer is
 //   committed;
@@ -25,8 +25,8 @@
 // removes "<key_prefix>" on failure.
 // Memory: one read buffer (chunk_bytes) plus each open object's
 // EncodingWriter (a large object: up to EncodingOptions::pipeline_depth
-// queued chunks, its worker thread compressing and writing while this
-// thread reads and checksums) and store writer (S3: part_size x
+// queued chunks, its two threads checksumming and compressing+writing while
+// this thread reads) and store writer (S3: part_size x
 // (max_in_flight + 1)).
 // Thread safety: Start/Finish/Abort from the owning thread; the callbacks
 // run on the uploader thread.
@@ -44,19 +44,15 @@
 #include <vector>
 
 #include "common/status.h"
+#include "daemon/image_upload.h"
 #include "daemon/manifest.h"
 #include "store/codec.h"
 #include "store/object_store.h"
 
 namespace ckptd {
 
-struct ImageStreamerOptions {
-  ObjectStore* store = nullptr;     // must outlive the streamer
-  std::string key_prefix;           // "<checkpoint id>/"
-  std::string log_tag;              // "job <id> checkpoint <id>", leads its log lines
+struct ImageStreamerOptions : ImageUploadOptions {
   std::filesystem::path dir;        // the images dir CRIU writes; must exist
-  CodecOptions codec;
-  EncodingOptions encoding;         // pipelining of large objects, checksum
   bool punch_holes = false;         // release shipped bytes of the staging files
   size_t chunk_bytes = 1 << 20;     // read size
   // Nice value of the upload threads while CRIU dumps (0: leave as is). On
@@ -73,10 +69,6 @@ struct ImageStreamerOptions {
   // shipped every 5 ms, so the bound holds even when the uploader gets
   // little CPU; it stops (resuming CRIU) as soon as the uploader does.
   uint64_t max_backlog_bytes = 0;
-  // Before the first byte goes to the store (possibly_uploaded).
-  std::function<Status()> on_first_byte;
-  // After every chunk shipped (uncompressed bytes); an error stops the upload.
-  std::function<Status(uint64_t)> progress;
 };
 
 struct StreamStats {

@@ -64,14 +64,7 @@ class PageUploader::Sink final : public criu::PageSink {
  private:
   Status Commit(EncodingWriter* w, const std::string& name) {
     CKPTD_RETURN_IF_ERROR(w->Commit().WithContext("upload " + o_.key_prefix + name));
-    ManifestFile mf;
-    mf.name = name;
-    mf.size = w->bytes_written();
-    mf.stored_size = w->compressed_bytes();
-    mf.hash = w->hash_alg();
-    mf.digest = w->digest_hex();
-    mf.codec = std::string(CodecName(o_.codec.codec));
-    files.push_back(std::move(mf));
+    files.push_back(CommittedFile(name, *w));
     return Status::Ok();
   }
 

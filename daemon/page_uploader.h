@@ -35,26 +35,18 @@
 
 #include "common/status.h"
 #include "criu/page_server.h"
+#include "daemon/image_upload.h"
 #include "daemon/manifest.h"
 #include "store/codec.h"
 #include "store/object_store.h"
 
 namespace ckptd {
 
-struct PageUploaderOptions {
-  ObjectStore* store = nullptr;  // must outlive the uploader
-  std::string key_prefix;        // "<checkpoint id>/"
-  std::string log_tag;
-  CodecOptions codec;
-  EncodingOptions encoding;  // pipeline_depth is set from max_queued_bytes
-  // Received pages waiting for compression, at most (0: no bound). Rather
-  // than hold CRIU, and with it the frozen tree, to compression's pace.
+struct PageUploaderOptions : ImageUploadOptions {
+  // encoding.pipeline_depth is set from this: received pages waiting for
+  // compression, at most (0: no bound). Rather than hold CRIU, and with it
+  // the frozen tree, to compression's pace.
   uint64_t max_queued_bytes = 0;
-  // Before the first byte goes to the store; may run on another thread than
-  // the ImageStreamer's own (the caller makes it run once).
-  std::function<Status()> on_first_byte;
-  // After every chunk received (uncompressed bytes); an error stops the upload.
-  std::function<Status(uint64_t)> progress;
 };
 
 class PageUploader {

@@ -122,6 +122,7 @@ class EncodingWriter final : public ObjectWriter {
   uint64_t compressed_bytes() const { return inner_->bytes_written(); }  // after Commit
   const std::string& digest_hex() const { return digest_hex_; }  // valid after Commit
   HashAlg hash_alg() const { return hash_.alg(); }
+  Codec codec() const { return enc_->codec(); }
   // The worker threads' kernel tids (0: not started), e.g. to renice them;
   // set before the first pipelined Write returns.
   std::array<pid_t, 2> worker_tids() const { return {encoder_tid_.load(), hasher_tid_.load()}; }
