@@ -1,8 +1,14 @@
 // A test fixture with a CriuDriver for the real CRIU (skipping the test when
-// CRIU is unusable), the pids to kill afterwards and a temporary directory.
+// CRIU is unusable), the pids to kill afterwards and a temporary directory,
+// and the steps of a dump-kill-restore round trip.
 #pragma once
 
+#include <sys/wait.h>
+
+#include <chrono>
+#include <filesystem>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -25,6 +31,32 @@ class CriuFixture : public ::testing::Test {
   }
   void TearDown() override {
     for (pid_t p : cleanup_) KillTree(p);
+  }
+
+  // CRIU's dump (without leave_running) killed `pid`, our child, and the
+  // rest of its tree (`tree`: TreeOf(pid) before the dump): reap them all.
+  // The children, orphaned, became ours (we are the subreaper): reaped, or
+  // their pids stay taken by zombies and CRIU cannot restore them ("Can't
+  // fork for N: File exists").
+  void ReapDumped(pid_t pid, const std::vector<pid_t>& tree) {
+    int st = ReapChild(pid);
+    EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << "wait status " << st;
+    EXPECT_TRUE(ReapTree(tree)) << "some of the dumped tree is still there";
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+
+  // Restores and checks the root got its old pid back and is not our child
+  // through CRIU (it is ours only as the subreaper of an orphan).
+  pid_t RestoreSamePid(pid_t old_pid, const std::filesystem::path& images, RestoreOptions o = {}) {
+    o.images_dir = images;
+    o.deadline = std::chrono::seconds(120);
+    auto r = driver_->Restore(o);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    if (!r.ok()) return -1;
+    cleanup_.push_back(r->pid);
+    EXPECT_EQ(r->pid, old_pid);
+    EXPECT_TRUE(Alive(r->pid));
+    return r->pid;
   }
 
   std::unique_ptr<CriuDriver> driver_;

@@ -39,28 +39,8 @@ class CriuRestoreTest : public CriuFixture {
     auto r = driver_->Dump(o);
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     if (!r.ok()) return 0;
-    int st = ReapChild(pid);
-    EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << "wait status " << st;
-    // The root's children were killed too and, orphaned, became ours (we
-    // are the subreaper): reap them, or their pids stay taken by zombies
-    // and CRIU cannot restore them ("Can't fork for N: File exists").
-    EXPECT_TRUE(ReapTree(tree)) << "some of the dumped tree is still there";
-    std::this_thread::sleep_for(100ms);
+    ReapDumped(pid, tree);
     return ReadProgress(out).n;
-  }
-
-  // Restores and checks the root got its old pid back and is not our child
-  // through CRIU (it is ours only as the subreaper of an orphan).
-  pid_t RestoreSamePid(pid_t old_pid, const fs::path& images, RestoreOptions o = {}) {
-    o.images_dir = images;
-    o.deadline = 120s;
-    auto r = driver_->Restore(o);
-    EXPECT_TRUE(r.ok()) << r.status().ToString();
-    if (!r.ok()) return -1;
-    cleanup_.push_back(r->pid);
-    EXPECT_EQ(r->pid, old_pid);
-    EXPECT_TRUE(Alive(r->pid));
-    return r->pid;
   }
 
   // The counter continues from where it was dumped: no reset, increasing.

@@ -345,19 +345,8 @@ class PageServerCriuTest : public CriuFixture {
     EXPECT_TRUE(served.ok()) << served.ToString();
     EXPECT_TRUE(stats.closed);
     if (!r.ok() || !served.ok()) return -1;
-    int st = ReapChild(pid);
-    EXPECT_TRUE(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) << "wait status " << st;
-    EXPECT_TRUE(ReapTree(tree));
-    std::this_thread::sleep_for(100ms);
-    RestoreOptions ro;
-    ro.images_dir = images;
-    ro.deadline = 120s;
-    auto back = driver_->Restore(ro);
-    EXPECT_TRUE(back.ok()) << back.status().ToString();
-    if (!back.ok()) return -1;
-    cleanup_.push_back(back->pid);
-    EXPECT_EQ(back->pid, pid);
-    return back->pid;
+    ReapDumped(pid, tree);
+    return RestoreSamePid(pid, images);
   }
 };
 

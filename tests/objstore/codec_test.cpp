@@ -6,24 +6,20 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
-#include <random>
 
 #include "store/codec.h"
 #include "store/digest.h"
+#include "tests/test_util.h"
 
 namespace ckptd {
 namespace {
+
+using testing::RandomBytes;
 
 std::string Compressible(size_t n) {
   std::string s;
   while (s.size() < n) s += "struct page { u64 pfn; u64 flags; } # " + std::to_string(s.size() % 4099) + "\n";
   s.resize(n);
-  return s;
-}
-std::string Random(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
   return s;
 }
 
@@ -54,7 +50,7 @@ class CodecTest : public ::testing::TestWithParam<Codec> {};
 
 TEST_P(CodecTest, RoundTripsAndIsDetected) {
   for (size_t size : {size_t{0}, size_t{1}, size_t{3}, size_t{4}, size_t{1000}, size_t{5 << 20}}) {
-    for (const std::string& data : {Compressible(size), Random(size, size)}) {
+    for (const std::string& data : {Compressible(size), RandomBytes(size, size)}) {
       for (size_t chunk : {size_t{1} << 20, size_t{4093}}) {
         std::string enc = Encode(GetParam(), data, chunk);
         Codec detected = Codec::kNone;
@@ -110,7 +106,7 @@ TEST(ZstdLevelTest, LevelsRoundTripAndTradeSizeForSpeed) {
 class CompressedCodecTest : public ::testing::TestWithParam<Codec> {};
 
 TEST_P(CompressedCodecTest, CorruptionIsDetected) {
-  std::string data = Random(300000, 5) + Compressible(300000);
+  std::string data = RandomBytes(300000, 5) + Compressible(300000);
   std::string enc = Encode(GetParam(), data, 65536);
   // A flipped byte in the middle of the frame.
   std::string bad = enc;
@@ -162,7 +158,7 @@ std::string ReadAll(DecodingReader& r, size_t buf_size) {
 
 TEST_P(CodecTest, DecodingReaderHandlesTinyReadsAndBuffers) {
   for (size_t size : {size_t{0}, size_t{3}, size_t{5}, size_t{70000}}) {
-    std::string data = Random(size / 2, size) + Compressible(size - size / 2);
+    std::string data = RandomBytes(size / 2, size) + Compressible(size - size / 2);
     for (size_t step : {size_t{1}, size_t{3}, size_t{4096}}) {
       DecodingReader r(std::make_unique<DribbleReader>(Encode(GetParam(), data, 1 << 20), step));
       std::string got = ReadAll(r, 7);
@@ -234,7 +230,7 @@ class StringWriter final : public ObjectWriter {
 // Past pipeline_after, compression and the inner writes run on the writer's
 // worker thread: the result must be the same bytes, in order.
 TEST_P(CodecTest, PipelinedEncodingWriterRoundTrips) {
-  std::string data = Compressible(5 << 20) + Random(6 << 20, 9) + Compressible(3 << 20);
+  std::string data = Compressible(5 << 20) + RandomBytes(6 << 20, 9) + Compressible(3 << 20);
   for (uint64_t after : {uint64_t{0}, uint64_t{1} << 20}) {
     std::string stored;
     CodecOptions co;
@@ -271,7 +267,7 @@ TEST_P(CodecTest, PipelinedEncodingWriterRoundTrips) {
 // and hands back another (a spare, or empty), never a buffer it still
 // reads; the bytes stored and the digest are those of the data written.
 TEST_P(CodecTest, WriteSwapTakesTheBufferOncePipelined) {
-  std::string data = Compressible(3 << 20) + Random(5 << 20, 11) + Compressible(1 << 20);
+  std::string data = Compressible(3 << 20) + RandomBytes(5 << 20, 11) + Compressible(1 << 20);
   std::string stored;
   CodecOptions co;
   co.codec = GetParam();
@@ -311,7 +307,7 @@ TEST_P(CodecTest, WriteSwapTakesTheBufferOncePipelined) {
 // An inner write that fails on the worker surfaces at a later Write or at
 // Commit, never hangs, and nothing is committed.
 TEST_P(CodecTest, PipelinedEncodingWriterReportsWorkerErrors) {
-  std::string data = Random(16 << 20, 3);
+  std::string data = RandomBytes(16 << 20, 3);
   std::string stored;
   auto* inner = new StringWriter(&stored, 4 << 20);
   CodecOptions co;
@@ -338,7 +334,7 @@ TEST(CodecMisc, PipelinedEncodingWriterAborts) {
   eo.pipeline_after = 1;
   auto w = EncodingWriter::Create(std::unique_ptr<ObjectWriter>(inner), co, eo);
   ASSERT_TRUE(w.ok());
-  std::string chunk = Random(1 << 20, 4);
+  std::string chunk = RandomBytes(1 << 20, 4);
   for (int i = 0; i < 8; ++i) ASSERT_TRUE((*w)->Write(chunk).ok());
   (*w)->Abort();
   EXPECT_FALSE(inner->committed_);
@@ -346,7 +342,7 @@ TEST(CodecMisc, PipelinedEncodingWriterAborts) {
 }
 
 TEST(CodecMisc, ZstdWithWorkersRoundTrips) {
-  std::string data = Compressible(6 << 20) + Random(1 << 20, 9);
+  std::string data = Compressible(6 << 20) + RandomBytes(1 << 20, 9);
   std::string enc = Encode(Codec::kZstd, data, 1 << 20, /*threads=*/2);
   auto dec = Decode(enc, 100000);
   ASSERT_TRUE(dec.ok());
@@ -376,7 +372,7 @@ TEST(CodecMisc, ParseCodecNames) {
 // A writer and reader set to SHA-256 (image_checksum = "sha256", and
 // manifests written before BLAKE3) checksum with it.
 TEST(DigestTest, EncodingWriterAndDecodingReaderWithSha256) {
-  std::string data = Random(300'000, 7) + Compressible(300'000);
+  std::string data = RandomBytes(300'000, 7) + Compressible(300'000);
   std::string stored;
   EncodingOptions eo;
   eo.hash = HashAlg::kSha256;

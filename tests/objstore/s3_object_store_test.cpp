@@ -3,25 +3,20 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <random>
 #include <thread>
 
 #include "store/digest.h"
 #include "store/s3_client.h"
 #include "store/s3_object_store.h"
 #include "tests/objstore/s3rver_fixture.h"
+#include "tests/test_util.h"
 
 namespace ckptd {
 namespace {
 
+using testing::RandomBytes;
 using testing::S3rverProcess;
 
-std::string Bytes(size_t n, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
 
 constexpr uint64_t kPart = 128 << 10;
 
@@ -102,7 +97,7 @@ TEST(S3ObjectStoreTest, LargeObjectUsesMultipartAndSmallUsesPut) {
   S3rverProcess server;
   ASSERT_TRUE(server.Start().ok());
   auto store = OpenStore(SmallParts(server.Config()));
-  std::string data = Bytes(kPart * 5 + 3, 1);
+  std::string data = RandomBytes(kPart * 5 + 3, 1);
   ASSERT_TRUE(store->PutBytes("big", data).ok());
   ASSERT_TRUE(store->PutBytes("small", "s").ok());
   std::string log = server.ReadLog();
@@ -122,7 +117,7 @@ TEST(S3ObjectStoreTest, FailedPartAbortsTheUpload) {
   auto w = store->NewWriter("doomed");
   ASSERT_TRUE(w.ok());
   Status st;
-  std::string data = Bytes(kPart * 6, 2);
+  std::string data = RandomBytes(kPart * 6, 2);
   for (size_t off = 0; off < data.size() && st.ok(); off += 50'000) st = (*w)->Write(data.substr(off, 50'000));
   if (st.ok()) st = (*w)->Commit();
   ASSERT_FALSE(st.ok());
@@ -144,7 +139,7 @@ TEST(S3ObjectStoreTest, ServerStoppedMidMultipartFailsCleanly) {
   auto store = OpenStore(cfg);
   auto w = store->NewWriter("interrupted");
   ASSERT_TRUE(w.ok());
-  std::string data = Bytes(kPart * 8, 3);
+  std::string data = RandomBytes(kPart * 8, 3);
   ASSERT_TRUE((*w)->Write(std::string_view(data).substr(0, kPart * 3)).ok());
   server.Stop();
   Status st;
@@ -189,7 +184,7 @@ TEST(S3ObjectStoreTest, ServerRestartMidMultipartRetriesToSuccess) {
   auto store = OpenStore(cfg);
   auto w = store->NewWriter("resilient");
   ASSERT_TRUE(w.ok());
-  std::string data = Bytes(kPart * 6 + 17, 4);
+  std::string data = RandomBytes(kPart * 6 + 17, 4);
   ASSERT_TRUE((*w)->Write(std::string_view(data).substr(0, kPart * 2 + 5)).ok());
   server.Stop();
   std::thread restarter([&] {
