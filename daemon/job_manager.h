@@ -130,9 +130,9 @@ struct JobManagerOptions {
   bool stream_images = true;
   // Leave-running checkpoints (with stream_images): CRIU sends the pages
   // over its page-server protocol to the daemon (page_uploader.h) instead
-  // of writing them into staging files. Off by default: on a 2-core VM it
-  // saves CPU and staging memory but keeps the tree frozen until the pages
-  // are through the checksum (see README).
+  // of writing them into staging files. The daemon's config turns it on
+  // with enough CPUs (PageServerOn, page_server = "auto"); the tree stays
+  // frozen until every page is taken in, which wants cores (see README).
   bool page_server = false;
   // Finished job records older than this are deleted (checked at start and
   // after a job ends, at most every min(retention, 10 min)); 0: kept forever.

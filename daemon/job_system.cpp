@@ -108,10 +108,10 @@ Status JobSystem::Start(const Config& config, Db* db, Catalog* catalog) {
     jo.image_checksum = *alg;
   }
   jo.stream_images = config.stream_images == "true";
-  jo.page_server = PageServerOn(config.page_server, UsableCpus());
+  const unsigned cpus = UsableCpus();
+  jo.page_server = PageServerOn(config.page_server, cpus);
   spdlog::info("leave-running checkpoints take the memory {} (page_server = {}, {} CPUs)",
-               jo.page_server ? "over CRIU's page-server socket" : "through staging files", config.page_server,
-               UsableCpus());
+               jo.page_server ? "over CRIU's page-server socket" : "through staging files", config.page_server, cpus);
   jobs_ = std::make_unique<JobManager>(jo, db, catalog, images_.get(), criu_.get(), probe_, reaper_.get(),
                                        SystemClock::Default());
   gpu::GpuConfig gc;

@@ -483,6 +483,7 @@ TEST_F(StoragePipelineTest, StagingBacklogBoundPausesCriu) {
 TEST_F(StoragePipelineTest, NoStagingBacklogBoundNeverPauses) {
   Config c = testing::TestConfig(dir_a_.path());
   c.staging_backlog_bytes = 0;
+  c.page_server = "false";  // the pages through staging, as above
   a_ = StartNode(c);
   ASSERT_TRUE(a_.client);
   auto out = work_.path() / "memory";
