@@ -152,7 +152,7 @@ Response CreateHandler(Catalog* catalog, const Request& req) {
 
 // Deprecated first, then wait: a restore that takes its hold after this
 // write sees `deprecated` and reads nothing, one that took it before is
-// waited for (daemon/checkpoint_readers.h).
+// waited for (jobs/checkpoint_readers.h).
 Response DeprecateHandler(Catalog* catalog, CheckpointGuard* guard, std::chrono::milliseconds wait,
                           const Request& req) {
   const std::string& id = req.params.at("id");

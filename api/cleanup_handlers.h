@@ -1,7 +1,7 @@
 // Our cleanup extension (documented in openapi.json):
 //   POST /v2/cleanup  runs a cleanup round now and answers
 //   200 {"cleaned": N, "removed": M, "skipped": K, "errors": ["<id>: <message>", ...]}.
-// The work is done by daemon/cleanup.h through the interface below.
+// The work is done by jobs/cleanup.h through the interface below.
 #pragma once
 
 #include <string>

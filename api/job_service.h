@@ -1,5 +1,5 @@
 // The job interface the API declares and the daemon implements: checkpoint
-// and restore jobs run by the daemon's bounded executor (daemon/job_manager.h).
+// and restore jobs run by the daemon's bounded executor (jobs/job_manager.h).
 // api/ calls only this; it never drives CRIU or the GPU itself.
 //
 // Errors (mapped to HTTP by api::Error): InvalidArgument (400) for bad

@@ -23,7 +23,7 @@ struct Config {
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "/var/lib/ckptd";
   std::string images_dir;   // default: <data_dir>/images
-  // Image storage (daemon/image_streamer.h): where checkpoint images go.
+  // Image storage (images/image_streamer.h): where checkpoint images go.
   // Directories (comma-separated) that file:// restore paths may name, on
   // top of the image directory.
   std::string file_roots;
@@ -62,10 +62,10 @@ struct Config {
   int64_t idle_timeout_s = 60;
   int64_t max_connections = 1024;
   int64_t shutdown_drain_s = 60;
-  // Cleanup of deprecated checkpoints (daemon/cleanup.h).
+  // Cleanup of deprecated checkpoints (jobs/cleanup.h).
   int64_t cleanup_interval_s = 300;           // between rounds; 0: only POST /v2/cleanup
   int64_t cleanup_retention_s = 7 * 86400;    // record kept this long after cleaning
-  // Federation (daemon/upstream_mirror.h): off while upstream_url is empty.
+  // Federation (federation/upstream_mirror.h): off while upstream_url is empty.
   std::string upstream_url;         // http://host:port[/prefix] of a /v2/checkpoints service
   std::string upstream_token;       // its bearer token, inline (prefer upstream_token_file)
   std::string upstream_token_file;  // file holding that token

@@ -59,7 +59,9 @@ Status Daemon::Start() {
   daemon_metrics_ = std::make_unique<DaemonMetrics>(&metrics_);
   CKPTD_RETURN_IF_ERROR(daemon_metrics_->Attach(catalog_.get(), db_.get()));
   // Observes the catalog, so it is in place before anything writes to it.
-  CKPTD_ASSIGN_OR_RETURN(mirror_, UpstreamMirror::Create(config_, db_.get(), catalog_.get()));
+  UpstreamOptions uo{config_.upstream_url, config_.upstream_token, config_.upstream_token_file,
+                     config_.upstream_retry_max_s, config_.upstream_timeout_s};
+  CKPTD_ASSIGN_OR_RETURN(mirror_, UpstreamMirror::Create(uo, db_.get(), catalog_.get()));
   if (mirror_) mirror_->Start();
 
   CKPTD_ASSIGN_OR_RETURN(token_, api::LoadOrCreateToken(config_.token, config_.TokenFile(), true));

@@ -58,7 +58,7 @@ struct CheckpointRecord {
   uint64_t seq = 0;  // creation order, unique per database
   std::optional<int64_t> cleaned_at_ms;  // storage removed by cleanup
   // The id of this checkpoint on the upstream /v2/checkpoints service it is
-  // mirrored to (daemon/upstream_mirror.h); absent until the upstream
+  // mirrored to (federation/upstream_mirror.h); absent until the upstream
   // created it, and when federation is off.
   std::optional<std::string> upstream_id;
   std::vector<TransitionEntry> history;

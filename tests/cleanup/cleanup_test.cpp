@@ -13,8 +13,8 @@
 #include <gtest/gtest.h>
 
 #include "api/client.h"
-#include "daemon/checkpoint_readers.h"
-#include "daemon/cleanup.h"
+#include "jobs/checkpoint_readers.h"
+#include "jobs/cleanup.h"
 #include "daemon/daemon.h"
 #include "store/catalog.h"
 #include "store/db.h"
@@ -401,7 +401,7 @@ TEST_F(DaemonCleanupTest, PeriodicRoundsCleanAndRemoveWithoutTheTrigger) {
 TEST_F(DaemonCleanupTest, DeprecateWaitsForARestoreReadingTheCheckpoint) {
   Start(0);
   std::string a = MakeCheckpoint();
-  // What a restore job holds while it downloads (daemon/restore_job.cpp).
+  // What a restore job holds while it downloads (jobs/restore_job.cpp).
   auto hold = HoldForRead(daemon_->checkpoint_readers(), *daemon_->catalog(), a);
   ASSERT_TRUE(hold.ok());
 

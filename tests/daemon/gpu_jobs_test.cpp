@@ -16,7 +16,7 @@
 
 #include "criu_test_util.h"
 #include "tests/prom_parser.h"
-#include "daemon/manifest.h"
+#include "images/manifest.h"
 #include "tests/api/api_test_util.h"
 #include "tests/daemon/job_api_fixture.h"
 #include "tests/prom_parser.h"

@@ -15,7 +15,7 @@
 #include <rocksdb/write_batch.h>
 
 #include "criu_test_util.h"
-#include "daemon/manifest.h"
+#include "images/manifest.h"
 #include "store/codec.h"
 #include "store/digest.h"
 #include "store/local_object_store.h"

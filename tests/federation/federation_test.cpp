@@ -12,7 +12,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
-#include "daemon/upstream_mirror.h"
+#include "federation/upstream_mirror.h"
 #include "tests/api/api_test_util.h"
 
 namespace ckptd::testing {

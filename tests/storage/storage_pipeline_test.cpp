@@ -12,7 +12,7 @@
 #include <gtest/gtest.h>
 
 #include "criu_test_util.h"
-#include "daemon/manifest.h"
+#include "images/manifest.h"
 #include "store/codec.h"
 #include "store/digest.h"
 #include "store/object_uri.h"

@@ -14,11 +14,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "daemon/image_streamer.h"
-#include "daemon/page_uploader.h"
+#include "images/image_streamer.h"
+#include "images/page_uploader.h"
 #include "common/clock.h"
-#include "daemon/job_manager.h"
-#include "daemon/manifest.h"
+#include "jobs/job_manager.h"
+#include "images/manifest.h"
 #include "store/codec.h"
 #include "store/digest.h"
 

@@ -14,8 +14,8 @@
 #include <spdlog/spdlog.h>
 
 #include "common/clock.h"
-#include "daemon/job_manager.h"
-#include "daemon/manifest.h"
+#include "jobs/job_manager.h"
+#include "images/manifest.h"
 #include "store/codec.h"
 #include "store/digest.h"
 #include "store/object_uri.h"
@@ -144,7 +144,7 @@ Status JobManager::RunRestore(const JobPtr& job) {
 
   Status st = [&]() -> Status {
     SetPhase(job, phase);
-    // Deprecation waits for this hold (daemon/checkpoint_readers.h).
+    // Deprecation waits for this hold (jobs/checkpoint_readers.h).
     CKPTD_ASSIGN_OR_RETURN(CheckpointReaders::Hold reading, HoldForRead(readers_.load(), *catalog_, job->checkpoint_id));
     auto t = SteadyClock::now();
     CKPTD_ASSIGN_OR_RETURN(auto store, OpenObjectStore(job->restore_path, opts_.store_config));

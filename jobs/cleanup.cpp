@@ -1,4 +1,4 @@
-#include "daemon/cleanup.h"
+#include "jobs/cleanup.h"
 
 #include <filesystem>
 

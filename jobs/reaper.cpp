@@ -1,4 +1,4 @@
-#include "daemon/reaper.h"
+#include "jobs/reaper.h"
 
 #include <dirent.h>
 #include <sys/prctl.h>

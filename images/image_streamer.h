@@ -44,8 +44,8 @@
 #include <vector>
 
 #include "common/status.h"
-#include "daemon/image_upload.h"
-#include "daemon/manifest.h"
+#include "images/image_upload.h"
+#include "images/manifest.h"
 #include "store/codec.h"
 #include "store/object_store.h"
 

@@ -1,6 +1,6 @@
 // Executor, persistence, validation and recovery of the daemon's jobs; the
 // pipelines themselves are in checkpoint_job.cpp and restore_job.cpp.
-#include "daemon/job_manager.h"
+#include "jobs/job_manager.h"
 
 #include <signal.h>
 #include <unistd.h>

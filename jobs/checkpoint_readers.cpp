@@ -1,4 +1,4 @@
-#include "daemon/checkpoint_readers.h"
+#include "jobs/checkpoint_readers.h"
 
 #include <fmt/format.h>
 

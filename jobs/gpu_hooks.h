@@ -27,7 +27,7 @@
 #include <chrono>
 #include <memory>
 
-#include "daemon/job_manager.h"
+#include "jobs/job_manager.h"
 #include "gpu/checkpointer.h"
 #include "gpu/discovery.h"
 #include "gpu/orchestrator.h"

@@ -35,8 +35,8 @@
 
 #include "common/status.h"
 #include "criu/page_server.h"
-#include "daemon/image_upload.h"
-#include "daemon/manifest.h"
+#include "images/image_upload.h"
+#include "images/manifest.h"
 #include "store/codec.h"
 #include "store/object_store.h"
 

@@ -1,4 +1,4 @@
-#include "daemon/gpu_hooks.h"
+#include "jobs/gpu_hooks.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>

@@ -1,4 +1,4 @@
-#include "daemon/image_streamer.h"
+#include "images/image_streamer.h"
 
 #include <fcntl.h>
 #include <poll.h>

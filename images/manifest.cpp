@@ -1,4 +1,4 @@
-#include "daemon/manifest.h"
+#include "images/manifest.h"
 
 #include <boost/json.hpp>
 #include <fmt/format.h>

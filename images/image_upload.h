@@ -9,7 +9,7 @@
 #include <string>
 
 #include "common/status.h"
-#include "daemon/manifest.h"
+#include "images/manifest.h"
 #include "store/codec.h"
 #include "store/object_store.h"
 

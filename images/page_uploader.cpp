@@ -1,4 +1,4 @@
-#include "daemon/page_uploader.h"
+#include "images/page_uploader.h"
 
 #include <sys/socket.h>
 #include <unistd.h>

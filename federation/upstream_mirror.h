@@ -57,7 +57,6 @@
 #include <boost/json/value.hpp>
 
 #include "common/status.h"
-#include "daemon/config.h"
 #include "store/catalog.h"
 #include "store/db.h"
 
@@ -67,13 +66,22 @@ namespace api {
 class HttpClient;
 }
 
+// The upstream_* settings of the daemon's config.
+struct UpstreamOptions {
+  std::string url;         // http://host:port[/prefix]; empty: federation off
+  std::string token;       // bearer token, inline
+  std::string token_file;  // or a file holding it
+  int64_t retry_max_s = 60;
+  int64_t timeout_s = 10;
+};
+
 class UpstreamMirror : public CatalogObserver {
  public:
-  // Null (and nothing registered) when config.upstream_url is empty.
+  // Null (and nothing registered) when options.url is empty.
   // Otherwise validates the URL, reads the token, registers itself as an
   // observer of `catalog` (call before the catalog is shared) and counts the
   // rows left by an earlier run. The sender starts with Start().
-  static Result<std::unique_ptr<UpstreamMirror>> Create(const Config& config, Db* db, Catalog* catalog);
+  static Result<std::unique_ptr<UpstreamMirror>> Create(const UpstreamOptions& options, Db* db, Catalog* catalog);
   ~UpstreamMirror() override;  // Stop()s
 
   void Start();
@@ -97,7 +105,7 @@ class UpstreamMirror : public CatalogObserver {
   static std::vector<Event> EventsFor(const CheckpointRecord* before, const CheckpointRecord* after);
 
  private:
-  UpstreamMirror(const Config& config, Db* db, Catalog* catalog);
+  UpstreamMirror(const UpstreamOptions& options, Db* db, Catalog* catalog);
   void Run();
   struct Row {
     std::string key;
@@ -119,7 +127,7 @@ class UpstreamMirror : public CatalogObserver {
   std::string Target(const std::string& suffix) const;
   bool WaitFor(std::chrono::milliseconds d);  // false when stopping
 
-  Config config_;
+  UpstreamOptions config_;
   Db* db_;
   Catalog* catalog_;
   std::string base_url_;  // scheme://host:port

@@ -35,7 +35,7 @@
 
 #include "api/cleanup_handlers.h"
 #include "common/clock.h"
-#include "daemon/checkpoint_readers.h"
+#include "jobs/checkpoint_readers.h"
 #include "store/catalog.h"
 #include "store/object_store.h"
 #include "store/object_uri.h"

@@ -1,4 +1,4 @@
-#include "daemon/upstream_mirror.h"
+#include "federation/upstream_mirror.h"
 
 #include <algorithm>
 
@@ -81,11 +81,11 @@ std::vector<UpstreamMirror::Event> UpstreamMirror::EventsFor(const CheckpointRec
   return out;
 }
 
-UpstreamMirror::UpstreamMirror(const Config& config, Db* db, Catalog* catalog)
+UpstreamMirror::UpstreamMirror(const UpstreamOptions& config, Db* db, Catalog* catalog)
     : config_(config), db_(db), catalog_(catalog) {}
 
-Result<std::unique_ptr<UpstreamMirror>> UpstreamMirror::Create(const Config& config, Db* db, Catalog* catalog) {
-  if (config.upstream_url.empty()) {
+Result<std::unique_ptr<UpstreamMirror>> UpstreamMirror::Create(const UpstreamOptions& config, Db* db, Catalog* catalog) {
+  if (config.url.empty()) {
     // Rows of an earlier, enabled run stay; say so rather than drop them.
     std::unique_ptr<rocksdb::Iterator> it(db->raw()->NewIterator(rocksdb::ReadOptions(), db->Handle(cf::kOutbox)));
     it->Seek(rocksdb::Slice(kRowPrefix.data(), kRowPrefix.size()));
@@ -93,24 +93,24 @@ Result<std::unique_ptr<UpstreamMirror>> UpstreamMirror::Create(const Config& con
       spdlog::warn("upstream_url is not set: undelivered upstream events stay in the outbox until it is");
     return std::unique_ptr<UpstreamMirror>();
   }
-  auto url = boost::urls::parse_uri(config.upstream_url);
+  auto url = boost::urls::parse_uri(config.url);
   if (!url || url->host().empty())
-    return InvalidArgument(fmt::format("upstream_url '{}' is not a URL", config.upstream_url));
+    return InvalidArgument(fmt::format("upstream_url '{}' is not a URL", config.url));
   if (url->scheme() != "http")
     return InvalidArgument(fmt::format(
         "upstream_url '{}': only http:// is supported (put a TLS-terminating proxy in front for https)",
-        config.upstream_url));
+        config.url));
   std::unique_ptr<UpstreamMirror> m(new UpstreamMirror(config, db, catalog));
   m->base_url_ = "http://" + std::string(url->encoded_host_and_port());
   m->prefix_ = std::string(url->encoded_path());
   while (!m->prefix_.empty() && m->prefix_.back() == '/') m->prefix_.pop_back();
-  if (!config.upstream_token.empty() || !config.upstream_token_file.empty()) {
-    auto tok = api::LoadOrCreateToken(config.upstream_token, config.upstream_token_file, false);
+  if (!config.token.empty() || !config.token_file.empty()) {
+    auto tok = api::LoadOrCreateToken(config.token, config.token_file, false);
     if (!tok.ok()) return tok.status().WithContext("upstream token");
     m->token_ = tok->token;
   }
   CKPTD_ASSIGN_OR_RETURN(m->client_, api::HttpClient::Create(m->base_url_, m->token_,
-                                                              std::chrono::seconds(config.upstream_timeout_s)));
+                                                              std::chrono::seconds(config.timeout_s)));
 
   // Continue the sequence and the pending count of an earlier run.
   std::unique_ptr<rocksdb::Iterator> it(db->raw()->NewIterator(rocksdb::ReadOptions(), db->Handle(cf::kOutbox)));
@@ -202,7 +202,7 @@ bool UpstreamMirror::WaitFor(std::chrono::milliseconds d) {
 
 void UpstreamMirror::Run() {
   auto backoff = kFirstBackoff;
-  const std::chrono::milliseconds max_backoff = std::chrono::seconds(config_.upstream_retry_max_s);
+  const std::chrono::milliseconds max_backoff = std::chrono::seconds(config_.retry_max_s);
   for (;;) {
     {
       std::lock_guard lock(mu_);

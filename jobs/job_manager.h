@@ -10,7 +10,7 @@
 //   cf::kJobs synced, so a job's progress is visible and a job left
 //   queued/running by a crash is found by Recover().
 // - A checkpoint job: SetInfo -> hooks.BeforeDump -> CRIU dump into
-//   <staging>/<id>/images while an ImageStreamer (daemon/image_streamer.h)
+//   <staging>/<id>/images while an ImageStreamer (images/image_streamer.h)
 //   ships every image file through an EncodingWriter to "<id>/<file>" as it
 //   grows (MarkPossiblyUploaded before its first byte; stream_images=false:
 //   after the dump) -> every object Head-confirmed -> "<id>/manifest.json"
@@ -51,8 +51,8 @@
 #include "common/clock.h"
 #include "common/metrics.h"
 #include "criu/criu_driver.h"
-#include "daemon/checkpoint_readers.h"
-#include "daemon/reaper.h"
+#include "jobs/checkpoint_readers.h"
+#include "jobs/reaper.h"
 #include "store/catalog.h"
 #include "store/db.h"
 #include "store/digest.h"
@@ -77,7 +77,7 @@ struct GpuJobContext {
   std::string log_tag;  // "job <id> checkpoint <id>", leads the hooks' log lines
 };
 
-// The seam for GPU work (daemon/gpu_hooks.h): called around CRIU. The default
+// The seam for GPU work (jobs/gpu_hooks.h): called around CRIU. The default
 // does nothing (and refuses gpu=on).
 class JobHooks {
  public:
