@@ -6,6 +6,7 @@
 
 #include "api/job_handlers.h"
 #include "common/cpus.h"
+#include "common/crash_point.h"
 #include "common/subprocess.h"
 #include "store/local_object_store.h"
 #include "store/object_uri.h"
@@ -41,92 +42,114 @@ JobSystem::~JobSystem() {
   if (reaper_) reaper_->Stop();
 }
 
-Status JobSystem::Start(const Config& config, Db* db, Catalog* catalog) {
-  reaper_ = std::make_unique<Reaper>();
-  if (!reaper_->Start()) spdlog::warn("not a child subreaper: restored trees' orphans may stay zombies");
+namespace {
 
-  criu::DriverConfig dc;
-  dc.criu_path = config.criu_path;
-  auto driver = criu::CriuDriver::Create(dc);
-  std::string path = config.criu_path;
-  if (driver.ok()) {
-    criu_ = std::move(*driver);
-  } else {
-    spdlog::error("CRIU driver: {}", driver.status().ToString());
-  }
-  std::string create_error = driver.ok() ? "" : driver.status().message();
-  const criu::CriuDriver* c = criu_.get();
-  probe_ = std::async(std::launch::async, [c, path, create_error] {
-             if (!c) {
-               criu::ProbeResult p;
-               p.path = path;
-               p.error = create_error;
-               return p;
-             }
-             criu::ProbeResult p = c->Probe();
-             if (p.ok()) {
-               spdlog::info("CRIU {} at {}: usable", p.version ? p.version->ToString() : "?", p.path);
-             } else {
-               spdlog::warn("CRIU at {} is not usable; checkpoint and restore jobs will fail: {}", p.path, p.error);
-             }
+// The CRIU start-up probe, in the background: the daemon starts (and says
+// why jobs fail) even when CRIU is missing.
+std::shared_future<criu::ProbeResult> ProbeCriu(const criu::CriuDriver* c, std::string path, std::string error) {
+  return std::async(std::launch::async, [c, path, error] {
+           if (!c) {
+             criu::ProbeResult p;
+             p.path = path;
+             p.error = error;
              return p;
-           }).share();
+           }
+           criu::ProbeResult p = c->Probe();
+           if (p.ok()) {
+             spdlog::info("CRIU {} at {}: usable", p.version ? p.version->ToString() : "?", p.path);
+           } else {
+             spdlog::warn("CRIU at {} is not usable; checkpoint and restore jobs will fail: {}", p.path, p.error);
+           }
+           return p;
+         })
+      .share();
+}
 
-  // The image store from images_uri (file:// by default); the S3 settings
-  // also serve restores from any s3:// restore_path.
-  JobManagerOptions jo;
-  jo.store_config = StoreConfigFrom(config);
-  jo.file_roots = config.FileRoots();
-  auto uri = ObjectUri::Parse(config.ImagesUri());
-  if (!uri.ok()) return uri.status().WithContext("images_uri");
-  std::string root;
-  if (uri->scheme == ObjectUri::Scheme::kFile) {
-    auto store = LocalObjectStore::Open(uri->path);
-    if (!store.ok()) return store.status().WithContext("image store");
-    root = (*store)->root();
-    images_ = std::move(*store);
-    jo.images_uri = "file://" + root + "/";
+gpu::GpuBackend OpenGpu(const Config& config) {
+  gpu::GpuConfig gc;
+  gc.driver_library = config.cuda_library;
+  gc.tool_path = config.cuda_checkpoint_path;
+  gpu::GpuBackend backend = gpu::OpenGpuCheckpointer(gc, SystemProcessRunner::Default());
+  const auto& a = backend.availability;
+  if (a.available) {
+    spdlog::info("GPU checkpointing via {} ({}){}", a.backend, a.driver.version, a.reason.empty() ? "" : ": " + a.reason);
   } else {
-    auto store = OpenObjectStore(uri->ToString(), jo.store_config);
-    if (!store.ok()) return store.status().WithContext("image store");
-    images_ = std::move(*store);
-    jo.images_uri = uri->ToString();
+    spdlog::info("{}; GPU processes cannot be checkpointed", a.reason);
   }
+  return backend;
+}
 
+Result<JobOptions> JobOptionsFrom(const Config& config) {
+  JobOptions jo;
+  jo.file_roots = config.FileRoots();
   jo.workers = config.job_workers;
   jo.queue = config.job_queue;
   jo.job_retention_ms = config.job_retention_s * 1000;
   jo.staging_dir = config.StagingDir();
-  jo.images_root = root;
-  jo.upload_memory_bytes = static_cast<uint64_t>(config.upload_memory_bytes);
   jo.staging_backlog_bytes = static_cast<uint64_t>(config.staging_backlog_bytes);
   jo.restore_parallelism = config.restore_parallelism;
   jo.zstd_level = static_cast<int>(config.zstd_level);
-  {
-    auto alg = ParseHashAlg(config.image_checksum);
-    if (!alg.ok()) return alg.status().WithContext("image_checksum");
-    jo.image_checksum = *alg;
-  }
+  auto alg = ParseHashAlg(config.image_checksum);
+  if (!alg.ok()) return alg.status().WithContext("image_checksum");
+  jo.image_checksum = *alg;
   jo.stream_images = config.stream_images == "true";
   const unsigned cpus = UsableCpus();
   jo.page_server = PageServerOn(config.page_server, cpus);
   spdlog::info("leave-running checkpoints take the memory {} (page_server = {}, {} CPUs)",
                jo.page_server ? "over CRIU's page-server socket" : "through staging files", config.page_server, cpus);
-  jobs_ = std::make_unique<JobManager>(jo, db, catalog, images_.get(), criu_.get(), probe_, reaper_.get(),
-                                       SystemClock::Default());
-  gpu::GpuConfig gc;
-  gc.driver_library = config.cuda_library;
-  gc.tool_path = config.cuda_checkpoint_path;
-  gpu::GpuBackend backend = gpu::OpenGpuCheckpointer(gc, SystemProcessRunner::Default());
-  if (backend.availability.available) {
-    spdlog::info("GPU checkpointing via {} ({}){}", backend.availability.backend,
-                 backend.availability.driver.version,
-                 backend.availability.reason.empty() ? "" : ": " + backend.availability.reason);
+  return jo;
+}
+
+}  // namespace
+
+Status JobSystem::OpenImageStore(const Config& config, JobOptions* jo) {
+  // The image store from images_uri (file:// by default); the S3 settings
+  // also serve restores from any s3:// restore_path.
+  auto uri = ObjectUri::Parse(config.ImagesUri());
+  if (!uri.ok()) return uri.status().WithContext("images_uri");
+  if (uri->scheme == ObjectUri::Scheme::kFile) {
+    auto store = LocalObjectStore::Open(uri->path);
+    if (!store.ok()) return store.status().WithContext("image store");
+    jo->images_uri = "file://" + (*store)->root() + "/";
+    images_ = std::move(*store);
   } else {
-    spdlog::info("{}; GPU processes cannot be checkpointed", backend.availability.reason);
+    auto store = OpenObjectStore(uri->ToString(), store_config_);
+    if (!store.ok()) return store.status().WithContext("image store");
+    images_ = std::move(*store);
+    jo->images_uri = uri->ToString();
   }
-  gpu_ = std::make_unique<GpuHooks>(std::move(backend), std::chrono::milliseconds(config.gpu_lock_timeout_ms));
-  jobs_->set_hooks(gpu_.get());
+  return Status::Ok();
+}
+
+Status JobSystem::Start(const Config& config, Db* db, Catalog* catalog, CheckpointReaders* readers,
+                        MetricsRegistry* metrics) {
+  if (std::string armed = ArmedFailpoints(); !armed.empty())
+    spdlog::warn("failpoints armed from the environment (tests only): {}", armed);
+  reaper_ = std::make_unique<Reaper>();
+  if (!reaper_->Start()) spdlog::warn("not a child subreaper: restored trees' orphans may stay zombies");
+  criu::DriverConfig dc;
+  dc.criu_path = config.criu_path;
+  auto driver = criu::CriuDriver::Create(dc);
+  if (driver.ok()) criu_ = std::move(*driver);
+  else spdlog::error("CRIU driver: {}", driver.status().ToString());
+  probe_ = ProbeCriu(criu_.get(), config.criu_path, driver.ok() ? "" : driver.status().message());
+
+  store_config_ = StoreConfigFrom(config);
+  CKPTD_ASSIGN_OR_RETURN(JobOptions jo, JobOptionsFrom(config));
+  CKPTD_RETURN_IF_ERROR(OpenImageStore(config, &jo));
+  gpu_ = std::make_unique<GpuHooks>(OpenGpu(config), std::chrono::milliseconds(config.gpu_lock_timeout_ms));
+
+  JobEnv env;
+  env.criu = criu_.get();
+  env.probe = probe_;
+  env.gpu = gpu_.get();
+  env.images = images_.get();
+  env.open_store = [sc = store_config_](const std::string& uri) { return OpenObjectStore(uri, sc); };
+  env.reaper = reaper_.get();
+  env.readers = readers;
+  env.metrics = metrics;
+  env.clock = SystemClock::Default();
+  jobs_ = std::make_unique<JobEngine>(std::move(jo), std::move(env), db, catalog);
   CKPTD_RETURN_IF_ERROR(jobs_->Recover().WithContext("recovering jobs"));
   jobs_->Start();
   return Status::Ok();

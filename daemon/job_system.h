@@ -14,7 +14,7 @@
 #include "criu/criu_driver.h"
 #include "daemon/config.h"
 #include "jobs/gpu_hooks.h"
-#include "jobs/job_manager.h"
+#include "jobs/job_engine.h"
 #include "jobs/reaper.h"
 #include "store/catalog.h"
 #include "store/db.h"
@@ -33,8 +33,11 @@ class JobSystem {
   ~JobSystem();
   // Starts the reaper, creates the CRIU driver and probes it in the
   // background (the daemon starts even when CRIU is missing), opens the image
-  // store, recovers interrupted jobs and starts the workers.
-  Status Start(const Config& config, Db* db, Catalog* catalog);
+  // store and the GPU backend, recovers what a dead daemon left unfinished
+  // (jobs/recovery.h) and starts the workers. `readers` and `metrics` may be
+  // null; everything must outlive the job system.
+  Status Start(const Config& config, Db* db, Catalog* catalog, CheckpointReaders* readers,
+               MetricsRegistry* metrics);
   void RegisterRoutes(api::Router* router);
   // {found, path, version, version_ok, check_passed, error} (probing: true
   // until the start-up probe has finished).
@@ -46,16 +49,19 @@ class JobSystem {
   // Stops taking jobs and waits up to `timeout` for running ones.
   void Drain(std::chrono::milliseconds timeout);
 
-  JobManager* jobs() { return jobs_.get(); }
+  JobEngine* jobs() { return jobs_.get(); }
   ObjectStore* images() { return images_.get(); }
 
  private:
+  Status OpenImageStore(const Config& config, JobOptions* jo);
+
   std::unique_ptr<Reaper> reaper_;
+  ObjectStoreConfig store_config_;
   std::unique_ptr<criu::CriuDriver> criu_;
   std::shared_future<criu::ProbeResult> probe_;
   std::unique_ptr<ObjectStore> images_;
   std::unique_ptr<GpuHooks> gpu_;  // outlives jobs_
-  std::unique_ptr<JobManager> jobs_;
+  std::unique_ptr<JobEngine> jobs_;
 };
 
 }  // namespace ckptd

@@ -106,11 +106,13 @@ Status GpuOrchestrator::Act(int pid, const char* phase, const char* op, GpuProce
   return st;
 }
 
-Status GpuOrchestrator::PrepareOne(int pid, std::chrono::milliseconds lock_timeout, GpuProcessReport* pr) {
+Status GpuOrchestrator::PrepareOne(int pid, GpuProcessState target, std::chrono::milliseconds lock_timeout,
+                                   GpuProcessReport* pr) {
   CKPTD_ASSIGN_OR_RETURN(GpuProcessState state, Observe(pid, "prepare", pr));
   for (int guard = 0; guard < 6; ++guard) {
     Status st;
     GpuProcessState next = state;
+    if (state == target) return Status::Ok();
     switch (state) {
       case GpuProcessState::kCheckpointed:
         return Status::Ok();
@@ -173,37 +175,59 @@ Status GpuOrchestrator::BringToRunning(int pid, const DeviceMap& map, const char
   return last.ok() ? Internal("GPU state kept changing during restore/unlock") : last;
 }
 
-Status GpuOrchestrator::PrepareForDump(const std::vector<int>& pids, std::chrono::milliseconds lock_timeout,
-                                       GpuReport* report) {
-  GpuReport local;
-  if (!report) report = &local;
+Status GpuOrchestrator::Prepare(const std::vector<int>& pids, GpuProcessState target,
+                                std::chrono::milliseconds lock_timeout, bool rollback_all, GpuReport* report) {
   report->driver = ckpt_->DriverInfo();
   auto t0 = Clock::now();
   std::vector<int> examined;
-  for (int pid : Dedup(pids)) {
+  const std::vector<int> all = Dedup(pids);
+  for (int pid : all) {
     examined.push_back(pid);
-    Status st = PrepareOne(pid, lock_timeout, &report->ForPid(pid));
+    Status st = PrepareOne(pid, target, lock_timeout, &report->ForPid(pid));
     if (st.ok()) continue;
 
     // Never leave a process frozen: bring everything we looked at back.
+    const std::vector<int>& back = rollback_all ? all : examined;
     std::string rollback_errors;
-    for (auto it = examined.rbegin(); it != examined.rend(); ++it) {
+    for (auto it = back.rbegin(); it != back.rend(); ++it) {
       Status rb = BringToRunning(*it, {}, "rollback", &report->ForPid(*it));
       if (!rb.ok()) {
         rollback_errors += fmt::format("{}pid {}: {}", rollback_errors.empty() ? "" : "; ", *it, rb.message());
       }
     }
-    report->prepare_ms = MsSince(t0);
-    std::string msg = fmt::format("GPU lock/checkpoint of pid {}: {}", pid, st.message());
+    report->prepare_ms += MsSince(t0);
+    std::string msg = fmt::format("GPU {} of pid {}: {}",
+                                  target == GpuProcessState::kLocked ? "lock" : "lock/checkpoint", pid, st.message());
     if (rollback_errors.empty()) {
-      msg += fmt::format(" (rolled back {} process(es) to running)", examined.size());
+      msg += fmt::format(" (rolled back {} process(es) to running)", back.size());
     } else {
       msg += "; rollback failed: " + rollback_errors;
     }
     return Status(st.code(), std::move(msg));
   }
-  report->prepare_ms = MsSince(t0);
+  report->prepare_ms += MsSince(t0);
   return Status::Ok();
+}
+
+Status GpuOrchestrator::LockAll(const std::vector<int>& pids, std::chrono::milliseconds lock_timeout,
+                                GpuReport* report) {
+  GpuReport local;
+  return Prepare(pids, GpuProcessState::kLocked, lock_timeout, false, report ? report : &local);
+}
+
+Status GpuOrchestrator::CheckpointAll(const std::vector<int>& pids, GpuReport* report) {
+  GpuReport local;
+  // Every process is locked by now: a failure must unlock all of them.
+  return Prepare(pids, GpuProcessState::kCheckpointed, std::chrono::milliseconds(0), true,
+                 report ? report : &local);
+}
+
+Status GpuOrchestrator::PrepareForDump(const std::vector<int>& pids, std::chrono::milliseconds lock_timeout,
+                                       GpuReport* report) {
+  GpuReport local;
+  if (!report) report = &local;
+  CKPTD_RETURN_IF_ERROR(LockAll(pids, lock_timeout, report));
+  return CheckpointAll(pids, report);
 }
 
 Status GpuOrchestrator::ResumeAfterDump(const std::vector<int>& pids, GpuReport* report) {

@@ -9,6 +9,11 @@
 //   with retries) before it returns. "Already locked" and "already
 //   checkpointed" are not failures: the missing steps are done / skipped. A
 //   lock that times out leaves that process RUNNING (driver rule).
+// - LockAll / CheckpointAll: the same in two phases, so a job can journal
+//   between them: every process ends LOCKED (or further), then every one
+//   CHECKPOINTED; a failure in either brings every process it was given
+//   back to RUNNING before it returns. PrepareForDump is LockAll, then
+//   CheckpointAll.
 // - ResumeAfterDump: brings every process back to RUNNING whatever its state
 //   (RUNNING is fine); it tries all processes even when one fails and returns
 //   the first error with the others appended.
@@ -78,6 +83,8 @@ class GpuOrchestrator {
 
   Status PrepareForDump(const std::vector<int>& pids, std::chrono::milliseconds lock_timeout,
                         GpuReport* report);
+  Status LockAll(const std::vector<int>& pids, std::chrono::milliseconds lock_timeout, GpuReport* report);
+  Status CheckpointAll(const std::vector<int>& pids, GpuReport* report);
   Status ResumeAfterDump(const std::vector<int>& pids, GpuReport* report);
   Status RestoreAfterCriu(const std::vector<int>& pids, const DeviceMap& device_map, GpuReport* report);
 
@@ -85,7 +92,12 @@ class GpuOrchestrator {
   Result<GpuProcessState> Observe(int pid, const char* phase, GpuProcessReport* pr);
   Status Act(int pid, const char* phase, const char* op, GpuProcessState from, GpuProcessState to,
              GpuProcessReport* pr, const std::function<Status()>& fn);
-  Status PrepareOne(int pid, std::chrono::milliseconds lock_timeout, GpuProcessReport* pr);
+  // Drives one process up to `target` (kLocked or kCheckpointed).
+  Status PrepareOne(int pid, GpuProcessState target, std::chrono::milliseconds lock_timeout, GpuProcessReport* pr);
+  // Up to `target` for each, in order; on a failure every process examined
+  // (all of them with rollback_all) goes back to RUNNING.
+  Status Prepare(const std::vector<int>& pids, GpuProcessState target, std::chrono::milliseconds lock_timeout,
+                 bool rollback_all, GpuReport* report);
   Status BringToRunning(int pid, const DeviceMap& map, const char* phase, GpuProcessReport* pr);
 
   GpuCheckpointer* ckpt_;

@@ -17,12 +17,18 @@ std::string GpuHooks::Unavailable() const {
   return r.empty() ? "GPU checkpointing unavailable: no backend" : r;
 }
 
+gpu::GpuReport* GpuHooks::Report(GpuJobContext* ctx) const {
+  if (!ctx->state) ctx->state = std::make_shared<gpu::GpuReport>();
+  return ctx->state.get();
+}
+
 Status GpuHooks::CheckMode(const std::string& mode) {
   if (mode == "on" && !backend_.availability.available) return ckptd::Unavailable(Unavailable());
   return Status::Ok();
 }
 
-Status GpuHooks::BeforeDump(int pid, GpuJobContext* ctx) {
+Status GpuHooks::Find(int pid, GpuJobContext* ctx) {
+  ctx->pids.clear();
   if (ctx->mode == "off") return Status::Ok();
   auto found = gpu::FindGpuProcesses(pid, discovery_);
   if (!found.ok()) return found.status().WithContext(fmt::format("finding GPU processes of pid {}", pid));
@@ -31,29 +37,37 @@ Status GpuHooks::BeforeDump(int pid, GpuJobContext* ctx) {
       return InvalidArgument(fmt::format("gpu=on but no process in the tree of pid {} uses the GPU", pid));
     return Status::Ok();
   }
-  std::vector<int> pids;
-  for (const auto& p : *found) pids.push_back(p.pid);
   if (!backend_.availability.available)
-    return ckptd::Unavailable(fmt::format("{} (pid {} uses the GPU)", Unavailable(), pids.front()));
-  ctx->state = std::make_shared<gpu::GpuReport>();
+    return ckptd::Unavailable(fmt::format("{} (pid {} uses the GPU)", Unavailable(), found->front().pid));
+  for (const auto& p : *found) ctx->pids.push_back(p.pid);
+  return Status::Ok();
+}
+
+Status GpuHooks::Lock(GpuJobContext* ctx) {
+  if (ctx->pids.empty()) return Status::Ok();
   gpu::GpuOrchestrator orch(backend_.checkpointer.get(), orch_opts_);
-  Status st = orch.PrepareForDump(pids, lock_timeout_, ctx->state.get());
+  Status st = orch.LockAll(ctx->pids, lock_timeout_, Report(ctx));
+  ctx->report = ctx->state->ToJson();
+  return st;
+}
+
+Status GpuHooks::Checkpoint(GpuJobContext* ctx) {
+  if (ctx->pids.empty()) return Status::Ok();
+  gpu::GpuOrchestrator orch(backend_.checkpointer.get(), orch_opts_);
+  Status st = orch.CheckpointAll(ctx->pids, Report(ctx));
   ctx->report = ctx->state->ToJson();
   if (!st.ok()) return st;
-  // Only now are they ours to resume or restore.
-  ctx->pids = pids;
   ctx->model = "cuda";
-  spdlog::info("{}: pid {}: {} GPU process(es) checkpointed in {:.1f} ms", ctx->log_tag, pid, pids.size(),
+  spdlog::info("{}: {} GPU process(es) checkpointed in {:.1f} ms", ctx->log_tag, ctx->pids.size(),
                ctx->state->prepare_ms);
   return Status::Ok();
 }
 
-Status GpuHooks::AfterDump(int pid, bool dumped, bool leave_running, GpuJobContext* ctx) {
-  if (ctx->pids.empty() || !ctx->state) return Status::Ok();
-  // CRIU ended a tree dumped without leave_running: nothing runs to resume.
-  if (dumped && !leave_running) return Status::Ok();
+Status GpuHooks::Resume(GpuJobContext* ctx) {
+  if (ctx->pids.empty()) return Status::Ok();
+  if (!backend_.availability.available) return ckptd::Unavailable(Unavailable());
   gpu::GpuOrchestrator orch(backend_.checkpointer.get(), orch_opts_);
-  Status st = orch.ResumeAfterDump(ctx->pids, ctx->state.get());
+  Status st = orch.ResumeAfterDump(ctx->pids, Report(ctx));
   ctx->report = ctx->state->ToJson();
   return st;
 }
@@ -69,10 +83,8 @@ Status GpuHooks::AfterRestore(int pid, GpuJobContext* ctx) {
     map.push_back({*a, *b});
   }
   if (!backend_.availability.available) return ckptd::Unavailable(Unavailable());
-  if (!ctx->state) ctx->state = std::make_shared<gpu::GpuReport>();
-  ctx->state->driver = backend_.checkpointer->DriverInfo();
   gpu::GpuOrchestrator orch(backend_.checkpointer.get(), orch_opts_);
-  Status st = orch.RestoreAfterCriu(ctx->pids, map, ctx->state.get());
+  Status st = orch.RestoreAfterCriu(ctx->pids, map, Report(ctx));
   ctx->report = ctx->state->ToJson();
   if (st.ok()) ctx->model = "cuda";
   return st;

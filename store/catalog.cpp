@@ -50,7 +50,7 @@ std::mutex& Catalog::LockFor(std::string_view id) {
   return locks_[std::hash<std::string_view>{}(id) % locks_.size()];
 }
 
-Status Catalog::Commit(const CheckpointRecord* before, const CheckpointRecord* after) {
+Status Catalog::Commit(const CheckpointRecord* before, const CheckpointRecord* after, const BatchExtra& extra) {
   rocksdb::WriteBatch batch;
   rocksdb::Status s;
   if (after) {
@@ -62,13 +62,14 @@ Status Catalog::Commit(const CheckpointRecord* before, const CheckpointRecord* a
     if (s.ok()) s = batch.Delete(db_->Handle(cf::kCheckpointsByCreated), IndexKey(before->seq, before->id));
   }
   CKPTD_RETURN_IF_ERROR(FromRocks(s, "batch"));
+  if (extra && after) CKPTD_RETURN_IF_ERROR(extra(*after, &batch));
   for (auto* o : observers_) CKPTD_RETURN_IF_ERROR(o->OnWrite(before, after, &batch));
   CKPTD_RETURN_IF_ERROR(db_->Write(&batch));
   for (auto* o : observers_) o->AfterWrite(before, after);
   return Status::Ok();
 }
 
-Result<CheckpointRecord> Catalog::Create(std::optional<std::string> name) {
+Result<CheckpointRecord> Catalog::Create(std::optional<std::string> name, const BatchExtra& extra) {
   CheckpointRecord r;
   r.id = NewUuid();
   r.name = std::move(name);
@@ -76,7 +77,7 @@ Result<CheckpointRecord> Catalog::Create(std::optional<std::string> name) {
   r.created_at_ms = r.updated_at_ms = clock_->NowMillis();
   r.seq = next_seq_.fetch_add(1);
   std::lock_guard lock(LockFor(r.id));
-  CKPTD_RETURN_IF_ERROR(Commit(nullptr, &r).WithContext("create checkpoint"));
+  CKPTD_RETURN_IF_ERROR(Commit(nullptr, &r, extra).WithContext("create checkpoint"));
   return r;
 }
 
@@ -106,13 +107,13 @@ Result<std::vector<CheckpointRecord>> Catalog::GetMany(const std::vector<std::st
   return out;
 }
 
-Result<CheckpointRecord> Catalog::Update(std::string_view id, const Mutator& fn) {
+Result<CheckpointRecord> Catalog::Update(std::string_view id, const Mutator& fn, const BatchExtra& extra) {
   std::lock_guard lock(LockFor(id));
   CKPTD_ASSIGN_OR_RETURN(CheckpointRecord before, Get(id));
   CheckpointRecord r = before;
   CKPTD_RETURN_IF_ERROR(fn(r));
   r.updated_at_ms = clock_->NowMillis();
-  CKPTD_RETURN_IF_ERROR(Commit(&before, &r).WithContext(fmt::format("update checkpoint {}", id)));
+  CKPTD_RETURN_IF_ERROR(Commit(&before, &r, extra).WithContext(fmt::format("update checkpoint {}", id)));
   return r;
 }
 
@@ -139,8 +140,10 @@ Result<CheckpointRecord> Catalog::MarkPossiblyUploaded(std::string_view id) {
 }
 
 Result<CheckpointRecord> Catalog::MarkReady(std::string_view id, std::optional<std::string> restore_path,
-                                            std::optional<std::string> checksum) {
-  return Update(id, [&](CheckpointRecord& r) -> Status {
+                                            std::optional<std::string> checksum, const BatchExtra& extra) {
+  return Update(
+      id,
+      [&](CheckpointRecord& r) -> Status {
     int64_t now = clock_->NowMillis();
     if (r.status == CheckpointStatus::kUpdatedInfo) {
       CKPTD_RETURN_IF_ERROR(r.TransitionTo(CheckpointStatus::kPossiblyUploaded, now));
@@ -149,11 +152,15 @@ Result<CheckpointRecord> Catalog::MarkReady(std::string_view id, std::optional<s
     if (restore_path) r.restore_path = std::move(restore_path);
     if (checksum) r.checksum = std::move(checksum);
     return Status::Ok();
-  });
+      },
+      extra);
 }
 
-Result<CheckpointRecord> Catalog::Deprecate(std::string_view id, std::optional<std::string> error) {
-  return Update(id, [&](CheckpointRecord& r) -> Status {
+Result<CheckpointRecord> Catalog::Deprecate(std::string_view id, std::optional<std::string> error,
+                                            const BatchExtra& extra) {
+  return Update(
+      id,
+      [&](CheckpointRecord& r) -> Status {
     if (r.status != CheckpointStatus::kDeprecated) {
       CKPTD_RETURN_IF_ERROR(r.TransitionTo(CheckpointStatus::kDeprecated, clock_->NowMillis()));
     }
@@ -162,7 +169,8 @@ Result<CheckpointRecord> Catalog::Deprecate(std::string_view id, std::optional<s
       r.info.as_object()["error"] = *error;
     }
     return Status::Ok();
-  });
+      },
+      extra);
 }
 
 Result<Catalog::Page> Catalog::List(const std::optional<std::string>& cursor, size_t limit) const {

@@ -54,14 +54,19 @@ class Catalog {
   // Reads the highest creation sequence number; call once before use.
   Status Init();
 
-  Result<CheckpointRecord> Create(std::optional<std::string> name);
+  // Entries a caller adds to the batch of a change (the job record that
+  // goes with it), so both commit in one synced write. Called with the
+  // record as it will be written; an error aborts the change.
+  using BatchExtra = std::function<Status(const CheckpointRecord& after, rocksdb::WriteBatch* batch)>;
+
+  Result<CheckpointRecord> Create(std::optional<std::string> name, const BatchExtra& extra = {});
   Result<CheckpointRecord> Get(std::string_view id) const;
   // Records for the given ids that exist, in the order given (duplicates
   // collapsed).
   Result<std::vector<CheckpointRecord>> GetMany(const std::vector<std::string>& ids) const;
 
   using Mutator = std::function<Status(CheckpointRecord&)>;
-  Result<CheckpointRecord> Update(std::string_view id, const Mutator& fn);
+  Result<CheckpointRecord> Update(std::string_view id, const Mutator& fn, const BatchExtra& extra = {});
 
   // Lifecycle operations shared by the API and the daemon's jobs.
   // Sets gpu/platform/info: initializing -> updated_info; on updated_info it
@@ -73,10 +78,11 @@ class Catalog {
   // -> ready with restore_path (and checksum when given); from updated_info
   // the record passes through possibly_uploaded in the same batch.
   Result<CheckpointRecord> MarkReady(std::string_view id, std::optional<std::string> restore_path,
-                                     std::optional<std::string> checksum);
+                                     std::optional<std::string> checksum, const BatchExtra& extra = {});
   // -> deprecated; already deprecated is not an error (idempotent). When
   // `error` is given it is stored as info.error.
-  Result<CheckpointRecord> Deprecate(std::string_view id, std::optional<std::string> error = {});
+  Result<CheckpointRecord> Deprecate(std::string_view id, std::optional<std::string> error = {},
+                                     const BatchExtra& extra = {});
 
   struct Page {
     std::vector<CheckpointRecord> items;
@@ -97,7 +103,7 @@ class Catalog {
   std::mutex& LockFor(std::string_view id);
   // Writes `after` (or removes `before` when after is null) with the
   // observers' additions, in one synced batch.
-  Status Commit(const CheckpointRecord* before, const CheckpointRecord* after);
+  Status Commit(const CheckpointRecord* before, const CheckpointRecord* after, const BatchExtra& extra = {});
   static std::string IndexKey(uint64_t seq, std::string_view id);
 
   Db* db_;

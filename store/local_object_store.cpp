@@ -576,4 +576,74 @@ Status LocalObjectStore::Delete(std::string_view key) {
   return Status::Ok();
 }
 
+namespace {
+
+// Unlinks temp files under the directory open as `fd` (which it closes),
+// depth first; directories left empty are removed by the caller's unlinkat.
+Status SweepTemps(int fd, const std::string& where, int depth, size_t* removed) {
+  DIR* d = ::fdopendir(fd);
+  if (d == nullptr) {
+    int err = errno;
+    ::close(fd);
+    return ErrnoError("opendir " + where, err);
+  }
+  std::vector<std::string> dirs;
+  errno = 0;
+  while (struct dirent* de = ::readdir(d)) {
+    std::string_view name = de->d_name;
+    if (name == "." || name == "..") continue;
+    struct stat st;
+    if (::fstatat(::dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      dirs.emplace_back(name);
+    } else if (S_ISREG(st.st_mode) && name.starts_with(kTmpPrefix)) {
+      if (::unlinkat(::dirfd(d), de->d_name, 0) == 0) ++*removed;
+    }
+  }
+  Status result;
+  for (const auto& name : dirs) {
+    if (depth > 64) break;  // keys are never this deep
+    int sub = ::openat(::dirfd(d), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0) continue;
+    Status st = SweepTemps(sub, where + "/" + name, depth + 1, removed);
+    if (!st.ok() && result.ok()) result = st;
+    ::unlinkat(::dirfd(d), name.c_str(), AT_REMOVEDIR);  // only when empty
+  }
+  ::closedir(d);
+  return result;
+}
+
+}  // namespace
+
+Status LocalObjectStore::RemoveIncomplete(std::string_view prefix) {
+  CKPTD_RETURN_IF_ERROR(ValidatePrefix(prefix));
+  if (!prefix.empty() && prefix.back() != '/')
+    return InvalidArgument(fmt::format("RemoveIncomplete: prefix '{}' is not a directory", prefix));
+  int fd = ::open(root_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("open " + root_, errno);
+  std::string where = root_;
+  std::string_view rest = prefix;
+  while (!rest.empty()) {
+    size_t slash = rest.find('/');
+    std::string part(rest.substr(0, slash));
+    rest.remove_prefix(slash + 1);
+    int sub = ::openat(fd, part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int err = errno;
+    ::close(fd);
+    if (sub < 0) {
+      if (err == ENOENT || err == ENOTDIR || err == ELOOP) return Status::Ok();
+      return ErrnoError(fmt::format("{}: open '{}'", Describe(), prefix), err);
+    }
+    fd = sub;
+    where += "/" + part;
+  }
+  size_t removed = 0;
+  Status st = SweepTemps(fd, where, 0, &removed);
+  if (!prefix.empty()) {
+    std::string dir = where;
+    while (dir.size() > root_.size() && ::rmdir(dir.c_str()) == 0) dir = Dirname(dir);
+  }
+  return st.WithContext(Describe());
+}
+
 }  // namespace ckptd

@@ -40,6 +40,10 @@ class LocalObjectStore final : public ObjectStore {
   Result<ListPage> List(std::string_view prefix, std::string_view page_token = {},
                         int max_keys = 1000) override;
   Status Delete(std::string_view key) override;
+  // Unlinks the hidden temporary files under the prefix's directory (walked
+  // with openat and O_NOFOLLOW: a symlink is never followed out of the
+  // root) and removes the directories that leaves empty.
+  Status RemoveIncomplete(std::string_view prefix) override;
   std::string Describe() const override;
 
   const std::string& root() const { return root_; }

@@ -106,6 +106,13 @@ class ObjectStore {
   // Deletes every object under prefix, page by page. An empty prefix is
   // refused (InvalidArgument) so a bug cannot wipe a whole store.
   virtual Status DeletePrefix(std::string_view prefix);
+  // Removes what uploads under `prefix` ("" or ending in '/') left behind
+  // when their writer died with its process: never visible as objects, but
+  // holding space (the local store's hidden temporary files). Only for
+  // prefixes no writer is using now. Backends with nothing of the kind to
+  // find (S3: incomplete multipart uploads expire by the bucket's
+  // lifecycle rules) do nothing.
+  virtual Status RemoveIncomplete(std::string_view prefix) { return Status::Ok(); }
   // "file:///var/lib/ckptd/images/" or "s3://bucket/prefix/" for messages.
   virtual std::string Describe() const = 0;
 

@@ -213,7 +213,7 @@ TEST_F(GpuJobsTest, LockTimeoutLeavesTheProcessRunning) {
   EXPECT_EQ(StateOf(pid), "running");
   EXPECT_NE(ct::ProcState(pid), 'T');
   ExpectCounting(out);
-  ExpectDeprecatedWith(job, "GPU lock/checkpoint");
+  ExpectDeprecatedWith(job, "GPU lock of pid");
   EXPECT_TRUE(GetCheckpoint(Str(job, "checkpoint_id")).at("info").as_object().contains("gpu"));
 }
 

@@ -1,0 +1,187 @@
+#include "jobs/job.h"
+
+#include <array>
+#include <utility>
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include "common/clock.h"
+
+namespace ckptd {
+
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::array<std::pair<JobPhase, std::string_view>, 10> kPhases{{
+    {JobPhase::kQueued, "queued"},
+    {JobPhase::kInfo, "info"},
+    {JobPhase::kDump, "dump"},
+    {JobPhase::kUpload, "upload"},
+    {JobPhase::kManifest, "manifest"},
+    {JobPhase::kReady, "ready"},
+    {JobPhase::kDownload, "download"},
+    {JobPhase::kRestore, "restore"},
+    {JobPhase::kRecovery, "recovery"},
+    {JobPhase::kDone, "done"},
+}};
+
+constexpr std::array<std::pair<JobState, std::string_view>, 4> kStates{{
+    {JobState::kQueued, "queued"},
+    {JobState::kRunning, "running"},
+    {JobState::kSucceeded, "succeeded"},
+    {JobState::kFailed, "failed"},
+}};
+
+template <typename E, size_t N>
+Result<E> Parse(const std::array<std::pair<E, std::string_view>, N>& table, std::string_view word,
+                const char* what) {
+  for (const auto& [e, name] : table)
+    if (name == word) return e;
+  return Corruption(fmt::format("job record: unknown {} '{}'", what, word));
+}
+
+json::value OptString(const std::string& s) { return s.empty() ? json::value(nullptr) : json::value(s); }
+
+bool B(const json::object& o, const char* k) {
+  auto* v = o.if_contains(k);
+  return v && v->is_bool() && v->as_bool();
+}
+
+json::object RestoreOptionsToJson(const api::RestoreJobRequest& r) {
+  json::array map;
+  for (const auto& [from, to] : r.device_map) map.push_back(json::object{{"from", from}, {"to", to}});
+  return json::object{{"timeout", r.timeout_s}, {"device_map", std::move(map)}};
+}
+
+api::RestoreJobRequest RestoreOptionsFromJson(const json::object& o) {
+  api::RestoreJobRequest r;
+  if (auto* t = o.if_contains("timeout"); t && t->is_int64()) r.timeout_s = t->as_int64();
+  if (auto* m = o.if_contains("device_map"); m && m->is_array())
+    for (const auto& e : m->as_array())
+      r.device_map.emplace_back(e.at("from").as_string(), e.at("to").as_string());
+  return r;
+}
+
+}  // namespace
+
+std::string_view KindName(JobKind k) { return k == JobKind::kCheckpoint ? "checkpoint" : "restore"; }
+
+std::string_view StateName(JobState s) {
+  for (const auto& [e, name] : kStates)
+    if (e == s) return name;
+  return "?";
+}
+
+std::string_view PhaseName(JobPhase p) {
+  for (const auto& [e, name] : kPhases)
+    if (e == p) return name;
+  return "?";
+}
+
+bool Finished(JobState s) { return s == JobState::kSucceeded || s == JobState::kFailed; }
+
+json::object CheckpointOptionsToJson(const api::CheckpointJobRequest& r) {
+  json::array ext;
+  for (const auto& e : r.external) ext.emplace_back(e);
+  return json::object{{"leave_running", r.leave_running},   {"tcp_established", r.tcp_established},
+                      {"shell_job", r.shell_job},           {"ext_unix_sk", r.ext_unix_sk},
+                      {"file_locks", r.file_locks},         {"link_remap", r.link_remap},
+                      {"manage_cgroups", r.manage_cgroups}, {"timeout", r.timeout_s},
+                      {"log_level", r.log_level},           {"external", std::move(ext)},
+                      {"compression", r.compression},       {"gpu", r.gpu}};
+}
+
+api::CheckpointJobRequest CheckpointOptionsFromJson(const json::object& o) {
+  api::CheckpointJobRequest r;
+  r.leave_running = B(o, "leave_running");
+  r.tcp_established = B(o, "tcp_established");
+  r.shell_job = B(o, "shell_job");
+  r.ext_unix_sk = B(o, "ext_unix_sk");
+  r.file_locks = B(o, "file_locks");
+  r.link_remap = B(o, "link_remap");
+  r.manage_cgroups = B(o, "manage_cgroups");
+  if (auto* v = o.if_contains("timeout"); v && v->is_int64()) r.timeout_s = v->as_int64();
+  if (auto* v = o.if_contains("log_level"); v && v->is_int64()) r.log_level = static_cast<int>(v->as_int64());
+  if (auto* v = o.if_contains("compression"); v && v->is_string()) r.compression = std::string(v->as_string());
+  if (auto* v = o.if_contains("gpu"); v && v->is_string()) r.gpu = std::string(v->as_string());
+  if (auto* v = o.if_contains("name"); v && v->is_string()) r.name = std::string(v->as_string());
+  if (auto* v = o.if_contains("external"); v && v->is_array())
+    for (const auto& e : v->as_array())
+      if (e.is_string()) r.external.emplace_back(e.as_string());
+  return r;
+}
+
+std::string Job::LogTag() const {
+  return fmt::format("job {} checkpoint {}", id, checkpoint_id.empty() ? "-" : checkpoint_id);
+}
+
+json::value Job::ToJson(int64_t now_ms) const {
+  int64_t elapsed = 0;
+  if (started_ms) elapsed = (finished_ms ? finished_ms : now_ms) - started_ms;
+  auto stamp = [](int64_t ms) { return ms ? json::value(FormatTimestamp(ms)) : json::value(nullptr); };
+  json::object o{{"id", id},
+                 {"kind", KindName(kind)},
+                 {"state", StateName(state)},
+                 {"phase", PhaseName(phase)},
+                 {"checkpoint_id", OptString(checkpoint_id)},
+                 {"pid", pid ? json::value(pid) : json::value(nullptr)},
+                 {"bytes_written", bytes_written},
+                 {"created_at", FormatTimestamp(created_ms)},
+                 {"created_at_ms", created_ms},
+                 {"started_at", stamp(started_ms)},
+                 {"started_at_ms", started_ms},
+                 {"finished_at", stamp(finished_ms)},
+                 {"finished_at_ms", finished_ms},
+                 {"elapsed_ms", elapsed},
+                 {"result", result.empty() ? json::value(nullptr) : json::value(result)},
+                 {"error", OptString(error)},
+                 {"restore_path", OptString(restore_path)},
+                 {"journal", journal.ToJson()}};
+  if (kind == JobKind::kCheckpoint) {
+    json::object opts = CheckpointOptionsToJson(ckpt);
+    opts["name"] = ckpt.name ? json::value(*ckpt.name) : json::value(nullptr);
+    o["options"] = std::move(opts);
+  } else {
+    o["options"] = RestoreOptionsToJson(rst);
+  }
+  if (expected_checksum) o["expected_checksum"] = *expected_checksum;
+  return o;
+}
+
+Result<Job> Job::FromJson(const json::value& v) {
+  try {
+    const auto& o = v.as_object();
+    Job j;
+    j.id = std::string(o.at("id").as_string());
+    j.kind = o.at("kind").as_string() == "checkpoint" ? JobKind::kCheckpoint : JobKind::kRestore;
+    CKPTD_ASSIGN_OR_RETURN(j.state, Parse(kStates, o.at("state").as_string(), "state"));
+    CKPTD_ASSIGN_OR_RETURN(j.phase, Parse(kPhases, o.at("phase").as_string(), "phase"));
+    if (o.at("checkpoint_id").is_string()) j.checkpoint_id = std::string(o.at("checkpoint_id").as_string());
+    if (o.at("pid").is_int64()) j.pid = static_cast<int>(o.at("pid").as_int64());
+    j.bytes_written = o.at("bytes_written").to_number<uint64_t>();
+    j.created_ms = o.at("created_at_ms").to_number<int64_t>();
+    j.started_ms = o.at("started_at_ms").to_number<int64_t>();
+    j.finished_ms = o.at("finished_at_ms").to_number<int64_t>();
+    if (o.at("error").is_string()) j.error = std::string(o.at("error").as_string());
+    if (o.at("result").is_object()) j.result = o.at("result").as_object();
+    if (o.at("restore_path").is_string()) j.restore_path = std::string(o.at("restore_path").as_string());
+    if (auto* opts = o.if_contains("options"); opts && opts->is_object()) {
+      if (j.kind == JobKind::kCheckpoint) j.ckpt = CheckpointOptionsFromJson(opts->as_object());
+      else j.rst = RestoreOptionsFromJson(opts->as_object());
+    }
+    if (j.kind == JobKind::kCheckpoint) j.ckpt.pid = j.pid;
+    if (auto* c = o.if_contains("expected_checksum"); c && c->is_string()) j.expected_checksum = std::string(c->as_string());
+    if (auto* jr = o.if_contains("journal"); jr && jr->is_object()) {
+      CKPTD_ASSIGN_OR_RETURN(j.journal, Journal::FromJson(*jr));
+    }
+    if (j.kind == JobKind::kRestore && !j.checkpoint_id.empty()) j.rst.checkpoint_id = j.checkpoint_id;
+    if (j.kind == JobKind::kRestore && j.checkpoint_id.empty()) j.rst.restore_path = j.restore_path;
+    return j;
+  } catch (const std::exception& e) {
+    return Corruption(fmt::format("job record is malformed: {}", e.what()));
+  }
+}
+
+}  // namespace ckptd

@@ -1,0 +1,181 @@
+#include "jobs/restore_pipeline.h"
+
+#include <signal.h>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "common/proc.h"
+#include "images/image_transfer.h"
+#include "jobs/criu_requests.h"
+#include "store/digest.h"
+
+namespace ckptd {
+
+namespace json = boost::json;
+namespace fs = std::filesystem;
+using SteadyClock = std::chrono::steady_clock;
+
+RestorePipeline::RestorePipeline(const JobOptions& opts, const JobEnv& env, Catalog* catalog, JobContext* ctx)
+    : opts_(opts), env_(env), catalog_(catalog), ctx_(ctx), job_(ctx->job()) {
+  staging_ = job_.journal.staging.empty() ? fs::path(opts.staging_dir) / ("restore-" + job_.id)
+                                          : fs::path(job_.journal.staging);
+  images_dir_ = staging_ / "images";
+  gpu_.log_tag = job_.LogTag();
+  gpu_.device_map = job_.rst.device_map;
+  for (const auto& g : job_.journal.gpu) gpu_.pids.push_back(g.pid);
+}
+
+void RestorePipeline::Phase(JobPhase p) {
+  phase_ = p;
+  ctx_->SetPhase(p);
+}
+
+Status RestorePipeline::Run() {
+  auto t_total = SteadyClock::now();
+  Status st = ReadManifest();
+  if (st.ok()) st = Download();
+  if (st.ok()) st = CriuRestore();
+  if (st.ok()) st = GpuRestore();
+  std::error_code ec;
+  fs::remove_all(staging_, ec);
+  if (!st.ok())
+    return Status(st.code(),
+                  st.WithContext(fmt::format("restore of {}: {}", job_.restore_path, PhaseName(phase_))).message());
+  timings_["total"] = MillisSince(t_total);
+  json::object result{{"pid", restored_pid_},
+                      {"image_bytes", manifest_.TotalSize()},
+                      {"criu_version", manifest_.criu_version},
+                      {"source_pid", manifest_.pid},
+                      {"timings_ms", timings_}};
+  if (!gpu_.report.is_null()) result["gpu"] = gpu_.report;
+  ctx_->ObserveGpuSteps(gpu_.report);
+  ctx_->SetResult(std::move(result), restored_pid_);
+  return Status::Ok();
+}
+
+Status RestorePipeline::ReadManifest() {
+  Phase(JobPhase::kManifest);
+  auto t = SteadyClock::now();
+  Status st = RunStep(ctx_, Step::kReadManifest, [&]() -> Status {
+    // Deprecation waits for this hold (jobs/checkpoint_readers.h).
+    CKPTD_ASSIGN_OR_RETURN(hold_, HoldForRead(env_.readers, *catalog_, job_.checkpoint_id));
+    CKPTD_ASSIGN_OR_RETURN(store_, env_.open_store(job_.restore_path));
+    auto bytes = store_->GetBytes(kManifestName);
+    if (!bytes.ok()) {
+      if (bytes.status().code() == Code::kNotFound)
+        return NotFound(fmt::format("no {} under {}", kManifestName, job_.restore_path));
+      return bytes.status();
+    }
+    if (job_.expected_checksum && Sha256::HexOf(*bytes) != *job_.expected_checksum)
+      return Corruption(fmt::format("manifest sha256 {} does not match the catalog's checksum {}",
+                                    Sha256::HexOf(*bytes), *job_.expected_checksum));
+    CKPTD_ASSIGN_OR_RETURN(manifest_, Manifest::Parse(*bytes));
+    return Status::Ok();
+  });
+  timings_["manifest"] = MillisSince(t);
+  return st;
+}
+
+Status RestorePipeline::Download() {
+  Phase(JobPhase::kDownload);
+  auto t = SteadyClock::now();
+  std::error_code ec;
+  fs::remove_all(staging_, ec);
+  fs::create_directories(images_dir_, ec);
+  if (ec) return IOError(fmt::format("create {}: {}", images_dir_.string(), ec.message()));
+  Status st = RunStep(
+      ctx_, Step::kDownload,
+      [&] {
+        return DownloadAll(store_.get(), manifest_.files, images_dir_, opts_.restore_parallelism,
+                           [this](uint64_t n) { return ctx_->Progress(n); });
+      },
+      [&](Journal& j) { j.staging = staging_.string(); });
+  hold_.Release();
+  timings_["download"] = MillisSince(t);
+  return st;
+}
+
+Status RestorePipeline::CriuRestore() {
+  Phase(JobPhase::kRestore);
+  auto t = SteadyClock::now();
+  // The killed original's orphans must be reaped or their pids stay taken.
+  if (env_.reaper) env_.reaper->ReapOrphans();
+  CKPTD_ASSIGN_OR_RETURN(criu::RestoreOptions ro, RestoreOptionsFor(manifest_.options, images_dir_, staging_));
+  ro.deadline = std::chrono::seconds(job_.rst.timeout_s);
+  ro.on_criu_started = [this](pid_t criu_pid) {
+    ctx_->Note("criu-started", [&](Journal& j) { j.criu = Identify(criu_pid); }).IgnoreError();
+  };
+  ro.notify = [this](const std::string& script, int pid) -> Status {
+    if (pid <= 0 || (script != "setup-namespaces" && script != "post-restore")) return Status::Ok();
+    return ctx_->Note("restore-root", [&](Journal& j) { j.restored = Identify(pid); });
+  };
+  // CRIU kills what it forked when a restore fails; should a tree with the
+  // dumped root pid appear anyway, it is ours to remove (no half-restored
+  // workload). A root already running before is left alone.
+  const bool root_existed = manifest_.pid > 0 && kill(manifest_.pid, 0) == 0;
+  std::vector<ProcRef> gpu;
+  for (int p : manifest_.gpu_pids) gpu.push_back(ProcRef{p, 0});
+  Status st = RunStep(
+      ctx_, Step::kCriuRestore,
+      [&]() -> Status {
+        auto res = env_.criu->Restore(ro);
+        if (!res.ok()) {
+          if (KillHalfRestored() > 0)
+            spdlog::warn("{}: restore failed but the dumped tree (pid {}) appeared: killed it", job_.LogTag(),
+                         manifest_.pid);
+          return res.status();
+        }
+        restored_pid_ = res->pid;
+        return ctx_->Note("", [&](Journal& j) { j.restored = Identify(res->pid); });
+      },
+      [&](Journal& j) {
+        j.staging = staging_.string();
+        j.dumped_root = manifest_.pid;
+        j.root_existed = root_existed;
+        j.restore_began = BootTicksNow();
+        j.restored.reset();
+        j.gpu = gpu;
+      });
+  gpu_.pids = manifest_.gpu_pids;
+  timings_["restore"] = MillisSince(t);
+  return st;
+}
+
+Status RestorePipeline::GpuRestore() {
+  if (!env_.gpu || gpu_.pids.empty()) return Status::Ok();
+  Status st = RunStep(ctx_, Step::kGpuRestore, [&] { return env_.gpu->AfterRestore(restored_pid_, &gpu_); });
+  if (st.ok()) return st;
+  // Never leave a half-restored workload behind.
+  KillTree(restored_pid_);
+  return st.WithContext("gpu after restore");
+}
+
+int KillRestoringTree(const Journal& j) {
+  int killed = 0;
+  if (j.criu && IsAlive(*j.criu)) {
+    kill(-j.criu->pid, SIGKILL);  // CRIU leads its own session and group
+    killed += KillRef(*j.criu);
+    WaitGone(*j.criu, std::chrono::seconds(5));
+  }
+  if (j.restored && IsAlive(*j.restored)) {
+    killed += KillTree(j.restored->pid);
+  } else if (j.dumped_root > 0 && !j.root_existed) {
+    // Before CRIU named the root: the dumped pid, if it appeared since.
+    auto ref = Identify(j.dumped_root);
+    if (ref && ref->start >= j.restore_began && IsAlive(*ref)) killed += KillTree(ref->pid);
+  }
+  return killed;
+}
+
+Status RestorePipeline::FinishGpuRestore() {
+  const Journal& j = job_.journal;
+  if (!j.restored || !IsAlive(*j.restored)) return NotFound("the restored tree is gone");
+  restored_pid_ = j.restored->pid;
+  Status st = GpuRestore();
+  if (!st.ok()) return st;
+  ctx_->SetResult(json::object{{"pid", restored_pid_}, {"gpu", gpu_.report}, {"recovered", true}}, restored_pid_);
+  return Status::Ok();
+}
+
+}  // namespace ckptd
