@@ -7,8 +7,12 @@
 //
 // Points are "<step>:before" (the step's intent is journaled, nothing done
 // yet) and "<step>:after" (done, its outcome not yet journaled) for every
-// journaled step (jobs/journal.h), plus a few instants inside steps:
-// "criu-started", "dump-images", "criu-paused", "restore-root". With nothing
+// journaled step (jobs/journal.h), plus instants inside steps:
+// "<step>:criu-started" (dump, rollback, criu-restore: CRIU's pid is
+// journaled), "dump:images-written" (CRIU's post-dump: every image is
+// written, the tree not yet resumed or ended), "dump:criu-paused" (the
+// image streamer stopped CRIU for backpressure), "<step>:root-known"
+// (rollback, criu-restore: CRIU named the restored root). With nothing
 // set both are a lookup in an empty list. The variables are read once, at
 // the first call.
 // Thread safety: any thread.

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/proc.h"
 #include "criu/criu_log.h"
 #include "criu/rpc.pb.h"
 #include "criu/swrk.h"
@@ -158,50 +159,11 @@ Status OutcomeStatus(const SwrkOutcome& out, const OpContext& ctx) {
   return Status(code, WithLog(msg, ctx)).WithContext(ctx.what);
 }
 
-// Reads "State:" of /proc/<pid>/task/<tid>/status: 'R', 'S', 'T', 't', ...
-char TaskState(int pid, const std::string& tid) {
-  std::ifstream in(fmt::format("/proc/{}/task/{}/stat", pid, tid));
-  std::string line;
-  if (!std::getline(in, line)) return '?';
-  size_t close = line.rfind(')');  // comm may hold spaces and parentheses
-  if (close == std::string::npos || close + 2 >= line.size()) return '?';
-  return line[close + 2];
-}
-
-std::vector<std::string> Tids(int pid) {
-  std::vector<std::string> tids;
-  DIR* d = opendir(fmt::format("/proc/{}/task", pid).c_str());
-  if (!d) return tids;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] != '.') tids.emplace_back(e->d_name);
-  }
-  closedir(d);
-  return tids;
-}
-
 }  // namespace
 
 int ResumeStoppedTree(int root_pid) {
-  if (root_pid <= 0) return 0;
-  std::vector<int> todo{root_pid};
-  std::set<int> seen;
-  int resumed = 0;
-  while (!todo.empty()) {
-    int pid = todo.back();
-    todo.pop_back();
-    if (!seen.insert(pid).second) continue;
-    bool stopped = false;
-    for (const auto& tid : Tids(pid)) {
-      if (TaskState(pid, tid) == 'T') stopped = true;
-      std::ifstream children(fmt::format("/proc/{}/task/{}/children", pid, tid));
-      int child;
-      while (children >> child) todo.push_back(child);
-    }
-    if (stopped && kill(pid, SIGCONT) == 0) {
-      spdlog::warn("criu: pid {} was left stopped; sent SIGCONT", pid);
-      ++resumed;
-    }
-  }
+  int resumed = ContinueTree(root_pid);
+  if (resumed > 0) spdlog::warn("criu: {} task(s) of pid {} were left stopped; sent SIGCONT", resumed, root_pid);
   return resumed;
 }
 

@@ -3,7 +3,8 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -136,50 +137,55 @@ Result<RecvState> RecvMessage(int fd, std::chrono::milliseconds wait, std::strin
 
 static_assert(kCriuPageServerFd == kCriuSocketFd + 1);
 
+// An fd closed on scope exit (parent side of the spawn).
+struct ScopedFd {
+  int fd = -1;
+  ~ScopedFd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// The child's side of SpawnCriu, between fork and exec: async-signal-safe
+// calls only (no allocation: everything was prepared by the parent).
+[[noreturn]] void ExecCriu(const char* path, char* const* argv, char* const* envp, int null_fd, int err_fd,
+                           int criu_end, int ps_fd, pid_t parent) {
+  // Default dispositions, nothing blocked: CRIU starts as from a shell.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  // Own session: terminal signals aimed at the daemon do not reach CRIU,
+  // and the watchdog can kill CRIU's helpers as a group.
+  setsid();
+  // CRIU never outlives the daemon (here: the thread that waits for it)
+  // while it may hold a tree frozen; a stopped CRIU is killed too.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(127);  // the daemon died before the prctl
+  // Move every fd above the numbers they go to, then into place.
+  int in = fcntl(null_fd, F_DUPFD, 16), err = fcntl(err_fd, F_DUPFD, 16);
+  int sock = fcntl(criu_end, F_DUPFD, 16);
+  int ps = ps_fd >= 0 ? fcntl(ps_fd, F_DUPFD, 16) : -1;
+  if (in < 0 || err < 0 || dup2(in, 0) < 0 || dup2(err, 1) < 0 || dup2(err, 2) < 0 || sock < 0 ||
+      dup2(sock, kCriuSocketFd) < 0 || (ps_fd >= 0 && (ps < 0 || dup2(ps, kCriuPageServerFd) < 0)))
+    _exit(127);
+  // Nothing else of the daemon's leaks into CRIU (and from it into restored
+  // trees): listening sockets, RocksDB files, other jobs' image fds.
+  syscall(SYS_close_range, ps_fd >= 0 ? kCriuPageServerFd + 1 : kCriuSocketFd + 1, ~0U, 0);
+  execve(path, argv, envp);
+  _exit(127);
+}
+
 Result<pid_t> SpawnCriu(const SwrkConfig& config, int criu_end) {
   if (access(config.criu_path.c_str(), X_OK) != 0) {
     int err = errno;
     return Unavailable(fmt::format("criu binary {}: {}", config.criu_path, std::strerror(err)));
   }
   std::string err_path = config.stderr_path.empty() ? "/dev/null" : config.stderr_path.string();
-
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  // dup2 onto the same number clears FD_CLOEXEC in posix_spawn (POSIX 2017),
-  // so this also works when the socket already is fd 3.
-  posix_spawn_file_actions_adddup2(&fa, criu_end, kCriuSocketFd);
-  int last_fd = kCriuSocketFd;
-  int ps_fd = config.page_server_fd, ps_copy = -1;
-  if (ps_fd == kCriuSocketFd) {
-    // The dup2 above would replace it first: hand CRIU a copy.
-    ps_copy = ps_fd = ::fcntl(ps_fd, F_DUPFD_CLOEXEC, kCriuPageServerFd + 1);
-    if (ps_fd < 0) {
-      int err = errno;
-      posix_spawn_file_actions_destroy(&fa);
-      return ErrnoError("dup page server socket", err);
-    }
-  }
-  if (ps_fd >= 0) {
-    posix_spawn_file_actions_adddup2(&fa, ps_fd, kCriuPageServerFd);
-    last_fd = kCriuPageServerFd;
-  }
-  // Nothing else of the daemon's leaks into CRIU (and from it into restored
-  // trees): listening sockets, RocksDB files, other jobs' image fds.
-  posix_spawn_file_actions_addclosefrom_np(&fa, last_fd + 1);
-
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t all, none;
-  sigfillset(&all);
-  sigemptyset(&none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  // Own session: terminal signals aimed at the daemon do not reach CRIU, and
-  // the watchdog can kill CRIU's helpers as a group.
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
+  ScopedFd null_fd{::open("/dev/null", O_RDONLY | O_CLOEXEC)};
+  ScopedFd err_fd{::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
+  if (null_fd.fd < 0 || err_fd.fd < 0) return ErrnoError("open criu's stdio (" + err_path + ")", errno);
 
   std::vector<std::string> env = CriuEnvironment(config.plugin_dir);
   std::vector<char*> envp;
@@ -188,15 +194,18 @@ Result<pid_t> SpawnCriu(const SwrkConfig& config, int criu_end) {
   std::string fd_arg = std::to_string(kCriuSocketFd);
   std::vector<char*> argv = {const_cast<char*>(config.criu_path.c_str()), const_cast<char*>("swrk"),
                              fd_arg.data(), nullptr};
-
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, config.criu_path.c_str(), &fa, &attr, argv.data(), envp.data());
-  if (ps_copy >= 0) ::close(ps_copy);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (rc != 0) {
-    return Unavailable(fmt::format("cannot start {} swrk: {}", config.criu_path, std::strerror(rc)));
-  }
+  const pid_t parent = getpid();
+  // No handler of the daemon may run in the child between fork and exec.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pid_t pid = fork();
+  if (pid == 0)
+    ExecCriu(config.criu_path.c_str(), argv.data(), envp.data(), null_fd.fd, err_fd.fd, criu_end,
+             config.page_server_fd, parent);
+  int err = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (pid < 0) return Unavailable(fmt::format("cannot start {} swrk: {}", config.criu_path, std::strerror(err)));
   return pid;
 }
 

@@ -6,6 +6,10 @@
 // - RunSwrk() always reaps the child it started, whatever happens.
 // - A watchdog thread enforces `deadline`: SIGTERM to CRIU, then SIGKILL to
 //   CRIU's process group (CRIU runs in its own session) after `kill_grace`.
+// - CRIU gets SIGKILL as its parent-death signal: it dies with the thread
+//   that runs RunSwrk (in practice, with the daemon), so a CRIU the daemon
+//   stopped for backpressure, or one waiting for an answer, never holds a
+//   tree after the daemon is gone; the kernel then detaches the tree.
 //   The child is never signalled after it has been reaped (no pid reuse race).
 // - It returns an error Status only when CRIU could not be started
 //   (kUnavailable, or socketpair failing); everything else, including socket

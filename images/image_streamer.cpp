@@ -16,6 +16,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/crash_point.h"
+
 namespace ckptd {
 
 namespace fs = std::filesystem;
@@ -133,8 +135,13 @@ void ImageStreamer::Throttle(uint64_t backlog) {
     if (PidfdSendSignal(fd, SIGSTOP) == 0) {
       writer_paused_ = true;
       paused_at_ = std::chrono::steady_clock::now();
-      std::lock_guard lock(mu_);
-      stats_.writer_pauses++;
+      {
+        std::lock_guard lock(mu_);
+        stats_.writer_pauses++;
+      }
+      // The daemon dying here leaves CRIU stopped, holding the tree: the
+      // crash-point tests check that neither outlives it.
+      CrashPoint("dump:criu-paused");
     }
   } else if (writer_paused_ && backlog <= opts_.max_backlog_bytes / 2) {
     ResumeWriter();

@@ -131,7 +131,7 @@ Status CheckpointPipeline::Dump() {
     if (script == "pre-dump") frozen_from_ = SteadyClock::now();
     if (script != "post-dump") return Status::Ok();
     frozen_until_ = SteadyClock::now();
-    return ctx_->Note("dump-images", [](Journal& j) { j.images_complete = true; });
+    return ctx_->Note("dump:images-written", [](Journal& j) { j.images_complete = true; });
   };
   CKPTD_RETURN_IF_ERROR(ctx_->Begin(Step::kDump, [&](Journal& j) {
     j.staging = staging_.string();
@@ -168,7 +168,7 @@ Status CheckpointPipeline::StartUploaders(criu::DumpOptions* d) {
   const bool lr = job_.ckpt.leave_running;
   criu::DumpOptions& dump = *d;
   auto note_criu = [this](pid_t criu_pid) {
-    Status st = ctx_->Note("criu-started", [&](Journal& j) { j.criu = Identify(criu_pid); });
+    Status st = ctx_->Note("dump:criu-started", [&](Journal& j) { j.criu = Identify(criu_pid); });
     if (!st.ok()) spdlog::warn("{}: {}", job_.LogTag(), st.ToString());
   };
   dump.on_criu_started = note_criu;
@@ -390,11 +390,11 @@ Result<int> CheckpointPipeline::RollbackFromStaging() {
   ro.log_file = "rollback-restore.log";
   ro.deadline = std::chrono::seconds(job_.ckpt.timeout_s);
   ro.on_criu_started = [this](pid_t criu_pid) {
-    ctx_->Note("criu-started", [&](Journal& j) { j.criu = Identify(criu_pid); }).IgnoreError();
+    ctx_->Note("rollback:criu-started", [&](Journal& j) { j.criu = Identify(criu_pid); }).IgnoreError();
   };
   ro.notify = [this](const std::string& script, int pid) -> Status {
     if (pid <= 0 || (script != "setup-namespaces" && script != "post-restore")) return Status::Ok();
-    return ctx_->Note("restore-root", [&](Journal& j) { j.restored = Identify(pid); });
+    return ctx_->Note("rollback:root-known", [&](Journal& j) { j.restored = Identify(pid); });
   };
   int restored = 0;
   Status st = RunStep(

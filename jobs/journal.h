@@ -12,8 +12,8 @@
 //   restore:    read-manifest, download, criu-restore, gpu-restore
 //   both:       recover (recovery's own actions on the job)
 // Facts noted inside a step (no entry of their own): CRIU's pid
-// ("criu-started"), CRIU's word that every image is written
-// ("dump-images"), the restored root ("restore-root").
+// ("<step>:criu-started"), CRIU's word that every image is written
+// ("dump:images-written"), the restored root ("<step>:root-known").
 // Thread safety: value types.
 #pragma once
 

@@ -104,11 +104,11 @@ Status RestorePipeline::CriuRestore() {
   CKPTD_ASSIGN_OR_RETURN(criu::RestoreOptions ro, RestoreOptionsFor(manifest_.options, images_dir_, staging_));
   ro.deadline = std::chrono::seconds(job_.rst.timeout_s);
   ro.on_criu_started = [this](pid_t criu_pid) {
-    ctx_->Note("criu-started", [&](Journal& j) { j.criu = Identify(criu_pid); }).IgnoreError();
+    ctx_->Note("criu-restore:criu-started", [&](Journal& j) { j.criu = Identify(criu_pid); }).IgnoreError();
   };
   ro.notify = [this](const std::string& script, int pid) -> Status {
     if (pid <= 0 || (script != "setup-namespaces" && script != "post-restore")) return Status::Ok();
-    return ctx_->Note("restore-root", [&](Journal& j) { j.restored = Identify(pid); });
+    return ctx_->Note("criu-restore:root-known", [&](Journal& j) { j.restored = Identify(pid); });
   };
   // CRIU kills what it forked when a restore fails; should a tree with the
   // dumped root pid appear anyway, it is ours to remove (no half-restored
