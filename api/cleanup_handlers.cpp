@@ -15,6 +15,7 @@ void RegisterCleanupRoutes(Router* router, CleanupService* cleanup) {
     return Json(200, json::object{{"cleaned", r->cleaned},
                                   {"removed", r->removed},
                                   {"skipped", r->skipped},
+                                  {"orphans", r->orphans},
                                   {"errors", std::move(errors)}});
   });
 }

@@ -1,6 +1,7 @@
 // Our cleanup extension (documented in openapi.json):
 //   POST /v2/cleanup  runs a cleanup round now and answers
-//   200 {"cleaned": N, "removed": M, "skipped": K, "errors": ["<id>: <message>", ...]}.
+//   200 {"cleaned": N, "removed": M, "skipped": K, "orphans": O,
+//        "errors": ["<id>: <message>", ...]}.
 // The work is done by jobs/cleanup.h through the interface below.
 #pragma once
 
@@ -16,6 +17,7 @@ struct CleanupReport {
   int cleaned = 0;  // deprecated checkpoints whose objects were deleted this round
   int removed = 0;  // records removed after their retention
   int skipped = 0;  // deprecated checkpoints left for a later round (being read)
+  int orphans = 0;  // image directories of checkpoints the catalog no longer has, deleted
   std::vector<std::string> errors;  // "<id>: <message>", retried next round
 };
 

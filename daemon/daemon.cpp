@@ -101,6 +101,7 @@ Status Daemon::Start() {
   co.retention = std::chrono::seconds(config_.cleanup_retention_s);
   co.store_config = StoreConfigFrom(config_);
   co.file_roots = config_.FileRoots();
+  co.images_root = jobs_->images_root();
   cleaner_ = std::make_unique<Cleaner>(co, catalog_.get(), jobs_->images(), readers_.get());
   cleaner_->Start();
   api::RegisterCleanupRoutes(&router_, cleaner_.get());

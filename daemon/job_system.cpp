@@ -111,6 +111,7 @@ Status JobSystem::OpenImageStore(const Config& config, JobOptions* jo) {
     auto store = LocalObjectStore::Open(uri->path);
     if (!store.ok()) return store.status().WithContext("image store");
     jo->images_uri = "file://" + (*store)->root() + "/";
+    images_root_ = (*store)->root();
     images_ = std::move(*store);
   } else {
     auto store = OpenObjectStore(uri->ToString(), store_config_);

@@ -51,12 +51,15 @@ class JobSystem {
 
   JobEngine* jobs() { return jobs_.get(); }
   ObjectStore* images() { return images_.get(); }
+  // The image store's directory when it is local, else "".
+  const std::string& images_root() const { return images_root_; }
 
  private:
   Status OpenImageStore(const Config& config, JobOptions* jo);
 
   std::unique_ptr<Reaper> reaper_;
   ObjectStoreConfig store_config_;
+  std::string images_root_;
   std::unique_ptr<criu::CriuDriver> criu_;
   std::shared_future<criu::ProbeResult> probe_;
   std::unique_ptr<ObjectStore> images_;

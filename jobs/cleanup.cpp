@@ -127,11 +127,35 @@ Status Cleaner::DeleteObjects(const CheckpointRecord& rec) {
     } else {
       CKPTD_ASSIGN_OR_RETURN(auto store, OpenObjectStore(parent->ToString(), opts_.store_config));
       CKPTD_RETURN_IF_ERROR(store->DeletePrefix(prefix).WithContext(store->Describe()));
+      CKPTD_RETURN_IF_ERROR(store->RemoveIncomplete(prefix).WithContext(store->Describe()));
     }
   }
   // Failed jobs may have left partial uploads without a restore_path.
-  if (images_) CKPTD_RETURN_IF_ERROR(images_->DeletePrefix(prefix).WithContext(images_->Describe()));
+  if (images_) {
+    CKPTD_RETURN_IF_ERROR(images_->DeletePrefix(prefix).WithContext(images_->Describe()));
+    CKPTD_RETURN_IF_ERROR(images_->RemoveIncomplete(prefix).WithContext(images_->Describe()));
+  }
   return Status::Ok();
+}
+
+void Cleaner::SweepOrphans(api::CleanupReport* report) {
+  if (opts_.images_root.empty() || !images_) return;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(opts_.images_root, ec)) {
+    if (stopping_) return;
+    const std::string id = e.path().filename().string();
+    if (!IsUuid(id) || e.is_symlink() || !e.is_directory()) continue;
+    auto rec = catalog_->Get(id);
+    if (rec.ok() || rec.status().code() != Code::kNotFound) continue;
+    Status st = images_->DeletePrefix(id + "/");
+    if (st.ok()) st = images_->RemoveIncomplete(id + "/");
+    if (!st.ok()) {
+      report->errors.push_back(fmt::format("{}: orphaned images: {}", id, st.message()));
+      continue;
+    }
+    spdlog::info("cleanup: {}: image directory without a catalog record deleted", id);
+    ++report->orphans;
+  }
 }
 
 void Cleaner::NoteError(const std::string& id, const std::string& message) {
@@ -197,6 +221,7 @@ Result<api::CleanupReport> Cleaner::RunOnce() {
       ++report.cleaned;
     }
   } while (cursor);
+  SweepOrphans(&report);
   return report;
 }
 

@@ -14,8 +14,12 @@
 //   error as info.cleanup_error and is retried next round. Records whose
 //   cleaned_at is at least `retention` old (as of the start of the round, so
 //   never in the round that cleaned them) are removed from the catalog.
-//   Nothing else is ever deleted: no other status, no other id, no empty
-//   prefix.
+//   With every delete, what interrupted uploads left under that prefix
+//   (ObjectStore::RemoveIncomplete) goes too. In the daemon's local image
+//   store, a directory named as a checkpoint id that the catalog does not
+//   have (its record removed while objects stayed) is an orphan and is
+//   deleted ("orphans"). Nothing else is ever deleted: no other status, no
+//   other id, no empty prefix.
 // - Start() runs a round every `interval` on its own thread (none when
 //   interval is 0); Stop() ends an ongoing round at the next record and joins.
 //   Rounds never overlap (the trigger waits for a running round).
@@ -49,6 +53,9 @@ struct CleanerOptions {
   // Directories a file:// restore_path may name; empty: any (tests).
   std::vector<std::string> file_roots;
   size_t page = 256;               // records loaded at once
+  // The daemon's image store's directory when it is local ("" for S3):
+  // where orphaned checkpoint directories are looked for.
+  std::string images_root;
 };
 
 class Cleaner final : public api::CleanupService {
@@ -74,6 +81,8 @@ class Cleaner final : public api::CleanupService {
   // Deletes the objects of one deprecated checkpoint.
   Status DeleteObjects(const CheckpointRecord& rec);
   void NoteError(const std::string& id, const std::string& message);
+  // Deletes image directories of ids the catalog does not have.
+  void SweepOrphans(api::CleanupReport* report);
   void Loop();
 
   CleanerOptions opts_;

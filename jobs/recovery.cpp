@@ -22,11 +22,16 @@ namespace {
 
 constexpr auto kWait = std::chrono::seconds(5);
 
-// Why a job ended "interrupted", naming where it was.
+// Why a job ended "interrupted", naming the step it was in (recovery's own
+// entries aside).
 Status Interrupted(const Journal& j, std::string_view what) {
-  auto open = j.Open();
-  std::string at = open ? std::string(StepName(*open)) : j.entries.empty() ? "start" : j.Last();
-  return Cancelled(fmt::format("interrupted: the daemon stopped at {}; {}", at, what));
+  std::string at = "before the job began";
+  for (auto it = j.entries.rbegin(); it != j.entries.rend(); ++it) {
+    if (it->step == Step::kRecover) continue;
+    at = fmt::format("{} {}", it->outcome == StepOutcome::kIntent ? "in" : "after", StepName(it->step));
+    break;
+  }
+  return Cancelled(fmt::format("interrupted: the daemon stopped {}; {}", at, what));
 }
 
 }  // namespace

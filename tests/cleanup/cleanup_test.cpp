@@ -5,6 +5,8 @@
 // waits for a restore's reader hold.
 #include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
@@ -131,6 +133,41 @@ TEST_F(CleanerTest, LocalRemovesObjectsOfDeprecatedCheckpointsAndNothingElse) {
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->cleaned, 0);
   EXPECT_TRUE(Exists(images_.get(), b + "/manifest.json"));
+}
+
+// With the image store's root known, directories of ids the catalog does
+// not have are orphans; and a deprecated checkpoint's interrupted upload
+// (a hidden temp file) goes with its objects.
+TEST_F(CleanerTest, OrphansAndInterruptedUploadsAreDeleted) {
+  std::string a = MakeReady(catalog_.get(), images_uri_);
+  std::string b = MakeReady(catalog_.get(), images_uri_);
+  PutCheckpointObjects(images_.get(), a + "/");
+  PutCheckpointObjects(images_.get(), b + "/");
+  std::ofstream(dir_.path() + "/images/" + a + "/.ckptd-tmp-pages-2.img.1") << "half an upload";
+  ASSERT_TRUE(catalog_->Deprecate(a).ok());
+  std::string orphan = NewUuid();
+  PutCheckpointObjects(images_.get(), orphan + "/");
+  std::ofstream(dir_.path() + "/images/" + orphan + "/.ckptd-tmp-core.img.2") << "x";
+  ASSERT_TRUE(images_->PutBytes("not-an-id/keep.img", "kept").ok());
+  // A symlink named as an id is not ours to follow.
+  std::filesystem::create_directories(dir_.path() + "/elsewhere");
+  std::ofstream(dir_.path() + "/elsewhere/precious") << "keep";
+  std::filesystem::create_directory_symlink(dir_.path() + "/elsewhere", dir_.path() + "/images/" + NewUuid());
+
+  CleanerOptions o;
+  o.interval = 0s;
+  o.images_root = dir_.path() + "/images";
+  Cleaner cleaner(o, catalog_.get(), images_.get(), &readers_, &clock_);
+  auto r = cleaner.RunOnce();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->cleaned, 1);
+  EXPECT_EQ(r->orphans, 1);
+  EXPECT_TRUE(r->errors.empty()) << r->errors.front();
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/images/" + a));
+  EXPECT_FALSE(std::filesystem::exists(dir_.path() + "/images/" + orphan));
+  EXPECT_TRUE(Exists(images_.get(), b + "/manifest.json"));
+  EXPECT_TRUE(Exists(images_.get(), "not-an-id/keep.img"));
+  EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/elsewhere/precious"));
 }
 
 TEST_F(CleanerTest, RecordRemovedAfterRetentionOnALaterRound) {

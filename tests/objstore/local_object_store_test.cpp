@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <random>
 #include <vector>
 
@@ -79,6 +80,41 @@ TEST_F(TmpfsTest, DiskFullIsAClearErrorAndLeavesNothing) {
   ASSERT_FALSE(st.ok());
   EXPECT_EQ((*store)->Head("ckpt/new.img").status().code(), Code::kNotFound);
   EXPECT_TRUE((*store)->PutBytes("ckpt/after", std::string(1 << 20, 'a')).ok());
+}
+
+// What a writer killed with its process leaves (its hidden temp file) is
+// removed under the prefix only, symlinks are never followed, committed
+// objects stay, and directories left empty go.
+TEST(LocalObjectStoreTest, RemoveIncompleteTakesOnlyTempFiles) {
+  testing::TempDir dir;
+  auto store = LocalObjectStore::Open(dir.path() + "/objects");
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->PutBytes("a/keep.img", "kept").ok());
+  auto w = (*store)->NewWriter("a/sub/pages.img");
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->Write("partial").ok());
+  std::vector<fs::path> temps;
+  for (const auto& e : fs::recursive_directory_iterator(dir.path() + "/objects/a"))
+    if (e.path().filename().string().starts_with(".ckptd-tmp-")) temps.push_back(e.path());
+  ASSERT_EQ(temps.size(), 1u);
+  // A crash: the writer never commits or aborts (release it without its destructor's cleanup).
+  fs::create_directories(dir.path() + "/objects/b");
+  std::ofstream(dir.path() + "/objects/b/.ckptd-tmp-other.1") << "x";
+  fs::create_directories(dir.path() + "/outside");
+  std::ofstream(dir.path() + "/outside/.ckptd-tmp-victim") << "not ours";
+  fs::create_directory_symlink(dir.path() + "/outside", dir.path() + "/objects/a/link");
+
+  ASSERT_TRUE((*store)->RemoveIncomplete("a/").ok());
+  EXPECT_FALSE(fs::exists(temps[0]));
+  EXPECT_FALSE(fs::exists(dir.path() + "/objects/a/sub")) << "an emptied directory stays";
+  EXPECT_EQ((*store)->GetBytes("a/keep.img").value(), "kept");
+  EXPECT_TRUE(fs::exists(dir.path() + "/outside/.ckptd-tmp-victim")) << "followed a symlink out of the root";
+  EXPECT_TRUE(fs::exists(dir.path() + "/objects/b/.ckptd-tmp-other.1")) << "went outside the prefix";
+  EXPECT_TRUE((*store)->RemoveIncomplete("missing/").ok());
+  EXPECT_EQ((*store)->RemoveIncomplete("a").code(), Code::kInvalidArgument);
+  ASSERT_TRUE((*store)->RemoveIncomplete("").ok());
+  EXPECT_FALSE(fs::exists(dir.path() + "/objects/b/.ckptd-tmp-other.1"));
+  (*w)->Abort();
 }
 
 TEST(LocalObjectStoreTest, KeysStayUnderRoot) {
