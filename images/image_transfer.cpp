@@ -58,6 +58,14 @@ Status DownloadFile(ObjectStore* store, const ManifestFile& f, const fs::path& d
 
 }  // namespace
 
+Status ResetDir(const fs::path& dir) {
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir, ec);
+  if (ec) return IOError(fmt::format("create {}: {}", dir.string(), ec.message()));
+  return Status::Ok();
+}
+
 Status UploadFile(ObjectStore* store, const std::string& key, const fs::path& file, const CodecOptions& co,
                   HashAlg hash, const ProgressFn& progress, ManifestFile* out) {
   int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);

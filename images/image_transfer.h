@@ -33,6 +33,10 @@ namespace ckptd {
 
 using ProgressFn = std::function<Status(uint64_t bytes)>;
 
+// `dir` empty and present (created with its parents; what was in it goes):
+// a job's fresh images directory.
+Status ResetDir(const std::filesystem::path& dir);
+
 Status UploadFile(ObjectStore* store, const std::string& key, const std::filesystem::path& file,
                   const CodecOptions& codec, HashAlg hash, const ProgressFn& progress, ManifestFile* out);
 

@@ -118,10 +118,8 @@ Status CheckpointPipeline::GpuPrepare() {
 Status CheckpointPipeline::Dump() {
   Phase(JobPhase::kDump);
   auto t = SteadyClock::now();
-  std::error_code ec;
-  fs::remove_all(staging_, ec);
-  fs::create_directories(images_dir_, ec);
-  if (ec) return IOError(fmt::format("create {}: {}", images_dir_.string(), ec.message()));
+  CKPTD_RETURN_IF_ERROR(ResetDir(staging_));
+  CKPTD_RETURN_IF_ERROR(ResetDir(images_dir_));
   criu::DumpOptions d = DumpOptionsFor(job_.ckpt, images_dir_, staging_, options_.contains("restore_root"));
   // CRIU's pre-dump notification comes before it freezes the tree and
   // post-dump before it resumes (or kills) it: the span between them is

@@ -80,10 +80,8 @@ Status RestorePipeline::ReadManifest() {
 Status RestorePipeline::Download() {
   Phase(JobPhase::kDownload);
   auto t = SteadyClock::now();
-  std::error_code ec;
-  fs::remove_all(staging_, ec);
-  fs::create_directories(images_dir_, ec);
-  if (ec) return IOError(fmt::format("create {}: {}", images_dir_.string(), ec.message()));
+  CKPTD_RETURN_IF_ERROR(ResetDir(staging_));
+  CKPTD_RETURN_IF_ERROR(ResetDir(images_dir_));
   Status st = RunStep(
       ctx_, Step::kDownload,
       [&] {

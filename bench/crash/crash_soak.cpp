@@ -71,7 +71,7 @@
 #include "bench/bench_util.h"
 #include "common/proc.h"
 #include "criu_test_util.h"
-#include "tests/systemd/daemon_process.h"
+#include "tests/jobs/daemon_child.h"
 
 namespace ct = ckptd::criu::testing;
 namespace dt = ckptd::testing;
@@ -257,61 +257,26 @@ class Trial {
   // fork+exec until /healthz answered 200, or -1 when it exited or did not
   // answer within 120 s.
   double StartDaemon(int n) {
-    daemon_.reset();
-    client_.reset();
-    port_ = dt::FreePort();
-    std::vector<std::string> args = {"--listen",      "127.0.0.1:" + std::to_string(port_),
-                                     "--data-dir",    data_.string(),
-                                     "--log-level",   "info",
-                                     "--page-server", "false",
-                                     "--criu-path",   ct::CriuPath()};
+    std::vector<std::string> args = {"--log-level", "info", "--page-server", "false", "--criu-path", ct::CriuPath()};
     if (v_.backlog) args.insert(args.end(), {"--staging-backlog-bytes", "8388608"});
     if (v_.gpu) args.insert(args.end(), {"--cuda-library", kFakeLib});
     std::vector<std::string> env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
                                     std::string(kGpuStateEnv) + "=" + gpu_state_.string()};
-    auto t0 = Steady::now();
-    daemon_ = std::make_unique<dt::DaemonProcess>(args, env, LogPath(n).string());
-    auto deadline = t0 + 120s;
-    for (;;) {
-      if (dt::HttpGetStatus(port_, "/healthz") == 200) break;
-      char st = ct::ProcState(daemon_->pid());
-      if (st == 0 || st == 'Z' || Steady::now() > deadline) {
-        daemon_->Wait(1s);
-        return -1;
-      }
-      CheckInterrupted();
-      std::this_thread::sleep_for(2ms);
-    }
-    double ms = Ms(Steady::now() - t0);
-    std::string token = dt::ReadFileText((data_ / "token").string());
-    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-    auto c = ckptd::api::HttpClient::Create("http://127.0.0.1:" + std::to_string(port_), token, 10min);
-    if (!c.ok()) Die("HTTP client: " + c.status().ToString());
-    client_ = std::move(c.value());
-    return ms;
+    return daemon_.Start(data_.string(), args, env, LogPath(n).string(), 120s, [] { CheckInterrupted(); });
   }
   // kill -9; false when the daemon had already ended by itself.
   bool KillDaemon() {
-    client_.reset();
-    char st = ct::ProcState(daemon_->pid());
+    daemon_.DropClient();
+    char st = ct::ProcState(daemon_.process()->pid());
     bool was_running = st != 0 && st != 'Z';
-    daemon_->Signal(SIGKILL);
-    if (!daemon_->Wait(30s)) Die("the killed daemon did not end");
+    daemon_.process()->Signal(SIGKILL);
+    if (!daemon_.process()->Wait(30s)) Die("the killed daemon did not end");
     return was_running;
   }
-  bool HasClient() const { return client_ != nullptr; }
-  // The answer's JSON (a string when it is not JSON; null when the request
-  // failed); *status the HTTP status (0 when it failed).
+  bool HasClient() const { return daemon_.has_client(); }
   json::value Call(const std::string& method, const std::string& target, const json::object& body = {},
                    int* status = nullptr) {
-    if (status) *status = 0;
-    if (!client_) return nullptr;
-    auto r = client_->Send(method, target, body.empty() ? "" : json::serialize(body));
-    if (!r.ok()) return nullptr;
-    if (status) *status = r->status;
-    json::error_code ec;
-    json::value v = json::parse(r->body, ec);
-    return ec ? json::value(r->body) : v;
+    return daemon_.Call(method, target, body, status);
   }
   void AddRestored(pid_t pid) { restored_.push_back(std::make_unique<ct::TreeKiller>(pid)); }
 
@@ -340,9 +305,7 @@ class Trial {
   pid_t pid_ = -1;
   std::jthread reaper_;
   std::optional<ct::TreeKiller> killer_;
-  std::unique_ptr<dt::DaemonProcess> daemon_;
-  std::unique_ptr<ckptd::api::HttpClient> client_;
-  uint16_t port_ = 0;
+  dt::DaemonChild daemon_;
   std::vector<std::unique_ptr<ct::TreeKiller>> restored_;
 };
 

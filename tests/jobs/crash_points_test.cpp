@@ -26,11 +26,10 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
-#include "api/client.h"
 #include "common/crash_point.h"
 #include "common/proc.h"
 #include "criu_test_util.h"
-#include "tests/systemd/daemon_process.h"
+#include "tests/jobs/daemon_child.h"
 #include "tests/test_util.h"
 
 namespace ckptd {
@@ -133,7 +132,7 @@ class CrashPointTest : public ::testing::TestWithParam<Case> {
     setenv("CKPTD_FAKE_CUDA_STATE_DIR", gpu_state_.c_str(), 1);
   }
   void TearDown() override {
-    daemon_.reset();
+    daemon_ = testing::DaemonChild();
     for (pid_t p : cleanup_) ct::KillTree(p);
     // Whatever the tests restored lives on with the pids of the workload.
     if (pid_ > 0) ct::KillTree(pid_);
@@ -144,10 +143,7 @@ class CrashPointTest : public ::testing::TestWithParam<Case> {
 
   // The real daemon on dir_, with `crash_at` / `fail_at` armed.
   void StartDaemon(const std::string& crash_at = "", const std::string& fail_at = "") {
-    daemon_.reset();
-    port_ = testing::FreePort();
-    std::vector<std::string> args = {"--listen", "127.0.0.1:" + std::to_string(port_), "--data-dir", dir_.path(),
-                                     "--log-level", "info", "--page-server",
+    std::vector<std::string> args = {"--log-level", "info", "--page-server",
                                      variant() == Variant::kPageServer ? "true" : "false"};
     if (variant() == Variant::kBackpressure) args.insert(args.end(), {"--staging-backlog-bytes", "4194304"});
     if (Gpu(variant())) args.insert(args.end(), {"--cuda-library", kFakeLib});
@@ -155,25 +151,14 @@ class CrashPointTest : public ::testing::TestWithParam<Case> {
                                     "CKPTD_FAKE_CUDA_STATE_DIR=" + gpu_state_.string()};
     if (!crash_at.empty()) env.push_back("CKPTD_CRASH_AT=" + crash_at);
     if (!fail_at.empty()) env.push_back("CKPTD_FAIL_AT=" + fail_at);
-    daemon_ = std::make_unique<testing::DaemonProcess>(args, env, dir_.Sub("ckptd-" + std::to_string(++starts_) + ".log"));
-    auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (testing::HttpGetStatus(port_, "/healthz") != 200 && std::chrono::steady_clock::now() < deadline) {
-      if (daemon_->Wait(20ms)) break;
-    }
-    ASSERT_EQ(testing::HttpGetStatus(port_, "/healthz"), 200) << daemon_->Log();
-    std::string token = testing::ReadFileText(dir_.path() + "/token");
-    while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
-    client_ = api::HttpClient::Create("http://127.0.0.1:" + std::to_string(port_), token, 5min).value();
+    std::string log = dir_.Sub("ckptd-" + std::to_string(++starts_) + ".log");
+    ASSERT_GE(daemon_.Start(dir_.path(), args, env, log, 60s), 0) << testing::ReadFileText(log);
   }
   json::value Call(const std::string& method, const std::string& target, const json::object& body = {},
                    int* status = nullptr) {
-    auto r = client_->Send(method, target, body.empty() ? "" : json::serialize(body));
-    if (!r.ok()) return nullptr;
-    if (status) *status = r->status;
-    json::error_code ec;
-    json::value v = json::parse(r->body, ec);
-    return ec ? json::value(r->body) : v;
+    return daemon_.Call(method, target, body, status);
   }
+  std::string Log() { return daemon_.process() ? daemon_.process()->Log() : ""; }
 
   // The workload: a counter (memory for backpressure), a fake GPU user in
   // the GPU variants. Reaped by a thread of ours as soon as it ends, so a
@@ -230,9 +215,9 @@ class CrashPointTest : public ::testing::TestWithParam<Case> {
     } else {
       Call("POST", "/v2/jobs/checkpoint", {{"pid", pid_}, {"leave_running", LeaveRunning(variant())}}, &status);
     }
-    auto rc = daemon_->Wait(120s);
-    ASSERT_TRUE(rc.has_value()) << "crash point " << c.point << " not reached\n" << daemon_->Log();
-    ASSERT_EQ(*rc, kCrashExitCode) << daemon_->Log();
+    auto rc = daemon_.process()->Wait(120s);
+    ASSERT_TRUE(rc.has_value()) << "crash point " << c.point << " not reached\n" << Log();
+    ASSERT_EQ(*rc, kCrashExitCode) << Log();
     at_crash_ = ct::ReadProgress(out_).n;
   }
 
@@ -298,7 +283,7 @@ class CrashPointTest : public ::testing::TestWithParam<Case> {
         ASSERT_TRUE(WaitDead(pid_));
       }
       json::object job = Job("/v2/jobs/restore", {{"checkpoint_id", id}});
-      ASSERT_EQ(job.at("state"), "succeeded") << json::serialize(job) << "\n" << daemon_->Log();
+      ASSERT_EQ(job.at("state"), "succeeded") << json::serialize(job) << "\n" << Log();
       pid_t restored = static_cast<pid_t>(job.at("pid").as_int64());
       cleanup_.push_back(restored);
       ExpectRunning(restored, "restored from " + id);
@@ -324,9 +309,7 @@ class CrashPointTest : public ::testing::TestWithParam<Case> {
   ct::TempDir work_;
   fs::path out_ = work_.path() / "progress";
   fs::path gpu_state_ = work_.path() / "fake-cuda";
-  std::unique_ptr<testing::DaemonProcess> daemon_;
-  std::unique_ptr<api::HttpClient> client_;
-  uint16_t port_ = 0;
+  testing::DaemonChild daemon_;
   int starts_ = 0;
   pid_t pid_ = -1;
   uint64_t at_crash_ = 0;
@@ -350,7 +333,7 @@ TEST_P(CrashPointTest, RestartLeavesEverythingWhole) {
   for (const auto& c : Checkpoints()) {
     if (c.at("status") == "ready" && c.at("id").as_string() != restore_of_) ready = true;
   }
-  EXPECT_EQ(ready, ExpectReady(GetParam())) << daemon_->Log();
+  EXPECT_EQ(ready, ExpectReady(GetParam())) << Log();
   // What recovery did is counted (a job that had concluded needs none).
   if (std::string(GetParam().point) != "ready:after") {
     json::value m = Call("GET", "/metrics");
@@ -363,13 +346,13 @@ TEST_P(CrashPointTest, RestartLeavesEverythingWhole) {
     EXPECT_GE(ct::ReadProgress(out_).n, at_crash_ > 50 ? at_crash_ - 50 : 0);
   } else {
     // Ended on purpose: then its checkpoint is ready.
-    EXPECT_TRUE(!LeaveRunning(variant())) << "a leave-running workload is gone\n" << daemon_->Log();
+    EXPECT_TRUE(!LeaveRunning(variant())) << "a leave-running workload is gone\n" << Log();
     EXPECT_TRUE(ready || IsRestore(variant())) << "the workload was lost: not running, no ready checkpoint\n"
-                                               << daemon_->Log();
+                                               << Log();
   }
   if (variant() == Variant::kNoUpload) {
     EXPECT_FALSE(ready) << "the upload was made to fail";
-    EXPECT_GT(ProcState(pid_), 0) << "recovery should have restored the workload from staging\n" << daemon_->Log();
+    EXPECT_GT(ProcState(pid_), 0) << "recovery should have restored the workload from staging\n" << Log();
   }
   ExpectReadyCheckpointsRestore();
   ExpectCleanedUp();
