@@ -82,7 +82,7 @@ Status Daemon::Start() {
   api::RegisterAgentRoutes(&router_, agent_store_.get(), static_cast<size_t>(config_.max_body_bytes));
   agent_routes_last_ = router_.routes().size();
   jobs_ = std::make_unique<JobSystem>();
-  CKPTD_RETURN_IF_ERROR(jobs_->Start(config_, db_.get(), catalog_.get(), readers_.get(), &metrics_));
+  CKPTD_RETURN_IF_ERROR(jobs_->Start(config_, db_.get(), catalog_.get(), readers_.get(), &metrics_, startup_progress_));
   jobs_->RegisterRoutes(&router_);
   metrics_.AddCollector([this] {
     if (!jobs_) return;

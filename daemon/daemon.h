@@ -6,6 +6,7 @@
 // daemon owns is safe for the server's threads.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -38,6 +39,9 @@ class Daemon {
   // Accept on this already listening socket (systemd socket activation)
   // instead of binding `listen`; call before Start(). The server owns it.
   void set_listen_fd(int fd) { listen_fd_ = fd; }
+  // Called during Start() while interrupted jobs are recovered (at least
+  // every 10 s while it takes); call before Start().
+  void set_startup_progress(std::function<void(const std::string&)> fn) { startup_progress_ = std::move(fn); }
 
   // Applies the reloadable settings of `config` (daemon/reload.h) to the
   // running daemon: the HTTP limits (max_body_bytes to the agent-state
@@ -87,6 +91,7 @@ class Daemon {
   std::unique_ptr<api::HttpServer> server_;
   bool running_ = false;
   int listen_fd_ = -1;
+  std::function<void(const std::string&)> startup_progress_;
 };
 
 // Parses "host:port" ("[::1]:8080" for IPv6).

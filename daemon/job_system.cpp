@@ -123,7 +123,7 @@ Status JobSystem::OpenImageStore(const Config& config, JobOptions* jo) {
 }
 
 Status JobSystem::Start(const Config& config, Db* db, Catalog* catalog, CheckpointReaders* readers,
-                        MetricsRegistry* metrics) {
+                        MetricsRegistry* metrics, const RecoveryProgress& progress) {
   if (std::string armed = ArmedFailpoints(); !armed.empty())
     spdlog::warn("failpoints armed from the environment (tests only): {}", armed);
   reaper_ = std::make_unique<Reaper>();
@@ -151,7 +151,7 @@ Status JobSystem::Start(const Config& config, Db* db, Catalog* catalog, Checkpoi
   env.metrics = metrics;
   env.clock = SystemClock::Default();
   jobs_ = std::make_unique<JobEngine>(std::move(jo), std::move(env), db, catalog);
-  CKPTD_RETURN_IF_ERROR(jobs_->Recover().WithContext("recovering jobs"));
+  CKPTD_RETURN_IF_ERROR(jobs_->Recover(progress).WithContext("recovering jobs"));
   jobs_->Start();
   return Status::Ok();
 }

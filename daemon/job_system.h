@@ -34,10 +34,11 @@ class JobSystem {
   // Starts the reaper, creates the CRIU driver and probes it in the
   // background (the daemon starts even when CRIU is missing), opens the image
   // store and the GPU backend, recovers what a dead daemon left unfinished
-  // (jobs/recovery.h) and starts the workers. `readers` and `metrics` may be
-  // null; everything must outlive the job system.
+  // (jobs/recovery.h; `progress` hears how it goes) and starts the workers.
+  // `readers` and `metrics` may be null; everything must outlive the job
+  // system.
   Status Start(const Config& config, Db* db, Catalog* catalog, CheckpointReaders* readers,
-               MetricsRegistry* metrics);
+               MetricsRegistry* metrics, const RecoveryProgress& progress = {});
   void RegisterRoutes(api::Router* router);
   // {found, path, version, version_ok, check_passed, error} (probing: true
   // until the start-up probe has finished).

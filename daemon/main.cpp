@@ -77,6 +77,10 @@ int main(int argc, char** argv) {
   int listen_fd = InheritedListenFd();
   if (listen_fd == -2) return 1;
   if (listen_fd >= 0) daemon.set_listen_fd(listen_fd);
+  // Recovery of jobs a dead daemon left may re-upload a large checkpoint
+  // before the API opens: it keeps start-up's timeout moving while it works.
+  daemon.set_startup_progress(
+      [&notifier](const std::string& status) { notifier.ExtendStartup(std::chrono::seconds(120), status); });
   if (auto st = daemon.Start(); !st.ok()) {
     spdlog::critical("start-up failed: {}", st.ToString());
     notifier.Status("start-up failed: " + st.ToString());

@@ -50,6 +50,10 @@ void Notifier::Reloading(std::string_view status) {
   Send(fmt::format("RELOADING=1\nMONOTONIC_USEC={}\nSTATUS={}", usec, OneLine(status)));
 }
 
+void Notifier::ExtendStartup(std::chrono::seconds by, std::string_view status) {
+  Send(fmt::format("EXTEND_TIMEOUT_USEC={}\nSTATUS={}", by.count() * 1000000, OneLine(status)));
+}
+
 void Notifier::Stopping(std::string_view status) { Send("STOPPING=1\nSTATUS=" + OneLine(status)); }
 
 std::chrono::microseconds Notifier::StartWatchdog(std::function<bool()> alive) {

@@ -39,6 +39,9 @@ class Notifier {
   // Type=notify-reload; older managers ignore both fields).
   void Reloading(std::string_view status);
   void Stopping(std::string_view status);
+  // EXTEND_TIMEOUT_USEC with a STATUS line: start-up is alive and busy
+  // (recovering jobs), give it `by` more than TimeoutStartSec.
+  void ExtendStartup(std::chrono::seconds by, std::string_view status);
 
   // When the manager asked for a watchdog (WATCHDOG_USEC, and WATCHDOG_PID
   // naming this process), pings WATCHDOG=1 every half interval until

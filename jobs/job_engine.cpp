@@ -31,11 +31,11 @@ JobEngine::JobEngine(JobOptions opts, JobEnv env, Db* db, Catalog* catalog)
 
 JobEngine::~JobEngine() { Drain(std::chrono::milliseconds(0)); }
 
-Status JobEngine::Recover() {
+Status JobEngine::Recover(const RecoveryProgress& progress) {
   std::error_code ec;
   fs::create_directories(opts_.staging_dir, ec);
   if (ec) return IOError(fmt::format("create {}: {}", opts_.staging_dir, ec.message()));
-  Recovery recovery(opts_, env_, catalog_, &store_, &metrics_);
+  Recovery recovery(opts_, env_, catalog_, &store_, &metrics_, progress);
   CKPTD_RETURN_IF_ERROR(recovery.Run());
   PruneJobRecords(true);
   return Status::Ok();
@@ -274,9 +274,10 @@ void JobEngine::Execute(const RunPtr& run) {
   Status st;
   try {
     st = run->Start();
-    if (st.ok() && run->job().kind == JobKind::kCheckpoint) {
+    if (run->job().kind == JobKind::kCheckpoint) {
       CheckpointPipeline pipeline(opts_, env_, catalog_, run.get());
-      st = pipeline.Run();
+      // Not started (the job table failed): its record must not linger.
+      st = st.ok() ? pipeline.Run() : pipeline.Abandon(st);
     } else if (st.ok()) {
       RestorePipeline pipeline(opts_, env_, catalog_, run.get());
       st = pipeline.Run();

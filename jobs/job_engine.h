@@ -37,6 +37,7 @@
 #include "jobs/job_env.h"
 #include "jobs/job_metrics.h"
 #include "jobs/job_run.h"
+#include "jobs/recovery.h"
 #include "store/catalog.h"
 #include "store/db.h"
 #include "store/job_store.h"
@@ -49,7 +50,7 @@ class JobEngine final : public api::JobService {
   JobEngine(JobOptions opts, JobEnv env, Db* db, Catalog* catalog);
   ~JobEngine() override;
 
-  Status Recover();
+  Status Recover(const RecoveryProgress& progress = {});
   void Start();
   void Drain(std::chrono::milliseconds timeout);
 

@@ -2,7 +2,10 @@
 
 #include <signal.h>
 
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -36,9 +39,39 @@ Status Interrupted(const Journal& j, std::string_view what) {
 
 }  // namespace
 
+// Calls `progress` with `what` now and every 10 s until destroyed.
+class Ticker {
+ public:
+  Ticker(const RecoveryProgress& progress, std::string what) : progress_(progress), what_(std::move(what)) {
+    if (!progress_) return;
+    progress_(what_);
+    thread_ = std::thread([this] {
+      std::unique_lock lock(mu_);
+      for (int s = 10; !cv_.wait_for(lock, std::chrono::seconds(10), [this] { return done_; }); s += 10)
+        progress_(fmt::format("{}: {} s", what_, s));
+    });
+  }
+  ~Ticker() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  const RecoveryProgress& progress_;
+  std::string what_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
 Recovery::Recovery(const JobOptions& opts, const JobEnv& env, Catalog* catalog, JobStore* store,
-                   JobMetrics* metrics)
-    : opts_(opts), env_(env), catalog_(catalog), store_(store), metrics_(metrics) {}
+                   JobMetrics* metrics, RecoveryProgress progress)
+    : opts_(opts), env_(env), catalog_(catalog), store_(store), metrics_(metrics), progress_(std::move(progress)) {}
 
 void Recovery::Act(const JobRun& run, std::string_view action, const std::string& what) {
   spdlog::warn("{}: recovery: {}", run.job().LogTag(), what);
@@ -63,6 +96,8 @@ Status Recovery::Run() {
     spdlog::warn("{}: {} was {} at {} when the daemon stopped: recovering", run.job().LogTag(),
                  KindName(run.job().kind), StateName(run.job().state), run.job().journal.Last());
     if (Status st = run.Begin(Step::kRecover); !st.ok()) spdlog::warn("{}: {}", run.job().LogTag(), st.ToString());
+    Ticker ticker(progress_, fmt::format("recovering job {} ({} of pid {})", run.job().id, KindName(run.job().kind),
+                                         run.job().pid));
     bool settled = run.job().kind == JobKind::kCheckpoint ? Checkpoint(&run) : Restore(&run);
     if (!settled) {
       keep.insert(run.job().journal.staging);

@@ -31,6 +31,7 @@
 // Thread safety: Run() once, from one thread, before any job runs.
 #pragma once
 
+#include <functional>
 #include <set>
 #include <string>
 
@@ -43,9 +44,16 @@
 
 namespace ckptd {
 
+// Hears what recovery is doing ("recovering job <id> (checkpoint of pid
+// 42): 30 s"): at each job and every 10 s while one takes. The daemon
+// turns it into systemd's EXTEND_TIMEOUT_USEC, so re-uploading a large
+// checkpoint does not run into TimeoutStartSec.
+using RecoveryProgress = std::function<void(const std::string& status)>;
+
 class Recovery {
  public:
-  Recovery(const JobOptions& opts, const JobEnv& env, Catalog* catalog, JobStore* store, JobMetrics* metrics);
+  Recovery(const JobOptions& opts, const JobEnv& env, Catalog* catalog, JobStore* store, JobMetrics* metrics,
+           RecoveryProgress progress = {});
 
   Status Run();
 
@@ -64,6 +72,7 @@ class Recovery {
   Catalog* catalog_;
   JobStore* store_;
   JobMetrics* metrics_;
+  RecoveryProgress progress_;
 };
 
 }  // namespace ckptd

@@ -95,7 +95,11 @@ class PipelineTest : public ::testing::Test {
     EXPECT_TRUE(run->Finish(st).ok());
     return st;
   }
-  Status RecoverAll() { return Recovery(opts_, env_, catalog_.get(), jobs_.get(), &metrics_).Run(); }
+  Status RecoverAll() {
+    return Recovery(opts_, env_, catalog_.get(), jobs_.get(), &metrics_,
+                    [this](const std::string& s) { progress_.push_back(s); })
+        .Run();
+  }
 
   // "dump:intent", "dump:done", ... in journal order.
   static std::vector<std::string> Steps(const Job& job) {
@@ -132,6 +136,7 @@ class PipelineTest : public ::testing::Test {
   JobOptions opts_;
   JobEnv env_;
   std::vector<std::unique_ptr<JobRun>> runs_;
+  std::vector<std::string> progress_;  // what recovery reported
 };
 
 TEST_F(PipelineTest, LeaveRunningCheckpointJournalsEveryStep) {
@@ -316,6 +321,8 @@ TEST_F(RecoveryTest, FinishesACompleteDumpFromStaging) {
   EXPECT_NE(images_.GetBytes(id + "/pages-1.img").value(), "partial") << "the partial object was not replaced";
   EXPECT_FALSE(fs::exists(fs::path(opts_.staging_dir) / id));
   EXPECT_TRUE(criu_.restores.empty());
+  ASSERT_EQ(progress_.size(), 1u);  // a fast recovery reports once
+  EXPECT_EQ(progress_[0], "recovering job " + run->job().id + " (checkpoint of pid " + std::to_string(run->job().pid) + ")");
 }
 
 TEST_F(RecoveryTest, RestoresTheTreeWhenTheUploadCannotFinish) {
