@@ -220,6 +220,7 @@ bool Recovery::Restore(JobRun* run) {
     Act(*run, "complete-restore", fmt::format("the restore had finished (pid {})", pid));
   } else {
     outcome = Interrupted(j, "nothing was restored");
+    Act(*run, "abandon", outcome.message());
   }
   run->Finish(outcome).IgnoreError();
   std::error_code ec;
