@@ -49,6 +49,7 @@ int HttpStatusFor(Code code) {
     case Code::kConflict:
     case Code::kAlreadyExists: return 409;
     case Code::kTooLarge: return 413;
+    case Code::kResourceExhausted: return 429;
     case Code::kUnavailable: return 503;
     case Code::kDeadlineExceeded: return 504;
     case Code::kCancelled: return 503;
@@ -66,7 +67,9 @@ Response Error(int status, std::string message, const json::value& details) {
 }
 
 Response Error(const Status& st, const json::value& details) {
-  return Error(HttpStatusFor(st.code()), st.message(), details);
+  Response r = Error(HttpStatusFor(st.code()), st.message(), details);
+  if (st.code() == Code::kResourceExhausted) r.headers.emplace_back("Retry-After", std::to_string(kRetryAfterSeconds));
+  return r;
 }
 
 Result<json::value> ParseJsonBody(const Request& req) {

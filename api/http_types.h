@@ -44,7 +44,15 @@ struct Response {
   // empty optional at the end, or an error (the connection is then closed,
   // since a status can no longer be sent).
   std::function<Result<std::optional<std::string>>()> stream;
+  // When set, the answer comes later and holds no handler thread while it
+  // waits: the session calls `deferred` with a `done` callback, which the
+  // producer calls exactly once, from any thread, with the real response.
+  using Done = std::function<void(Response)>;
+  std::function<void(Done)> deferred;
 };
+
+// A 429 (a full queue) tells the client when to try again.
+inline constexpr int kRetryAfterSeconds = 5;
 
 Response Json(int status, const boost::json::value& body);
 Response Text(int status, std::string body);

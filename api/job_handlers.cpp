@@ -107,12 +107,17 @@ Result<RestoreJobRequest> ParseRestore(const json::object& o, bool* wait) {
   return r;
 }
 
-// wait=true: the finished job (200); otherwise 202 with the ids.
+// wait=true: the finished job (200), answered when it finishes without a
+// handler thread waiting for it; otherwise 202 with the ids.
 Response Answer(JobService* jobs, const JobSubmitted& sub, bool wait) {
   if (wait) {
-    auto job = jobs->WaitJob(sub.job_id, std::chrono::hours(24));
-    if (!job.ok()) return Error(job.status());
-    return Json(200, *job);
+    Response r;
+    r.deferred = [jobs, id = sub.job_id](Response::Done done) {
+      jobs->OnFinished(id, [done = std::move(done)](Result<json::value> job) {
+        done(job.ok() ? Json(200, *job) : Error(job.status()));
+      });
+    };
+    return r;
   }
   json::object o{{"job_id", sub.job_id}};
   if (!sub.checkpoint_id.empty()) o["checkpoint_id"] = sub.checkpoint_id;

@@ -6,13 +6,15 @@
 // input (pid <= 0, pid 1, the daemon's own pid, unknown codec, malformed
 // restore_path); NotFound (404) for an unknown pid, job or checkpoint;
 // Conflict (409) for a pid already being checkpointed or a checkpoint that is
-// not ready; Unavailable (503) when CRIU is not usable, the job queue is full
-// or the daemon is shutting down.
+// not ready; ResourceExhausted (429, with Retry-After) when the job queue is
+// full; Unavailable (503) when CRIU is not usable or the daemon is shutting
+// down.
 // Thread safety: every method may be called from many threads at once.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -64,6 +66,11 @@ class JobService {
   virtual Result<boost::json::value> GetJob(std::string_view id) const = 0;
   // Waits until the job has finished (or `timeout` passed) and returns its JSON.
   virtual Result<boost::json::value> WaitJob(std::string_view id, std::chrono::milliseconds timeout) = 0;
+  // Calls `done` once with the job's JSON when it has finished (at once,
+  // on the caller's thread, when it has already; else on the thread that
+  // finishes it). NotFound for an unknown id.
+  using JobDone = std::function<void(Result<boost::json::value>)>;
+  virtual void OnFinished(std::string_view id, JobDone done) = 0;
   // Most recent jobs first, at most `limit`.
   virtual Result<boost::json::array> ListJobs(size_t limit) const = 0;
 };

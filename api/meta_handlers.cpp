@@ -19,7 +19,7 @@ void RegisterMetaRoutes(Router* router, std::function<json::value()> health) {
         bool ok = status && status->is_string() && status->as_string() == "ok";
         return Json(ok ? 200 : 503, body);
       },
-      RouteOptions{.auth = false});
+      RouteOptions{.auth = false, .inline_handler = true});
   router->Add("GET", "/openapi.json", [](const Request&) {
     Response r;
     r.body = std::string(kOpenApiDocument);
@@ -28,12 +28,15 @@ void RegisterMetaRoutes(Router* router, std::function<json::value()> health) {
 }
 
 void RegisterMetricsRoute(Router* router, std::function<std::string()> render) {
-  router->Add("GET", "/metrics", [render = std::move(render)](const Request&) {
-    Response r;
-    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = render();
-    return r;
-  });
+  router->Add(
+      "GET", "/metrics",
+      [render = std::move(render)](const Request&) {
+        Response r;
+        r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        r.body = render();
+        return r;
+      },
+      RouteOptions{.inline_handler = true});
 }
 
 }  // namespace ckptd::api

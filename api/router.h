@@ -27,6 +27,9 @@ using Handler = std::function<Response(const Request&)>;
 struct RouteOptions {
   bool auth = true;              // require the bearer token
   size_t body_limit = 1 << 20;   // bytes; larger bodies are answered 413
+  // A cheap handler that never blocks (health, metrics): it runs on the
+  // I/O thread, so it never queues behind slow handlers on the pool.
+  bool inline_handler = false;
 };
 
 struct Route {

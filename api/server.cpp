@@ -1,10 +1,15 @@
 #include "api/server.h"
 
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <future>
 #include <thread>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -24,11 +29,22 @@ struct HttpServer::Impl {
   std::vector<std::thread> threads;
   uint16_t port = 0;
   bool running = false;
+  // Accept errors: reported at most every kLogEvery; a reserve descriptor
+  // for shedding connections when none is left (ShedOne). Accept
+  // completions run one at a time (there is one accept in flight), so
+  // these need no lock.
+  static constexpr auto kLogEvery = std::chrono::seconds(10);
+  net::steady_timer backoff;
+  int reserve_fd = -1;
+  uint64_t accept_errors = 0, shed = 0;
+  std::chrono::steady_clock::time_point last_accept_log{};
 
   Impl(ServerOptions options, const Router* router, const Authenticator* auth, RequestObserver observer)
       : ioc(options.io_threads),
         pool(static_cast<size_t>(std::max(1, options.handler_threads))),
-        acceptor(ioc) {
+        acceptor(ioc),
+        backoff(ioc),
+        reserve_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {
     shared.options = std::move(options);
     shared.router = router;
     shared.auth = auth;
@@ -37,11 +53,54 @@ struct HttpServer::Impl {
     shared.SetLimits(shared.options.limits);
   }
 
+  ~Impl() {
+    if (reserve_fd >= 0) ::close(reserve_fd);
+  }
+
+  // Out of descriptors (EMFILE/ENFILE): the pending connection cannot be
+  // accepted, so the listening socket stays readable and accept would spin.
+  // Free the reserve descriptor, accept that connection and close it at
+  // once (the client sees the connection closed, not a hang), take the
+  // reserve back, and pause accepting briefly.
+  void ShedOne() {
+    if (reserve_fd >= 0) ::close(reserve_fd);
+    int fd = ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd >= 0) {
+      ::close(fd);
+      ++shed;
+    }
+    reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+
+  // One line per kLogEvery at most, counting what it leaves out.
+  void LogAcceptError(const beast::error_code& ec) {
+    auto now = std::chrono::steady_clock::now();
+    ++accept_errors;
+    if (now - last_accept_log < kLogEvery) return;
+    spdlog::warn("accept failed: {} ({} accept errors, {} connections closed unanswered since the last report)",
+                 ec.message(), accept_errors, shed);
+    accept_errors = 0;
+    shed = 0;
+    last_accept_log = now;
+  }
+
+  void AcceptAfter(std::chrono::milliseconds delay) {
+    backoff.expires_after(delay);
+    backoff.async_wait([this](beast::error_code ec) {
+      if (!ec && acceptor.is_open()) Accept();
+    });
+  }
+
   void Accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
       if (ec) {
         if (!acceptor.is_open()) return;
-        spdlog::warn("accept failed: {}", ec.message());
+        LogAcceptError(ec);
+        if (ec == net::error::no_descriptors || ec == std::errc::too_many_files_open_in_system) {
+          ShedOne();
+          return AcceptAfter(std::chrono::milliseconds(50));
+        }
+        return AcceptAfter(std::chrono::milliseconds(5));
       } else {
         auto session = std::make_shared<Session>(std::move(socket), &shared);
         if (shared.connections > shared.Limits().max_connections) {

@@ -16,7 +16,18 @@ namespace {
 
 constexpr size_t kUnroutedBodyLimit = 1 << 20;
 constexpr size_t kMaxDrainBytes = 128u << 20;
+// A refused request's body is not ours to read: only enough of it that the
+// client, still sending, sees the answer rather than a reset.
+constexpr size_t kMaxDrainUnauthenticated = 64u << 10;
 constexpr auto kDrainTimeout = std::chrono::seconds(5);
+
+// Transfer codings other than chunked are refused (RFC 9112 6.1: a server
+// that does not understand one answers 501; we never decode them).
+bool OnlyChunked(std::string_view te) {
+  while (!te.empty() && (te.back() == ' ' || te.back() == '\t')) te.remove_suffix(1);
+  while (!te.empty() && (te.front() == ' ' || te.front() == '\t')) te.remove_prefix(1);
+  return beast::iequals(te, "chunked");
+}
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -59,7 +70,9 @@ void Session::ReadHeader() {
   // connection waits for its next request, so it is not taken from them.
   body_limit_ = std::numeric_limits<std::uint64_t>::max();
   parser_->body_limit(body_limit_);
-  stream_.expires_after(buffer_.size() ? limits_.read_timeout : limits_.idle_timeout);
+  // Between keep-alive requests a connection may idle; a request under way
+  // (bytes buffered) and a connection's first request get the read timeout.
+  stream_.expires_after(buffer_.size() || requests_ == 0 ? limits_.read_timeout : limits_.idle_timeout);
   http::async_read_header(stream_, buffer_, *parser_,
                           [self = shared_from_this()](beast::error_code ec, size_t) {
                             self->OnHeader(ec);
@@ -90,6 +103,19 @@ void Session::OnHeader(beast::error_code ec) {
   method_ = std::string(req.method_string());
   version_ = req.version();
   match_ = shared_->router->Find(method_, path_);
+  ++requests_;
+  // Refused on the header alone: no body byte is read and nothing is
+  // promised (no 100 Continue) to a request without the token.
+  if (req.count(http::field::authorization) > 1) return FailAndClose(400, "more than one Authorization header");
+  if (!match_.route || match_.route->options.auth) {
+    auto auth = req.find(http::field::authorization);
+    Status st = shared_->auth->Check(auth == req.end() ? std::nullopt
+                                                        : std::optional<std::string>(std::string(auth->value())));
+    if (!st.ok()) return FailAndClose(401, st.message(), {{"WWW-Authenticate", "Bearer"}});
+  }
+  if (auto te = req.find(http::field::transfer_encoding); te != req.end() && !OnlyChunked(te->value()))
+    return FailAndClose(501, fmt::format("Transfer-Encoding '{}' is not supported (only chunked)",
+                                         std::string(te->value())));
 
   // Read once: a reload while the body arrives does not change this request.
   body_limit_ = match_.route ? match_.route->body_limit() : kUnroutedBodyLimit;
@@ -120,6 +146,11 @@ void Session::OnBody(beast::error_code ec) {
   if (ec == http::error::body_limit) {
     return FailAndClose(413, fmt::format("request body exceeds the {} byte limit", body_limit_));
   }
+  // A body the parser cannot read (a bad chunk size, say) is the client's
+  // error and gets an answer; a timeout or a closed connection gets none.
+  if (ec && ec.category() == http::make_error_code(http::error::bad_chunk).category() &&
+      ec != http::error::partial_message && ec != http::error::end_of_stream)
+    return FailAndClose(400, "malformed request body: " + ec.message());
   if (ec) return Close();
   Dispatch();
 }
@@ -141,23 +172,30 @@ void Session::Dispatch() {
   if (!ec) req.remote = ep.address().to_string() + ":" + std::to_string(ep.port());
   keep_alive_ = msg.keep_alive();
 
+  if (match_.route && match_.route->options.inline_handler) return Respond(Handle(req));
   net::post(*shared_->handler_pool, [self = shared_from_this(), req = std::move(req)]() mutable {
     Response res = self->Handle(req);
     net::post(self->stream_.get_executor(),
-              [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
+              [self, res = std::move(res)]() mutable { self->Respond(std::move(res)); });
+  });
+}
+
+void Session::Respond(Response res) {
+  if (!res.deferred) return Write(std::move(res));
+  // No thread waits for the answer; the connection does (a slot of
+  // max_connections), with no timer running until the answer comes.
+  stream_.expires_never();
+  auto deferred = std::move(res.deferred);
+  deferred([self = shared_from_this()](Response later) {
+    net::post(self->stream_.get_executor(), [self, later = std::move(later)]() mutable {
+      later.deferred = nullptr;
+      self->Write(std::move(later));
+    });
   });
 }
 
 Response Session::Handle(const Request& req) {
-  const Route* route = match_.route;
-  if (!route || route->options.auth) {
-    Status st = shared_->auth->Check(req.Header("authorization"));
-    if (!st.ok()) {
-      Response r = Error(st);
-      r.headers.emplace_back("WWW-Authenticate", "Bearer");
-      return r;
-    }
-  }
+  const Route* route = match_.route;  // the token was checked with the header
   if (!route) {
     if (match_.status == 405) {
       Response r = Error(405, fmt::format("method {} is not allowed on {}", req.method, req.path));
@@ -251,12 +289,15 @@ void Session::AfterWrite(bool keep_alive) {
   Close();
 }
 
-void Session::FailAndClose(int status, std::string message) {
+void Session::FailAndClose(int status, std::string message,
+                           std::vector<std::pair<std::string, std::string>> headers) {
   auto msg = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(status),
                                                                  version_);
   Response body = Error(status, std::move(message));
   msg->set(http::field::server, "ckptd/" CKPTD_VERSION);
   msg->set(http::field::content_type, body.content_type);
+  for (const auto& [k, v] : headers) msg->set(k, v);
+  drain_limit_ = status == 401 ? kMaxDrainUnauthenticated : kMaxDrainBytes;
   msg->body() = std::move(body.body);
   msg->keep_alive(false);
   msg->prepare_payload();
@@ -274,7 +315,7 @@ void Session::Drain() {
   stream_.expires_after(kDrainTimeout);
   stream_.async_read_some(net::buffer(drain_buf_), [self = shared_from_this()](beast::error_code ec, size_t n) {
     self->drained_ += n;
-    if (ec || self->drained_ > kMaxDrainBytes) return self->Close();
+    if (ec || self->drained_ > self->drain_limit_) return self->Close();
     self->Drain();
   });
 }

@@ -58,13 +58,16 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnBody(beast::error_code ec);
   void Dispatch();
   Response Handle(const Request& req);
+  // Writes `res`, or waits for a deferred response's producer first.
+  void Respond(Response res);
   void Write(Response res);
   void WriteStream(Response res);
   void NextChunk(std::shared_ptr<Response> res);
   void AfterWrite(bool keep_alive);
   // Writes an error response, then drains what the client still sends (up
   // to a bound) so it can read the answer, then closes.
-  void FailAndClose(int status, std::string message);
+  void FailAndClose(int status, std::string message,
+                    std::vector<std::pair<std::string, std::string>> headers = {});
   void Drain();
   void Close();
   void FinishRequest(int status);
@@ -88,6 +91,8 @@ class Session : public std::enable_shared_from_this<Session> {
   bool in_request_ = false;
   std::array<char, 65536> drain_buf_{};
   size_t drained_ = 0;
+  size_t drain_limit_ = 0;
+  uint64_t requests_ = 0;  // requests whose header was read on this connection
 };
 
 }  // namespace ckptd::api

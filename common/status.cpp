@@ -13,6 +13,7 @@ std::string_view CodeName(Code code) {
     case Code::kConflict: return "Conflict";
     case Code::kAlreadyExists: return "AlreadyExists";
     case Code::kTooLarge: return "TooLarge";
+    case Code::kResourceExhausted: return "ResourceExhausted";
     case Code::kUnavailable: return "Unavailable";
     case Code::kDeadlineExceeded: return "DeadlineExceeded";
     case Code::kCancelled: return "Cancelled";

@@ -27,6 +27,7 @@ enum class Code {
   kConflict,           // illegal state transition, busy resource (409)
   kAlreadyExists,      // create of an existing key (409)
   kTooLarge,           // body or resource over a limit (413)
+  kResourceExhausted,  // a bounded queue is full: retry later (429)
   kUnavailable,        // a dependency (CRIU, GPU driver, S3) is not usable (503)
   kDeadlineExceeded,   // a step ran past its deadline (504)
   kCancelled,          // the operation was cancelled (shutdown)
@@ -67,6 +68,7 @@ inline Status NotFound(std::string m) { return {Code::kNotFound, std::move(m)}; 
 inline Status Conflict(std::string m) { return {Code::kConflict, std::move(m)}; }
 inline Status AlreadyExists(std::string m) { return {Code::kAlreadyExists, std::move(m)}; }
 inline Status TooLarge(std::string m) { return {Code::kTooLarge, std::move(m)}; }
+inline Status ResourceExhausted(std::string m) { return {Code::kResourceExhausted, std::move(m)}; }
 inline Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
 inline Status DeadlineExceeded(std::string m) { return {Code::kDeadlineExceeded, std::move(m)}; }
 inline Status Cancelled(std::string m) { return {Code::kCancelled, std::move(m)}; }

@@ -1,5 +1,10 @@
 #include "daemon/daemon.h"
 
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstdint>
+
 #include <boost/json.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -29,23 +34,51 @@ Status ParseListen(const std::string& listen, std::string* host, uint16_t* port)
 
 namespace {
 
-// The HTTP limits a reload may change (the rest of ServerOptions may not).
-api::ServerLimits ServerLimitsFrom(const Config& c) {
+// Descriptors kept for everything but connections: RocksDB's files, jobs'
+// CRIU sockets and image files, the listener, logs.
+constexpr uint64_t kFdHeadroom = 256;
+
+// Raises the soft descriptor limit to the hard one (a shell's usual 1024
+// would otherwise bound connections and jobs) and returns it.
+uint64_t RaiseFdLimit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rlimit raised = rl;
+    raised.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) rl = raised;
+  }
+  return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : static_cast<uint64_t>(rl.rlim_cur);
+}
+
+// The connections the descriptor limit leaves room for (at least 16).
+size_t ConnectionsFitting(uint64_t fd_limit) {
+  if (fd_limit == UINT64_MAX) return SIZE_MAX;
+  uint64_t headroom = std::max<uint64_t>(fd_limit / 4, std::min<uint64_t>(kFdHeadroom, fd_limit / 2));
+  return static_cast<size_t>(std::max<uint64_t>(16, fd_limit - headroom));
+}
+
+}  // namespace
+
+api::ServerLimits Daemon::ServerLimitsFrom(const Config& c) const {
   api::ServerLimits l;
   l.header_limit = static_cast<size_t>(c.header_limit_bytes);
   l.read_timeout = std::chrono::seconds(c.read_timeout_s);
   l.idle_timeout = std::chrono::seconds(c.idle_timeout_s);
-  l.max_connections = static_cast<size_t>(c.max_connections);
+  l.max_connections = std::min(static_cast<size_t>(c.max_connections), max_connections_fitting_);
+  if (l.max_connections < static_cast<size_t>(c.max_connections))
+    spdlog::warn("max_connections {} lowered to {}: the descriptor limit is {} (raise LimitNOFILE / ulimit -n)",
+                 c.max_connections, l.max_connections, fd_limit_);
   return l;
 }
-
-}  // namespace
 
 Daemon::Daemon(Config config) : config_(std::move(config)) {}
 
 Daemon::~Daemon() { Stop(); }
 
 Status Daemon::Start() {
+  fd_limit_ = RaiseFdLimit();
+  max_connections_fitting_ = ConnectionsFitting(fd_limit_);
   api::ServerOptions so;
   CKPTD_RETURN_IF_ERROR(ParseListen(config_.listen, &so.address, &so.port));
   so.io_threads = config_.io_threads;

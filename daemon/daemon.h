@@ -91,6 +91,11 @@ class Daemon {
   std::unique_ptr<api::HttpServer> server_;
   bool running_ = false;
   int listen_fd_ = -1;
+  // The descriptor limit (raised to the hard limit at Start) and the
+  // connections it leaves room for: max_connections is capped to that.
+  uint64_t fd_limit_ = 0;
+  size_t max_connections_fitting_ = SIZE_MAX;
+  api::ServerLimits ServerLimitsFrom(const Config& c) const;
   std::function<void(const std::string&)> startup_progress_;
 };
 

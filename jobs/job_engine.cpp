@@ -91,7 +91,7 @@ Status JobEngine::Admit() {
   if (!accepting_) return Unavailable("the daemon is shutting down; no new jobs");
   int limit = std::max(1, opts_.workers) + std::max(0, opts_.queue);
   if (running_ + static_cast<int>(queue_.size()) >= limit)
-    return Unavailable(
+    return ResourceExhausted(
         fmt::format("job queue is full ({} running, {} waiting); retry later", running_, queue_.size()));
   return Status::Ok();
 }
@@ -222,6 +222,20 @@ Result<json::value> JobEngine::WaitJob(std::string_view id, std::chrono::millise
   return run->ToJson();
 }
 
+void JobEngine::OnFinished(std::string_view id, JobDone done) {
+  RunPtr run;
+  {
+    std::lock_guard lock(mu_);
+    auto it = jobs_.find(std::string(id));
+    if (it != jobs_.end() && !it->second->settled()) {
+      on_finished_[std::string(id)].push_back(std::move(done));
+      return;
+    }
+    if (it != jobs_.end()) run = it->second;
+  }
+  done(run ? Result<json::value>(run->ToJson()) : GetJob(id));  // finished already (or unknown)
+}
+
 Result<json::array> JobEngine::ListJobs(size_t limit) const {
   std::vector<json::value> all;
   CKPTD_RETURN_IF_ERROR(store_.ForEach([&](std::string_view, const json::value& v) {
@@ -294,6 +308,7 @@ void JobEngine::Finish(const RunPtr& run, const Status& st) {
   Job job = run->Snapshot();
   metrics_.Finished(job.kind, job.state);
   PruneJobRecords(false);
+  std::vector<JobDone> callbacks;
   {
     std::lock_guard lock(mu_);
     if (job.kind == JobKind::kCheckpoint) busy_pids_.erase(job.pid);
@@ -301,9 +316,14 @@ void JobEngine::Finish(const RunPtr& run, const Status& st) {
     // that runs for months must not keep every job it ever ran in memory.
     // (Waiters hold their own reference.)
     if (p.ok()) jobs_.erase(job.id);
+    if (auto it = on_finished_.find(job.id); it != on_finished_.end()) {
+      callbacks = std::move(it->second);
+      on_finished_.erase(it);
+    }
+    run->Settle();  // under mu_: OnFinished sees settled or gets its callback called
   }
-  run->Settle();
   done_cv_.notify_all();
+  for (auto& cb : callbacks) cb(run->ToJson());
   if (job.state == JobState::kSucceeded) {
     spdlog::info("{}: {} succeeded in {} ms", job.LogTag(), KindName(job.kind), job.finished_ms - job.started_ms);
   } else {

@@ -59,6 +59,7 @@ class JobEngine final : public api::JobService {
   Result<boost::json::value> GetJob(std::string_view id) const override;
   Result<boost::json::value> WaitJob(std::string_view id, std::chrono::milliseconds timeout) override;
   Result<boost::json::array> ListJobs(size_t limit) const override;
+  void OnFinished(std::string_view id, JobDone done) override;
 
  private:
   using RunPtr = std::shared_ptr<JobRun>;
@@ -87,6 +88,7 @@ class JobEngine final : public api::JobService {
   std::map<std::string, RunPtr> jobs_;  // jobs of this life, until their final record is stored
   std::deque<RunPtr> queue_;
   std::set<int> busy_pids_;
+  std::map<std::string, std::vector<JobDone>> on_finished_;  // callbacks of jobs in jobs_
   int running_ = 0;
   bool accepting_ = true;
   bool stop_ = false;

@@ -50,6 +50,10 @@ class JobRun final : public JobContext {
   // Final state from `st` (unless concluded already), stored.
   Status Finish(const Status& st);
   void Settle();
+  bool settled() const {
+    std::lock_guard lock(mu_);
+    return settled_;
+  }
   bool WaitSettled(std::chrono::milliseconds timeout);
   Status Persist();
 

@@ -1,6 +1,12 @@
 // An in-process daemon on an ephemeral loopback port, for API tests.
 #pragma once
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -11,6 +17,39 @@
 #include "tests/test_util.h"
 
 namespace ckptd::testing {
+
+// Sends raw bytes on a fresh connection and returns what the server answers
+// until it closes or `wait` passes without a byte. With `stop_sending_at`
+// the request is sent only up to there (a header without its body).
+inline std::string RawExchange(uint16_t port, const std::string& request,
+                               std::chrono::seconds wait = std::chrono::seconds(5)) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return "";
+  }
+  timeval tv{static_cast<time_t>(wait.count()), 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  size_t off = 0;
+  while (off < request.size()) {
+    ssize_t n = send(fd, request.data() + off, request.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server may answer and stop reading early
+    off += static_cast<size_t>(n);
+  }
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return out;
+}
 
 inline Config TestConfig(const std::string& data_dir) {
   Config c;

@@ -1,10 +1,5 @@
 // Limits of the HTTP server: body and header sizes, malformed requests,
 // keep-alive; the daemon keeps serving afterwards.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <boost/json.hpp>
 
 #include "tests/api/api_test_util.h"
@@ -15,36 +10,7 @@ namespace {
 namespace json = boost::json;
 using testing::DaemonFixture;
 
-// Sends raw bytes on a fresh connection and returns what the server answers
-// until it closes (or 5 s pass).
-std::string RawExchange(uint16_t port, const std::string& request) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return "";
-  }
-  timeval tv{5, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  size_t off = 0;
-  while (off < request.size()) {
-    ssize_t n = send(fd, request.data() + off, request.size() - off, MSG_NOSIGNAL);
-    if (n <= 0) break;  // the server may answer and stop reading early
-    off += static_cast<size_t>(n);
-  }
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  return out;
-}
+using testing::RawExchange;
 
 class ServerLimitsTest : public DaemonFixture {
  protected:

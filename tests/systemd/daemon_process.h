@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -136,8 +137,9 @@ class NotifySocket {
 // names it, so it is filled in after fork) and stdout+stderr to `log_path`.
 class DaemonProcess {
  public:
+  // `nofile`, when given, is the child's RLIMIT_NOFILE (soft and hard).
   DaemonProcess(std::vector<std::string> args, std::vector<std::string> env, std::string log_path,
-                bool watchdog_pid = false)
+                bool watchdog_pid = false, std::optional<rlim_t> nofile = std::nullopt)
       : log_path_(std::move(log_path)) {
     std::string bin = CkptdBinary();
     std::vector<std::string> argv_s = {bin};
@@ -164,6 +166,10 @@ class DaemonProcess {
       }
       dup2(out, 1);
       dup2(out, 2);
+      if (nofile) {
+        rlimit rl{*nofile, *nofile};
+        setrlimit(RLIMIT_NOFILE, &rl);
+      }
       execve(bin.c_str(), argv.data(), envp.data());
       _exit(127);
     }

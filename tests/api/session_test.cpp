@@ -1,0 +1,95 @@
+// One HTTP connection's edge cases (api/session.cpp): a request without the
+// token is refused on its header alone, before any body byte is read and
+// without a 100 Continue; transfer codings, chunk syntax, repeated
+// Authorization headers; a connection's first request gets the read
+// timeout, not the idle one.
+#include <chrono>
+
+#include <boost/json.hpp>
+
+#include "tests/api/api_test_util.h"
+
+namespace ckptd {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::DaemonFixture;
+using testing::RawExchange;
+
+class SessionTest : public DaemonFixture {
+ protected:
+  std::string Auth() const { return "Authorization: Bearer " + daemon_->token() + "\r\n"; }
+};
+
+TEST_F(SessionTest, UnauthenticatedBodyIsNeitherReadNorWaitedFor) {
+  // 60 MB announced, none sent: the 401 must come from the header alone.
+  std::string head = "POST /checkpoints/put HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     "Content-Length: 60000000\r\n\r\n";
+  auto t0 = std::chrono::steady_clock::now();
+  std::string out = RawExchange(daemon_->port(), head, 3s);
+  EXPECT_EQ(out.rfind("HTTP/1.1 401", 0), 0u) << out.substr(0, 200);
+  EXPECT_NE(out.find("WWW-Authenticate: Bearer"), std::string::npos) << out.substr(0, 300);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+}
+
+TEST_F(SessionTest, NoContinueWithoutTheToken) {
+  std::string head = "POST /v2/checkpoints HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n";
+  std::string out = RawExchange(daemon_->port(), head, 3s);
+  EXPECT_EQ(out.find("100 Continue"), std::string::npos) << out.substr(0, 200);
+  EXPECT_EQ(out.rfind("HTTP/1.1 401", 0), 0u) << out.substr(0, 200);
+  // With it, the continue comes (and then the answer).
+  std::string body = R"({"name":"x"})";
+  std::string ok = "POST /v2/checkpoints HTTP/1.1\r\nHost: x\r\n" + Auth() +
+                   "Expect: 100-continue\r\nConnection: close\r\nContent-Length: " + std::to_string(body.size()) +
+                   "\r\n\r\n" + body;
+  out = RawExchange(daemon_->port(), ok);
+  EXPECT_EQ(out.rfind("HTTP/1.1 100 Continue", 0), 0u) << out.substr(0, 200);
+}
+
+TEST_F(SessionTest, UnknownRouteWithoutTheTokenIs401) {
+  std::string out = RawExchange(daemon_->port(), "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(out.rfind("HTTP/1.1 401", 0), 0u) << out.substr(0, 200);
+}
+
+TEST_F(SessionTest, TwoAuthorizationHeadersAre400) {
+  std::string req = "GET /v2/checkpoints HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n" + Auth() +
+                    "Connection: close\r\n\r\n";
+  std::string out = RawExchange(daemon_->port(), req);
+  EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out.substr(0, 200);
+  EXPECT_NE(out.find("more than one Authorization"), std::string::npos) << out;
+}
+
+TEST_F(SessionTest, TransferCodingsOtherThanChunkedAre501) {
+  std::string req = "POST /v2/checkpoints HTTP/1.1\r\nHost: x\r\n" + Auth() +
+                    "Transfer-Encoding: gzip\r\nConnection: close\r\n\r\n";
+  std::string out = RawExchange(daemon_->port(), req);
+  EXPECT_EQ(out.rfind("HTTP/1.1 501", 0), 0u) << out.substr(0, 200);
+  req = "POST /v2/checkpoints HTTP/1.1\r\nHost: x\r\n" + Auth() +
+        "Transfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n0\r\n\r\n";
+  out = RawExchange(daemon_->port(), req);
+  EXPECT_EQ(out.rfind("HTTP/1.1 501", 0), 0u) << out.substr(0, 200);
+}
+
+TEST_F(SessionTest, MalformedChunkSizeIs400) {
+  std::string req = "POST /v2/checkpoints HTTP/1.1\r\nHost: x\r\n" + Auth() +
+                    "Transfer-Encoding: chunked\r\n\r\nzz-not-hex\r\nabc\r\n0\r\n\r\n";
+  std::string out = RawExchange(daemon_->port(), req);
+  EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out.substr(0, 200);
+}
+
+TEST(SessionTimeoutTest, FirstRequestGetsTheReadTimeoutNotTheIdleOne) {
+  testing::TempDir dir;
+  Config c = testing::TestConfig(dir.path());
+  c.read_timeout_s = 1;
+  c.idle_timeout_s = 30;
+  Daemon d(c);
+  ASSERT_TRUE(d.Start().ok());
+  auto t0 = std::chrono::steady_clock::now();
+  std::string out = RawExchange(d.port(), "GET /healthz HTTP/1.1\r\nHo", 20s);  // a header that never ends
+  auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, 10s) << "the half-sent header was given the idle timeout";
+  EXPECT_GE(took, 900ms);
+}
+
+}  // namespace
+}  // namespace ckptd
