@@ -1,6 +1,10 @@
 // LocalObjectStore: objects are regular files under a root directory.
 //
-// A key "a/b/c" is the file <root>/a/b/c. Writes go to a hidden temporary
+// A key "a/b/c" is the file <root>/a/b/c, reached from the root's
+// descriptor one directory at a time with O_NOFOLLOW: a symlink anywhere
+// under the root (a checkpoint directory replaced by a link, a link in
+// place of an image) is never followed, so nothing outside the root is read,
+// listed or deleted through the store. Writes go to a hidden temporary
 // file in the target's directory (".ckptd-tmp-*", never listed), are
 // fsync'ed, renamed over the target and the directory fsync'ed, so a crash
 // or a full disk never leaves a partial object under the key. Keys never
@@ -31,6 +35,7 @@ class LocalObjectStore final : public ObjectStore {
  public:
   // root: absolute directory, created (with parents) when missing.
   static Result<std::unique_ptr<LocalObjectStore>> Open(std::string root);
+  ~LocalObjectStore() override;
 
   Result<std::unique_ptr<ObjectWriter>> NewWriter(std::string_view key,
                                                   const WriteOptions& opts = {}) override;
@@ -60,10 +65,12 @@ class LocalObjectStore final : public ObjectStore {
   const IoCounters& io_counters() const { return *io_; }
 
  private:
-  explicit LocalObjectStore(std::string root) : root_(std::move(root)) {}
-  std::string PathOf(std::string_view key) const { return root_ + "/" + std::string(key); }
+  LocalObjectStore(std::string root, int root_fd) : root_(std::move(root)), root_fd_(root_fd) {}
 
   std::string root_;  // absolute, no trailing '/'
+  // Every key is reached from here one component at a time with
+  // O_NOFOLLOW (store/local_fs.h): no symlink under the root is followed.
+  int root_fd_;
   // Shared with this store's writers, which may outlive it.
   std::shared_ptr<IoCounters> io_ = std::make_shared<IoCounters>();
 };

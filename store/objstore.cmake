@@ -2,7 +2,9 @@
 # Included by store/CMakeLists.txt into the ckptd_store library.
 target_sources(ckptd_store PRIVATE
   ${CMAKE_CURRENT_LIST_DIR}/object_store.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/local_fs.cpp
   ${CMAKE_CURRENT_LIST_DIR}/local_object_store.cpp
+  ${CMAKE_CURRENT_LIST_DIR}/local_writer.cpp
   ${CMAKE_CURRENT_LIST_DIR}/digest.cpp
   ${CMAKE_CURRENT_LIST_DIR}/codec.cpp
   ${CMAKE_CURRENT_LIST_DIR}/s3_config.cpp

@@ -170,6 +170,23 @@ TEST_F(CleanerTest, OrphansAndInterruptedUploadsAreDeleted) {
   EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/elsewhere/precious"));
 }
 
+// A deprecated checkpoint whose directory was replaced by a link to
+// another directory: cleanup deletes nothing there.
+TEST_F(CleanerTest, ACheckpointDirectoryReplacedByALinkIsNotFollowed) {
+  std::string a = MakeReady(catalog_.get(), images_uri_);
+  PutCheckpointObjects(images_.get(), a + "/");
+  std::filesystem::remove_all(dir_.path() + "/images/" + a);
+  std::filesystem::create_directories(dir_.path() + "/victim/sub/dir");
+  std::ofstream(dir_.path() + "/victim/manifest.json") << "{}";
+  std::ofstream(dir_.path() + "/victim/sub/dir/core.img") << "keep";
+  std::filesystem::create_directory_symlink(dir_.path() + "/victim", dir_.path() + "/images/" + a);
+  ASSERT_TRUE(catalog_->Deprecate(a).ok());
+  auto r = NewCleaner()->RunOnce();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/victim/manifest.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir_.path() + "/victim/sub/dir/core.img"));
+}
+
 TEST_F(CleanerTest, RecordRemovedAfterRetentionOnALaterRound) {
   std::string a = MakeReady(catalog_.get(), images_uri_);
   PutCheckpointObjects(images_.get(), a + "/");

@@ -117,6 +117,39 @@ TEST(LocalObjectStoreTest, RemoveIncompleteTakesOnlyTempFiles) {
   (*w)->Abort();
 }
 
+// No symlink under the root is followed, whether it stands for an object or
+// for a directory on the way to one: reads, heads, lists and deletes act as
+// if it were not there (a delete removes the link, not what it points to).
+TEST(LocalObjectStoreTest, SymlinksUnderTheRootAreNeverFollowed) {
+  testing::TempDir dir;
+  fs::create_directories(dir.path() + "/outside/sub");
+  std::ofstream(dir.path() + "/outside/secret") << "not yours";
+  std::ofstream(dir.path() + "/outside/sub/pages-1.img") << "not yours either";
+  auto store = LocalObjectStore::Open(dir.path() + "/objects");
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->PutBytes("ckpt/real.img", "ours").ok());
+  fs::create_symlink(dir.path() + "/outside/secret", dir.path() + "/objects/ckpt/pages-1.img");
+  fs::create_directory_symlink(dir.path() + "/outside", dir.path() + "/objects/linked");
+
+  EXPECT_EQ((*store)->NewReader("ckpt/pages-1.img").status().code(), Code::kNotFound);
+  EXPECT_EQ((*store)->Head("ckpt/pages-1.img").status().code(), Code::kNotFound);
+  EXPECT_EQ((*store)->NewReader("linked/secret").status().code(), Code::kNotFound);
+  EXPECT_EQ((*store)->Head("linked/sub/pages-1.img").status().code(), Code::kNotFound);
+  auto all = (*store)->List("");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->objects.size(), 1u);
+  EXPECT_EQ(all->objects[0].key, "ckpt/real.img");
+  EXPECT_TRUE((*store)->List("linked/")->objects.empty());
+  EXPECT_TRUE((*store)->DeletePrefix("linked/").ok());
+  EXPECT_TRUE((*store)->Delete("linked/secret").ok());
+  EXPECT_TRUE((*store)->Delete("ckpt/pages-1.img").ok());
+  EXPECT_TRUE(fs::exists(dir.path() + "/outside/secret"));
+  EXPECT_TRUE(fs::exists(dir.path() + "/outside/sub/pages-1.img"));
+  // A writer does not write through a link either.
+  EXPECT_FALSE((*store)->PutBytes("linked/new.img", "x").ok());
+  EXPECT_FALSE(fs::exists(dir.path() + "/outside/new.img"));
+}
+
 TEST(LocalObjectStoreTest, KeysStayUnderRoot) {
   char tmpl[] = "/tmp/ckptd-local-XXXXXX";
   ASSERT_NE(::mkdtemp(tmpl), nullptr);
