@@ -12,7 +12,6 @@ namespace {
 
 constexpr size_t kMaxPageLimit = 1000;
 constexpr size_t kStreamPage = 256;
-constexpr size_t kMaxNameLength = 256;
 
 json::value OptString(const std::optional<std::string>& s) {
   return s ? json::value(*s) : json::value(nullptr);
@@ -143,8 +142,8 @@ Response CreateHandler(Catalog* catalog, const Request& req) {
   if (!body.ok()) return Error(body.status());
   auto name = OptionalStringField(*body, "name");
   if (!name.ok()) return Error(name.status());
-  if (*name && (*name)->size() > kMaxNameLength)
-    return Error(400, fmt::format("'name' is longer than {} bytes", kMaxNameLength));
+  if (*name && (*name)->size() > kMaxNameBytes)
+    return Error(400, fmt::format("'name' is longer than {} bytes", kMaxNameBytes));
   auto r = catalog->Create(std::move(name).value());
   if (!r.ok()) return Error(r.status());
   return Text(200, r->id);

@@ -3,6 +3,8 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "store/checkpoint_record.h"
+
 namespace ckptd::api {
 
 namespace json = boost::json;
@@ -52,6 +54,8 @@ Result<CheckpointJobRequest> ParseCheckpoint(const json::object& o, bool* wait) 
   CKPTD_RETURN_IF_ERROR(GetInt(o, "pid", INT32_MIN, INT32_MAX, &p));
   r.pid = static_cast<int>(p);
   CKPTD_RETURN_IF_ERROR(GetString(o, "name", &r.name));
+  if (r.name && r.name->size() > kMaxNameBytes)
+    return InvalidArgument(fmt::format("'name' is {} bytes; at most {}", r.name->size(), kMaxNameBytes));
   CKPTD_RETURN_IF_ERROR(GetBool(o, "leave_running", &r.leave_running));
   CKPTD_RETURN_IF_ERROR(GetBool(o, "tcp_established", &r.tcp_established));
   CKPTD_RETURN_IF_ERROR(GetBool(o, "shell_job", &r.shell_job));

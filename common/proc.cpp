@@ -170,6 +170,22 @@ bool WaitUntracedTree(int root, std::chrono::milliseconds timeout) {
   });
 }
 
+bool IsOwnThread(int tid) {
+  return tid > 0 && ::access(fmt::format("/proc/self/task/{}", tid).c_str(), F_OK) == 0;
+}
+
+bool IsKernelThread(int pid) {
+  constexpr unsigned long kPfKthread = 0x00200000;  // include/linux/sched.h
+  if (pid == 2) return true;
+  std::istringstream in(StatTail(fmt::format("/proc/{}/stat", pid)));
+  // The tail starts at field 3 (state); the flags are field 9.
+  std::string field;
+  for (int i = 3; i < 9; ++i)
+    if (!(in >> field)) return false;
+  unsigned long flags = 0;
+  return (in >> flags) && (flags & kPfKthread) != 0;
+}
+
 std::string Cmdline(int pid) {
   std::ifstream f(fmt::format("/proc/{}/cmdline", pid), std::ios::binary);
   std::string s((std::istreambuf_iterator<char>(f)), {});

@@ -63,6 +63,12 @@ bool WaitGone(const ProcRef& p, std::chrono::milliseconds timeout);
 // detaches tracees when their tracer dies); true when none is.
 bool WaitUntracedTree(int root, std::chrono::milliseconds timeout);
 
+// `tid` is a thread of this process (its /proc/self/task entry).
+bool IsOwnThread(int tid);
+// A kernel thread (kthreadd, pid 2, and its children: PF_KTHREAD in
+// /proc/<pid>/stat's flags); false when gone.
+bool IsKernelThread(int pid);
+
 // The command line with NULs as spaces ("" when gone).
 std::string Cmdline(int pid);
 

@@ -86,7 +86,10 @@ Status Daemon::Start() {
   so.limits = ServerLimitsFrom(config_);
   so.listen_fd = listen_fd_;
 
-  CKPTD_ASSIGN_OR_RETURN(db_, Db::Open(config_.DbDir()));
+  DbOptions dbo;
+  dbo.block_cache_bytes = static_cast<uint64_t>(config_.db_block_cache_bytes);
+  dbo.write_buffer_bytes = static_cast<uint64_t>(config_.db_write_buffer_bytes);
+  CKPTD_ASSIGN_OR_RETURN(db_, Db::Open(config_.DbDir(), dbo));
   catalog_ = std::make_unique<Catalog>(db_.get(), SystemClock::Default());
   CKPTD_RETURN_IF_ERROR(catalog_->Init());
   daemon_metrics_ = std::make_unique<DaemonMetrics>(&metrics_);

@@ -112,8 +112,10 @@ void JobEngine::Enqueue(const RunPtr& run) {
 Result<api::JobSubmitted> JobEngine::SubmitCheckpoint(const api::CheckpointJobRequest& req) {
   if (req.pid <= 0) return InvalidArgument(fmt::format("pid must be a positive integer, not {}", req.pid));
   if (req.pid == 1) return InvalidArgument("refusing to checkpoint PID 1 (init)");
-  if (req.pid == getpid())
+  if (req.pid == getpid() || IsOwnThread(req.pid))
     return InvalidArgument(fmt::format("refusing to checkpoint the daemon itself (pid {})", req.pid));
+  if (IsKernelThread(req.pid))
+    return InvalidArgument(fmt::format("refusing to checkpoint pid {}: a kernel thread", req.pid));
   char st = ProcState(req.pid);
   if ((kill(req.pid, 0) != 0 && errno == ESRCH) || st == 0 || st == 'Z' || st == 'X')
     return NotFound(fmt::format("no running process with pid {}", req.pid));
@@ -172,7 +174,10 @@ Result<api::JobSubmitted> JobEngine::SubmitRestore(const api::RestoreJobRequest&
   job.created_ms = env_.clock->NowMillis();
   if (req.checkpoint_id) {
     if (!IsUuid(*req.checkpoint_id)) return NotFound(fmt::format("checkpoint '{}' not found", *req.checkpoint_id));
-    CKPTD_ASSIGN_OR_RETURN(CheckpointRecord rec, catalog_->Get(*req.checkpoint_id));
+    // Ids are stored lower-case; the Cedana routes take either case too.
+    std::string id = *req.checkpoint_id;
+    for (auto& c : id) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    CKPTD_ASSIGN_OR_RETURN(CheckpointRecord rec, catalog_->Get(id));
     if (rec.status != CheckpointStatus::kReady)
       return Conflict(fmt::format("checkpoint {} is {}, not ready", rec.id, StatusName(rec.status)));
     if (!rec.restore_path) return Conflict(fmt::format("checkpoint {} has no restore_path", rec.id));

@@ -44,6 +44,9 @@ struct TransitionEntry {
   int64_t at_ms;
 };
 
+// The longest checkpoint name the API takes (Cedana create, checkpoint jobs).
+inline constexpr size_t kMaxNameBytes = 256;
+
 struct CheckpointRecord {
   std::string id;  // UUID v4, lower case
   std::optional<std::string> name;

@@ -4,7 +4,9 @@
 #include <filesystem>
 
 #include <fmt/format.h>
+#include <rocksdb/cache.h>
 #include <rocksdb/options.h>
+#include <rocksdb/write_buffer_manager.h>
 #include <rocksdb/table.h>
 
 namespace ckptd {
@@ -30,7 +32,7 @@ Status FromRocks(const rocksdb::Status& s, std::string_view context) {
   return Status(code, fmt::format("{}: rocksdb: {}", context, s.ToString()));
 }
 
-Result<std::unique_ptr<Db>> Db::Open(const std::string& dir) {
+Result<std::unique_ptr<Db>> Db::Open(const std::string& dir, const DbOptions& opts) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return IOError(fmt::format("cannot create data directory {}: {}", dir, ec.message()));
@@ -41,6 +43,7 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& dir) {
   options.IncreaseParallelism(2);
   options.keep_log_file_num = 5;
   options.max_total_wal_size = 64 << 20;
+  options.write_buffer_manager = std::make_shared<rocksdb::WriteBufferManager>(opts.write_buffer_bytes);
 
   std::vector<std::string> names;
   std::vector<std::string> existing;
@@ -53,7 +56,13 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& dir) {
 
   rocksdb::BlockBasedTableOptions table;
   table.whole_key_filtering = true;
+  table.block_cache = rocksdb::NewLRUCache(opts.block_cache_bytes);
+  table.cache_index_and_filter_blocks = true;  // they count against the cache, not beside it
   rocksdb::ColumnFamilyOptions cf_options(options);
+  // Each family's memtable a share of the whole, so small families flush
+  // small files rather than holding the budget.
+  cf_options.write_buffer_size = std::clamp<uint64_t>(opts.write_buffer_bytes / 4, 1 << 20, 64ull << 20);
+  cf_options.max_write_buffer_number = 2;
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
   for (const auto& n : names) descs.emplace_back(n, cf_options);

@@ -31,9 +31,19 @@ inline constexpr std::string_view kAgentWrites = "agent_writes";
 inline constexpr std::string_view kOutbox = "outbox";
 }  // namespace cf
 
+// RocksDB's memory, bounded: without a bound every column family keeps
+// memtables of its own (64 MiB, two of them, per family by default) and the
+// daemon's RSS grows with the write load and stays.
+struct DbOptions {
+  // One LRU cache for the data, index and filter blocks of every family.
+  uint64_t block_cache_bytes = 32ull << 20;
+  // All memtables together (a WriteBufferManager): past it RocksDB flushes.
+  uint64_t write_buffer_bytes = 64ull << 20;
+};
+
 class Db {
  public:
-  static Result<std::unique_ptr<Db>> Open(const std::string& dir);
+  static Result<std::unique_ptr<Db>> Open(const std::string& dir, const DbOptions& opts = {});
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;

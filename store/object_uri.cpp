@@ -10,6 +10,20 @@
 
 namespace ckptd {
 
+Status ValidateBucket(std::string_view b) {
+  // S3's rules for bucket names: 3 to 63 lower-case letters, digits, dots
+  // and hyphens, beginning and ending with a letter or digit, no "..".
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  bool ok = b.size() >= 3 && b.size() <= 63 && alnum(b.front()) && alnum(b.back()) &&
+            b.find("..") == std::string_view::npos;
+  for (char c : b) ok = ok && (alnum(c) || c == '.' || c == '-');
+  if (!ok)
+    return InvalidArgument(fmt::format(
+        "bucket '{}' is not a valid S3 bucket name (3-63 of a-z 0-9 . -, starting and ending with a letter or digit)",
+        b));
+  return Status::Ok();
+}
+
 Result<ObjectUri> ObjectUri::Parse(std::string_view text) {
   auto u = boost::urls::parse_uri(text);
   if (!u) return InvalidArgument("object store URI '" + std::string(text) + "' is not a URI");
@@ -35,6 +49,7 @@ Result<ObjectUri> ObjectUri::Parse(std::string_view text) {
     out.scheme = Scheme::kS3;
     out.bucket = u->host();
     if (out.bucket.empty()) return InvalidArgument("s3 URI '" + std::string(text) + "' has no bucket");
+    CKPTD_RETURN_IF_ERROR(ValidateBucket(out.bucket).WithContext("s3 URI '" + std::string(text) + "'"));
     while (!path.empty() && path.front() == '/') path.erase(0, 1);
     if (!path.empty() && path.back() != '/') path.push_back('/');
     if (!path.empty()) {

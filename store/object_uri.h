@@ -35,6 +35,9 @@ struct ObjectUri {
 // exists) lies under one of `roots`, else InvalidArgument naming them; URIs
 // of other schemes are always OK. Keeps paths that arrive in requests inside
 // the directories the operator configured.
+// S3's bucket naming rules; InvalidArgument naming the bucket otherwise.
+Status ValidateBucket(std::string_view bucket);
+
 Status CheckFileUriWithin(const ObjectUri& uri, const std::vector<std::string>& roots);
 
 struct ObjectStoreConfig {

@@ -4,10 +4,12 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <thread>
 
 #include <boost/json.hpp>
@@ -366,6 +368,48 @@ TEST_F(JobsTest, BadRequests) {
   ASSERT_EQ(missing.status, 200);
   EXPECT_EQ(Str(missing.body.as_object(), "state"), "failed");
   EXPECT_NE(Str(missing.body.as_object(), "error").find("manifest.json"), std::string::npos);
+}
+
+// Found by probing the API from outside: each was accepted before.
+TEST_F(JobsTest, MoreBadRequestsAreRefusedUpFront) {
+  // A kernel thread, and a thread of the daemon (this test process is it).
+  auto kthread = Post("/v2/jobs/checkpoint", {{"pid", 2}});
+  EXPECT_EQ(kthread.status, 400) << json::serialize(kthread.body);
+  EXPECT_NE(json::serialize(kthread.body).find("kernel thread"), std::string::npos);
+  std::promise<pid_t> tid;
+  std::promise<void> release;
+  std::thread t([&] {
+    tid.set_value(static_cast<pid_t>(syscall(SYS_gettid)));
+    release.get_future().wait();
+  });
+  auto own = Post("/v2/jobs/checkpoint", {{"pid", tid.get_future().get()}});
+  release.set_value();
+  t.join();
+  EXPECT_EQ(own.status, 400) << json::serialize(own.body);
+  EXPECT_NE(json::serialize(own.body).find("the daemon itself"), std::string::npos);
+  // A name as long as the Cedana routes allow, not a megabyte.
+  auto named = Post("/v2/jobs/checkpoint", {{"pid", getppid()}, {"name", std::string(1000000, 'n')}});
+  EXPECT_EQ(named.status, 400) << json::serialize(named.body).substr(0, 200);
+  // Bucket names follow S3's rules.
+  auto bucket = Post("/v2/jobs/restore", {{"restore_path", "s3://!@$&'()*+,;=/x/"}});
+  EXPECT_EQ(bucket.status, 400) << json::serialize(bucket.body);
+  EXPECT_NE(json::serialize(bucket.body).find("bucket"), std::string::npos);
+}
+
+// Checkpoint ids are case-insensitive on the job routes as on the Cedana ones.
+TEST_F(JobsTest, UpperCaseCheckpointIdRestores) {
+  auto out = work_.path() / "counter";
+  pid_t pid = ct::StartWorkload("counter", out);
+  cleanup_.push_back(pid);
+  ASSERT_TRUE(ct::WaitProgress(out, 3));
+  json::object job = Checkpoint(pid);
+  ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
+  EXPECT_TRUE(ct::ReapedOrGone(pid));
+  std::string id = Str(job, "checkpoint_id");
+  for (auto& c : id) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  json::object rj = Restore(id);
+  ASSERT_EQ(Str(rj, "state"), "succeeded") << json::serialize(rj);
+  cleanup_.push_back(static_cast<pid_t>(rj.at("pid").as_int64()));
 }
 
 TEST_F(JobsTest, SecondCheckpointOfTheSamePidConflicts) {

@@ -124,17 +124,21 @@ TEST(ObjectUriTest, ParsesFileAndS3) {
   EXPECT_EQ(s->bucket, "my-bucket");
   EXPECT_EQ(s->prefix, "ckpt/node1/");
   EXPECT_EQ(s->ToString(), "s3://my-bucket/ckpt/node1/");
-  EXPECT_EQ(ObjectUri::Parse("s3://b")->prefix, "");
-  for (auto bad : {"relative/path", "file://otherhost/x", "s3:///nobucket", "http://x/y", "s3://b/../x",
-                   "file:///a/../b", "s3://b/x?y=1"}) {
+  EXPECT_EQ(ObjectUri::Parse("s3://bkt")->prefix, "");
+  EXPECT_TRUE(ObjectUri::Parse("s3://my.bucket-1/x").ok());
+  for (auto bad : {"relative/path", "file://otherhost/x", "s3:///nobucket", "http://x/y", "s3://bkt/../x",
+                   "file:///a/../b", "s3://bkt/x?y=1",
+                   // bucket names S3 would refuse
+                   "s3://!@$&'()*+,;=/x/", "s3://ab/x", "s3://Bucket/x", "s3://a..b/x", "s3://-bkt/x",
+                   "s3://bkt-/x"}) {
     EXPECT_EQ(ObjectUri::Parse(bad).status().code(), Code::kInvalidArgument) << bad;
   }
   // The factory refuses S3 without credentials, with the URI in the message.
   ObjectStoreConfig cfg;
   cfg.s3_from_env = false;
-  auto st = OpenObjectStore("s3://b/p/", cfg);
+  auto st = OpenObjectStore("s3://bkt/p/", cfg);
   EXPECT_EQ(st.status().code(), Code::kInvalidArgument);
-  EXPECT_NE(st.status().message().find("s3://b/p/"), std::string::npos);
+  EXPECT_NE(st.status().message().find("s3://bkt/p/"), std::string::npos);
 }
 
 TEST(PartSizeTest, FitsIn10000Parts) {
