@@ -9,6 +9,7 @@
 
 #include "api/auth.h"
 #include "api/client.h"
+#include "common/json_reader.h"
 
 namespace ckptd {
 
@@ -241,17 +242,17 @@ Result<std::optional<UpstreamMirror::Row>> UpstreamMirror::FirstRow() const {
   row.key = it->key().ToString();
   json::error_code ec;
   auto v = json::parse(it->value().ToStringView(), ec);
-  try {
-    if (ec) throw std::runtime_error(ec.message());
-    const auto& o = v.as_object();
-    row.id = std::string(o.at("id").as_string());
-    row.event = std::string(o.at("event").as_string());
-    row.payload = o.at("payload");
-  } catch (const std::exception& e) {
+  if (ec) v = nullptr;
+  JsonReader r(v, "outbox row");
+  row.id = r.String("id");
+  row.event = r.String("event");
+  if (const auto* payload = r.Find("payload")) row.payload = *payload;
+  if (ec || !r.ok() || !r.Find("payload")) {
     // Left in place would block every later row; an unreadable row can only
     // be dropped.
     row.event = "malformed";
-    spdlog::error("upstream outbox row {} is malformed ({}): dropping it", RowSeq(row.key), e.what());
+    spdlog::error("upstream outbox row {} is malformed ({}): dropping it", RowSeq(row.key),
+                  ec ? ec.message() : r.ok() ? "no payload" : r.status().message());
   }
   return std::optional<Row>(std::move(row));
 }

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "common/clock.h"
+#include "common/json_reader.h"
 
 namespace ckptd {
 
@@ -49,48 +50,61 @@ bool SafeName(const std::string& n) {
 }
 }  // namespace
 
-Result<Manifest> Manifest::Parse(std::string_view bytes) {
-  try {
-    json::value v = json::parse(bytes);
-    const auto& o = v.as_object();
-    Manifest m;
-    m.version = static_cast<int>(o.at("version").to_number<int64_t>());
-    if (m.version != 1) return Corruption(fmt::format("manifest version {} is not supported", m.version));
-    m.checkpoint_id = std::string(o.at("checkpoint_id").as_string());
-    m.pid = static_cast<int>(o.at("pid").to_number<int64_t>());
-    m.criu_version = std::string(o.at("criu_version").as_string());
-    m.codec = std::string(o.at("codec").as_string());
-    m.created_at_ms = o.at("created_at_ms").to_number<int64_t>();
-    if (auto* opt = o.if_contains("options")) m.options = *opt;
-    if (auto* g = o.if_contains("gpu_pids"))
-      for (const auto& p : g->as_array()) m.gpu_pids.push_back(static_cast<int>(p.to_number<int64_t>()));
-    for (const auto& fv : o.at("files").as_array()) {
-      const auto& f = fv.as_object();
-      ManifestFile mf;
-      mf.name = std::string(f.at("name").as_string());
-      mf.size = f.at("size").to_number<uint64_t>();
-      mf.stored_size = f.at("stored_size").to_number<uint64_t>();
-      if (auto* b = f.if_contains("blake3")) {
-        mf.hash = HashAlg::kBlake3;
-        mf.digest = std::string(b->as_string());
-      } else if (auto* h = f.if_contains("sha256")) {
-        mf.hash = HashAlg::kSha256;
-        mf.digest = std::string(h->as_string());
-      } else {
-        return Corruption(fmt::format("manifest: no checksum (blake3 or sha256) for '{}'", mf.name));
-      }
-      mf.codec = std::string(f.at("codec").as_string());
-      if (!SafeName(mf.name)) return Corruption(fmt::format("manifest names an unsafe file '{}'", mf.name));
-      if (mf.digest.size() != 64 ||
-          mf.digest.find_first_not_of("0123456789abcdef") != std::string::npos)
-        return Corruption(fmt::format("manifest: bad {} for '{}'", HashAlgName(mf.hash), mf.name));
-      m.files.push_back(std::move(mf));
-    }
-    if (m.files.empty()) return Corruption("manifest lists no image files");
-    return m;
-  } catch (const std::exception& e) {
-    return Corruption(fmt::format("manifest is malformed: {}", e.what()));
+namespace {
+
+Result<ManifestFile> ParseFile(const json::value& fv) {
+  JsonReader f(fv, "manifest file");
+  ManifestFile mf;
+  mf.name = f.String("name");
+  mf.size = f.Uint("size");
+  mf.stored_size = f.Uint("stored_size");
+  mf.codec = f.String("codec");
+  if (f.Find("blake3")) {
+    mf.hash = HashAlg::kBlake3;
+    mf.digest = f.String("blake3");
+  } else if (f.Find("sha256")) {
+    mf.hash = HashAlg::kSha256;
+    mf.digest = f.String("sha256");
+  } else if (f.ok()) {
+    return Corruption(fmt::format("manifest: no checksum (blake3 or sha256) for '{}'", mf.name));
   }
+  CKPTD_RETURN_IF_ERROR(f.status());
+  if (!SafeName(mf.name)) return Corruption(fmt::format("manifest names an unsafe file '{}'", mf.name));
+  if (mf.digest.size() != 64 || mf.digest.find_first_not_of("0123456789abcdef") != std::string::npos)
+    return Corruption(fmt::format("manifest: bad {} for '{}'", HashAlgName(mf.hash), mf.name));
+  return mf;
+}
+
+}  // namespace
+
+Result<Manifest> Manifest::Parse(std::string_view bytes) {
+  json::error_code ec;
+  json::value v = json::parse(bytes, ec);
+  if (ec) return Corruption(fmt::format("manifest is malformed: {}", ec.message()));
+  JsonReader r(v, "manifest");
+  Manifest m;
+  m.version = static_cast<int>(r.Int("version"));
+  m.checkpoint_id = r.String("checkpoint_id");
+  m.pid = static_cast<int>(r.Int("pid"));
+  m.criu_version = r.String("criu_version");
+  m.codec = r.String("codec");
+  m.created_at_ms = r.Int("created_at_ms");
+  if (const auto* opt = r.Find("options")) m.options = *opt;
+  if (const auto* pids = r.OptArray("gpu_pids")) {
+    for (const auto& p : *pids) {
+      if (!p.is_int64()) return Corruption("manifest: gpu_pids must be integers");
+      m.gpu_pids.push_back(static_cast<int>(p.as_int64()));
+    }
+  }
+  const auto& files = r.Array("files");
+  CKPTD_RETURN_IF_ERROR(r.status());
+  if (m.version != 1) return Corruption(fmt::format("manifest version {} is not supported", m.version));
+  for (const auto& fv : files) {
+    CKPTD_ASSIGN_OR_RETURN(ManifestFile mf, ParseFile(fv));
+    m.files.push_back(std::move(mf));
+  }
+  if (m.files.empty()) return Corruption("manifest lists no image files");
+  return m;
 }
 
 }  // namespace ckptd

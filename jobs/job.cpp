@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "common/clock.h"
+#include "common/json_reader.h"
 
 namespace ckptd {
 
@@ -58,9 +59,13 @@ json::object RestoreOptionsToJson(const api::RestoreJobRequest& r) {
 api::RestoreJobRequest RestoreOptionsFromJson(const json::object& o) {
   api::RestoreJobRequest r;
   if (auto* t = o.if_contains("timeout"); t && t->is_int64()) r.timeout_s = t->as_int64();
-  if (auto* m = o.if_contains("device_map"); m && m->is_array())
-    for (const auto& e : m->as_array())
-      r.device_map.emplace_back(e.at("from").as_string(), e.at("to").as_string());
+  if (auto* m = o.if_contains("device_map"); m && m->is_array()) {
+    for (const auto& e : m->as_array()) {
+      JsonReader pair(e, "device_map entry");
+      std::string from = pair.String("from"), to = pair.String("to");
+      if (pair.ok()) r.device_map.emplace_back(std::move(from), std::move(to));
+    }
+  }
   return r;
 }
 
@@ -151,37 +156,35 @@ json::value Job::ToJson(int64_t now_ms) const {
 }
 
 Result<Job> Job::FromJson(const json::value& v) {
-  try {
-    const auto& o = v.as_object();
-    Job j;
-    j.id = std::string(o.at("id").as_string());
-    j.kind = o.at("kind").as_string() == "checkpoint" ? JobKind::kCheckpoint : JobKind::kRestore;
-    CKPTD_ASSIGN_OR_RETURN(j.state, Parse(kStates, o.at("state").as_string(), "state"));
-    CKPTD_ASSIGN_OR_RETURN(j.phase, Parse(kPhases, o.at("phase").as_string(), "phase"));
-    if (o.at("checkpoint_id").is_string()) j.checkpoint_id = std::string(o.at("checkpoint_id").as_string());
-    if (o.at("pid").is_int64()) j.pid = static_cast<int>(o.at("pid").as_int64());
-    j.bytes_written = o.at("bytes_written").to_number<uint64_t>();
-    j.created_ms = o.at("created_at_ms").to_number<int64_t>();
-    j.started_ms = o.at("started_at_ms").to_number<int64_t>();
-    j.finished_ms = o.at("finished_at_ms").to_number<int64_t>();
-    if (o.at("error").is_string()) j.error = std::string(o.at("error").as_string());
-    if (o.at("result").is_object()) j.result = o.at("result").as_object();
-    if (o.at("restore_path").is_string()) j.restore_path = std::string(o.at("restore_path").as_string());
-    if (auto* opts = o.if_contains("options"); opts && opts->is_object()) {
-      if (j.kind == JobKind::kCheckpoint) j.ckpt = CheckpointOptionsFromJson(opts->as_object());
-      else j.rst = RestoreOptionsFromJson(opts->as_object());
-    }
-    if (j.kind == JobKind::kCheckpoint) j.ckpt.pid = j.pid;
-    if (auto* c = o.if_contains("expected_checksum"); c && c->is_string()) j.expected_checksum = std::string(c->as_string());
-    if (auto* jr = o.if_contains("journal"); jr && jr->is_object()) {
-      CKPTD_ASSIGN_OR_RETURN(j.journal, Journal::FromJson(*jr));
-    }
-    if (j.kind == JobKind::kRestore && !j.checkpoint_id.empty()) j.rst.checkpoint_id = j.checkpoint_id;
-    if (j.kind == JobKind::kRestore && j.checkpoint_id.empty()) j.rst.restore_path = j.restore_path;
-    return j;
-  } catch (const std::exception& e) {
-    return Corruption(fmt::format("job record is malformed: {}", e.what()));
+  JsonReader r(v, "job record");
+  Job j;
+  j.id = r.String("id");
+  j.kind = r.String("kind") == "checkpoint" ? JobKind::kCheckpoint : JobKind::kRestore;
+  std::string state = r.String("state"), phase = r.String("phase");
+  j.checkpoint_id = r.OptString("checkpoint_id").value_or("");
+  j.pid = static_cast<int>(r.OptInt("pid").value_or(0));
+  j.bytes_written = r.Uint("bytes_written");
+  j.created_ms = r.Int("created_at_ms");
+  j.started_ms = r.Int("started_at_ms");
+  j.finished_ms = r.Int("finished_at_ms");
+  j.error = r.OptString("error").value_or("");
+  j.restore_path = r.OptString("restore_path").value_or("");
+  j.expected_checksum = r.OptString("expected_checksum");
+  CKPTD_RETURN_IF_ERROR(r.status());
+  CKPTD_ASSIGN_OR_RETURN(j.state, Parse(kStates, state, "state"));
+  CKPTD_ASSIGN_OR_RETURN(j.phase, Parse(kPhases, phase, "phase"));
+  if (const auto* res = r.Find("result"); res && res->is_object()) j.result = res->as_object();
+  if (const auto* opts = r.Find("options"); opts && opts->is_object()) {
+    if (j.kind == JobKind::kCheckpoint) j.ckpt = CheckpointOptionsFromJson(opts->as_object());
+    else j.rst = RestoreOptionsFromJson(opts->as_object());
   }
+  if (const auto* jr = r.Find("journal"); jr && jr->is_object()) {
+    CKPTD_ASSIGN_OR_RETURN(j.journal, Journal::FromJson(*jr));
+  }
+  if (j.kind == JobKind::kCheckpoint) j.ckpt.pid = j.pid;
+  if (j.kind == JobKind::kRestore && !j.checkpoint_id.empty()) j.rst.checkpoint_id = j.checkpoint_id;
+  if (j.kind == JobKind::kRestore && j.checkpoint_id.empty()) j.rst.restore_path = j.restore_path;
+  return j;
 }
 
 }  // namespace ckptd

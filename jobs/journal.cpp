@@ -6,6 +6,8 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include "common/json_reader.h"
+
 namespace ckptd {
 
 namespace json = boost::json;
@@ -41,9 +43,11 @@ std::string_view OutcomeName(StepOutcome o) {
 
 json::value RefJson(const ProcRef& p) { return json::object{{"pid", p.pid}, {"start", p.start}}; }
 
-ProcRef RefFrom(const json::value& v) {
-  const auto& o = v.as_object();
-  return ProcRef{static_cast<int>(o.at("pid").to_number<int64_t>()), o.at("start").to_number<uint64_t>()};
+Result<ProcRef> RefFrom(const json::value& v) {
+  JsonReader r(v, "journal process");
+  ProcRef p{static_cast<int>(r.Int("pid")), r.Uint("start")};
+  CKPTD_RETURN_IF_ERROR(r.status());
+  return p;
 }
 
 json::array RefsJson(const std::vector<ProcRef>& refs) {
@@ -52,17 +56,35 @@ json::array RefsJson(const std::vector<ProcRef>& refs) {
   return a;
 }
 
-std::vector<ProcRef> RefsFrom(const json::object& o, const char* key) {
+Result<std::vector<ProcRef>> RefsFrom(JsonReader& r, const char* key) {
   std::vector<ProcRef> out;
-  if (auto* v = o.if_contains(key); v && v->is_array())
-    for (const auto& e : v->as_array()) out.push_back(RefFrom(e));
+  if (const auto* a = r.OptArray(key)) {
+    for (const auto& e : *a) {
+      CKPTD_ASSIGN_OR_RETURN(ProcRef p, RefFrom(e));
+      out.push_back(p);
+    }
+  }
   return out;
 }
 
-std::optional<ProcRef> OptRef(const json::object& o, const char* key) {
-  auto* v = o.if_contains(key);
-  if (!v || v->is_null()) return std::nullopt;
-  return RefFrom(*v);
+Result<std::optional<ProcRef>> OptRef(JsonReader& r, const char* key) {
+  const json::value* v = r.Find(key);
+  if (!v || v->is_null()) return std::optional<ProcRef>();
+  CKPTD_ASSIGN_OR_RETURN(ProcRef p, RefFrom(*v));
+  return std::optional<ProcRef>(p);
+}
+
+Result<JournalEntry> EntryFrom(const json::value& v) {
+  JsonReader r(v, "journal step");
+  std::string name = r.String("step");
+  std::string outcome = r.String("outcome");
+  JournalEntry e{Step::kCreate, StepOutcome::kIntent, r.Int("at_ms"), r.OptString("error").value_or("")};
+  CKPTD_RETURN_IF_ERROR(r.status());
+  auto step = ParseStep(name);
+  if (!step) return Corruption(fmt::format("journal: unknown step '{}'", name));
+  e.step = *step;
+  e.outcome = outcome == "done" ? StepOutcome::kDone : outcome == "failed" ? StepOutcome::kFailed : StepOutcome::kIntent;
+  return e;
 }
 
 }  // namespace
@@ -132,36 +154,26 @@ json::value Journal::ToJson() const {
 }
 
 Result<Journal> Journal::FromJson(const json::value& v) {
-  try {
-    const auto& o = v.as_object();
-    Journal j;
-    for (const auto& s : o.at("steps").as_array()) {
-      const auto& so = s.as_object();
-      auto step = ParseStep(so.at("step").as_string());
-      if (!step) return Corruption(fmt::format("journal: unknown step '{}'", std::string(so.at("step").as_string())));
-      JournalEntry e{*step, StepOutcome::kIntent, so.at("at_ms").to_number<int64_t>(), ""};
-      std::string_view outcome = so.at("outcome").as_string();
-      e.outcome = outcome == "done" ? StepOutcome::kDone : outcome == "failed" ? StepOutcome::kFailed
-                                                                                 : StepOutcome::kIntent;
-      if (auto* err = so.if_contains("error"); err && err->is_string()) e.error = std::string(err->as_string());
-      j.entries.push_back(std::move(e));
-    }
-    j.staging = std::string(o.at("staging").as_string());
-    j.target = OptRef(o, "target");
-    j.tree = RefsFrom(o, "tree");
-    j.gpu = RefsFrom(o, "gpu");
-    j.criu = OptRef(o, "criu");
-    j.images_complete = o.at("images_complete").as_bool();
-    if (auto* k = o.if_contains("staging_kept"); k && k->is_bool()) j.staging_kept = k->as_bool();
-    if (auto* opts = o.if_contains("options")) j.options = *opts;
-    j.dumped_root = static_cast<int>(o.at("dumped_root").to_number<int64_t>());
-    j.root_existed = o.at("root_existed").as_bool();
-    j.restore_began = o.at("restore_began").to_number<uint64_t>();
-    j.restored = OptRef(o, "restored");
-    return j;
-  } catch (const std::exception& e) {
-    return Corruption(fmt::format("journal is malformed: {}", e.what()));
+  JsonReader r(v, "journal");
+  Journal j;
+  for (const auto& e : r.Array("steps")) {
+    CKPTD_ASSIGN_OR_RETURN(JournalEntry entry, EntryFrom(e));
+    j.entries.push_back(std::move(entry));
   }
+  j.staging = r.String("staging");
+  CKPTD_ASSIGN_OR_RETURN(j.target, OptRef(r, "target"));
+  CKPTD_ASSIGN_OR_RETURN(j.tree, RefsFrom(r, "tree"));
+  CKPTD_ASSIGN_OR_RETURN(j.gpu, RefsFrom(r, "gpu"));
+  CKPTD_ASSIGN_OR_RETURN(j.criu, OptRef(r, "criu"));
+  j.images_complete = r.Bool("images_complete");
+  if (r.Find("staging_kept")) j.staging_kept = r.Bool("staging_kept");
+  if (const auto* opts = r.Find("options")) j.options = *opts;
+  j.dumped_root = static_cast<int>(r.Int("dumped_root"));
+  j.root_existed = r.Bool("root_existed");
+  j.restore_began = r.Uint("restore_began");
+  CKPTD_ASSIGN_OR_RETURN(j.restored, OptRef(r, "restored"));
+  CKPTD_RETURN_IF_ERROR(r.status());
+  return j;
 }
 
 }  // namespace ckptd

@@ -5,6 +5,8 @@
 #include <boost/uuid/uuid_io.hpp>
 #include <fmt/format.h>
 
+#include "common/json_reader.h"
+
 namespace ckptd {
 
 namespace json = boost::json;
@@ -56,13 +58,6 @@ json::value OptString(const std::optional<std::string>& s) {
   return s ? json::value(*s) : json::value(nullptr);
 }
 
-Result<std::optional<std::string>> ReadOptString(const json::object& o, std::string_view key) {
-  auto it = o.find(key);
-  if (it == o.end() || it->value().is_null()) return std::optional<std::string>();
-  if (!it->value().is_string()) return Corruption(fmt::format("field {} is not a string", key));
-  return std::optional<std::string>(std::string(it->value().as_string()));
-}
-
 }  // namespace
 
 json::value CheckpointRecord::ToJson() const {
@@ -92,37 +87,34 @@ json::value CheckpointRecord::ToJson() const {
 }
 
 Result<CheckpointRecord> CheckpointRecord::FromJson(const json::value& v) {
-  if (!v.is_object()) return Corruption("checkpoint record is not an object");
-  const auto& o = v.as_object();
-  CheckpointRecord r;
-  try {
-    r.id = std::string(o.at("id").as_string());
-    auto st = ParseCheckpointStatus(o.at("status").as_string());
-    if (!st) return Corruption("unknown status in record " + r.id);
-    r.status = *st;
-    r.gpu = std::string(o.at("gpu").as_string());
-    r.platform = std::string(o.at("platform").as_string());
-    if (auto it = o.find("info"); it != o.end()) r.info = it->value();
-    r.created_at_ms = o.at("created_at").to_number<int64_t>();
-    r.updated_at_ms = o.at("updated_at").to_number<int64_t>();
-    r.seq = o.at("seq").to_number<uint64_t>();
-    if (auto it = o.find("cleaned_at"); it != o.end() && !it->value().is_null())
-      r.cleaned_at_ms = it->value().to_number<int64_t>();
-    for (const auto& h : o.at("history").as_array()) {
-      const auto& ho = h.as_object();
-      auto from = ParseCheckpointStatus(ho.at("from").as_string());
-      auto to = ParseCheckpointStatus(ho.at("to").as_string());
-      if (!from || !to) return Corruption("unknown status in history of " + r.id);
-      r.history.push_back({*from, *to, ho.at("at").to_number<int64_t>()});
-    }
-  } catch (const std::exception& e) {
-    return Corruption(fmt::format("malformed checkpoint record: {}", e.what()));
+  JsonReader r(v, "checkpoint record");
+  CheckpointRecord rec;
+  rec.id = r.String("id");
+  auto status = ParseCheckpointStatus(r.String("status"));
+  rec.gpu = r.String("gpu");
+  rec.platform = r.String("platform");
+  if (const auto* info = r.Find("info")) rec.info = *info;
+  rec.created_at_ms = r.Int("created_at");
+  rec.updated_at_ms = r.Int("updated_at");
+  rec.seq = r.Uint("seq");
+  rec.cleaned_at_ms = r.OptInt("cleaned_at");
+  rec.name = r.OptString("name");
+  rec.checksum = r.OptString("checksum");
+  rec.restore_path = r.OptString("restore_path");
+  rec.upstream_id = r.OptString("upstream_id");
+  for (const auto& h : r.Array("history")) {
+    JsonReader hr(h, "history of checkpoint " + rec.id);
+    auto from = ParseCheckpointStatus(hr.String("from"));
+    auto to = ParseCheckpointStatus(hr.String("to"));
+    int64_t at = hr.Int("at");
+    CKPTD_RETURN_IF_ERROR(hr.status());
+    if (!from || !to) return Corruption("unknown status in history of " + rec.id);
+    rec.history.push_back({*from, *to, at});
   }
-  CKPTD_ASSIGN_OR_RETURN(r.name, ReadOptString(o, "name"));
-  CKPTD_ASSIGN_OR_RETURN(r.checksum, ReadOptString(o, "checksum"));
-  CKPTD_ASSIGN_OR_RETURN(r.restore_path, ReadOptString(o, "restore_path"));
-  CKPTD_ASSIGN_OR_RETURN(r.upstream_id, ReadOptString(o, "upstream_id"));
-  return r;
+  CKPTD_RETURN_IF_ERROR(r.status());
+  if (!status) return Corruption("unknown status in record " + rec.id);
+  rec.status = *status;
+  return rec;
 }
 
 std::string NewUuid() {
