@@ -126,8 +126,8 @@ void Session::OnHeader(beast::error_code ec) {
   parser_->body_limit(body_limit_);
   if (beast::iequals(req[http::field::expect], "100-continue")) {
     auto cont = std::make_shared<http::response<http::empty_body>>(http::status::continue_, req.version());
-    return http::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code ec, size_t) {
-      if (ec) return self->Close();
+    return http::async_write(stream_, *cont, [self = shared_from_this(), cont](beast::error_code wec, size_t) {
+      if (wec) return self->Close();
       self->ReadBody();
     });
   }

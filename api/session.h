@@ -5,13 +5,13 @@
 
 #include <atomic>
 #include <memory>
-#include <mutex>
 
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
 #include "api/server.h"
+#include "common/mutex.h"
 
 namespace ckptd::api {
 
@@ -29,15 +29,15 @@ struct ServerShared {
   net::thread_pool* handler_pool;
   // The limits in effect (HttpServer::SetLimits); a consistent copy.
   ServerLimits Limits() const {
-    std::lock_guard lock(limits_mu);
+    MutexLock lock(limits_mu);
     return limits;
   }
   void SetLimits(const ServerLimits& l) {
-    std::lock_guard lock(limits_mu);
+    MutexLock lock(limits_mu);
     limits = l;
   }
-  mutable std::mutex limits_mu;
-  ServerLimits limits;
+  mutable Mutex limits_mu;
+  ServerLimits limits GUARDED_BY(limits_mu);
   std::atomic<size_t> connections{0};
   std::atomic<size_t> active_requests{0};
   std::atomic<bool> stopping{false};

@@ -72,7 +72,7 @@ Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), c
 }
 
 void Histogram::Observe(double v) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   size_t i = std::lower_bound(bounds_.begin(), bounds_.end(), v) - bounds_.begin();
   counts_[i]++;
   sum_ += v;
@@ -80,7 +80,7 @@ void Histogram::Observe(double v) {
 }
 
 Histogram::Snapshot Histogram::Snap() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Snapshot s;
   s.bounds = bounds_;
   uint64_t running = 0;
@@ -126,38 +126,38 @@ T* SeriesFor(std::map<std::string, std::unique_ptr<T>>& slots, std::map<std::str
 }  // namespace
 
 Counter* MetricsRegistry::GetCounter(const std::string& name, const std::string& help, const Labels& labels) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& f = FamilyFor(name, help, Type::kCounter);
   return SeriesFor(f.counters, f.labels, labels);
 }
 
 Gauge* MetricsRegistry::GetGauge(const std::string& name, const std::string& help, const Labels& labels) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& f = FamilyFor(name, help, Type::kGauge);
   return SeriesFor(f.gauges, f.labels, labels);
 }
 
 Histogram* MetricsRegistry::GetHistogram(const std::string& name, const std::string& help, const Labels& labels,
                                          std::vector<double> bounds) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& f = FamilyFor(name, help, Type::kHistogram);
   return SeriesFor(f.histograms, f.labels, labels, std::move(bounds));
 }
 
 void MetricsRegistry::AddCollector(std::function<void()> collector) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   collectors_.push_back(std::move(collector));
 }
 
 std::string MetricsRegistry::Render() const {
   std::vector<std::function<void()>> collectors;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     collectors = collectors_;
   }
   for (const auto& c : collectors) c();
 
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::string out;
   for (const auto& [name, f] : families_) {
     const char* type = f.type == Type::kCounter ? "counter" : f.type == Type::kGauge ? "gauge" : "histogram";

@@ -14,9 +14,10 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
+
+#include "common/mutex.h"
 
 namespace ckptd {
 
@@ -54,11 +55,11 @@ class Histogram {
   Snapshot Snap() const;
 
  private:
-  mutable std::mutex mu_;
-  std::vector<double> bounds_;
-  std::vector<uint64_t> counts_;  // per bucket (not cumulative), last is +Inf
-  double sum_ = 0;
-  uint64_t count_ = 0;
+  mutable Mutex mu_;
+  std::vector<double> bounds_;  // fixed at construction, read without mu_
+  std::vector<uint64_t> counts_ GUARDED_BY(mu_);  // per bucket (not cumulative), last is +Inf
+  double sum_ GUARDED_BY(mu_) = 0;
+  uint64_t count_ GUARDED_BY(mu_) = 0;
 };
 
 // Bucket bounds for durations in seconds: 1 ms .. ~10 min.
@@ -84,11 +85,11 @@ class MetricsRegistry {
     std::map<std::string, std::unique_ptr<Gauge>> gauges;
     std::map<std::string, std::unique_ptr<Histogram>> histograms;
   };
-  Family& FamilyFor(const std::string& name, const std::string& help, Type type);
+  Family& FamilyFor(const std::string& name, const std::string& help, Type type) REQUIRES(mu_);
 
-  mutable std::mutex mu_;
-  std::map<std::string, Family> families_;
-  std::vector<std::function<void()>> collectors_;
+  mutable Mutex mu_;
+  std::map<std::string, Family> families_ GUARDED_BY(mu_);
+  std::vector<std::function<void()>> collectors_ GUARDED_BY(mu_);
 };
 
 }  // namespace ckptd

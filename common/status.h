@@ -107,10 +107,11 @@ class [[nodiscard]] Result {
 }  // namespace ckptd
 
 // Return early with the status of an expression that yields a Status.
-#define CKPTD_RETURN_IF_ERROR(expr)          \
+#define CKPTD_RETURN_IF_ERROR(expr) CKPTD_RETURN_IF_ERROR_IMPL(CKPTD_CONCAT(_st_, __LINE__), expr)
+#define CKPTD_RETURN_IF_ERROR_IMPL(st, expr) \
   do {                                       \
-    ::ckptd::Status _st = (expr);            \
-    if (!_st.ok()) return _st;               \
+    ::ckptd::Status st = (expr);             \
+    if (!st.ok()) return st;                 \
   } while (0)
 
 #define CKPTD_CONCAT_INNER(a, b) a##b

@@ -63,11 +63,11 @@ std::chrono::microseconds Notifier::StartWatchdog(std::function<bool()> alive) {
   if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) return std::chrono::microseconds(0);
   auto period = std::chrono::microseconds(usec / 2);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = false;
   }
   watchdog_ = std::thread([this, period, alive = std::move(alive)] {
-    std::unique_lock lock(mu_);
+    UniqueLock lock(mu_);
     while (!stop_) {
       lock.unlock();
       if (!alive || alive()) {
@@ -76,7 +76,7 @@ std::chrono::microseconds Notifier::StartWatchdog(std::function<bool()> alive) {
         spdlog::warn("watchdog: liveness check failed, not pinging");
       }
       lock.lock();
-      cv_.wait_for(lock, period, [this] { return stop_; });
+      cv_.wait_for(lock, period, [this]() REQUIRES(mu_) { return stop_; });
     }
   });
   spdlog::debug("watchdog: pinging every {} ms", period.count() / 1000);
@@ -85,7 +85,7 @@ std::chrono::microseconds Notifier::StartWatchdog(std::function<bool()> alive) {
 
 void Notifier::StopWatchdog() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();

@@ -13,12 +13,12 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
+
+#include "common/mutex.h"
 
 namespace ckptd {
 
@@ -55,9 +55,11 @@ class Notifier {
   void Send(const std::string& state);
 
   bool enabled_ = false;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
+  Mutex mu_;
+  CondVar cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  // Not under mu_ (StopWatchdog joins it, and the thread takes mu_):
+  // StartWatchdog and StopWatchdog come from one thread (main), not at once.
   std::thread watchdog_;
 };
 

@@ -139,7 +139,7 @@ void UpstreamMirror::Start() {
 
 void UpstreamMirror::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -168,14 +168,14 @@ void UpstreamMirror::AfterWrite(const CheckpointRecord* before, const Checkpoint
   if (n == 0) return;
   pending_ += static_cast<int64_t>(n);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     wake_ = true;
   }
   cv_.notify_all();
 }
 
 json::value UpstreamMirror::Health() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return json::object{{"enabled", true},
                       {"url", base_url_ + prefix_},
                       {"pending", pending_.load()},
@@ -188,7 +188,7 @@ json::value UpstreamHealth(const UpstreamMirror* mirror) {
 }
 
 void UpstreamMirror::SetError(std::string e) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   last_error_ = std::move(e);
 }
 
@@ -197,8 +197,8 @@ std::string UpstreamMirror::Target(const std::string& suffix) const {
 }
 
 bool UpstreamMirror::WaitFor(std::chrono::milliseconds d) {
-  std::unique_lock lock(mu_);
-  return !cv_.wait_for(lock, d, [this] { return stop_; });
+  UniqueLock lock(mu_);
+  return !cv_.wait_for(lock, d, [this]() REQUIRES(mu_) { return stop_; });
 }
 
 void UpstreamMirror::Run() {
@@ -206,7 +206,7 @@ void UpstreamMirror::Run() {
   const std::chrono::milliseconds max_backoff = std::chrono::seconds(config_.retry_max_s);
   for (;;) {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (stop_) return;
     }
     auto row = FirstRow();
@@ -215,8 +215,8 @@ void UpstreamMirror::Run() {
       spdlog::error("upstream outbox: {}", row.status().ToString());
       SetError(row.status().ToString());
     } else if (!*row) {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stop_ || wake_; });
+      UniqueLock lock(mu_);
+      cv_.wait(lock, [this]() REQUIRES(mu_) { return stop_ || wake_; });
       wake_ = false;
       continue;
     } else {

@@ -45,10 +45,8 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -56,6 +54,7 @@
 
 #include <boost/json/value.hpp>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "store/catalog.h"
 #include "store/db.h"
@@ -137,11 +136,11 @@ class UpstreamMirror : public CatalogObserver {
   std::atomic<uint64_t> next_seq_{1};
   std::atomic<int64_t> pending_{0};
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  bool wake_ = false;
-  std::string last_error_;
+  mutable Mutex mu_;
+  CondVar cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  bool wake_ GUARDED_BY(mu_) = false;
+  std::string last_error_ GUARDED_BY(mu_);
   std::thread thread_;
 };
 

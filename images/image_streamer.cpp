@@ -97,8 +97,8 @@ Status ImageStreamer::SetWriterProcess(pid_t pid) {
 }
 
 void ImageStreamer::WatchLoop() {
-  std::unique_lock lock(watch_mu_);
-  while (!watch_cv_.wait_for(lock, std::chrono::milliseconds(5), [&] { return watch_stop_; })) {
+  UniqueLock lock(watch_mu_);
+  while (!watch_cv_.wait_for(lock, std::chrono::milliseconds(5), [&]() REQUIRES(watch_mu_) { return watch_stop_; })) {
     lock.unlock();
     uint64_t written = 0;
     std::error_code ec;
@@ -108,7 +108,7 @@ void ImageStreamer::WatchLoop() {
     }
     uint64_t backlog = 0;
     {
-      std::lock_guard slock(mu_);
+      MutexLock slock(mu_);
       backlog = written > stats_.bytes ? written - stats_.bytes : 0;
       stats_.peak_backlog = std::max(stats_.peak_backlog, backlog);
     }
@@ -121,7 +121,7 @@ void ImageStreamer::WatchLoop() {
 
 void ImageStreamer::StopWatcher() {
   {
-    std::lock_guard lock(watch_mu_);
+    MutexLock lock(watch_mu_);
     watch_stop_ = true;
   }
   watch_cv_.notify_all();
@@ -136,7 +136,7 @@ void ImageStreamer::Throttle(uint64_t backlog) {
       writer_paused_ = true;
       paused_at_ = std::chrono::steady_clock::now();
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         stats_.writer_pauses++;
       }
       // The daemon dying here leaves CRIU stopped, holding the tree: the
@@ -156,19 +156,19 @@ void ImageStreamer::ResumeWriter() {
   if (fd >= 0 && PidfdSendSignal(fd, SIGCONT) != 0 && errno != ESRCH)
     spdlog::error("{}: resuming CRIU: {}", opts_.log_tag, std::strerror(errno));
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - paused_at_);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   stats_.writer_paused_ms += ms.count();
 }
 
 StreamStats ImageStreamer::stats() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return stats_;
 }
 
 Result<std::vector<ManifestFile>> ImageStreamer::Finish() {
   if (joined_) return IOError("image streamer already stopped");
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stats_.finish_called_ms = ElapsedMs();
     stats_.bytes_before_finish = stats_.bytes;
   }
@@ -176,7 +176,7 @@ Result<std::vector<ManifestFile>> ImageStreamer::Finish() {
   Wake();
   thread_.join();
   joined_ = true;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!result_.ok()) {
     files_.clear();
     return result_;
@@ -249,7 +249,7 @@ Status ImageStreamer::Pump(File* f, bool to_end, bool* progressed) {
       if (!first_byte_sent_) {
         first_byte_sent_ = true;
         {
-          std::lock_guard lock(mu_);
+          MutexLock lock(mu_);
           stats_.first_byte_ms = ElapsedMs();
         }
         if (opts_.on_first_byte) CKPTD_RETURN_IF_ERROR(opts_.on_first_byte());
@@ -263,7 +263,7 @@ Status ImageStreamer::Pump(File* f, bool to_end, bool* progressed) {
     pushed += static_cast<size_t>(n);
     *progressed = true;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       stats_.bytes += static_cast<uint64_t>(n);
     }
     if (opts_.progress) CKPTD_RETURN_IF_ERROR(opts_.progress(static_cast<uint64_t>(n)));
@@ -293,7 +293,7 @@ Status ImageStreamer::CommitFile(File* f) {
   f->mf = CommittedFile(f->name, *f->w);
   f->committed = true;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stats_.stored_bytes += f->mf.stored_size;
   }
   f->w.reset();
@@ -312,7 +312,7 @@ Status ImageStreamer::Reupload(File* f) {
     return IOError(fmt::format("image {} changed after it was shipped and its staging copy released", f->name));
   spdlog::warn("{}: image {} changed after it was shipped: uploading it again", opts_.log_tag, f->name);
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stats_.stored_bytes -= f->mf.stored_size;
     stats_.reuploaded++;
   }
@@ -357,7 +357,7 @@ Status ImageStreamer::FinishAll() {
   for (auto& [name, f] : files_)
     if (f->committed) out.push_back(f->mf);
   if (out.empty()) return IOError("CRIU wrote no image files");
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   manifest_ = std::move(out);  // std::map: sorted by name
   stats_.done_ms = ElapsedMs();
   return Status::Ok();
@@ -413,7 +413,7 @@ void ImageStreamer::Loop() {
         if (f->closed && size == f->shipped) CKPTD_RETURN_IF_ERROR(CommitFile(f.get()));
       }
       {
-        std::lock_guard lock(mu_);
+        MutexLock lock(mu_);
         stats_.peak_backlog = std::max(stats_.peak_backlog, backlog);
       }
       if (progressed) continue;  // more may be there already
@@ -436,7 +436,7 @@ void ImageStreamer::Loop() {
         f->w.reset();
       }
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   result_ = st;
 }
 

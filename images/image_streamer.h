@@ -33,16 +33,15 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "images/image_upload.h"
 #include "images/manifest.h"
@@ -137,16 +136,16 @@ class ImageStreamer {
   bool writer_paused_ = false;  // watcher thread only
   std::chrono::steady_clock::time_point paused_at_;
   std::thread watcher_;
-  std::mutex watch_mu_;
-  std::condition_variable watch_cv_;
-  bool watch_stop_ = false;
+  Mutex watch_mu_;
+  CondVar watch_cv_;
+  bool watch_stop_ GUARDED_BY(watch_mu_) = false;
   int base_nice_ = 0;      // the uploader thread's nice before dump_nice
   bool reniced_ = false;
 
-  mutable std::mutex mu_;  // guards result_, stats_
-  Status result_;
-  std::vector<ManifestFile> manifest_;
-  StreamStats stats_;
+  mutable Mutex mu_;
+  Status result_ GUARDED_BY(mu_);
+  std::vector<ManifestFile> manifest_ GUARDED_BY(mu_);
+  StreamStats stats_ GUARDED_BY(mu_);
 };
 
 }  // namespace ckptd

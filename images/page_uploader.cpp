@@ -81,7 +81,10 @@ Result<std::unique_ptr<PageUploader>> PageUploader::Start(PageUploaderOptions op
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) return ErrnoError("socketpair", errno);
   u->fd_ = sv[0];
-  u->criu_fd_ = sv[1];
+  {
+    MutexLock lock(u->criu_fd_mu_);
+    u->criu_fd_ = sv[1];
+  }
   // Advisory: the defaults work, only with more wake-ups.
   int size = kSocketBuffer;
   if (setsockopt(sv[1], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) != 0)
@@ -101,7 +104,7 @@ PageUploader::~PageUploader() {
 }
 
 void PageUploader::CriuStarted() {
-  std::lock_guard lock(criu_fd_mu_);
+  MutexLock lock(criu_fd_mu_);
   if (criu_fd_ >= 0) close(criu_fd_);
   criu_fd_ = -1;
 }

@@ -28,11 +28,11 @@
 #include <atomic>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "criu/page_server.h"
 #include "images/image_upload.h"
@@ -57,7 +57,10 @@ class PageUploader {
   PageUploader& operator=(const PageUploader&) = delete;
 
   // CRIU's end of the socket, for DumpOptions::page_server_fd.
-  int criu_fd() const { return criu_fd_; }
+  int criu_fd() const {
+    MutexLock lock(criu_fd_mu_);
+    return criu_fd_;
+  }
   // CRIU has its copy (or will never get one): close ours, so that CRIU's
   // end closing is seen here. Any thread (DumpOptions::on_criu_started).
   void CriuStarted();
@@ -78,8 +81,8 @@ class PageUploader {
 
   PageUploaderOptions opts_;
   int fd_ = -1;       // ours
-  int criu_fd_ = -1;  // CRIU's, until CriuStarted
-  std::mutex criu_fd_mu_;
+  mutable Mutex criu_fd_mu_;
+  int criu_fd_ GUARDED_BY(criu_fd_mu_) = -1;  // CRIU's, until CriuStarted
   std::atomic<bool> stop_{false};
   criu::PageServeStats stats_;  // written by the session's thread
   std::unique_ptr<Sink> sink_;

@@ -152,7 +152,7 @@ Status CheckpointPipeline::Dump() {
 }
 
 Status CheckpointPipeline::FirstByte() {
-  std::lock_guard lock(first_byte_mu_);
+  MutexLock lock(first_byte_mu_);
   if (uploading_) return Status::Ok();
   uploading_ = true;
   return catalog_->MarkPossiblyUploaded(id_).status();
@@ -446,8 +446,11 @@ Status CheckpointPipeline::FinishFromStaging() {
   manifest_ = BaseManifest();
   CKPTD_RETURN_IF_ERROR(RunStep(ctx_, Step::kUpload, [&]() -> Status {
     auto rec = catalog_->Get(id_);
-    if (rec.ok() && rec->status == CheckpointStatus::kUpdatedInfo) uploading_ = false;
-    else uploading_ = true;
+    {
+      MutexLock lock(first_byte_mu_);
+      if (rec.ok() && rec->status == CheckpointStatus::kUpdatedInfo) uploading_ = false;
+      else uploading_ = true;
+    }
     CKPTD_RETURN_IF_ERROR(FirstByte());
     CKPTD_RETURN_IF_ERROR(UploadDir(env_.images, id_ + "/", images_dir_, codec_, opts_.image_checksum, Progress(),
                                     &manifest_.files));

@@ -29,13 +29,13 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <boost/json/value.hpp>
 
+#include "common/mutex.h"
 #include "images/image_streamer.h"
 #include "images/image_transfer.h"
 #include "images/manifest.h"
@@ -103,8 +103,9 @@ class CheckpointPipeline {
   GpuJobContext gpu_;
   bool gpu_held_ = false;  // GPU processes locked or checkpointed by this job
   bool dumped_ = false;
-  std::mutex first_byte_mu_;
-  bool uploading_ = false;
+  // FirstByte() runs on the streamer's and the page uploader's threads.
+  Mutex first_byte_mu_;
+  bool uploading_ GUARDED_BY(first_byte_mu_) = false;
   std::unique_ptr<ImageStreamer> streamer_;
   std::unique_ptr<PageUploader> pages_;
   std::optional<std::chrono::steady_clock::time_point> frozen_from_, frozen_until_;

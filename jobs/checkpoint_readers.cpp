@@ -20,7 +20,7 @@ void CheckpointReaders::Hold::Release() {
 }
 
 CheckpointReaders::Hold CheckpointReaders::Acquire(std::string_view id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = readers_.find(id);
   if (it == readers_.end()) it = readers_.emplace(std::string(id), 0).first;
   ++it->second;
@@ -29,7 +29,7 @@ CheckpointReaders::Hold CheckpointReaders::Acquire(std::string_view id) {
 
 void CheckpointReaders::Release(const std::string& id) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = readers_.find(id);
     if (it == readers_.end()) return;
     // Entries go with their last hold, so the map stays as small as the set
@@ -40,14 +40,14 @@ void CheckpointReaders::Release(const std::string& id) {
 }
 
 int CheckpointReaders::Readers(std::string_view id) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = readers_.find(id);
   return it == readers_.end() ? 0 : it->second;
 }
 
 Status CheckpointReaders::WaitForReaders(std::string_view id, std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mu_);
-  bool free = released_.wait_for(lock, timeout, [&] { return readers_.find(id) == readers_.end(); });
+  UniqueLock lock(mu_);
+  bool free = released_.wait_for(lock, timeout, [&]() REQUIRES(mu_) { return readers_.find(id) == readers_.end(); });
   if (free) return Status::Ok();
   return DeadlineExceeded(fmt::format("checkpoint {} is still being read after {} ms", id, timeout.count()));
 }

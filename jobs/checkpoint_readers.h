@@ -12,13 +12,12 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "api/checkpoint_guard.h"
+#include "common/mutex.h"
 #include "store/catalog.h"
 
 namespace ckptd {
@@ -51,9 +50,9 @@ class CheckpointReaders final : public api::CheckpointGuard {
  private:
   void Release(const std::string& id);
 
-  mutable std::mutex mu_;
-  std::condition_variable released_;
-  std::map<std::string, int, std::less<>> readers_;
+  mutable Mutex mu_;
+  CondVar released_;
+  std::map<std::string, int, std::less<>> readers_ GUARDED_BY(mu_);
 };
 
 // For a job about to read checkpoint `id`: takes the hold, then re-reads the

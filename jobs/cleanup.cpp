@@ -59,7 +59,7 @@ void Cleaner::Start() {
 void Cleaner::Stop() {
   stopping_ = true;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -68,7 +68,7 @@ void Cleaner::Stop() {
 
 void Cleaner::set_interval(std::chrono::seconds interval) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     interval_ = interval;
     ++interval_changes_;
   }
@@ -76,18 +76,18 @@ void Cleaner::set_interval(std::chrono::seconds interval) {
 }
 
 std::chrono::seconds Cleaner::interval() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return interval_;
 }
 
 void Cleaner::set_retention(std::chrono::seconds retention) { retention_s_ = retention.count(); }
 
 void Cleaner::Loop() {
-  std::unique_lock lock(mu_);
+  UniqueLock lock(mu_);
   for (;;) {
     const auto interval = interval_;
     const uint64_t changes = interval_changes_;
-    auto changed = [&] { return stop_ || interval_changes_ != changes; };
+    auto changed = [&]() REQUIRES(mu_) { return stop_ || interval_changes_ != changes; };
     if (interval.count() <= 0) {
       // Paused: wait for Stop() or a new interval.
       cv_.wait(lock, changed);
@@ -172,7 +172,7 @@ void Cleaner::NoteError(const std::string& id, const std::string& message) {
 }
 
 Result<api::CleanupReport> Cleaner::RunOnce() {
-  std::lock_guard round(round_mu_);
+  MutexLock round(round_mu_);
   if (stopping_) return Unavailable("cleanup: daemon shutting down");
   api::CleanupReport report;
   const int64_t start_ms = clock_->NowMillis();

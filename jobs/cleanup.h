@@ -32,13 +32,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <string>
 #include <thread>
 
 #include "api/cleanup_handlers.h"
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "jobs/checkpoint_readers.h"
 #include "store/catalog.h"
 #include "store/object_store.h"
@@ -91,14 +90,14 @@ class Cleaner final : public api::CleanupService {
   CheckpointReaders* readers_;
   const Clock* clock_;
 
-  std::mutex round_mu_;  // one round at a time
-  mutable std::mutex mu_;  // stop_, interval_, interval_changes_
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::chrono::seconds interval_;
+  Mutex round_mu_;  // one round at a time
+  mutable Mutex mu_;
+  CondVar cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  std::chrono::seconds interval_ GUARDED_BY(mu_);
   // Bumped by every set_interval(), so that a change (even back to the same
   // value) restarts the wait.
-  uint64_t interval_changes_ = 0;
+  uint64_t interval_changes_ GUARDED_BY(mu_) = 0;
   std::atomic<int64_t> retention_s_;
   std::atomic<bool> stopping_{false};
   std::thread thread_;

@@ -42,7 +42,7 @@ Status JobEngine::Recover(const RecoveryProgress& progress) {
 }
 
 void JobEngine::Start() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!workers_.empty()) return;
   for (int i = 0; i < std::max(1, opts_.workers); ++i) workers_.emplace_back([this] { Worker(); });
 }
@@ -50,7 +50,7 @@ void JobEngine::Start() {
 void JobEngine::Drain(std::chrono::milliseconds timeout) {
   std::vector<RunPtr> dropped;
   {
-    std::unique_lock lock(mu_);
+    UniqueLock lock(mu_);
     accepting_ = false;
     dropped.assign(queue_.begin(), queue_.end());
     queue_.clear();
@@ -67,8 +67,8 @@ void JobEngine::Drain(std::chrono::milliseconds timeout) {
     Finish(run, st);
   }
   {
-    std::unique_lock lock(mu_);
-    if (!done_cv_.wait_for(lock, timeout, [this] { return running_ == 0; })) {
+    UniqueLock lock(mu_);
+    if (!done_cv_.wait_for(lock, timeout, [this]() REQUIRES(mu_) { return running_ == 0; })) {
       spdlog::warn("shutdown: {} job(s) still running after {} ms; asking them to stop", running_, timeout.count());
     }
     cancel_ = true;
@@ -133,7 +133,7 @@ Result<api::JobSubmitted> JobEngine::SubmitCheckpoint(const api::CheckpointJobRe
   job.ckpt = req;
   job.created_ms = env_.clock->NowMillis();
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (busy_pids_.count(req.pid)) return Conflict(fmt::format("pid {} is already being checkpointed", req.pid));
     CKPTD_RETURN_IF_ERROR(Admit());
     busy_pids_.insert(req.pid);
@@ -147,7 +147,7 @@ Result<api::JobSubmitted> JobEngine::SubmitCheckpoint(const api::CheckpointJobRe
     return store_.AddTo(batch, job.id, job.ToJson(job.created_ms));
   });
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     --running_;
     if (!rec.ok()) {
       busy_pids_.erase(req.pid);
@@ -158,7 +158,7 @@ Result<api::JobSubmitted> JobEngine::SubmitCheckpoint(const api::CheckpointJobRe
   RunPtr run = NewRun(std::move(job));
   const std::string tag = run->job().LogTag();
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     Enqueue(run);
   }
   cv_.notify_one();
@@ -195,7 +195,7 @@ Result<api::JobSubmitted> JobEngine::SubmitRestore(const api::RestoreJobRequest&
   CKPTD_RETURN_IF_ERROR(CheckCriu());
   RunPtr run = NewRun(std::move(job));
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     CKPTD_RETURN_IF_ERROR(Admit());
     // Stored under the lock so the worker's first write comes after it.
     CKPTD_RETURN_IF_ERROR(run->Persist());
@@ -208,7 +208,7 @@ Result<api::JobSubmitted> JobEngine::SubmitRestore(const api::RestoreJobRequest&
 
 Result<json::value> JobEngine::GetJob(std::string_view id) const {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = jobs_.find(std::string(id));
     if (it != jobs_.end()) return it->second->ToJson();
   }
@@ -218,7 +218,7 @@ Result<json::value> JobEngine::GetJob(std::string_view id) const {
 Result<json::value> JobEngine::WaitJob(std::string_view id, std::chrono::milliseconds timeout) {
   RunPtr run;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = jobs_.find(std::string(id));
     if (it != jobs_.end()) run = it->second;
   }
@@ -230,7 +230,7 @@ Result<json::value> JobEngine::WaitJob(std::string_view id, std::chrono::millise
 void JobEngine::OnFinished(std::string_view id, JobDone done) {
   RunPtr run;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = jobs_.find(std::string(id));
     if (it != jobs_.end() && !it->second->settled()) {
       on_finished_[std::string(id)].push_back(std::move(done));
@@ -249,7 +249,7 @@ Result<json::array> JobEngine::ListJobs(size_t limit) const {
   }));
   // Live jobs are fresher than their last stored write.
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     for (auto& v : all) {
       auto* id = v.as_object().if_contains("id");
       auto it = id && id->is_string() ? jobs_.find(std::string(id->as_string())) : jobs_.end();
@@ -270,8 +270,8 @@ void JobEngine::Worker() {
   for (;;) {
     RunPtr run;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      UniqueLock lock(mu_);
+      cv_.wait(lock, [this]() REQUIRES(mu_) { return stop_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stop_ and nothing left
       run = queue_.front();
       queue_.pop_front();
@@ -282,7 +282,7 @@ void JobEngine::Worker() {
     Execute(run);
     metrics_.Running(kind, -1);
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       --running_;
     }
     done_cv_.notify_all();
@@ -315,7 +315,7 @@ void JobEngine::Finish(const RunPtr& run, const Status& st) {
   PruneJobRecords(false);
   std::vector<JobDone> callbacks;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (job.kind == JobKind::kCheckpoint) busy_pids_.erase(job.pid);
     // Once its final state is stored the record is the truth: a daemon
     // that runs for months must not keep every job it ever ran in memory.
@@ -341,7 +341,7 @@ void JobEngine::PruneJobRecords(bool force) {
   if (retention <= 0) return;
   const int64_t now = env_.clock->NowMillis();
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (!force && now - last_prune_ms_ < std::min<int64_t>(retention, 10 * 60 * 1000)) return;
     last_prune_ms_ = now;
   }

@@ -23,7 +23,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <map>
 #include <memory>
@@ -34,6 +33,7 @@
 #include <vector>
 
 #include "api/job_service.h"
+#include "common/mutex.h"
 #include "jobs/job_env.h"
 #include "jobs/job_metrics.h"
 #include "jobs/job_run.h"
@@ -65,10 +65,10 @@ class JobEngine final : public api::JobService {
   using RunPtr = std::shared_ptr<JobRun>;
 
   Status CheckCriu() const;
-  Status Admit();  // capacity; mu_ held
+  Status Admit() REQUIRES(mu_);  // capacity
   std::string RestorePathFor(const std::string& checkpoint_id) const;
   RunPtr NewRun(Job job);
-  void Enqueue(const RunPtr& run);
+  void Enqueue(const RunPtr& run) REQUIRES(mu_);
   void Worker();
   void Execute(const RunPtr& run);
   void Finish(const RunPtr& run, const Status& st);
@@ -82,17 +82,17 @@ class JobEngine final : public api::JobService {
   JobHooks default_hooks_;
   JobMetrics metrics_;
 
-  mutable std::mutex mu_;
-  std::condition_variable cv_;  // work queued / stop
-  std::condition_variable done_cv_;  // a job finished
-  std::map<std::string, RunPtr> jobs_;  // jobs of this life, until their final record is stored
-  std::deque<RunPtr> queue_;
-  std::set<int> busy_pids_;
-  std::map<std::string, std::vector<JobDone>> on_finished_;  // callbacks of jobs in jobs_
-  int running_ = 0;
-  bool accepting_ = true;
-  bool stop_ = false;
-  int64_t last_prune_ms_ = 0;
+  mutable Mutex mu_;
+  CondVar cv_;       // work queued / stop
+  CondVar done_cv_;  // a job finished
+  std::map<std::string, RunPtr> jobs_ GUARDED_BY(mu_);  // jobs of this life, until their final record is stored
+  std::deque<RunPtr> queue_ GUARDED_BY(mu_);
+  std::set<int> busy_pids_ GUARDED_BY(mu_);
+  std::map<std::string, std::vector<JobDone>> on_finished_ GUARDED_BY(mu_);  // callbacks of jobs in jobs_
+  int running_ GUARDED_BY(mu_) = 0;
+  bool accepting_ GUARDED_BY(mu_) = true;
+  bool stop_ GUARDED_BY(mu_) = false;
+  int64_t last_prune_ms_ GUARDED_BY(mu_) = 0;
   std::atomic<bool> cancel_{false};
   std::vector<std::thread> workers_;
 };

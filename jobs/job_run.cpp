@@ -19,10 +19,10 @@ JobRun::JobRun(Job job, JobStore* store, const Clock* clock, JobMetrics* metrics
 }
 
 Status JobRun::Persist() {
-  std::lock_guard order(persist_mu_);
+  MutexLock order(persist_mu_);
   json::value v;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     persisted_bytes_ = job_.bytes_written;
     v = job_.ToJson(clock_->NowMillis());
   }
@@ -31,7 +31,7 @@ Status JobRun::Persist() {
 
 void JobRun::SetPhase(JobPhase phase) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto now = std::chrono::steady_clock::now();
     metrics_->Phase(job_.kind, job_.phase, std::chrono::duration<double>(now - phase_started_).count());
     phase_started_ = now;
@@ -43,7 +43,7 @@ void JobRun::SetPhase(JobPhase phase) {
 Status JobRun::Progress(uint64_t bytes) {
   bool persist = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     job_.bytes_written += bytes;
     metrics_->Bytes(job_.kind, bytes);
     persist = job_.bytes_written - persisted_bytes_ >= kPersistEvery;
@@ -57,7 +57,7 @@ Status JobRun::Progress(uint64_t bytes) {
 
 Status JobRun::Begin(Step step, const std::function<void(Journal&)>& facts) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (facts) facts(job_.journal);
     job_.journal.entries.push_back({step, StepOutcome::kIntent, clock_->NowMillis(), ""});
   }
@@ -69,7 +69,7 @@ Status JobRun::Begin(Step step, const std::function<void(Journal&)>& facts) {
 Status JobRun::End(Step step, const Status& outcome) {
   CrashPoint(fmt::format("{}:after", StepName(step)));
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     job_.journal.criu.reset();  // its CRIU, if any, is gone
     job_.journal.entries.push_back(
         {step, outcome.ok() ? StepOutcome::kDone : StepOutcome::kFailed, clock_->NowMillis(), outcome.message()});
@@ -79,7 +79,7 @@ Status JobRun::End(Step step, const Status& outcome) {
 
 Status JobRun::Note(std::string_view point, const std::function<void(Journal&)>& facts) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     facts(job_.journal);
   }
   CKPTD_RETURN_IF_ERROR(Persist().WithContext(fmt::format("journal {}", point)));
@@ -88,7 +88,7 @@ Status JobRun::Note(std::string_view point, const std::function<void(Journal&)>&
 }
 
 void JobRun::SetResult(json::object result, int pid) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   job_.result = std::move(result);
   if (pid) job_.pid = pid;
 }
@@ -107,17 +107,17 @@ Status JobRun::Conclude(const Status& outcome, Step step, const CatalogCommit& c
   Job final;
   json::value record;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     final = Final(outcome, clock_->NowMillis());
     if (outcome.ok()) final.journal.entries.push_back({step, StepOutcome::kDone, final.finished_ms, ""});
     record = final.ToJson(final.finished_ms);
   }
   {
-    std::lock_guard order(persist_mu_);
+    MutexLock order(persist_mu_);
     CKPTD_RETURN_IF_ERROR(commit([&](const CheckpointRecord&, rocksdb::WriteBatch* batch) {
       return store_->AddTo(batch, final.id, record);
     }));
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     final.bytes_written = job_.bytes_written;
     job_ = std::move(final);
     final_ = true;
@@ -129,18 +129,18 @@ Status JobRun::Conclude(const Status& outcome, Step step, const CatalogCommit& c
 void JobRun::ObserveStep(std::string_view step, double seconds) { metrics_->Step(job_.kind, step, seconds); }
 
 Job JobRun::Snapshot() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return job_;
 }
 
 json::value JobRun::ToJson() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return job_.ToJson(clock_->NowMillis());
 }
 
 Status JobRun::Start() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     job_.state = JobState::kRunning;
     job_.started_ms = clock_->NowMillis();
     phase_started_ = std::chrono::steady_clock::now();
@@ -150,7 +150,7 @@ Status JobRun::Start() {
 
 Status JobRun::Finish(const Status& st) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     metrics_->Phase(job_.kind, job_.phase,
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - phase_started_).count());
     if (!final_) {
@@ -165,15 +165,15 @@ Status JobRun::Finish(const Status& st) {
 
 void JobRun::Settle() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     settled_ = true;
   }
   settled_cv_.notify_all();
 }
 
 bool JobRun::WaitSettled(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mu_);
-  return settled_cv_.wait_for(lock, timeout, [this] { return settled_; });
+  UniqueLock lock(mu_);
+  return settled_cv_.wait_for(lock, timeout, [this]() REQUIRES(mu_) { return settled_; });
 }
 
 }  // namespace ckptd

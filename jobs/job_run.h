@@ -16,9 +16,8 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 
+#include "common/mutex.h"
 #include "jobs/job_context.h"
 #include "jobs/job_metrics.h"
 #include "store/job_store.h"
@@ -51,28 +50,30 @@ class JobRun final : public JobContext {
   Status Finish(const Status& st);
   void Settle();
   bool settled() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return settled_;
   }
   bool WaitSettled(std::chrono::milliseconds timeout);
   Status Persist();
 
  private:
-  Job Final(const Status& outcome, int64_t now) const;  // mu_ held
+  Job Final(const Status& outcome, int64_t now) const REQUIRES(mu_);
 
   JobStore* store_;
   const Clock* clock_;
   JobMetrics* metrics_;
   const std::atomic<bool>* cancel_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
+  // Written under mu_; the pipeline's own thread, its only writer but for
+  // bytes_written, reads it without (job()).
   Job job_;
-  bool final_ = false;  // the stored record is final
-  bool settled_ = false;
-  std::chrono::steady_clock::time_point phase_started_;
-  uint64_t persisted_bytes_ = 0;
-  std::condition_variable settled_cv_;
-  std::mutex persist_mu_;  // one store at a time, snapshot taken inside
+  bool final_ GUARDED_BY(mu_) = false;  // the stored record is final
+  bool settled_ GUARDED_BY(mu_) = false;
+  std::chrono::steady_clock::time_point phase_started_ GUARDED_BY(mu_);
+  uint64_t persisted_bytes_ GUARDED_BY(mu_) = 0;
+  CondVar settled_cv_;
+  Mutex persist_mu_;  // one store at a time, snapshot taken inside (taken before mu_)
 };
 
 }  // namespace ckptd

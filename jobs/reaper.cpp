@@ -23,7 +23,7 @@ Reaper::~Reaper() { Stop(); }
 bool Reaper::Start() {
   bool ok = prctl(PR_SET_CHILD_SUBREAPER, 1) == 0;
   if (!ok) spdlog::warn("prctl(PR_SET_CHILD_SUBREAPER): {}", std::strerror(errno));
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (!thread_.joinable()) {
     stop_ = false;
     thread_ = std::thread([this] { Loop(); });
@@ -33,7 +33,7 @@ bool Reaper::Start() {
 
 void Reaper::Stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -47,7 +47,7 @@ std::vector<pid_t> Reaper::ZombieChildren() {
   if (!d) return out;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-    char path[64];
+    char path[sizeof e->d_name + 16];
     std::snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
     FILE* f = std::fopen(path, "re");
     if (!f) continue;
@@ -71,7 +71,7 @@ int Reaper::ScanAndReap(std::chrono::milliseconds min_age) {
   std::vector<pid_t> zombies = ZombieChildren();
   std::set<pid_t> current(zombies.begin(), zombies.end());
   int reaped = 0;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (auto it = first_seen_.begin(); it != first_seen_.end();) {
     if (!current.count(it->first)) it = first_seen_.erase(it);
     else ++it;
@@ -97,9 +97,9 @@ int Reaper::ReapOrphans(std::chrono::milliseconds min_age) {
 }
 
 void Reaper::Loop() {
-  std::unique_lock lock(mu_);
+  UniqueLock lock(mu_);
   while (!stop_) {
-    cv_.wait_for(lock, interval_, [this] { return stop_; });
+    cv_.wait_for(lock, interval_, [this]() REQUIRES(mu_) { return stop_; });
     if (stop_) break;
     lock.unlock();
     ScanAndReap(grace_);

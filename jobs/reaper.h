@@ -15,11 +15,11 @@
 #include <sys/types.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <map>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "common/mutex.h"
 
 namespace ckptd {
 
@@ -45,10 +45,12 @@ class Reaper {
   void Loop();
 
   std::chrono::milliseconds interval_, grace_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::map<pid_t, std::chrono::steady_clock::time_point> first_seen_;
+  Mutex mu_;
+  CondVar cv_;
+  bool stop_ GUARDED_BY(mu_) = false;
+  std::map<pid_t, std::chrono::steady_clock::time_point> first_seen_ GUARDED_BY(mu_);
+  // Started under mu_, but Stop() joins it without mu_ (Loop() needs mu_ to
+  // finish): Start() and Stop() come from the owner's thread, not at once.
   std::thread thread_;
 };
 

@@ -386,22 +386,22 @@ void EncodingWriter::Reclaim() {
 void EncodingWriter::WorkerLoop(uint64_t* cursor, std::atomic<pid_t>* tid,
                                 const std::function<Status(std::string_view)>& work) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     *tid = static_cast<pid_t>(::gettid());
   }
   cv_.notify_all();
   for (;;) {
     const std::string* chunk = nullptr;
     {
-      std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return *cursor < base_ + queue_.size() || stop_ || drop_; });
+      UniqueLock lock(mu_);
+      cv_.wait(lock, [&]() REQUIRES(mu_) { return *cursor < base_ + queue_.size() || stop_ || drop_; });
       if (drop_ || *cursor >= base_ + queue_.size()) return;  // dropped, or stopped and drained
       // Stays put: the deque only grows at the back, and this chunk leaves
       // its front only once this worker's cursor is past it.
       chunk = &queue_[*cursor - base_];
     }
     Status st = work(*chunk);
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     ++*cursor;
     Reclaim();
     if (!st.ok()) {
@@ -415,14 +415,14 @@ void EncodingWriter::WorkerLoop(uint64_t* cursor, std::atomic<pid_t>* tid,
 
 Status EncodingWriter::StopWorkers(bool drain) {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
     if (!drain) drop_ = true;
   }
   cv_.notify_all();
   encoder_.join();
   hasher_.join();
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   queue_.clear();
   spare_.clear();
   return worker_status_;
@@ -451,14 +451,14 @@ Result<bool> EncodingWriter::WriteInline(std::string_view data) {
     });
   });
   // worker_tids() are valid from the first pipelined Write on.
-  std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return encoder_tid_.load() != 0 && hasher_tid_.load() != 0; });
+  UniqueLock lock(mu_);
+  cv_.wait(lock, [&]() REQUIRES(mu_) { return encoder_tid_.load() != 0 && hasher_tid_.load() != 0; });
   return false;
 }
 
 Status EncodingWriter::Enqueue(std::string_view data, std::string* swap) {
-  std::unique_lock lock(mu_);
-  cv_.wait(lock, [&] { return queue_.size() < std::max<size_t>(1, eopts_.pipeline_depth) || drop_; });
+  UniqueLock lock(mu_);
+  cv_.wait(lock, [&]() REQUIRES(mu_) { return queue_.size() < std::max<size_t>(1, eopts_.pipeline_depth) || drop_; });
   if (drop_) {
     failed_ = true;
     return worker_status_;

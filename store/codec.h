@@ -20,11 +20,9 @@
 
 #include <array>
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <span>
@@ -32,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "store/digest.h"
 #include "store/object_store.h"
@@ -136,10 +135,11 @@ class EncodingWriter final : public ObjectWriter {
   Result<bool> WriteInline(std::string_view data);
   // Queues a copy of data, or (swap) takes *swap's buffer.
   Status Enqueue(std::string_view data, std::string* swap);
-  // One worker: takes the queued chunks in order (its own cursor), runs
-  // `work` on each outside the lock; an error drops the rest.
+  // One worker: takes the queued chunks in order (its own cursor, encoded_
+  // or hashed_: read and written under mu_), runs `work` on each outside
+  // the lock; an error drops the rest.
   void WorkerLoop(uint64_t* cursor, std::atomic<pid_t>* tid, const std::function<Status(std::string_view)>& work);
-  void Reclaim();  // (under mu_) chunks both workers are done with become spares
+  void Reclaim() REQUIRES(mu_);  // chunks both workers are done with become spares
   Status StopWorkers(bool drain);  // joins; returns the first worker error
 
   std::unique_ptr<ObjectWriter> inner_;
@@ -154,14 +154,16 @@ class EncodingWriter final : public ObjectWriter {
   // The pipeline (only once started). Chunk i (counted from the first
   // queued) is queue_[i - base_]; each worker's cursor is the next it takes.
   std::thread encoder_, hasher_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<std::string> queue_;
-  uint64_t base_ = 0, encoded_ = 0, hashed_ = 0;
-  std::vector<std::string> spare_;  // chunks both workers are done with, reused
-  bool stop_ = false;               // no more chunks: drain (or drop, on abort) and exit
-  bool drop_ = false;
-  Status worker_status_;
+  Mutex mu_;
+  CondVar cv_;
+  std::deque<std::string> queue_ GUARDED_BY(mu_);
+  uint64_t base_ GUARDED_BY(mu_) = 0;
+  uint64_t encoded_ GUARDED_BY(mu_) = 0;
+  uint64_t hashed_ GUARDED_BY(mu_) = 0;
+  std::vector<std::string> spare_ GUARDED_BY(mu_);  // chunks both workers are done with, reused
+  bool stop_ GUARDED_BY(mu_) = false;  // no more chunks: drain (or drop, on abort) and exit
+  bool drop_ GUARDED_BY(mu_) = false;
+  Status worker_status_ GUARDED_BY(mu_);
   std::atomic<pid_t> encoder_tid_{0}, hasher_tid_{0};
 };
 

@@ -362,8 +362,9 @@ TEST_F(PageServerCriuTest, MemoryDumpedOverTheSocketRestoresIntact) {
   // CRIU itself wrote no pages: every pages image is one ServePages named.
   for (const auto& e : fs::directory_iterator(images)) {
     std::string n = e.path().filename().string();
-    if (n.starts_with("pages-") || n.starts_with("pagemap-"))
+    if (n.starts_with("pages-") || n.starts_with("pagemap-")) {
       EXPECT_NE(std::find(sink.names.begin(), sink.names.end(), n), sink.names.end()) << n << " written by CRIU";
+    }
   }
   uint64_t at = ReadProgress(out).n;
   ASSERT_TRUE(WaitProgress(out, at + 2, 30s)) << "memory verification stalled";

@@ -101,7 +101,7 @@ TEST_P(SigtermTest, DuringACheckpoint) {
 
 INSTANTIATE_TEST_SUITE_P(Drain, SigtermTest,
                          ::testing::Values(Case{"120", "ready"}, Case{"0", "deprecated"}),
-                         [](const auto& info) { return std::string("drain_") + info.param.drain_s + "s"; });
+                         [](const auto& tp) { return std::string("drain_") + tp.param.drain_s + "s"; });
 
 }  // namespace
 }  // namespace ckptd

@@ -218,20 +218,20 @@ int GetState(int pid, int* state) {
 int Lock(int pid, unsigned timeout_ms) {
   return Run(
       "lock", pid, " timeout_ms=" + std::to_string(timeout_ms),
-      [](const std::string& dir, int pid, void* arg) -> int {
+      [](const std::string& dir, int target, void* arg) -> int {
         unsigned timeout = *static_cast<unsigned*>(arg);
-        long busy = FaultNumber(dir, "lock_busy_ms", pid);
+        long busy = FaultNumber(dir, "lock_busy_ms", target);
         if (busy > 0) {
           if (timeout > 0 && busy > static_cast<long>(timeout)) {
             // The driver gives up after the timeout and leaves it running.
             SleepMs(timeout);
             int state;
-            if (GetState(pid, &state) != kSuccess) return kInvalidValue;
+            if (GetState(target, &state) != kSuccess) return kInvalidValue;
             return state == kRunning ? kTimeout : kIllegalState;
           }
           SleepMs(busy);
         }
-        return Transition(dir, "lock", pid, kRunning, kLocked);
+        return Transition(dir, "lock", target, kRunning, kLocked);
       },
       &timeout_ms);
 }
@@ -247,8 +247,8 @@ int Restore(int pid, const std::string& device_map) {
   std::string map = device_map;
   return Run(
       "restore", pid, device_map.empty() ? "" : " device_map=" + device_map,
-      [](const std::string& dir, int pid, void* arg) {
-        return Transition(dir, "restore", pid, kCheckpointed, kLocked, *static_cast<std::string*>(arg));
+      [](const std::string& dir, int target, void* arg) {
+        return Transition(dir, "restore", target, kCheckpointed, kLocked, *static_cast<std::string*>(arg));
       },
       &map);
 }

@@ -214,7 +214,7 @@ TEST_P(BackendTest, NonCudaProcessIsAnError) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, BackendTest, ::testing::Values(Backend::kDriverApi, Backend::kTool),
-                         [](const auto& info) { return info.param == Backend::kDriverApi ? "DriverApi" : "Tool"; });
+                         [](const auto& tp) { return tp.param == Backend::kDriverApi ? "DriverApi" : "Tool"; });
 
 // ---- tool specifics -------------------------------------------------------
 

@@ -214,7 +214,7 @@ TEST_P(OrchestratorTest, SlowStepsShowInTimings) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, OrchestratorTest, ::testing::Values(Backend::kDriverApi, Backend::kTool),
-                         [](const auto& info) { return info.param == Backend::kDriverApi ? "DriverApi" : "Tool"; });
+                         [](const auto& tp) { return tp.param == Backend::kDriverApi ? "DriverApi" : "Tool"; });
 
 }  // namespace
 }  // namespace ckptd::gpu::testing

@@ -358,8 +358,8 @@ TEST_P(CrashPointTest, RestartLeavesEverythingWhole) {
   ExpectCleanedUp();
 }
 
-INSTANTIATE_TEST_SUITE_P(Matrix, CrashPointTest, ::testing::ValuesIn(Cases()), [](const auto& info) {
-  std::string name = std::string(Name(info.param.variant)) + "_" + info.param.point;
+INSTANTIATE_TEST_SUITE_P(Matrix, CrashPointTest, ::testing::ValuesIn(Cases()), [](const auto& tp) {
+  std::string name = std::string(Name(tp.param.variant)) + "_" + tp.param.point;
   for (char& c : name)
     if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
   return name;

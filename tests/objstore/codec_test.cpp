@@ -58,12 +58,16 @@ TEST_P(CodecTest, RoundTripsAndIsDetected) {
         ASSERT_TRUE(dec.ok()) << dec.status().ToString() << " size " << size;
         EXPECT_EQ(dec->size(), data.size());
         EXPECT_TRUE(*dec == data) << CodecName(GetParam()) << " size " << size;
-        if (GetParam() != Codec::kNone && size > 0) EXPECT_EQ(detected, GetParam());
+        if (GetParam() != Codec::kNone && size > 0) {
+          EXPECT_EQ(detected, GetParam());
+        }
       }
     }
   }
   // Compressible data shrinks.
-  if (GetParam() != Codec::kNone) EXPECT_LT(Encode(GetParam(), Compressible(1 << 20), 65536).size(), 200000u);
+  if (GetParam() != Codec::kNone) {
+    EXPECT_LT(Encode(GetParam(), Compressible(1 << 20), 65536).size(), 200000u);
+  }
 }
 
 // An ObjectReader over a string that hands out at most `step` bytes a call
@@ -140,9 +144,9 @@ TEST_P(CompressedCodecTest, CorruptionIsDetected) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Codecs, CodecTest, ::testing::Values(Codec::kZstd, Codec::kLz4, Codec::kNone),
-                         [](const auto& info) { return std::string(CodecName(info.param)); });
+                         [](const auto& tp) { return std::string(CodecName(tp.param)); });
 INSTANTIATE_TEST_SUITE_P(Codecs, CompressedCodecTest, ::testing::Values(Codec::kZstd, Codec::kLz4),
-                         [](const auto& info) { return std::string(CodecName(info.param)); });
+                         [](const auto& tp) { return std::string(CodecName(tp.param)); });
 
 
 std::string ReadAll(DecodingReader& r, size_t buf_size) {

@@ -345,7 +345,7 @@ TEST_P(ObjectStoreTest, CompressedChecksummedRoundTrip) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, ObjectStoreTest, ::testing::Values("local", "s3"),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& tp) { return tp.param; });
 
 }  // namespace
 }  // namespace ckptd

@@ -93,7 +93,9 @@ TEST(ConfigCliTest, ExampleConfigListsEverySettingAndChecksClean) {
   std::istringstream in(text);
   for (std::string l; std::getline(in, l);) {
     std::smatch m;
-    if (std::regex_search(l, m, line)) EXPECT_TRUE(listed.insert(m[1]).second) << "listed twice: " << m[1];
+    if (std::regex_search(l, m, line)) {
+      EXPECT_TRUE(listed.insert(m[1]).second) << "listed twice: " << m[1];
+    }
   }
   std::set<std::string> known;
   for (const auto& s : ConfigSettings()) {
