@@ -21,6 +21,10 @@ PKGS=(
   libcap-dev libbsd-dev libgnutls28-dev libnftables-dev uuid-dev iproute2 util-linux
   # tests: the S3-compatible server runs on node
   nodejs npm
+  # fuzz/ (scripts/fuzz.sh): clang 14 with its libFuzzer and sanitizer
+  # runtimes (libclang-rt-14-dev is only recommended by clang, and we
+  # install without recommends)
+  clang libclang-rt-14-dev
   # tests: systemd-analyze verify, systemd-tmpfiles, systemd-socket-activate
   # (dpkg-shlibdeps for the .deb comes with build-essential's dpkg-dev)
   systemd
