@@ -1,7 +1,7 @@
 #include "api/agent_handlers.h"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include "api/agent_validation.h"
 
@@ -30,7 +30,10 @@ void AppendItemFields(std::string* out, const AgentCheckpoint& c) {
   *out += ",\"checkpoint_id\":";
   AppendJsonString(out, c.checkpoint_id);
   *out += ",\"parent_checkpoint_id\":";
-  if (c.parent_checkpoint_id) AppendJsonString(out, *c.parent_checkpoint_id); else *out += "null";
+  if (c.parent_checkpoint_id)
+    AppendJsonString(out, *c.parent_checkpoint_id);
+  else
+    *out += "null";
   *out += ",\"checkpoint\":";
   *out += c.checkpoint_json;
   *out += ",\"metadata\":";
@@ -88,9 +91,9 @@ Response PutHandler(AgentStore* store, const Request& req) {
   c.checkpoint_json = json::serialize(*checkpoint);
   c.metadata_json = json::serialize(*metadata);
   if (Status st = store->Put(c, blobs); !st.ok()) return DetailFor(st);
-  return Json(200, json::object{{"thread_id", c.thread_id},
-                                {"checkpoint_ns", c.checkpoint_ns},
-                                {"checkpoint_id", c.checkpoint_id}});
+  return Json(
+      200,
+      json::object{{"thread_id", c.thread_id}, {"checkpoint_ns", c.checkpoint_ns}, {"checkpoint_id", c.checkpoint_id}});
 }
 
 Response PutWritesHandler(AgentStore* store, const Request& req) {
@@ -186,7 +189,10 @@ Response GetTupleHandler(AgentStore* store, const Request& req) {
     out += ",\"type\":";
     AppendJsonString(&out, bl.type);
     out += ",\"blob\":";
-    if (bl.data) AppendJsonString(&out, EncodeBase64(*bl.data)); else out += "null";
+    if (bl.data)
+      AppendJsonString(&out, EncodeBase64(*bl.data));
+    else
+      out += "null";
     out += '}';
   }
   out += "],\"pending_writes\":[";
@@ -198,7 +204,10 @@ Response GetTupleHandler(AgentStore* store, const Request& req) {
     out += fmt::format(",\"idx\":{},\"channel\":", w.idx);
     AppendJsonString(&out, w.channel);
     out += ",\"type\":";
-    if (w.type) AppendJsonString(&out, *w.type); else out += "null";
+    if (w.type)
+      AppendJsonString(&out, *w.type);
+    else
+      out += "null";
     out += ",\"blob\":";
     AppendJsonString(&out, EncodeBase64(w.data));
     out += ",\"task_path\":";
@@ -223,7 +232,8 @@ Response DeleteThreadHandler(AgentStore* store, const Request& req) {
 void RegisterAgentRoutes(Router* router, AgentStore* store, size_t body_limit) {
   RouteOptions opts{.auth = true, .body_limit = body_limit};
   auto add = [&](const char* pattern, Response (*fn)(AgentStore*, const Request&)) {
-    router->Add("POST", pattern, [store, fn](const Request& req) { return fn(store, req); }, opts);
+    router->Add(
+        "POST", pattern, [store, fn](const Request& req) { return fn(store, req); }, opts);
   };
   add("/checkpoints/put", PutHandler);
   add("/checkpoints/put-writes", PutWritesHandler);

@@ -43,8 +43,8 @@ bool Newer(const json::value& version, const json::value* seen) {
 }
 
 json::value ConfigJson(const std::string& thread, const std::string& ns, const std::string& id) {
-  return json::object{{"thread_id", thread}, {"checkpoint_ns", ns}, {"checkpoint_id", id},
-                      {"checkpoint_map", json::object{}}};
+  return json::object{
+      {"thread_id", thread}, {"checkpoint_ns", ns}, {"checkpoint_id", id}, {"checkpoint_map", json::object{}}};
 }
 
 std::string TaskName(std::string_view path) {
@@ -60,8 +60,7 @@ void AddInterrupts(const AgentWrite& w, json::array* out) {
   auto one = [&](const json::value& x) {
     if (x.is_object() && x.get_object().contains("value")) {
       const json::value* id = x.get_object().if_contains("id");
-      out->push_back(json::object{{"value", x.get_object().at("value")},
-                                  {"id", id ? *id : json::value(nullptr)}});
+      out->push_back(json::object{{"value", x.get_object().at("value")}, {"id", id ? *id : json::value(nullptr)}});
     } else {
       out->push_back(json::object{{"value", x}, {"id", nullptr}});
     }
@@ -123,9 +122,12 @@ Response ThreadStateAtCheckpoint(AgentStore* store, const Request& req) {
     for (const auto& kv : versions->get_object()) {
       std::string_view ch = kv.key();
       std::string node;
-      if (ch == "__start__") node = "__start__";
-      else if (ch.starts_with("branch:to:")) node = ch.substr(10);
-      else continue;
+      if (ch == "__start__")
+        node = "__start__";
+      else if (ch.starts_with("branch:to:"))
+        node = ch.substr(10);
+      else
+        continue;
       const json::value* seen = nullptr;
       if (seen_all && seen_all->is_object())
         if (const json::value* s = seen_all->get_object().if_contains(node); s && s->is_object())
@@ -166,9 +168,8 @@ Response ThreadStateAtCheckpoint(AgentStore* store, const Request& req) {
       {"checkpoint", ConfigJson(c.thread_id, c.checkpoint_ns, c.checkpoint_id)},
       {"metadata", meta.is_object() ? meta : json::value(json::object{})},
       {"created_at", ts && ts->is_string() ? *ts : json::value(nullptr)},
-      {"parent_checkpoint", c.parent_checkpoint_id
-                                ? ConfigJson(c.thread_id, c.checkpoint_ns, *c.parent_checkpoint_id)
-                                : json::value(nullptr)},
+      {"parent_checkpoint", c.parent_checkpoint_id ? ConfigJson(c.thread_id, c.checkpoint_ns, *c.parent_checkpoint_id)
+                                                   : json::value(nullptr)},
       {"tasks", std::move(tasks)},
       {"interrupts", std::move(interrupts)},
   };

@@ -3,17 +3,15 @@
 #include <cmath>
 #include <limits>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
 #include <openssl/evp.h>
+#include <boost/json.hpp>
 
 namespace ckptd::api::agent {
 
 namespace json = boost::json;
 
-Response Detail(int status, std::string_view message) {
-  return Json(status, json::object{{"detail", message}});
-}
+Response Detail(int status, std::string_view message) { return Json(status, json::object{{"detail", message}}); }
 
 Response DetailFor(const Status& st) { return Detail(HttpStatusFor(st.code()), st.message()); }
 
@@ -67,8 +65,8 @@ const json::value* BodyValidator::Field(const json::object& o, const json::array
   return v;
 }
 
-std::optional<std::string> BodyValidator::String(const json::object& o, const json::array& loc,
-                                                 std::string_view key, std::optional<std::string> dflt) {
+std::optional<std::string> BodyValidator::String(const json::object& o, const json::array& loc, std::string_view key,
+                                                 std::optional<std::string> dflt) {
   const json::value* v = Field(o, loc, key, !dflt);
   if (!v) return dflt;
   if (!v->is_string()) {
@@ -78,8 +76,7 @@ std::optional<std::string> BodyValidator::String(const json::object& o, const js
   return std::string(v->get_string());
 }
 
-std::optional<std::optional<std::string>> BodyValidator::NullableString(const json::object& o,
-                                                                        const json::array& loc,
+std::optional<std::optional<std::string>> BodyValidator::NullableString(const json::object& o, const json::array& loc,
                                                                         std::string_view key) {
   const json::value* v = Field(o, loc, key, false);
   if (!v || v->is_null()) return std::optional<std::string>();
@@ -90,8 +87,8 @@ std::optional<std::optional<std::string>> BodyValidator::NullableString(const js
   return std::optional<std::string>(std::string(v->get_string()));
 }
 
-std::optional<json::object> BodyValidator::Object(const json::object& o, const json::array& loc,
-                                                  std::string_view key, bool required) {
+std::optional<json::object> BodyValidator::Object(const json::object& o, const json::array& loc, std::string_view key,
+                                                  bool required) {
   const json::value* v = Field(o, loc, key, required);
   if (!v) return required ? std::nullopt : std::optional<json::object>(json::object{});
   if (!v->is_object()) {
@@ -101,8 +98,7 @@ std::optional<json::object> BodyValidator::Object(const json::object& o, const j
   return v->get_object();
 }
 
-std::optional<std::optional<json::object>> BodyValidator::NullableObject(const json::object& o,
-                                                                         const json::array& loc,
+std::optional<std::optional<json::object>> BodyValidator::NullableObject(const json::object& o, const json::array& loc,
                                                                          std::string_view key) {
   const json::value* v = Field(o, loc, key, false);
   if (!v || v->is_null()) return std::optional<json::object>();
@@ -180,8 +176,10 @@ std::optional<bool> BodyValidator::Bool(const json::object& o, const json::array
   if (v->is_string()) {
     std::string s(v->get_string());
     for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    for (const char* t : {"true", "1", "yes", "on", "t", "y"}) if (s == t) return true;
-    for (const char* f : {"false", "0", "no", "off", "f", "n"}) if (s == f) return false;
+    for (const char* t : {"true", "1", "yes", "on", "t", "y"})
+      if (s == t) return true;
+    for (const char* f : {"false", "0", "no", "off", "f", "n"})
+      if (s == f) return false;
     Add(At(loc, key), "bool_parsing", "Input should be a valid boolean, unable to interpret input", *v);
     return std::nullopt;
   }
@@ -189,8 +187,7 @@ std::optional<bool> BodyValidator::Bool(const json::object& o, const json::array
   return std::nullopt;
 }
 
-std::optional<std::string> BodyValidator::Base64(std::string_view text, const json::array& loc,
-                                                 std::string_view key) {
+std::optional<std::string> BodyValidator::Base64(std::string_view text, const json::array& loc, std::string_view key) {
   std::string why;
   auto bytes = DecodeBase64(text, &why);
   if (!bytes) {

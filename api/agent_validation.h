@@ -39,16 +39,15 @@ class BodyValidator {
   // Field readers. `o` is the object holding the field, `loc` its location
   // ("body", ...). Missing required fields and type errors are recorded and
   // answered as nullopt.
-  std::optional<std::string> String(const boost::json::object& o, const boost::json::array& loc,
-                                    std::string_view key, std::optional<std::string> dflt = std::nullopt);
+  std::optional<std::string> String(const boost::json::object& o, const boost::json::array& loc, std::string_view key,
+                                    std::optional<std::string> dflt = std::nullopt);
   // string | null. Missing: the default (null unless given).
-  std::optional<std::optional<std::string>> NullableString(const boost::json::object& o,
-                                                           const boost::json::array& loc, std::string_view key);
+  std::optional<std::optional<std::string>> NullableString(const boost::json::object& o, const boost::json::array& loc,
+                                                           std::string_view key);
   std::optional<boost::json::object> Object(const boost::json::object& o, const boost::json::array& loc,
                                             std::string_view key, bool required);
   std::optional<std::optional<boost::json::object>> NullableObject(const boost::json::object& o,
-                                                                   const boost::json::array& loc,
-                                                                   std::string_view key);
+                                                                   const boost::json::array& loc, std::string_view key);
   // nullptr when missing-and-optional or invalid.
   const boost::json::array* Array(const boost::json::object& o, const boost::json::array& loc, std::string_view key,
                                   bool required);

@@ -40,19 +40,17 @@ Status Authenticator::Check(const std::optional<std::string>& authorization) con
   if (!authorization) return Unauthenticated("missing Authorization: Bearer token");
   constexpr std::string_view kScheme = "bearer ";
   const std::string& h = *authorization;
-  if (h.size() <= kScheme.size() ||
-      !std::equal(kScheme.begin(), kScheme.end(), h.begin(),
-                  [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+  if (h.size() <= kScheme.size() || !std::equal(kScheme.begin(), kScheme.end(), h.begin(), [](char a, char b) {
+        return a == std::tolower(static_cast<unsigned char>(b));
+      })) {
     return Unauthenticated("Authorization header must be 'Bearer <token>'");
   }
   auto presented = Sha256(Trim(h.substr(kScheme.size())));
-  if (CRYPTO_memcmp(presented.data(), digest_.data(), digest_.size()) != 0)
-    return Unauthenticated("invalid token");
+  if (CRYPTO_memcmp(presented.data(), digest_.data(), digest_.size()) != 0) return Unauthenticated("invalid token");
   return Status::Ok();
 }
 
-Result<TokenSource> LoadOrCreateToken(const std::string& token, const std::string& token_file,
-                                      bool create_if_missing) {
+Result<TokenSource> LoadOrCreateToken(const std::string& token, const std::string& token_file, bool create_if_missing) {
   if (!token.empty()) return TokenSource{token, "", false};
   if (token_file.empty()) return InvalidArgument("no token and no token file configured");
   std::ifstream in(token_file);

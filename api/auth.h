@@ -31,7 +31,6 @@ struct TokenSource {
   std::string path;  // where it came from (file), empty when given inline
   bool created = false;
 };
-Result<TokenSource> LoadOrCreateToken(const std::string& token, const std::string& token_file,
-                                      bool create_if_missing);
+Result<TokenSource> LoadOrCreateToken(const std::string& token, const std::string& token_file, bool create_if_missing);
 
 }  // namespace ckptd::api

@@ -1,8 +1,8 @@
 #include "api/cedana_handlers.h"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/json.hpp>
 
 namespace ckptd::api {
 
@@ -13,9 +13,7 @@ namespace {
 constexpr size_t kMaxPageLimit = 1000;
 constexpr size_t kStreamPage = 256;
 
-json::value OptString(const std::optional<std::string>& s) {
-  return s ? json::value(*s) : json::value(nullptr);
-}
+json::value OptString(const std::optional<std::string>& s) { return s ? json::value(*s) : json::value(nullptr); }
 
 Status CheckId(const std::string& id) {
   if (!IsUuid(id)) return InvalidArgument(fmt::format("invalid UUID '{}'", id));
@@ -83,8 +81,8 @@ Response ListHandler(Catalog* catalog, const Request& req) {
   if (auto limit_raw = req.Query("limit")) {
     size_t limit = 0;
     if (limit_raw->empty() || limit_raw->size() > 4 ||
-        limit_raw->find_first_not_of("0123456789") != std::string::npos ||
-        (limit = std::stoul(*limit_raw)) < 1 || limit > kMaxPageLimit) {
+        limit_raw->find_first_not_of("0123456789") != std::string::npos || (limit = std::stoul(*limit_raw)) < 1 ||
+        limit > kMaxPageLimit) {
       return Error(400, fmt::format("'limit' must be an integer from 1 to {}", kMaxPageLimit));
     }
     auto page = catalog->List(cursor, limit);
@@ -200,9 +198,8 @@ Response UploadedHandler(Catalog* catalog, const Request& req) {
 json::value CheckpointToJson(const CheckpointRecord& r) {
   json::array history;
   for (const auto& t : r.history) {
-    history.push_back(json::object{{"from", StatusName(t.from)},
-                                   {"to", StatusName(t.to)},
-                                   {"at", FormatTimestamp(t.at_ms)}});
+    history.push_back(
+        json::object{{"from", StatusName(t.from)}, {"to", StatusName(t.to)}, {"at", FormatTimestamp(t.at_ms)}});
   }
   return json::object{
       {"id", r.id},

@@ -14,10 +14,10 @@
 namespace ckptd::api {
 
 struct CleanupReport {
-  int cleaned = 0;  // deprecated checkpoints whose objects were deleted this round
-  int removed = 0;  // records removed after their retention
-  int skipped = 0;  // deprecated checkpoints left for a later round (being read)
-  int orphans = 0;  // image directories of checkpoints the catalog no longer has, deleted
+  int cleaned = 0;                  // deprecated checkpoints whose objects were deleted this round
+  int removed = 0;                  // records removed after their retention
+  int skipped = 0;                  // deprecated checkpoints left for a later round (being read)
+  int orphans = 0;                  // image directories of checkpoints the catalog no longer has, deleted
   std::vector<std::string> errors;  // "<id>: <message>", retried next round
 };
 

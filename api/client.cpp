@@ -1,12 +1,12 @@
 #include "api/client.h"
 
+#include <fmt/format.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
-#include <fmt/format.h>
 
 namespace ckptd::api {
 
@@ -54,8 +54,8 @@ Result<std::unique_ptr<HttpClient>> HttpClient::Create(const std::string& base_u
 
 HttpClient::~HttpClient() = default;
 
-Result<ClientResponse> HttpClient::Send(const std::string& method, const std::string& target,
-                                        const std::string& body, const std::string& content_type,
+Result<ClientResponse> HttpClient::Send(const std::string& method, const std::string& target, const std::string& body,
+                                        const std::string& content_type,
                                         const std::map<std::string, std::string>& headers) {
   http::request<http::string_body> req(http::string_to_verb(method), target, 11);
   if (req.method() == http::verb::unknown) req.method_string(method);

@@ -33,8 +33,8 @@ class HttpClient {
                                                     std::chrono::milliseconds timeout = std::chrono::seconds(30));
   ~HttpClient();
 
-  Result<ClientResponse> Send(const std::string& method, const std::string& target,
-                              const std::string& body = "", const std::string& content_type = "application/json",
+  Result<ClientResponse> Send(const std::string& method, const std::string& target, const std::string& body = "",
+                              const std::string& content_type = "application/json",
                               const std::map<std::string, std::string>& headers = {});
   void set_token(std::string token) { token_ = std::move(token); }
 

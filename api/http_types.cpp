@@ -42,28 +42,38 @@ Response NoContent() {
 
 int HttpStatusFor(Code code) {
   switch (code) {
-    case Code::kOk: return 200;
-    case Code::kInvalidArgument: return 400;
-    case Code::kUnauthenticated: return 401;
-    case Code::kNotFound: return 404;
+    case Code::kOk:
+      return 200;
+    case Code::kInvalidArgument:
+      return 400;
+    case Code::kUnauthenticated:
+      return 401;
+    case Code::kNotFound:
+      return 404;
     case Code::kConflict:
-    case Code::kAlreadyExists: return 409;
-    case Code::kTooLarge: return 413;
-    case Code::kResourceExhausted: return 429;
-    case Code::kUnavailable: return 503;
-    case Code::kDeadlineExceeded: return 504;
-    case Code::kCancelled: return 503;
+    case Code::kAlreadyExists:
+      return 409;
+    case Code::kTooLarge:
+      return 413;
+    case Code::kResourceExhausted:
+      return 429;
+    case Code::kUnavailable:
+      return 503;
+    case Code::kDeadlineExceeded:
+      return 504;
+    case Code::kCancelled:
+      return 503;
     case Code::kCorruption:
     case Code::kIOError:
-    case Code::kInternal: return 500;
+    case Code::kInternal:
+      return 500;
   }
   return 500;
 }
 
 Response Error(int status, std::string message, const json::value& details) {
-  return Json(status, json::object{{"message", std::move(message)},
-                                   {"code", std::to_string(status)},
-                                   {"details", details}});
+  return Json(status,
+              json::object{{"message", std::move(message)}, {"code", std::to_string(status)}, {"details", details}});
 }
 
 Response Error(const Status& st, const json::value& details) {

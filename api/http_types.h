@@ -21,9 +21,9 @@
 namespace ckptd::api {
 
 struct Request {
-  std::string method;  // "GET", "POST", ...
-  std::string target;  // raw request target
-  std::string path;    // decoded path without the query
+  std::string method;                          // "GET", "POST", ...
+  std::string target;                          // raw request target
+  std::string path;                            // decoded path without the query
   std::map<std::string, std::string> query;    // decoded query parameters
   std::map<std::string, std::string> headers;  // lower-case names
   std::map<std::string, std::string> params;   // path parameters, e.g. {id}

@@ -1,7 +1,7 @@
 #include "api/job_handlers.h"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include "store/checkpoint_record.h"
 
@@ -24,9 +24,12 @@ Status GetInt(const json::object& o, const char* key, int64_t lo, int64_t hi, in
   auto* v = o.if_contains(key);
   if (!v || v->is_null()) return Status::Ok();
   int64_t n = 0;
-  if (v->is_int64()) n = v->as_int64();
-  else if (v->is_uint64() && v->as_uint64() <= INT64_MAX) n = static_cast<int64_t>(v->as_uint64());
-  else return InvalidArgument(fmt::format("'{}' must be an integer", key));
+  if (v->is_int64())
+    n = v->as_int64();
+  else if (v->is_uint64() && v->as_uint64() <= INT64_MAX)
+    n = static_cast<int64_t>(v->as_uint64());
+  else
+    return InvalidArgument(fmt::format("'{}' must be an integer", key));
   if (n < lo || n > hi) return InvalidArgument(fmt::format("'{}' must be in [{}, {}]", key, lo, hi));
   *out = n;
   return Status::Ok();
@@ -161,8 +164,8 @@ void RegisterJobRoutes(Router* router, JobService* jobs) {
   router->Add("GET", "/v2/jobs", [jobs](const Request& req) -> Response {
     size_t limit = 100;
     if (auto l = req.Query("limit")) {
-      if (l->empty() || l->size() > 4 || l->find_first_not_of("0123456789") != std::string::npos ||
-          std::stoi(*l) < 1 || std::stoi(*l) > 1000)
+      if (l->empty() || l->size() > 4 || l->find_first_not_of("0123456789") != std::string::npos || std::stoi(*l) < 1 ||
+          std::stoi(*l) > 1000)
         return Error(InvalidArgument("'limit' must be an integer in [1, 1000]"));
       limit = static_cast<size_t>(std::stoi(*l));
     }

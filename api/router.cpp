@@ -22,12 +22,9 @@ std::vector<std::string> Split(const std::string& path) {
   return out;
 }
 
-bool IsCapture(const std::string& seg) {
-  return seg.size() > 2 && seg.front() == '{' && seg.back() == '}';
-}
+bool IsCapture(const std::string& seg) { return seg.size() > 2 && seg.front() == '{' && seg.back() == '}'; }
 
-bool MatchSegments(const Route& r, const std::vector<std::string>& parts,
-                   std::map<std::string, std::string>* params) {
+bool MatchSegments(const Route& r, const std::vector<std::string>& parts, std::map<std::string, std::string>* params) {
   if (r.segments.size() != parts.size()) return false;
   std::map<std::string, std::string> found;
   for (size_t i = 0; i < parts.size(); ++i) {
@@ -67,8 +64,7 @@ Router::Match Router::Find(const std::string& method, const std::string& path) c
     std::map<std::string, std::string> params;
     if (!MatchSegments(r, parts, &params)) continue;
     if (r.method != method) {
-      if (std::find(allowed.begin(), allowed.end(), r.method) == allowed.end())
-        allowed.push_back(r.method);
+      if (std::find(allowed.begin(), allowed.end(), r.method) == allowed.end()) allowed.push_back(r.method);
       continue;
     }
     size_t captures = params.size();

@@ -25,8 +25,8 @@ namespace ckptd::api {
 using Handler = std::function<Response(const Request&)>;
 
 struct RouteOptions {
-  bool auth = true;              // require the bearer token
-  size_t body_limit = 1 << 20;   // bytes; larger bodies are answered 413
+  bool auth = true;             // require the bearer token
+  size_t body_limit = 1 << 20;  // bytes; larger bodies are answered 413
   // A cheap handler that never blocks (health, metrics): it runs on the
   // I/O thread, so it never queues behind slow handlers on the pool.
   bool inline_handler = false;
@@ -52,8 +52,8 @@ class Router {
   struct Match {
     const Route* route = nullptr;  // set when found
     std::map<std::string, std::string> params;
-    int status = 200;        // 404 or 405 when route is null
-    std::string allow;       // for 405: "GET, POST"
+    int status = 200;   // 404 or 405 when route is null
+    std::string allow;  // for 405: "GET, POST"
   };
   Match Find(const std::string& method, const std::string& path) const;
 

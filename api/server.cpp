@@ -8,11 +8,11 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "api/session.h"
 
@@ -114,8 +114,7 @@ struct HttpServer::Impl {
   }
 };
 
-HttpServer::HttpServer(ServerOptions options, const Router* router, const Authenticator* auth,
-                       RequestObserver observer)
+HttpServer::HttpServer(ServerOptions options, const Router* router, const Authenticator* auth, RequestObserver observer)
     : impl_(std::make_unique<Impl>(std::move(options), router, auth, std::move(observer))) {}
 
 HttpServer::~HttpServer() { Stop(std::chrono::milliseconds(0)); }

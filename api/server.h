@@ -41,7 +41,7 @@ struct ServerOptions {
   uint16_t port = 8080;  // 0: an ephemeral port, see HttpServer::port()
   int io_threads = 2;
   int handler_threads = 8;
-  ServerLimits limits;   // the initial ones
+  ServerLimits limits;  // the initial ones
   // An already bound and listening socket to accept on (systemd socket
   // activation); -1 to bind address:port.
   int listen_fd = -1;
@@ -54,8 +54,7 @@ using RequestObserver =
 
 class HttpServer {
  public:
-  HttpServer(ServerOptions options, const Router* router, const Authenticator* auth,
-             RequestObserver observer = {});
+  HttpServer(ServerOptions options, const Router* router, const Authenticator* auth, RequestObserver observer = {});
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -3,12 +3,12 @@
 #include <cstdint>
 #include <limits>
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 namespace ckptd::api {
 
@@ -52,9 +52,8 @@ void Session::Start() {
 }
 
 void Session::RejectBusy() {
-  net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
-    self->FailAndClose(503, "too many connections");
-  });
+  net::dispatch(stream_.get_executor(),
+                [self = shared_from_this()] { self->FailAndClose(503, "too many connections"); });
 }
 
 void Session::ReadHeader() {
@@ -74,14 +73,12 @@ void Session::ReadHeader() {
   // (bytes buffered) and a connection's first request get the read timeout.
   stream_.expires_after(buffer_.size() || requests_ == 0 ? limits_.read_timeout : limits_.idle_timeout);
   http::async_read_header(stream_, buffer_, *parser_,
-                          [self = shared_from_this()](beast::error_code ec, size_t) {
-                            self->OnHeader(ec);
-                          });
+                          [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
 }
 
 void Session::OnHeader(beast::error_code ec) {
-  if (ec == http::error::end_of_stream || ec == net::error::eof ||
-      ec == net::error::operation_aborted || ec == beast::error::timeout) {
+  if (ec == http::error::end_of_stream || ec == net::error::eof || ec == net::error::operation_aborted ||
+      ec == beast::error::timeout) {
     return Close();
   }
   if (ec == http::error::header_limit) return FailAndClose(431, "request headers too large");
@@ -109,19 +106,18 @@ void Session::OnHeader(beast::error_code ec) {
   if (req.count(http::field::authorization) > 1) return FailAndClose(400, "more than one Authorization header");
   if (!match_.route || match_.route->options.auth) {
     auto auth = req.find(http::field::authorization);
-    Status st = shared_->auth->Check(auth == req.end() ? std::nullopt
-                                                        : std::optional<std::string>(std::string(auth->value())));
+    Status st =
+        shared_->auth->Check(auth == req.end() ? std::nullopt : std::optional<std::string>(std::string(auth->value())));
     if (!st.ok()) return FailAndClose(401, st.message(), {{"WWW-Authenticate", "Bearer"}});
   }
   if (auto te = req.find(http::field::transfer_encoding); te != req.end() && !OnlyChunked(te->value()))
-    return FailAndClose(501, fmt::format("Transfer-Encoding '{}' is not supported (only chunked)",
-                                         std::string(te->value())));
+    return FailAndClose(
+        501, fmt::format("Transfer-Encoding '{}' is not supported (only chunked)", std::string(te->value())));
 
   // Read once: a reload while the body arrives does not change this request.
   body_limit_ = match_.route ? match_.route->body_limit() : kUnroutedBodyLimit;
   if (auto len = parser_->content_length(); len && *len > body_limit_) {
-    return FailAndClose(413,
-                        fmt::format("request body of {} bytes exceeds the {} byte limit", *len, body_limit_));
+    return FailAndClose(413, fmt::format("request body of {} bytes exceeds the {} byte limit", *len, body_limit_));
   }
   parser_->body_limit(body_limit_);
   if (beast::iequals(req[http::field::expect], "100-continue")) {
@@ -137,9 +133,8 @@ void Session::OnHeader(beast::error_code ec) {
 void Session::ReadBody() {
   if (parser_->is_done()) return OnBody({});
   stream_.expires_after(limits_.read_timeout);
-  http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](beast::error_code ec, size_t) {
-    self->OnBody(ec);
-  });
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this()](beast::error_code ec, size_t) { self->OnBody(ec); });
 }
 
 void Session::OnBody(beast::error_code ec) {
@@ -175,8 +170,7 @@ void Session::Dispatch() {
   if (match_.route && match_.route->options.inline_handler) return Respond(Handle(req));
   net::post(*shared_->handler_pool, [self = shared_from_this(), req = std::move(req)]() mutable {
     Response res = self->Handle(req);
-    net::post(self->stream_.get_executor(),
-              [self, res = std::move(res)]() mutable { self->Respond(std::move(res)); });
+    net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->Respond(std::move(res)); });
   });
 }
 
@@ -214,8 +208,7 @@ Response Session::Handle(const Request& req) {
 
 void Session::Write(Response res) {
   if (res.stream) return WriteStream(std::move(res));
-  auto msg = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(res.status),
-                                                                 version_);
+  auto msg = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(res.status), version_);
   msg->set(http::field::server, "ckptd/" CKPTD_VERSION);
   if (!res.content_type.empty()) msg->set(http::field::content_type, res.content_type);
   for (const auto& [k, v] : res.headers) msg->set(k, v);
@@ -233,8 +226,7 @@ void Session::Write(Response res) {
 }
 
 void Session::WriteStream(Response res) {
-  auto hdr = std::make_shared<http::response<http::empty_body>>(static_cast<http::status>(res.status),
-                                                                version_);
+  auto hdr = std::make_shared<http::response<http::empty_body>>(static_cast<http::status>(res.status), version_);
   hdr->set(http::field::server, "ckptd/" CKPTD_VERSION);
   if (!res.content_type.empty()) hdr->set(http::field::content_type, res.content_type);
   for (const auto& [k, v] : res.headers) hdr->set(k, v);
@@ -243,11 +235,12 @@ void Session::WriteStream(Response res) {
   auto sr = std::make_shared<http::response_serializer<http::empty_body>>(*hdr);
   auto shared_res = std::make_shared<Response>(std::move(res));
   stream_.expires_after(limits_.read_timeout);
-  http::async_write_header(stream_, *sr, [self = shared_from_this(), hdr, sr, shared_res](beast::error_code ec, size_t) {
-    if (ec) return self->Close();
-    self->keep_alive_ = hdr->keep_alive();
-    self->NextChunk(shared_res);
-  });
+  http::async_write_header(stream_, *sr,
+                           [self = shared_from_this(), hdr, sr, shared_res](beast::error_code ec, size_t) {
+                             if (ec) return self->Close();
+                             self->keep_alive_ = hdr->keep_alive();
+                             self->NextChunk(shared_res);
+                           });
 }
 
 void Session::NextChunk(std::shared_ptr<Response> res) {
@@ -261,12 +254,11 @@ void Session::NextChunk(std::shared_ptr<Response> res) {
       }
       self->stream_.expires_after(self->limits_.read_timeout);
       if (!piece->has_value()) {
-        return net::async_write(self->stream_, http::make_chunk_last(),
-                                [self, res](beast::error_code ec, size_t) {
-                                  self->FinishRequest(res->status);
-                                  if (ec) return self->Close();
-                                  self->AfterWrite(self->keep_alive_);
-                                });
+        return net::async_write(self->stream_, http::make_chunk_last(), [self, res](beast::error_code ec, size_t) {
+          self->FinishRequest(res->status);
+          if (ec) return self->Close();
+          self->AfterWrite(self->keep_alive_);
+        });
       }
       auto data = std::make_shared<std::string>(std::move(**piece));
       if (data->empty()) return self->NextChunk(res);
@@ -289,10 +281,8 @@ void Session::AfterWrite(bool keep_alive) {
   Close();
 }
 
-void Session::FailAndClose(int status, std::string message,
-                           std::vector<std::pair<std::string, std::string>> headers) {
-  auto msg = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(status),
-                                                                 version_);
+void Session::FailAndClose(int status, std::string message, std::vector<std::pair<std::string, std::string>> headers) {
+  auto msg = std::make_shared<http::response<http::string_body>>(static_cast<http::status>(status), version_);
   Response body = Error(status, std::move(message));
   msg->set(http::field::server, "ckptd/" CKPTD_VERSION);
   msg->set(http::field::content_type, body.content_type);
@@ -331,8 +321,7 @@ void Session::FinishRequest(int status) {
   shared_->active_requests--;
   if (shared_->observer && status) {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
-    shared_->observer(method_,
-                      match_.route ? match_.route->pattern : std::string(), status, secs);
+    shared_->observer(method_, match_.route ? match_.route->pattern : std::string(), status, secs);
   }
 }
 

@@ -66,8 +66,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void AfterWrite(bool keep_alive);
   // Writes an error response, then drains what the client still sends (up
   // to a bound) so it can read the answer, then closes.
-  void FailAndClose(int status, std::string message,
-                    std::vector<std::pair<std::string, std::string>> headers = {});
+  void FailAndClose(int status, std::string message, std::vector<std::pair<std::string, std::string>> headers = {});
   void Drain();
   void Close();
   void FinishRequest(int status);

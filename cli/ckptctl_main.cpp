@@ -21,14 +21,14 @@
 
 #include <chrono>
 #include <cstdio>
-#include <thread>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <thread>
 
+#include <fmt/format.h>
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
-#include <fmt/format.h>
 
 #include "api/client.h"
 
@@ -146,8 +146,8 @@ int WaitForJob(ckptd::api::HttpClient* client, const std::string& job_id, bool j
 }
 
 // Submits a job; --no-wait prints the ids, otherwise waits for it.
-int SubmitJob(ckptd::api::HttpClient* client, const std::string& target, const json::object& body,
-              bool json_output, bool no_wait) {
+int SubmitJob(ckptd::api::HttpClient* client, const std::string& target, const json::object& body, bool json_output,
+              bool no_wait) {
   auto r = client->Send("POST", target, json::serialize(body));
   if (!r.ok() || r->status != 202) return ReportFailure(r);
   json::value v = json::parse(r->body);
@@ -157,7 +157,8 @@ int SubmitJob(ckptd::api::HttpClient* client, const std::string& target, const j
       std::cout << r->body << "\n";
     } else {
       std::cout << "job " << job_id;
-      if (v.as_object().contains("checkpoint_id")) std::cout << " (checkpoint " << JsonString(v.at("checkpoint_id")) << ")";
+      if (v.as_object().contains("checkpoint_id"))
+        std::cout << " (checkpoint " << JsonString(v.at("checkpoint_id")) << ")";
       std::cout << " submitted\n";
     }
     return 0;

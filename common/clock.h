@@ -18,8 +18,7 @@ class Clock {
 class SystemClock final : public Clock {
  public:
   int64_t NowMillis() const override {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
   }
   static SystemClock* Default() {
@@ -30,8 +29,7 @@ class SystemClock final : public Clock {
 
 // Milliseconds elapsed on the monotonic clock since `start`.
 inline int64_t MillisSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start)
-      .count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
 }
 
 // RFC 3339 UTC with milliseconds, e.g. "2026-11-22T18:37:45.123Z".

@@ -1,7 +1,7 @@
 #include "common/json_reader.h"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 namespace ckptd {
 

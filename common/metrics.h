@@ -56,7 +56,7 @@ class Histogram {
 
  private:
   mutable Mutex mu_;
-  std::vector<double> bounds_;  // fixed at construction, read without mu_
+  std::vector<double> bounds_;                    // fixed at construction, read without mu_
   std::vector<uint64_t> counts_ GUARDED_BY(mu_);  // per bucket (not cumulative), last is +Inf
   double sum_ GUARDED_BY(mu_) = 0;
   uint64_t count_ GUARDED_BY(mu_) = 0;

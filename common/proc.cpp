@@ -170,9 +170,7 @@ bool WaitUntracedTree(int root, std::chrono::milliseconds timeout) {
   });
 }
 
-bool IsOwnThread(int tid) {
-  return tid > 0 && ::access(fmt::format("/proc/self/task/{}", tid).c_str(), F_OK) == 0;
-}
+bool IsOwnThread(int tid) { return tid > 0 && ::access(fmt::format("/proc/self/task/{}", tid).c_str(), F_OK) == 0; }
 
 bool IsKernelThread(int pid) {
   constexpr unsigned long kPfKthread = 0x00200000;  // include/linux/sched.h

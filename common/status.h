@@ -81,7 +81,7 @@ Status ErrnoError(std::string_view what, int errnum);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT
     // A Result built from OK status has no value: a broken invariant.
     if (std::get<Status>(v_).ok()) std::abort();
@@ -117,8 +117,7 @@ class [[nodiscard]] Result {
 #define CKPTD_CONCAT_INNER(a, b) a##b
 #define CKPTD_CONCAT(a, b) CKPTD_CONCAT_INNER(a, b)
 // CKPTD_ASSIGN_OR_RETURN(auto x, Foo()); returns Foo()'s status on error.
-#define CKPTD_ASSIGN_OR_RETURN(lhs, rexpr) \
-  CKPTD_ASSIGN_OR_RETURN_IMPL(CKPTD_CONCAT(_res_, __LINE__), lhs, rexpr)
+#define CKPTD_ASSIGN_OR_RETURN(lhs, rexpr) CKPTD_ASSIGN_OR_RETURN_IMPL(CKPTD_CONCAT(_res_, __LINE__), lhs, rexpr)
 #define CKPTD_ASSIGN_OR_RETURN_IMPL(tmp, lhs, rexpr) \
   auto tmp = (rexpr);                                \
   if (!tmp.ok()) return tmp.status();                \

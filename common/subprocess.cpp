@@ -65,8 +65,7 @@ SystemProcessRunner* SystemProcessRunner::Default() {
   return &runner;
 }
 
-Result<RunResult> SystemProcessRunner::Run(const std::vector<std::string>& argv,
-                                           const RunOptions& opts) {
+Result<RunResult> SystemProcessRunner::Run(const std::vector<std::string>& argv, const RunOptions& opts) {
   if (argv.empty()) return InvalidArgument("empty command");
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
@@ -170,8 +169,7 @@ Result<RunResult> SystemProcessRunner::Run(const std::vector<std::string>& argv,
   if (WIFEXITED(wstatus)) result.exit_code = WEXITSTATUS(wstatus);
   if (WIFSIGNALED(wstatus)) result.signal = WTERMSIG(wstatus);
   if (timed_out) {
-    return DeadlineExceeded(fmt::format("{} ran past its {} ms deadline{}", argv[0],
-                                        opts.deadline.count(),
+    return DeadlineExceeded(fmt::format("{} ran past its {} ms deadline{}", argv[0], opts.deadline.count(),
                                         result.err.empty() ? "" : ": " + TailLines(result.err, 3)));
   }
   return result;

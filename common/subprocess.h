@@ -29,10 +29,10 @@ struct RunOptions {
 };
 
 struct RunResult {
-  int exit_code = -1;    // valid when signal == 0
-  int signal = 0;        // the signal that ended the child, if any
-  std::string out;       // captured stdout (truncated to max_output)
-  std::string err;       // captured stderr (truncated to max_output)
+  int exit_code = -1;  // valid when signal == 0
+  int signal = 0;      // the signal that ended the child, if any
+  std::string out;     // captured stdout (truncated to max_output)
+  std::string err;     // captured stderr (truncated to max_output)
   bool ok() const { return signal == 0 && exit_code == 0; }
   // "exit 3: <last lines of stderr or stdout>" for error messages.
   std::string Describe() const;

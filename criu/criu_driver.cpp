@@ -61,7 +61,8 @@ Result<int> OpenDir(const fs::path& dir, std::string_view what) {
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
     int err = errno;
-    if (err == ENOENT || err == ENOTDIR) return InvalidArgument(fmt::format("{} {}: {}", what, dir.string(), std::strerror(err)));
+    if (err == ENOENT || err == ENOTDIR)
+      return InvalidArgument(fmt::format("{} {}: {}", what, dir.string(), std::strerror(err)));
     return ErrnoError(fmt::format("open {} {}", what, dir.string()), err);
   }
   return fd;
@@ -69,15 +70,17 @@ Result<int> OpenDir(const fs::path& dir, std::string_view what) {
 
 rpc::criu_network_lock_method LockMethod(NetworkLock lock) {
   switch (lock) {
-    case NetworkLock::kIptables: return rpc::IPTABLES;
-    case NetworkLock::kSkip: return rpc::SKIP;
-    default: return rpc::NFTABLES;
+    case NetworkLock::kIptables:
+      return rpc::IPTABLES;
+    case NetworkLock::kSkip:
+      return rpc::SKIP;
+    default:
+      return rpc::NFTABLES;
   }
 }
 
 // Options every request kind shares.
-void FillCommon(const CommonOptions& o, int images_fd, int work_fd, const std::string& log_file,
-                rpc::criu_opts* out) {
+void FillCommon(const CommonOptions& o, int images_fd, int work_fd, const std::string& log_file, rpc::criu_opts* out) {
   out->set_images_dir_fd(images_fd);
   out->set_work_dir_fd(work_fd);
   out->set_log_file(log_file);
@@ -119,10 +122,10 @@ std::string WithLog(std::string msg, const OpContext& ctx) {
 // OK when CRIU answered the expected request with success.
 Status OutcomeStatus(const SwrkOutcome& out, const OpContext& ctx) {
   if (out.deadline_passed) {
-    return DeadlineExceeded(WithLog(fmt::format("deadline of {} ms passed; criu (pid {}) killed, {}",
-                                                ctx.deadline.count(), out.criu_pid,
-                                                DescribeWaitStatus(out.wait_status)),
-                                    ctx))
+    return DeadlineExceeded(
+               WithLog(fmt::format("deadline of {} ms passed; criu (pid {}) killed, {}", ctx.deadline.count(),
+                                   out.criu_pid, DescribeWaitStatus(out.wait_status)),
+                       ctx))
         .WithContext(ctx.what);
   }
   if (!out.callback_status.ok()) {
@@ -144,7 +147,8 @@ Status OutcomeStatus(const SwrkOutcome& out, const OpContext& ctx) {
   }
   if (r.success()) return Status::Ok();
   std::string msg = "failed";
-  if (r.has_cr_errno() && r.cr_errno() != 0) msg += fmt::format(" (errno {}: {})", r.cr_errno(), std::strerror(r.cr_errno()));
+  if (r.has_cr_errno() && r.cr_errno() != 0)
+    msg += fmt::format(" (errno {}: {})", r.cr_errno(), std::strerror(r.cr_errno()));
   // cr_errmsg is CRIU's *first* error line, often a harmless one (e.g. its
   // RLIMIT_NOFILE complaint); the log excerpt has the real story, so the
   // message is only used when there is no log.
@@ -171,7 +175,7 @@ namespace {
 
 // stat() of a /proc path; NotFound when the process is gone.
 Result<struct stat> StatProc(const std::string& path, int pid) {
-  struct stat st{};
+  struct stat st {};
   if (stat(path.c_str(), &st) == 0) return st;
   int err = errno;
   if (err == ENOENT || err == ESRCH) return NotFound(fmt::format("process {} is gone", pid));
@@ -194,10 +198,10 @@ Result<std::string> RestoreRootFor(int pid) {
   CKPTD_ASSIGN_OR_RETURN(struct stat own_root, StatProc("/proc/self/root", pid));
   CKPTD_ASSIGN_OR_RETURN(struct stat its_root, StatProc(fmt::format("/proc/{}/root", pid), pid));
   if (SameInode(own_root, its_root)) return std::string("/");
-  return InvalidArgument(fmt::format(
-      "{}: a namespace of its own whose root is not the daemon's / (a container rootfs?); "
-      "CRIU could restore it only onto that rootfs prepared as its root, which is not supported",
-      what));
+  return InvalidArgument(
+      fmt::format("{}: a namespace of its own whose root is not the daemon's / (a container rootfs?); "
+                  "CRIU could restore it only onto that rootfs prepared as its root, which is not supported",
+                  what));
 }
 
 // ---------------------------------------------------------------- driver
@@ -328,9 +332,10 @@ Result<DumpResult> CriuDriver::DumpImpl(const DumpOptions& opts, bool pre_dump) 
     auto features = FeatureCheck();
     if (!features.ok()) return features.status().WithContext(what);
     if (!features->mem_track) {
-      return Unavailable(fmt::format("{}: the kernel has no memory dirty tracking (soft-dirty); "
-                                     "pre-dumps and track_mem are not possible, use a full dump",
-                                     what));
+      return Unavailable(
+          fmt::format("{}: the kernel has no memory dirty tracking (soft-dirty); "
+                      "pre-dumps and track_mem are not possible, use a full dump",
+                      what));
     }
   }
   CKPTD_ASSIGN_OR_RETURN(int images_fd_raw, OpenDir(opts.images_dir, "images dir"));
@@ -397,9 +402,10 @@ Result<RestoreResult> CriuDriver::Restore(const RestoreOptions& opts) const {
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(opts.images_dir, ec)) {
       if (e.path().filename().string().starts_with("mountpoints-")) {
-        return InvalidArgument(fmt::format("{}: the images hold a mount namespace of their own ({}); CRIU needs "
-                                           "a root to restore it and none was given",
-                                           what, e.path().filename().string()));
+        return InvalidArgument(
+            fmt::format("{}: the images hold a mount namespace of their own ({}); CRIU needs "
+                        "a root to restore it and none was given",
+                        what, e.path().filename().string()));
       }
     }
   }

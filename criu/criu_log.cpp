@@ -19,7 +19,8 @@ std::string ReadTail(const std::filesystem::path& path, size_t max_bytes) {
   in.seekg(0, std::ios::end);
   std::streamoff size = in.tellg();
   if (size <= 0) return {};
-  std::streamoff start = size > static_cast<std::streamoff>(max_bytes) ? size - static_cast<std::streamoff>(max_bytes) : 0;
+  std::streamoff start =
+      size > static_cast<std::streamoff>(max_bytes) ? size - static_cast<std::streamoff>(max_bytes) : 0;
   in.seekg(start);
   std::string data(static_cast<size_t>(size - start), '\0');
   in.read(data.data(), static_cast<std::streamsize>(data.size()));

@@ -12,8 +12,7 @@ namespace ckptd::criu {
 // file's last `max_bytes` are read, each line capped at 400 characters), with
 // CRIU's "(ss.uuuuuu) " timestamps dropped, joined by "; ". Empty when the
 // file is missing or has no error lines.
-std::string CriuLogErrors(const std::filesystem::path& path, size_t max_lines = 10,
-                          size_t max_bytes = 1 << 20);
+std::string CriuLogErrors(const std::filesystem::path& path, size_t max_lines = 10, size_t max_bytes = 1 << 20);
 
 // The last `max_lines` non-empty lines of a (small) text file, joined by
 // "; "; at most `max_bytes` are read from its end.

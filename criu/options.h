@@ -34,14 +34,14 @@ struct CriuVersion {
 
 // What FEATURE_CHECK reported.
 struct CriuFeatures {
-  bool mem_track = false;    // soft-dirty tracking: pre-dump / incremental dumps
-  bool lazy_pages = false;   // userfaultfd lazy restore
+  bool mem_track = false;   // soft-dirty tracking: pre-dump / incremental dumps
+  bool lazy_pages = false;  // userfaultfd lazy restore
   bool pidfd_store = false;
 };
 
 // Start-up probe result, shaped for /healthz.
 struct ProbeResult {
-  bool found = false;         // the binary exists and is executable
+  bool found = false;  // the binary exists and is executable
   std::string path;
   std::optional<CriuVersion> version;
   bool version_ok = false;    // version >= the driver's minimum (4.2)
@@ -80,8 +80,8 @@ struct CommonOptions {
   int log_level = 4;  // 0..4; 4 keeps enough detail for the error excerpt
 
   bool tcp_established = false;
-  bool shell_job = false;       // tree shares the caller's session/terminal
-  bool ext_unix_sk = false;     // allow unix sockets connected outside the tree
+  bool shell_job = false;    // tree shares the caller's session/terminal
+  bool ext_unix_sk = false;  // allow unix sockets connected outside the tree
   bool file_locks = false;
   bool manage_cgroups = false;  // false: leave cgroups alone (restore into ours)
   bool orphan_pts_master = false;

@@ -4,8 +4,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -192,8 +192,8 @@ Result<pid_t> SpawnCriu(const SwrkConfig& config, int criu_end) {
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
   std::string fd_arg = std::to_string(kCriuSocketFd);
-  std::vector<char*> argv = {const_cast<char*>(config.criu_path.c_str()), const_cast<char*>("swrk"),
-                             fd_arg.data(), nullptr};
+  std::vector<char*> argv = {const_cast<char*>(config.criu_path.c_str()), const_cast<char*>("swrk"), fd_arg.data(),
+                             nullptr};
   const pid_t parent = getpid();
   // No handler of the daemon may run in the child between fork and exec.
   sigset_t all, old;
@@ -201,8 +201,8 @@ Result<pid_t> SpawnCriu(const SwrkConfig& config, int criu_end) {
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pid_t pid = fork();
   if (pid == 0)
-    ExecCriu(config.criu_path.c_str(), argv.data(), envp.data(), null_fd.fd, err_fd.fd, criu_end,
-             config.page_server_fd, parent);
+    ExecCriu(config.criu_path.c_str(), argv.data(), envp.data(), null_fd.fd, err_fd.fd, criu_end, config.page_server_fd,
+             parent);
   int err = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) return Unavailable(fmt::format("cannot start {} swrk: {}", config.criu_path, std::strerror(err)));
@@ -236,8 +236,8 @@ std::string DescribeWaitStatus(int st) {
   return fmt::format("wait status {:#x}", st);
 }
 
-Result<SwrkOutcome> RunSwrk(const SwrkConfig& config, const rpc::criu_req& request,
-                            Clock::time_point deadline, const NotifyCallback& notify) {
+Result<SwrkOutcome> RunSwrk(const SwrkConfig& config, const rpc::criu_req& request, Clock::time_point deadline,
+                            const NotifyCallback& notify) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) return ErrnoError("socketpair", errno);
   auto spawned = SpawnCriu(config, sv[1]);

@@ -60,12 +60,11 @@ struct SwrkOutcome {
   bool deadline_passed = false;            // the watchdog signalled CRIU
   int wait_status = 0;                     // from waitpid
   int criu_pid = 0;
-  std::string protocol_error;              // malformed or unexpected message
+  std::string protocol_error;  // malformed or unexpected message
 };
 
 Result<SwrkOutcome> RunSwrk(const SwrkConfig& config, const rpc::criu_req& request,
-                            std::chrono::steady_clock::time_point deadline,
-                            const NotifyCallback& notify);
+                            std::chrono::steady_clock::time_point deadline, const NotifyCallback& notify);
 
 // "exit 1", "signal 9" for messages.
 std::string DescribeWaitStatus(int wait_status);

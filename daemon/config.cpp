@@ -5,16 +5,15 @@
 #include <map>
 #include <optional>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
 #include <toml++/toml.h>
+#include <CLI/CLI.hpp>
 
 namespace ckptd {
 
 namespace {
 
-ConfigSetting StringSetting(std::string key, std::string help, std::string Config::*field,
-                            bool secret = false) {
+ConfigSetting StringSetting(std::string key, std::string help, std::string Config::*field, bool secret = false) {
   return {std::move(key), std::move(help), secret,
           [field](Config& c, const std::string& v) {
             c.*field = v;
@@ -35,10 +34,8 @@ ConfigSetting IntSetting(std::string key, std::string help, Int Config::*field, 
             } catch (const std::exception&) {
               used = 0;
             }
-            if (used != v.size() || v.empty())
-              return InvalidArgument(fmt::format("{}: '{}' is not an integer", k, v));
-            if (n < min || n > max)
-              return InvalidArgument(fmt::format("{}: {} is outside {}..{}", k, n, min, max));
+            if (used != v.size() || v.empty()) return InvalidArgument(fmt::format("{}: '{}' is not an integer", k, v));
+            if (n < min || n > max) return InvalidArgument(fmt::format("{}: {} is outside {}..{}", k, n, min, max));
             c.*field = static_cast<Int>(n);
             return Status::Ok();
           },
@@ -114,7 +111,8 @@ const std::vector<ConfigSetting>& ConfigSettings() {
                  "leave_running dumps: CRIU pauses when this many image bytes wait for upload (0: never)",
                  &Config::staging_backlog_bytes, 0, int64_t{1} << 44),
       IntSetting("zstd_level",
-                 "zstd level of checkpoints compressed with zstd (1: fast default; -1..-50: zstd's faster, larger modes; up to 19: smaller, slower)",
+                 "zstd level of checkpoints compressed with zstd (1: fast default; -1..-50: zstd's faster, larger "
+                 "modes; up to 19: smaller, slower)",
                  &Config::zstd_level, -50, 19),
       ChoiceSetting("image_checksum", "blake3|sha256: checksum of every image's uncompressed bytes in the manifest",
                     &Config::image_checksum, {"blake3", "sha256"}),
@@ -128,8 +126,7 @@ const std::vector<ConfigSetting>& ConfigSettings() {
       StringSetting("token", "API bearer token (prefer token_file)", &Config::token, true),
       StringSetting("token_file", "file holding the API token (default <data_dir>/token; created if missing)",
                     &Config::token_file),
-      Reloadable(ChoiceSetting("log_level", "trace|debug|info|warn|error (SIGHUP applies it)",
-                               &Config::log_level,
+      Reloadable(ChoiceSetting("log_level", "trace|debug|info|warn|error (SIGHUP applies it)", &Config::log_level,
                                {"trace", "debug", "info", "warn", "error", "critical", "off"})),
       ChoiceSetting("log_format", "text|json", &Config::log_format, {"text", "json"}),
       StringSetting("criu_path", "the criu binary (>= 4.2)", &Config::criu_path),
@@ -141,8 +138,8 @@ const std::vector<ConfigSetting>& ConfigSettings() {
       IntSetting("handler_threads", "request handler threads", &Config::handler_threads, 1, 256),
       IntSetting("job_workers", "concurrent checkpoint/restore jobs", &Config::job_workers, 1, 64),
       IntSetting("job_queue", "jobs waiting beyond the running ones", &Config::job_queue, 0, 4096),
-      IntSetting("job_retention_s", "seconds a finished job's record is kept (0: forever)", &Config::job_retention_s,
-                 0, 10ll * 365 * 86400),
+      IntSetting("job_retention_s", "seconds a finished job's record is kept (0: forever)", &Config::job_retention_s, 0,
+                 10ll * 365 * 86400),
       // The HTTP limits apply to requests that begin after a SIGHUP
       // (api/server.h); a request being read keeps the ones it began with.
       Reloadable(IntSetting("max_body_bytes", "largest request body (agent-state routes; SIGHUP applies it)",
@@ -153,14 +150,13 @@ const std::vector<ConfigSetting>& ConfigSettings() {
                             &Config::read_timeout_s, 1, 3600)),
       Reloadable(IntSetting("idle_timeout_s", "seconds a keep-alive connection may idle (SIGHUP applies it)",
                             &Config::idle_timeout_s, 1, 3600)),
-      Reloadable(IntSetting("max_connections", "concurrent connections (SIGHUP applies it)",
-                            &Config::max_connections, 1, 1 << 20)),
+      Reloadable(IntSetting("max_connections", "concurrent connections (SIGHUP applies it)", &Config::max_connections,
+                            1, 1 << 20)),
       IntSetting("db_block_cache_bytes", "RocksDB block cache for every column family", &Config::db_block_cache_bytes,
                  1 << 20, int64_t{1} << 40),
       IntSetting("db_write_buffer_bytes", "RocksDB memtables of every column family together (flushed past it)",
                  &Config::db_write_buffer_bytes, 1 << 20, int64_t{1} << 40),
-      IntSetting("shutdown_drain_s", "seconds SIGTERM waits for running jobs", &Config::shutdown_drain_s, 0,
-                 86400),
+      IntSetting("shutdown_drain_s", "seconds SIGTERM waits for running jobs", &Config::shutdown_drain_s, 0, 86400),
       Reloadable(IntSetting("cleanup_interval_s",
                             "seconds between cleanup rounds of deprecated checkpoints (0: off; SIGHUP applies it)",
                             &Config::cleanup_interval_s, 0, 30 * 86400)),
@@ -168,11 +164,11 @@ const std::vector<ConfigSetting>& ConfigSettings() {
                             &Config::cleanup_retention_s, 0, 10ll * 365 * 86400)),
       StringSetting("upstream_url", "mirror checkpoint lifecycles to this /v2/checkpoints service (empty: off)",
                     &Config::upstream_url),
-      StringSetting("upstream_token", "upstream bearer token (prefer upstream_token_file)",
-                    &Config::upstream_token, true),
+      StringSetting("upstream_token", "upstream bearer token (prefer upstream_token_file)", &Config::upstream_token,
+                    true),
       StringSetting("upstream_token_file", "file holding the upstream token", &Config::upstream_token_file),
-      IntSetting("upstream_retry_max_s", "longest pause between upstream retries", &Config::upstream_retry_max_s,
-                 1, 3600),
+      IntSetting("upstream_retry_max_s", "longest pause between upstream retries", &Config::upstream_retry_max_s, 1,
+                 3600),
       IntSetting("upstream_timeout_s", "seconds per upstream request", &Config::upstream_timeout_s, 1, 600),
   };
   return settings;
@@ -198,8 +194,8 @@ Status ApplyConfigFile(const std::string& path, Config* config) {
   try {
     table = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
-    return InvalidArgument(fmt::format("{}:{}:{}: {}", path, e.source().begin.line,
-                                       e.source().begin.column, e.description()));
+    return InvalidArgument(
+        fmt::format("{}:{}:{}: {}", path, e.source().begin.line, e.source().begin.column, e.description()));
   }
   for (const auto& [k, node] : table) {
     std::string key(k.str());

@@ -22,29 +22,29 @@ struct Config {
   std::string config_file;  // where the file layer came from, if any
   std::string listen = "127.0.0.1:8080";
   std::string data_dir = "/var/lib/ckptd";
-  std::string images_dir;   // default: <data_dir>/images
+  std::string images_dir;  // default: <data_dir>/images
   // Image storage (images/image_streamer.h): where checkpoint images go.
   // Directories (comma-separated) that file:// restore paths may name, on
   // top of the image directory.
   std::string file_roots;
-  std::string images_uri;   // file:///dir/ or s3://bucket/prefix/; default file://<images_dir>/
-  std::string s3_endpoint;  // http(s)://host:port; empty: AWS (or AWS_ENDPOINT_URL)
-  std::string s3_region;    // empty: AWS_REGION or us-east-1
-  std::string s3_access_key;  // empty: AWS_ACCESS_KEY_ID
-  std::string s3_secret_key;  // empty: AWS_SECRET_ACCESS_KEY
-  std::string s3_path_style = "auto";  // auto | true | false
-  int s3_max_retries = 5;       // retries of one S3 request (5xx, 429, connection errors)
-  int64_t s3_retry_max_ms = 5000;  // longest pause between S3 retries (exponential from 100 ms)
-  std::string staging_dir;  // default <data_dir>/staging; ckptd owns (empties) it
+  std::string images_uri;                     // file:///dir/ or s3://bucket/prefix/; default file://<images_dir>/
+  std::string s3_endpoint;                    // http(s)://host:port; empty: AWS (or AWS_ENDPOINT_URL)
+  std::string s3_region;                      // empty: AWS_REGION or us-east-1
+  std::string s3_access_key;                  // empty: AWS_ACCESS_KEY_ID
+  std::string s3_secret_key;                  // empty: AWS_SECRET_ACCESS_KEY
+  std::string s3_path_style = "auto";         // auto | true | false
+  int s3_max_retries = 5;                     // retries of one S3 request (5xx, 429, connection errors)
+  int64_t s3_retry_max_ms = 5000;             // longest pause between S3 retries (exponential from 100 ms)
+  std::string staging_dir;                    // default <data_dir>/staging; ckptd owns (empties) it
   int64_t upload_memory_bytes = 256ll << 20;  // upload buffers of one checkpoint
   int64_t staging_backlog_bytes = 2ll << 30;  // CRIU paused this far ahead of the upload (0: never)
   int64_t zstd_level = 1;                     // zstd level of "zstd" checkpoints (negative: faster)
   std::string image_checksum = "blake3";      // blake3 | sha256: manifest checksum of each image
   int restore_parallelism = 4;                // objects downloaded at once
   std::string stream_images = "true";         // upload while CRIU writes (false: after)
-  std::string page_server = "auto";           // leave-running: pages over CRIU's page-server socket (auto | true | false)
-  std::string token;        // inline token (prefer token_file)
-  std::string token_file;   // default: <data_dir>/token
+  std::string page_server = "auto";  // leave-running: pages over CRIU's page-server socket (auto | true | false)
+  std::string token;                 // inline token (prefer token_file)
+  std::string token_file;            // default: <data_dir>/token
   std::string log_level = "info";
   std::string log_format = "text";  // text | json
   std::string criu_path = CKPTD_CRIU_DEFAULT;
@@ -56,7 +56,7 @@ struct Config {
   int job_workers = 2;
   int job_queue = 16;
   int64_t job_retention_s = 7 * 86400;  // finished job records kept this long (0: forever)
-  int64_t max_body_bytes = 64 << 20;      // agent-state routes
+  int64_t max_body_bytes = 64 << 20;    // agent-state routes
   int64_t header_limit_bytes = 16 << 10;
   int64_t read_timeout_s = 30;
   int64_t idle_timeout_s = 60;
@@ -65,12 +65,12 @@ struct Config {
   int64_t db_write_buffer_bytes = 64ll << 20;  // RocksDB memtables, all together
   int64_t shutdown_drain_s = 60;
   // Cleanup of deprecated checkpoints (jobs/cleanup.h).
-  int64_t cleanup_interval_s = 300;           // between rounds; 0: only POST /v2/cleanup
-  int64_t cleanup_retention_s = 7 * 86400;    // record kept this long after cleaning
+  int64_t cleanup_interval_s = 300;         // between rounds; 0: only POST /v2/cleanup
+  int64_t cleanup_retention_s = 7 * 86400;  // record kept this long after cleaning
   // Federation (federation/upstream_mirror.h): off while upstream_url is empty.
-  std::string upstream_url;         // http://host:port[/prefix] of a /v2/checkpoints service
-  std::string upstream_token;       // its bearer token, inline (prefer upstream_token_file)
-  std::string upstream_token_file;  // file holding that token
+  std::string upstream_url;           // http://host:port[/prefix] of a /v2/checkpoints service
+  std::string upstream_token;         // its bearer token, inline (prefer upstream_token_file)
+  std::string upstream_token_file;    // file holding that token
   int64_t upstream_retry_max_s = 60;  // longest pause between retries
   int64_t upstream_timeout_s = 10;    // per request
 

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <cstdint>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/json.hpp>
 
 #include "api/agent_handlers.h"
 #include "api/cedana_handlers.h"

@@ -15,14 +15,14 @@
 #include "api/auth.h"
 #include "api/router.h"
 #include "api/server.h"
-#include "common/status.h"
 #include "common/metrics.h"
+#include "common/status.h"
 #include "daemon/config.h"
 #include "daemon/daemon_metrics.h"
-#include "jobs/checkpoint_readers.h"
-#include "jobs/cleanup.h"
 #include "daemon/job_system.h"
 #include "federation/upstream_mirror.h"
+#include "jobs/checkpoint_readers.h"
+#include "jobs/cleanup.h"
 #include "store/agent_store.h"
 #include "store/catalog.h"
 #include "store/db.h"
@@ -82,8 +82,8 @@ class Daemon {
   std::unique_ptr<UpstreamMirror> mirror_;  // federation; outlives all catalog writers
   std::unique_ptr<AgentStore> agent_store_;
   std::unique_ptr<CheckpointReaders> readers_;  // restore jobs' holds; outlives jobs_
-  std::unique_ptr<JobSystem> jobs_;  // checkpoint/restore jobs, CRIU probe, reaper
-  std::unique_ptr<Cleaner> cleaner_;  // deprecated checkpoints' objects and records
+  std::unique_ptr<JobSystem> jobs_;             // checkpoint/restore jobs, CRIU probe, reaper
+  std::unique_ptr<Cleaner> cleaner_;            // deprecated checkpoints' objects and records
   std::unique_ptr<api::Authenticator> auth_;
   api::Router router_;
   // routes()[first, last) of router_ whose body limit is max_body_bytes.

@@ -1,8 +1,8 @@
 #include "daemon/job_system.h"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/json.hpp>
 
 #include "api/job_handlers.h"
 #include "common/cpus.h"
@@ -47,21 +47,23 @@ namespace {
 // The CRIU start-up probe, in the background: the daemon starts (and says
 // why jobs fail) even when CRIU is missing.
 std::shared_future<criu::ProbeResult> ProbeCriu(const criu::CriuDriver* c, std::string path, std::string error) {
-  return std::async(std::launch::async, [c, path, error] {
-           if (!c) {
-             criu::ProbeResult p;
-             p.path = path;
-             p.error = error;
-             return p;
-           }
-           criu::ProbeResult p = c->Probe();
-           if (p.ok()) {
-             spdlog::info("CRIU {} at {}: usable", p.version ? p.version->ToString() : "?", p.path);
-           } else {
-             spdlog::warn("CRIU at {} is not usable; checkpoint and restore jobs will fail: {}", p.path, p.error);
-           }
-           return p;
-         })
+  return std::async(std::launch::async,
+                    [c, path, error] {
+                      if (!c) {
+                        criu::ProbeResult p;
+                        p.path = path;
+                        p.error = error;
+                        return p;
+                      }
+                      criu::ProbeResult p = c->Probe();
+                      if (p.ok()) {
+                        spdlog::info("CRIU {} at {}: usable", p.version ? p.version->ToString() : "?", p.path);
+                      } else {
+                        spdlog::warn("CRIU at {} is not usable; checkpoint and restore jobs will fail: {}", p.path,
+                                     p.error);
+                      }
+                      return p;
+                    })
       .share();
 }
 
@@ -72,7 +74,8 @@ gpu::GpuBackend OpenGpu(const Config& config) {
   gpu::GpuBackend backend = gpu::OpenGpuCheckpointer(gc, SystemProcessRunner::Default());
   const auto& a = backend.availability;
   if (a.available) {
-    spdlog::info("GPU checkpointing via {} ({}){}", a.backend, a.driver.version, a.reason.empty() ? "" : ": " + a.reason);
+    spdlog::info("GPU checkpointing via {} ({}){}", a.backend, a.driver.version,
+                 a.reason.empty() ? "" : ": " + a.reason);
   } else {
     spdlog::info("{}; GPU processes cannot be checkpointed", a.reason);
   }
@@ -131,8 +134,10 @@ Status JobSystem::Start(const Config& config, Db* db, Catalog* catalog, Checkpoi
   criu::DriverConfig dc;
   dc.criu_path = config.criu_path;
   auto driver = criu::CriuDriver::Create(dc);
-  if (driver.ok()) criu_ = std::move(*driver);
-  else spdlog::error("CRIU driver: {}", driver.status().ToString());
+  if (driver.ok())
+    criu_ = std::move(*driver);
+  else
+    spdlog::error("CRIU driver: {}", driver.status().ToString());
   probe_ = ProbeCriu(criu_.get(), config.criu_path, driver.ok() ? "" : driver.status().message());
 
   store_config_ = StoreConfigFrom(config);
@@ -158,9 +163,7 @@ Status JobSystem::Start(const Config& config, Db* db, Catalog* catalog, Checkpoi
 
 void JobSystem::RegisterRoutes(api::Router* router) { api::RegisterJobRoutes(router, jobs_.get()); }
 
-json::value JobSystem::GpuHealth() const {
-  return gpu_ ? gpu_->availability().ToJson() : json::value(nullptr);
-}
+json::value JobSystem::GpuHealth() const { return gpu_ ? gpu_->availability().ToJson() : json::value(nullptr); }
 
 bool JobSystem::WaitForCriuProbe(std::chrono::milliseconds timeout) const {
   return probe_.valid() && probe_.wait_for(timeout) == std::future_status::ready;
@@ -168,8 +171,7 @@ bool JobSystem::WaitForCriuProbe(std::chrono::milliseconds timeout) const {
 
 json::value JobSystem::CriuHealth() const {
   if (!probe_.valid()) return json::object{{"found", false}, {"error", "not started"}};
-  if (probe_.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
-    return json::object{{"probing", true}};
+  if (probe_.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return json::object{{"probing", true}};
   const criu::ProbeResult& p = probe_.get();
   return json::object{{"found", p.found},
                       {"path", p.path},

@@ -37,8 +37,8 @@ class JobSystem {
   // (jobs/recovery.h; `progress` hears how it goes) and starts the workers.
   // `readers` and `metrics` may be null; everything must outlive the job
   // system.
-  Status Start(const Config& config, Db* db, Catalog* catalog, CheckpointReaders* readers,
-               MetricsRegistry* metrics, const RecoveryProgress& progress = {});
+  Status Start(const Config& config, Db* db, Catalog* catalog, CheckpointReaders* readers, MetricsRegistry* metrics,
+               const RecoveryProgress& progress = {});
   void RegisterRoutes(api::Router* router);
   // {found, path, version, version_ok, check_passed, error} (probing: true
   // until the start-up probe has finished).

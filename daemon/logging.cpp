@@ -12,8 +12,8 @@ void SetupLogging(const Config& config) {
   // journald stamps every line itself; JOURNAL_STREAM says stderr goes there.
   bool under_journal = std::getenv("JOURNAL_STREAM") != nullptr;
   if (config.log_format == "json") {
-    logger->set_pattern(
-        R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","thread":%t,"msg":"%v"})", spdlog::pattern_time_type::utc);
+    logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","thread":%t,"msg":"%v"})",
+                        spdlog::pattern_time_type::utc);
   } else if (under_journal) {
     logger->set_pattern("%l: %v");
   } else {

@@ -100,14 +100,14 @@ int main(int argc, char** argv) {
     if (sigwait(&signals, &sig) != 0) continue;
     if (sig == SIGHUP) {
       notifier.Reloading("reloading the configuration");
-      auto outcome = ckptd::ReloadConfig(argc, argv, &running,
-                                         [&daemon](const ckptd::Config& c) { daemon.ApplyReloadable(c); });
+      auto outcome =
+          ckptd::ReloadConfig(argc, argv, &running, [&daemon](const ckptd::Config& c) { daemon.ApplyReloadable(c); });
       if (!outcome.ok()) {
-        spdlog::error("SIGHUP: configuration not reloaded, keeping the old one: {}",
-                      outcome.status().ToString());
+        spdlog::error("SIGHUP: configuration not reloaded, keeping the old one: {}", outcome.status().ToString());
       } else {
-        spdlog::info("SIGHUP: configuration reloaded; applied: {}",
-                     outcome->applied.empty() ? "nothing changed" : fmt::format("{}", fmt::join(outcome->applied, ", ")));
+        spdlog::info(
+            "SIGHUP: configuration reloaded; applied: {}",
+            outcome->applied.empty() ? "nothing changed" : fmt::format("{}", fmt::join(outcome->applied, ", ")));
         if (!outcome->need_restart.empty())
           spdlog::warn("SIGHUP: changed settings that need a restart to take effect: {}",
                        fmt::join(outcome->need_restart, ", "));

@@ -41,8 +41,7 @@ using ApplyReloadableFn = std::function<void(const Config&)>;
 // against what is in effect), applies the log level, then calls `apply`
 // (when set) with `*running`, whether or not anything changed: applying is
 // idempotent, and it also repairs a value changed behind its back.
-Result<ReloadOutcome> ReloadConfig(int argc, char** argv, Config* running,
-                                   const ApplyReloadableFn& apply = {});
+Result<ReloadOutcome> ReloadConfig(int argc, char** argv, Config* running, const ApplyReloadableFn& apply = {});
 
 // The same from an already loaded configuration (tests, and the part of
 // ReloadConfig after loading).

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 
-#include <boost/json.hpp>
-#include <boost/url/parse.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
 
 #include "api/auth.h"
 #include "api/client.h"
@@ -34,9 +34,7 @@ uint64_t RowSeq(std::string_view key) {
   return v;
 }
 
-json::value OptString(const std::optional<std::string>& s) {
-  return s ? json::value(*s) : json::value(nullptr);
-}
+json::value OptString(const std::optional<std::string>& s) { return s ? json::value(*s) : json::value(nullptr); }
 
 std::string Trim(std::string s) {
   auto not_space = [](unsigned char c) { return !std::isspace(c); };
@@ -48,16 +46,14 @@ std::string Trim(std::string s) {
 // Statuses that say "not now" rather than "never": the row stays at the head
 // and is tried again. 401/403 too: a token fixed by the operator must not
 // find the rows already dropped.
-bool Retryable(int status) {
-  return status == 401 || status == 403 || status == 408 || status == 429 || status >= 500;
-}
+bool Retryable(int status) { return status == 401 || status == 403 || status == 408 || status == 429 || status >= 500; }
 
 std::string Excerpt(const std::string& body) { return body.size() > 200 ? body.substr(0, 200) + "..." : body; }
 
 }  // namespace
 
 std::vector<UpstreamMirror::Event> UpstreamMirror::EventsFor(const CheckpointRecord* before,
-                                                              const CheckpointRecord* after) {
+                                                             const CheckpointRecord* after) {
   using S = CheckpointStatus;
   std::vector<Event> out;
   if (!after) return out;  // removal: the /v2 API has no call for it
@@ -67,8 +63,7 @@ std::vector<UpstreamMirror::Event> UpstreamMirror::EventsFor(const CheckpointRec
   }
   S b = before->status, a = after->status;
   bool fields = before->gpu != after->gpu || before->platform != after->platform || before->info != after->info;
-  json::value info_payload =
-      json::object{{"gpu", after->gpu}, {"platform", after->platform}, {"info", after->info}};
+  json::value info_payload = json::object{{"gpu", after->gpu}, {"platform", after->platform}, {"info", after->info}};
   if (a == S::kUpdatedInfo && (b != a || fields)) out.push_back({"info", info_payload});
   // A deprecate straight from updated_info that also changed info (a failed
   // job's error): the upstream still accepts info then, so send it first.
@@ -85,7 +80,8 @@ std::vector<UpstreamMirror::Event> UpstreamMirror::EventsFor(const CheckpointRec
 UpstreamMirror::UpstreamMirror(const UpstreamOptions& config, Db* db, Catalog* catalog)
     : config_(config), db_(db), catalog_(catalog) {}
 
-Result<std::unique_ptr<UpstreamMirror>> UpstreamMirror::Create(const UpstreamOptions& config, Db* db, Catalog* catalog) {
+Result<std::unique_ptr<UpstreamMirror>> UpstreamMirror::Create(const UpstreamOptions& config, Db* db,
+                                                               Catalog* catalog) {
   if (config.url.empty()) {
     // Rows of an earlier, enabled run stay; say so rather than drop them.
     std::unique_ptr<rocksdb::Iterator> it(db->raw()->NewIterator(rocksdb::ReadOptions(), db->Handle(cf::kOutbox)));
@@ -95,12 +91,10 @@ Result<std::unique_ptr<UpstreamMirror>> UpstreamMirror::Create(const UpstreamOpt
     return std::unique_ptr<UpstreamMirror>();
   }
   auto url = boost::urls::parse_uri(config.url);
-  if (!url || url->host().empty())
-    return InvalidArgument(fmt::format("upstream_url '{}' is not a URL", config.url));
+  if (!url || url->host().empty()) return InvalidArgument(fmt::format("upstream_url '{}' is not a URL", config.url));
   if (url->scheme() != "http")
     return InvalidArgument(fmt::format(
-        "upstream_url '{}': only http:// is supported (put a TLS-terminating proxy in front for https)",
-        config.url));
+        "upstream_url '{}': only http:// is supported (put a TLS-terminating proxy in front for https)", config.url));
   std::unique_ptr<UpstreamMirror> m(new UpstreamMirror(config, db, catalog));
   m->base_url_ = "http://" + std::string(url->encoded_host_and_port());
   m->prefix_ = std::string(url->encoded_path());
@@ -110,8 +104,8 @@ Result<std::unique_ptr<UpstreamMirror>> UpstreamMirror::Create(const UpstreamOpt
     if (!tok.ok()) return tok.status().WithContext("upstream token");
     m->token_ = tok->token;
   }
-  CKPTD_ASSIGN_OR_RETURN(m->client_, api::HttpClient::Create(m->base_url_, m->token_,
-                                                              std::chrono::seconds(config.timeout_s)));
+  CKPTD_ASSIGN_OR_RETURN(m->client_,
+                         api::HttpClient::Create(m->base_url_, m->token_, std::chrono::seconds(config.timeout_s)));
 
   // Continue the sequence and the pending count of an earlier run.
   std::unique_ptr<rocksdb::Iterator> it(db->raw()->NewIterator(rocksdb::ReadOptions(), db->Handle(cf::kOutbox)));
@@ -155,10 +149,9 @@ Status UpstreamMirror::OnWrite(const CheckpointRecord* before, const CheckpointR
         FromRocks(batch->Put(h, std::string(kLinkPrefix) + after->id, *after->upstream_id), "outbox link"));
   }
   for (auto& e : EventsFor(before, after)) {
-    json::object row{{"id", after->id}, {"event", e.kind}, {"payload", std::move(e.payload)},
-                     {"at", after->updated_at_ms}};
-    CKPTD_RETURN_IF_ERROR(
-        FromRocks(batch->Put(h, RowKey(next_seq_.fetch_add(1)), json::serialize(row)), "outbox row"));
+    json::object row{
+        {"id", after->id}, {"event", e.kind}, {"payload", std::move(e.payload)}, {"at", after->updated_at_ms}};
+    CKPTD_RETURN_IF_ERROR(FromRocks(batch->Put(h, RowKey(next_seq_.fetch_add(1)), json::serialize(row)), "outbox row"));
   }
   return Status::Ok();
 }
@@ -192,9 +185,7 @@ void UpstreamMirror::SetError(std::string e) {
   last_error_ = std::move(e);
 }
 
-std::string UpstreamMirror::Target(const std::string& suffix) const {
-  return prefix_ + "/v2/checkpoints" + suffix;
-}
+std::string UpstreamMirror::Target(const std::string& suffix) const { return prefix_ + "/v2/checkpoints" + suffix; }
 
 bool UpstreamMirror::WaitFor(std::chrono::milliseconds d) {
   UniqueLock lock(mu_);
@@ -252,7 +243,9 @@ Result<std::optional<UpstreamMirror::Row>> UpstreamMirror::FirstRow() const {
     // be dropped.
     row.event = "malformed";
     spdlog::error("upstream outbox row {} is malformed ({}): dropping it", RowSeq(row.key),
-                  ec ? ec.message() : r.ok() ? "no payload" : r.status().message());
+                  ec       ? ec.message()
+                  : r.ok() ? "no payload"
+                           : r.status().message());
   }
   return std::optional<Row>(std::move(row));
 }
@@ -323,13 +316,11 @@ UpstreamMirror::Outcome UpstreamMirror::CreateUpstream(const std::string& id, co
   // words a failed connect (nothing sent) as "cannot connect"/"cannot resolve".
   auto not_applied = [&] {
     rocksdb::WriteBatch batch;
-    if (FromRocks(batch.Delete(db_->Handle(cf::kOutbox), marker), "outbox marker").ok())
-      (void)db_->Write(&batch);
+    if (FromRocks(batch.Delete(db_->Handle(cf::kOutbox), marker), "outbox marker").ok()) (void)db_->Write(&batch);
   };
   if (!res.ok()) {
     const auto& m = res.status().message();
-    if (m.find("cannot connect") != std::string::npos || m.find("cannot resolve") != std::string::npos)
-      not_applied();
+    if (m.find("cannot connect") != std::string::npos || m.find("cannot resolve") != std::string::npos) not_applied();
     SetError(fmt::format("create {}: {}", id, res.status().ToString()));
     return Outcome::kRetry;
   }

@@ -88,8 +88,7 @@ class UpstreamMirror : public CatalogObserver {
   // (upstream_timeout_s). Rows not yet delivered stay in the outbox.
   void Stop();
 
-  Status OnWrite(const CheckpointRecord* before, const CheckpointRecord* after,
-                 rocksdb::WriteBatch* batch) override;
+  Status OnWrite(const CheckpointRecord* before, const CheckpointRecord* after, rocksdb::WriteBatch* batch) override;
   void AfterWrite(const CheckpointRecord* before, const CheckpointRecord* after) override;
 
   // {enabled, url, pending, last_error}

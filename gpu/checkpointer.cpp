@@ -1,7 +1,7 @@
 #include "gpu/checkpointer.h"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include "common/subprocess.h"
 #include "gpu/cuda_checkpoint_tool.h"
@@ -11,10 +11,14 @@ namespace ckptd::gpu {
 
 std::string_view StateName(GpuProcessState s) {
   switch (s) {
-    case GpuProcessState::kRunning: return "running";
-    case GpuProcessState::kLocked: return "locked";
-    case GpuProcessState::kCheckpointed: return "checkpointed";
-    case GpuProcessState::kFailed: return "failed";
+    case GpuProcessState::kRunning:
+      return "running";
+    case GpuProcessState::kLocked:
+      return "locked";
+    case GpuProcessState::kCheckpointed:
+      return "checkpointed";
+    case GpuProcessState::kFailed:
+      return "failed";
   }
   return "unknown";
 }
@@ -30,8 +34,8 @@ Result<GpuProcessState> ParseState(std::string_view word) {
 std::string GpuUuid::ToString() const {
   const auto& b = bytes;
   return fmt::format(
-      "GPU-{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-      b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+      "GPU-{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}", b[0],
+      b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
 Result<GpuUuid> GpuUuid::Parse(std::string_view text) {
@@ -54,10 +58,14 @@ Result<GpuUuid> GpuUuid::Parse(std::string_view text) {
       for (int k = 0; k < 2; ++k) {
         char c = s[pos + k];
         v <<= 4;
-        if (c >= '0' && c <= '9') v |= c - '0';
-        else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
-        else return bad();
+        if (c >= '0' && c <= '9')
+          v |= c - '0';
+        else if (c >= 'a' && c <= 'f')
+          v |= c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+          v |= c - 'A' + 10;
+        else
+          return bad();
       }
       out.bytes[byte++] = static_cast<uint8_t>(v);
       pos += 2;

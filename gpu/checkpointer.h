@@ -62,9 +62,9 @@ std::string FormatDeviceMap(const DeviceMap& map);
 Result<DeviceMap> ParseDeviceMap(std::string_view text);
 
 struct GpuDriverInfo {
-  std::string backend;        // "driver-api" | "cuda-checkpoint"
-  int cuda_version = 0;       // cuDriverGetVersion, e.g. 13000; 0 when unknown
-  std::string version;        // "13.0" (driver API) or the tool's "Version ..." field
+  std::string backend;   // "driver-api" | "cuda-checkpoint"
+  int cuda_version = 0;  // cuDriverGetVersion, e.g. 13000; 0 when unknown
+  std::string version;   // "13.0" (driver API) or the tool's "Version ..." field
   boost::json::value ToJson() const;
 };
 

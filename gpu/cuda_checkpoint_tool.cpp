@@ -59,8 +59,7 @@ Result<std::string> FindExecutable(const std::string& name) {
   return NotFound(name + ": not found in PATH");
 }
 
-Result<std::unique_ptr<CudaCheckpointTool>> CudaCheckpointTool::Probe(const GpuConfig& config,
-                                                                     ProcessRunner* runner) {
+Result<std::unique_ptr<CudaCheckpointTool>> CudaCheckpointTool::Probe(const GpuConfig& config, ProcessRunner* runner) {
   auto found = FindExecutable(config.tool_path);
   if (!found.ok()) {
     return Unavailable("GPU checkpointing unavailable: cuda-checkpoint: " + found.status().message());
@@ -84,8 +83,8 @@ Result<std::unique_ptr<CudaCheckpointTool>> CudaCheckpointTool::Probe(const GpuC
   return tool;
 }
 
-Result<RunResult> CudaCheckpointTool::RunTool(std::vector<std::string> args,
-                                              std::chrono::milliseconds extra_deadline, bool lock_action) {
+Result<RunResult> CudaCheckpointTool::RunTool(std::vector<std::string> args, std::chrono::milliseconds extra_deadline,
+                                              bool lock_action) {
   std::vector<std::string> argv;
   argv.reserve(args.size() + 1);
   argv.push_back(path_);
@@ -112,8 +111,8 @@ Result<RunResult> CudaCheckpointTool::RunTool(std::vector<std::string> args,
 }
 
 Result<GpuProcessState> CudaCheckpointTool::GetState(int pid) {
-  CKPTD_ASSIGN_OR_RETURN(RunResult r, RunTool({"--get-state", "--pid", std::to_string(pid)},
-                                              std::chrono::milliseconds(0), false));
+  CKPTD_ASSIGN_OR_RETURN(RunResult r,
+                         RunTool({"--get-state", "--pid", std::to_string(pid)}, std::chrono::milliseconds(0), false));
   std::string word = Trim(r.out);
   // Be lenient about a trailing line or prefix: take the last word.
   size_t sp = word.find_last_of(" \t\n");
@@ -150,8 +149,7 @@ Status CudaCheckpointTool::Restore(int pid, const DeviceMap& device_map) {
 }
 
 Status CudaCheckpointTool::Unlock(int pid) {
-  return RunTool({"--action", "unlock", "--pid", std::to_string(pid)}, std::chrono::milliseconds(0), false)
-      .status();
+  return RunTool({"--action", "unlock", "--pid", std::to_string(pid)}, std::chrono::milliseconds(0), false).status();
 }
 
 }  // namespace ckptd::gpu

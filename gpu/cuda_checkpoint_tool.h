@@ -40,8 +40,7 @@ class CudaCheckpointTool final : public GpuCheckpointer {
   CudaCheckpointTool(std::string path, const GpuConfig& config, ProcessRunner* runner)
       : path_(std::move(path)), config_(config), runner_(runner) {}
   // Runs the tool; error if it cannot start, times out or exits non-zero.
-  Result<RunResult> RunTool(std::vector<std::string> args, std::chrono::milliseconds extra_deadline,
-                            bool lock_action);
+  Result<RunResult> RunTool(std::vector<std::string> args, std::chrono::milliseconds extra_deadline, bool lock_action);
 
   std::string path_;
   GpuConfig config_;

@@ -11,21 +11,36 @@ namespace ckptd::gpu {
 namespace cuabi {
 const char* CuResultName(CUresult r) {
   switch (r) {
-    case CUDA_SUCCESS: return "CUDA_SUCCESS";
-    case CUDA_ERROR_INVALID_VALUE: return "CUDA_ERROR_INVALID_VALUE";
-    case CUDA_ERROR_OUT_OF_MEMORY: return "CUDA_ERROR_OUT_OF_MEMORY";
-    case CUDA_ERROR_NOT_INITIALIZED: return "CUDA_ERROR_NOT_INITIALIZED";
-    case CUDA_ERROR_DEINITIALIZED: return "CUDA_ERROR_DEINITIALIZED";
-    case CUDA_ERROR_NO_DEVICE: return "CUDA_ERROR_NO_DEVICE";
-    case CUDA_ERROR_OPERATING_SYSTEM: return "CUDA_ERROR_OPERATING_SYSTEM";
-    case CUDA_ERROR_ILLEGAL_STATE: return "CUDA_ERROR_ILLEGAL_STATE";
-    case CUDA_ERROR_NOT_FOUND: return "CUDA_ERROR_NOT_FOUND";
-    case CUDA_ERROR_NOT_READY: return "CUDA_ERROR_NOT_READY";
-    case CUDA_ERROR_NOT_PERMITTED: return "CUDA_ERROR_NOT_PERMITTED";
-    case CUDA_ERROR_NOT_SUPPORTED: return "CUDA_ERROR_NOT_SUPPORTED";
-    case CUDA_ERROR_TIMEOUT: return "CUDA_ERROR_TIMEOUT";
-    case CUDA_ERROR_UNKNOWN: return "CUDA_ERROR_UNKNOWN";
-    default: return "CUDA_ERROR_OTHER";
+    case CUDA_SUCCESS:
+      return "CUDA_SUCCESS";
+    case CUDA_ERROR_INVALID_VALUE:
+      return "CUDA_ERROR_INVALID_VALUE";
+    case CUDA_ERROR_OUT_OF_MEMORY:
+      return "CUDA_ERROR_OUT_OF_MEMORY";
+    case CUDA_ERROR_NOT_INITIALIZED:
+      return "CUDA_ERROR_NOT_INITIALIZED";
+    case CUDA_ERROR_DEINITIALIZED:
+      return "CUDA_ERROR_DEINITIALIZED";
+    case CUDA_ERROR_NO_DEVICE:
+      return "CUDA_ERROR_NO_DEVICE";
+    case CUDA_ERROR_OPERATING_SYSTEM:
+      return "CUDA_ERROR_OPERATING_SYSTEM";
+    case CUDA_ERROR_ILLEGAL_STATE:
+      return "CUDA_ERROR_ILLEGAL_STATE";
+    case CUDA_ERROR_NOT_FOUND:
+      return "CUDA_ERROR_NOT_FOUND";
+    case CUDA_ERROR_NOT_READY:
+      return "CUDA_ERROR_NOT_READY";
+    case CUDA_ERROR_NOT_PERMITTED:
+      return "CUDA_ERROR_NOT_PERMITTED";
+    case CUDA_ERROR_NOT_SUPPORTED:
+      return "CUDA_ERROR_NOT_SUPPORTED";
+    case CUDA_ERROR_TIMEOUT:
+      return "CUDA_ERROR_TIMEOUT";
+    case CUDA_ERROR_UNKNOWN:
+      return "CUDA_ERROR_UNKNOWN";
+    default:
+      return "CUDA_ERROR_OTHER";
   }
 }
 }  // namespace cuabi
@@ -35,15 +50,20 @@ using namespace cuabi;
 Status CudaError(CUresult r, std::string_view call) {
   std::string msg = fmt::format("{}: {} ({})", call, CuResultName(r), r);
   switch (r) {
-    case CUDA_ERROR_TIMEOUT: return DeadlineExceeded(std::move(msg));
-    case CUDA_ERROR_ILLEGAL_STATE: return Conflict(std::move(msg));
+    case CUDA_ERROR_TIMEOUT:
+      return DeadlineExceeded(std::move(msg));
+    case CUDA_ERROR_ILLEGAL_STATE:
+      return Conflict(std::move(msg));
     case CUDA_ERROR_NOT_INITIALIZED:
     case CUDA_ERROR_DEINITIALIZED:
     case CUDA_ERROR_NO_DEVICE:
     case CUDA_ERROR_NOT_SUPPORTED:
-    case CUDA_ERROR_NOT_PERMITTED: return Unavailable(std::move(msg));
-    case CUDA_ERROR_INVALID_VALUE: return InvalidArgument(std::move(msg));
-    default: return Internal(std::move(msg));
+    case CUDA_ERROR_NOT_PERMITTED:
+      return Unavailable(std::move(msg));
+    case CUDA_ERROR_INVALID_VALUE:
+      return InvalidArgument(std::move(msg));
+    default:
+      return Internal(std::move(msg));
   }
 }
 
@@ -89,8 +109,7 @@ Result<std::unique_ptr<CudaDriverCheckpointer>> CudaDriverCheckpointer::Load(con
     dlclose(handle);
     std::string names;
     for (const auto& n : missing) names += (names.empty() ? "" : ", ") + n;
-    return unavailable("driver lacks the checkpoint API (missing " + names +
-                       "; needs driver 570+)");
+    return unavailable("driver lacks the checkpoint API (missing " + names + "; needs driver 570+)");
   }
 
   // Restore needs an initialized driver in the caller (or persistence mode).
@@ -113,8 +132,7 @@ Result<GpuProcessState> CudaDriverCheckpointer::GetState(int pid) {
   CUresult r = api_.get_state(pid, &state);
   if (r != CUDA_SUCCESS) return CudaError(r, fmt::format("cuCheckpointProcessGetState(pid {})", pid));
   if (state < CU_PROCESS_STATE_RUNNING || state > CU_PROCESS_STATE_FAILED) {
-    return Internal(fmt::format("cuCheckpointProcessGetState(pid {}): unknown state {}", pid,
-                                static_cast<int>(state)));
+    return Internal(fmt::format("cuCheckpointProcessGetState(pid {}): unknown state {}", pid, static_cast<int>(state)));
   }
   return static_cast<GpuProcessState>(state);
 }
@@ -153,10 +171,9 @@ Status CudaDriverCheckpointer::Restore(int pid, const DeviceMap& device_map) {
   // No map: pass NULL args, the form every driver since 550 accepts.
   CUresult r = api_.restore(pid, pairs.empty() ? nullptr : &args);
   if (r != CUDA_SUCCESS) {
-    std::string call = pairs.empty()
-                           ? fmt::format("cuCheckpointProcessRestore(pid {})", pid)
-                           : fmt::format("cuCheckpointProcessRestore(pid {}, device map {})", pid,
-                                         FormatDeviceMap(device_map));
+    std::string call = pairs.empty() ? fmt::format("cuCheckpointProcessRestore(pid {})", pid)
+                                     : fmt::format("cuCheckpointProcessRestore(pid {}, device map {})", pid,
+                                                   FormatDeviceMap(device_map));
     return CudaError(r, call);
   }
   return Status::Ok();

@@ -127,8 +127,7 @@ Result<std::vector<int>> ListProcessTree(int root_pid, const DiscoveryOptions& o
     queue.pop_front();
     order.push_back(pid);
     if (order.size() > opts.max_processes) {
-      return Internal(fmt::format("process tree of {} has more than {} processes", root_pid,
-                                  opts.max_processes));
+      return Internal(fmt::format("process tree of {} has more than {} processes", root_pid, opts.max_processes));
     }
     std::string task_dir = fmt::format("{}/{}/task", opts.proc_root, pid);
     std::vector<std::string> tids;

@@ -4,8 +4,8 @@
 #include <functional>
 #include <thread>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 namespace ckptd::gpu {
 
@@ -13,9 +13,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double MsSince(Clock::time_point t0) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
+double MsSince(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
 std::vector<int> Dedup(const std::vector<int>& pids) {
   std::vector<int> out;
@@ -91,8 +89,8 @@ Result<GpuProcessState> GpuOrchestrator::Observe(int pid, const char* phase, Gpu
   return state;
 }
 
-Status GpuOrchestrator::Act(int pid, const char* phase, const char* op, GpuProcessState from,
-                            GpuProcessState to, GpuProcessReport* pr, const std::function<Status()>& fn) {
+Status GpuOrchestrator::Act(int pid, const char* phase, const char* op, GpuProcessState from, GpuProcessState to,
+                            GpuProcessReport* pr, const std::function<Status()>& fn) {
   auto t0 = Clock::now();
   Status st = fn();
   GpuStep step{phase, op, from, std::nullopt, MsSince(t0), st.ok(), ""};
@@ -218,8 +216,7 @@ Status GpuOrchestrator::LockAll(const std::vector<int>& pids, std::chrono::milli
 Status GpuOrchestrator::CheckpointAll(const std::vector<int>& pids, GpuReport* report) {
   GpuReport local;
   // Every process is locked by now: a failure must unlock all of them.
-  return Prepare(pids, GpuProcessState::kCheckpointed, std::chrono::milliseconds(0), true,
-                 report ? report : &local);
+  return Prepare(pids, GpuProcessState::kCheckpointed, std::chrono::milliseconds(0), true, report ? report : &local);
 }
 
 Status GpuOrchestrator::PrepareForDump(const std::vector<int>& pids, std::chrono::milliseconds lock_timeout,
@@ -251,8 +248,7 @@ Status GpuOrchestrator::ResumeAfterDump(const std::vector<int>& pids, GpuReport*
   return Status(first.code(), first.message() + others);
 }
 
-Status GpuOrchestrator::RestoreAfterCriu(const std::vector<int>& pids, const DeviceMap& device_map,
-                                         GpuReport* report) {
+Status GpuOrchestrator::RestoreAfterCriu(const std::vector<int>& pids, const DeviceMap& device_map, GpuReport* report) {
   GpuReport local;
   if (!report) report = &local;
   report->driver = ckpt_->DriverInfo();

@@ -40,8 +40,8 @@
 namespace ckptd::gpu {
 
 struct GpuStep {
-  std::string phase;  // "prepare" | "rollback" | "resume" | "restore"
-  std::string op;     // "get-state" | "lock" | "checkpoint" | "restore" | "unlock"
+  std::string phase;                    // "prepare" | "rollback" | "resume" | "restore"
+  std::string op;                       // "get-state" | "lock" | "checkpoint" | "restore" | "unlock"
   std::optional<GpuProcessState> from;  // state before the step (actions)
   std::optional<GpuProcessState> to;    // state after (get-state: the state read)
   double ms = 0;
@@ -81,8 +81,7 @@ class GpuOrchestrator {
   explicit GpuOrchestrator(GpuCheckpointer* checkpointer, OrchestratorOptions options = {})
       : ckpt_(checkpointer), opts_(options) {}
 
-  Status PrepareForDump(const std::vector<int>& pids, std::chrono::milliseconds lock_timeout,
-                        GpuReport* report);
+  Status PrepareForDump(const std::vector<int>& pids, std::chrono::milliseconds lock_timeout, GpuReport* report);
   Status LockAll(const std::vector<int>& pids, std::chrono::milliseconds lock_timeout, GpuReport* report);
   Status CheckpointAll(const std::vector<int>& pids, GpuReport* report);
   Status ResumeAfterDump(const std::vector<int>& pids, GpuReport* report);
@@ -90,8 +89,8 @@ class GpuOrchestrator {
 
  private:
   Result<GpuProcessState> Observe(int pid, const char* phase, GpuProcessReport* pr);
-  Status Act(int pid, const char* phase, const char* op, GpuProcessState from, GpuProcessState to,
-             GpuProcessReport* pr, const std::function<Status()>& fn);
+  Status Act(int pid, const char* phase, const char* op, GpuProcessState from, GpuProcessState to, GpuProcessReport* pr,
+             const std::function<Status()>& fn);
   // Drives one process up to `target` (kLocked or kCheckpointed).
   Status PrepareOne(int pid, GpuProcessState target, std::chrono::milliseconds lock_timeout, GpuProcessReport* pr);
   // Up to `target` for each, in order; on a failure every process examined

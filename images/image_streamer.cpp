@@ -5,9 +5,9 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
-#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,7 +24,9 @@ namespace fs = std::filesystem;
 
 namespace {
 // glibc 2.36's <sys/pidfd.h> lacks extern "C": pidfd calls are syscalls here.
-int PidfdSendSignal(int pidfd, int sig) { return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0)); }
+int PidfdSendSignal(int pidfd, int sig) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
 constexpr uint64_t kPunchGranule = 4ull << 20;  // punch in 4 MiB steps (fewer syscalls)
 constexpr size_t kMaxPerPass = 16u << 20;       // fairness between files in one pass
 }  // namespace
@@ -32,11 +34,11 @@ constexpr size_t kMaxPerPass = 16u << 20;       // fairness between files in one
 struct ImageStreamer::File {
   std::string name;
   int fd = -1;
-  uint64_t shipped = 0;   // bytes read and pushed to the writer
-  uint64_t punched = 0;   // bytes released with PUNCH_HOLE
-  bool closed = false;    // IN_CLOSE_WRITE seen
+  uint64_t shipped = 0;  // bytes read and pushed to the writer
+  uint64_t punched = 0;  // bytes released with PUNCH_HOLE
+  bool closed = false;   // IN_CLOSE_WRITE seen
   bool committed = false;
-  bool dirty = false;     // modified after commit, or shrank: re-upload at Finish
+  bool dirty = false;  // modified after commit, or shrank: re-upload at Finish
   std::unique_ptr<EncodingWriter> w;
   ManifestFile mf;
   ~File() {
@@ -51,8 +53,7 @@ Result<std::unique_ptr<ImageStreamer>> ImageStreamer::Start(ImageStreamerOptions
   std::unique_ptr<ImageStreamer> s(new ImageStreamer(std::move(opts)));
   s->inotify_fd_ = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
   if (s->inotify_fd_ < 0) return ErrnoError("inotify_init1", errno);
-  if (inotify_add_watch(s->inotify_fd_, s->opts_.dir.c_str(),
-                        IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO) < 0)
+  if (inotify_add_watch(s->inotify_fd_, s->opts_.dir.c_str(), IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO) < 0)
     return ErrnoError("inotify_add_watch " + s->opts_.dir.string(), errno);
   s->event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (s->event_fd_ < 0) return ErrnoError("eventfd", errno);
@@ -333,14 +334,14 @@ Status ImageStreamer::FinishAll() {
   for (auto& [name, f] : files_) {
     bool progressed = false;
     if (f->committed) {
-      struct stat st{};
+      struct stat st {};
       if (f->dirty || fstat(f->fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != f->shipped)
         CKPTD_RETURN_IF_ERROR(Reupload(f.get()));
       continue;
     }
     CKPTD_RETURN_IF_ERROR(Pump(f.get(), true, &progressed));
     if (f->fd < 0) continue;  // vanished before we could open it
-    struct stat st{};
+    struct stat st {};
     if (fstat(f->fd, &st) != 0) return ErrnoError("stat " + name, errno);
     if (static_cast<uint64_t>(st.st_size) != f->shipped) {
       // Shrank (truncated and rewritten): start over from the file.
@@ -404,7 +405,7 @@ void ImageStreamer::Loop() {
       for (auto& [name, f] : files_) {
         CKPTD_RETURN_IF_ERROR(Pump(f.get(), false, &progressed));
         if (f->committed || f->fd < 0) continue;
-        struct stat s{};
+        struct stat s {};
         if (fstat(f->fd, &s) != 0) return ErrnoError("stat " + name, errno);
         uint64_t size = static_cast<uint64_t>(s.st_size);
         if (size > f->shipped) backlog += size - f->shipped;

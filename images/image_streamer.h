@@ -51,9 +51,9 @@
 namespace ckptd {
 
 struct ImageStreamerOptions : ImageUploadOptions {
-  std::filesystem::path dir;        // the images dir CRIU writes; must exist
-  bool punch_holes = false;         // release shipped bytes of the staging files
-  size_t chunk_bytes = 1 << 20;     // read size
+  std::filesystem::path dir;     // the images dir CRIU writes; must exist
+  bool punch_holes = false;      // release shipped bytes of the staging files
+  size_t chunk_bytes = 1 << 20;  // read size
   // Nice value of the upload threads while CRIU dumps (0: leave as is). On
   // a machine with few cores the upload competes with CRIU, and every
   // moment CRIU waits is a moment the workload stands frozen: the upload
@@ -71,11 +71,11 @@ struct ImageStreamerOptions : ImageUploadOptions {
 };
 
 struct StreamStats {
-  uint64_t bytes = 0;          // uncompressed bytes shipped
-  uint64_t stored_bytes = 0;   // bytes in the store
-  uint64_t peak_backlog = 0;   // most bytes written by CRIU but not yet shipped
-  uint64_t reuploaded = 0;     // files uploaded again by the safety net
-  int64_t first_byte_ms = -1;  // since Start
+  uint64_t bytes = 0;                // uncompressed bytes shipped
+  uint64_t stored_bytes = 0;         // bytes in the store
+  uint64_t peak_backlog = 0;         // most bytes written by CRIU but not yet shipped
+  uint64_t reuploaded = 0;           // files uploaded again by the safety net
+  int64_t first_byte_ms = -1;        // since Start
   uint64_t bytes_before_finish = 0;  // shipped while CRIU was still dumping
   int64_t finish_called_ms = -1;
   int64_t done_ms = -1;        // every object committed
@@ -139,7 +139,7 @@ class ImageStreamer {
   Mutex watch_mu_;
   CondVar watch_cv_;
   bool watch_stop_ GUARDED_BY(watch_mu_) = false;
-  int base_nice_ = 0;      // the uploader thread's nice before dump_nice
+  int base_nice_ = 0;  // the uploader thread's nice before dump_nice
   bool reniced_ = false;
 
   mutable Mutex mu_;

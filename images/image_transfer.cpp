@@ -104,8 +104,10 @@ Status UploadDir(ObjectStore* store, const std::string& prefix, const fs::path& 
   std::error_code ec;
   std::vector<fs::path> files;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
-    if (e.is_regular_file() && !e.is_symlink()) files.push_back(e.path());
-    else spdlog::warn("{}: skipping non-regular image entry {}", prefix, e.path().string());
+    if (e.is_regular_file() && !e.is_symlink())
+      files.push_back(e.path());
+    else
+      spdlog::warn("{}: skipping non-regular image entry {}", prefix, e.path().string());
   }
   if (ec) return IOError(fmt::format("list {}: {}", dir.string(), ec.message()));
   std::sort(files.begin(), files.end());

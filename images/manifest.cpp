@@ -1,7 +1,7 @@
 #include "images/manifest.h"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include "common/clock.h"
 #include "common/json_reader.h"
@@ -45,8 +45,8 @@ std::string Manifest::Serialize() const {
 
 namespace {
 bool SafeName(const std::string& n) {
-  return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos &&
-         n.find('\0') == std::string::npos && n.size() < 256;
+  return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos && n.find('\0') == std::string::npos &&
+         n.size() < 256;
 }
 }  // namespace
 

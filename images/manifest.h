@@ -24,8 +24,8 @@ struct ManifestFile {
   uint64_t size = 0;         // uncompressed bytes
   uint64_t stored_size = 0;  // bytes in the object store
   HashAlg hash = HashAlg::kBlake3;
-  std::string digest;        // `hash` of the uncompressed bytes, lower-case hex
-  std::string codec;         // zstd | lz4 | none
+  std::string digest;  // `hash` of the uncompressed bytes, lower-case hex
+  std::string codec;   // zstd | lz4 | none
 };
 
 struct Manifest {

@@ -80,7 +80,7 @@ class PageUploader {
   void Run();
 
   PageUploaderOptions opts_;
-  int fd_ = -1;       // ours
+  int fd_ = -1;  // ours
   mutable Mutex criu_fd_mu_;
   int criu_fd_ GUARDED_BY(criu_fd_mu_) = -1;  // CRIU's, until CriuStarted
   std::atomic<bool> stop_{false};

@@ -84,8 +84,8 @@ Status CheckpointPipeline::Describe() {
     options_["auto_ext_mounts"] = true;
   }
   json::object platform{{"os", u.sysname}, {"kernel", u.release}, {"arch", u.machine}, {"criu_version", criu_version_}};
-  json::object info{{"pid", pid_},       {"cmdline", Cmdline(pid_)}, {"options", options_},
-                    {"platform", platform}, {"job_id", job_.id},      {"node", u.nodename}};
+  json::object info{{"pid", pid_},          {"cmdline", Cmdline(pid_)}, {"options", options_},
+                    {"platform", platform}, {"job_id", job_.id},        {"node", u.nodename}};
   std::string platform_str = fmt::format("{}/{} kernel {}; criu {}", u.sysname, u.machine, u.release, criu_version_);
   Status st = RunStep(
       ctx_, Step::kDescribe, [&] { return catalog_->SetInfo(id_, "none", platform_str, info).status(); },
@@ -108,8 +108,7 @@ Status CheckpointPipeline::GpuPrepare() {
   // Locked processes are ours to bring back, whatever happens next.
   gpu_held_ = st.ok();
   if (st.ok()) {
-    st = RunStep(ctx_, Step::kGpuCheckpoint,
-                 [&] { return env_.gpu->Checkpoint(&gpu_).WithContext("gpu checkpoint"); });
+    st = RunStep(ctx_, Step::kGpuCheckpoint, [&] { return env_.gpu->Checkpoint(&gpu_).WithContext("gpu checkpoint"); });
   }
   timings_["gpu_prepare"] = MillisSince(t);
   return st;
@@ -188,7 +187,7 @@ Status CheckpointPipeline::StartUploaders(criu::DumpOptions* d) {
   // the staging files that a stopped target's rollback needs).
   if (lr && opts_.page_server) {
     PageUploaderOptions po;
-    static_cast<ImageUploadOptions&>(po) = so;  // same store, prefix, codec and job
+    static_cast<ImageUploadOptions&>(po) = so;          // same store, prefix, codec and job
     po.max_queued_bytes = opts_.staging_backlog_bytes;  // pages queue in memory instead of staging
     CKPTD_ASSIGN_OR_RETURN(pages_, PageUploader::Start(std::move(po)));
     dump.page_server_fd = pages_->criu_fd();
@@ -249,7 +248,8 @@ Status CheckpointPipeline::CollectStreamed(std::vector<ManifestFile>* out) {
   std::move(r->begin(), r->end(), std::back_inserter(*out));
   auto by_name = [](const auto& a, const auto& b) { return a.name < b.name; };
   std::sort(out->begin(), out->end(), by_name);
-  auto dup = std::adjacent_find(out->begin(), out->end(), [](const auto& a, const auto& b) { return a.name == b.name; });
+  auto dup =
+      std::adjacent_find(out->begin(), out->end(), [](const auto& a, const auto& b) { return a.name == b.name; });
   if (dup != out->end())
     return Internal(fmt::format("image {} came both over the page server and as a file", dup->name));
   return Status::Ok();
@@ -284,8 +284,8 @@ Status CheckpointPipeline::Upload() {
     CKPTD_RETURN_IF_ERROR(CollectStreamed(&manifest_.files));
     if (!streamer_) {
       CKPTD_RETURN_IF_ERROR(FirstByte());
-      CKPTD_RETURN_IF_ERROR(UploadDir(env_.images, id_ + "/", images_dir_, codec_, opts_.image_checksum,
-                                      Progress(), &manifest_.files));
+      CKPTD_RETURN_IF_ERROR(
+          UploadDir(env_.images, id_ + "/", images_dir_, codec_, opts_.image_checksum, Progress(), &manifest_.files));
       if (manifest_.files.empty()) return IOError("CRIU wrote no image files");
     }
     CKPTD_RETURN_IF_ERROR(FirstByte());
@@ -448,12 +448,14 @@ Status CheckpointPipeline::FinishFromStaging() {
     auto rec = catalog_->Get(id_);
     {
       MutexLock lock(first_byte_mu_);
-      if (rec.ok() && rec->status == CheckpointStatus::kUpdatedInfo) uploading_ = false;
-      else uploading_ = true;
+      if (rec.ok() && rec->status == CheckpointStatus::kUpdatedInfo)
+        uploading_ = false;
+      else
+        uploading_ = true;
     }
     CKPTD_RETURN_IF_ERROR(FirstByte());
-    CKPTD_RETURN_IF_ERROR(UploadDir(env_.images, id_ + "/", images_dir_, codec_, opts_.image_checksum, Progress(),
-                                    &manifest_.files));
+    CKPTD_RETURN_IF_ERROR(
+        UploadDir(env_.images, id_ + "/", images_dir_, codec_, opts_.image_checksum, Progress(), &manifest_.files));
     if (manifest_.files.empty()) return IOError("no staged image files");
     return ConfirmObjects(manifest_.files);
   }));

@@ -52,13 +52,11 @@ Status CheckpointReaders::WaitForReaders(std::string_view id, std::chrono::milli
   return DeadlineExceeded(fmt::format("checkpoint {} is still being read after {} ms", id, timeout.count()));
 }
 
-Result<CheckpointReaders::Hold> HoldForRead(CheckpointReaders* readers, const Catalog& catalog,
-                                            std::string_view id) {
+Result<CheckpointReaders::Hold> HoldForRead(CheckpointReaders* readers, const Catalog& catalog, std::string_view id) {
   if (id.empty()) return CheckpointReaders::Hold();
   CheckpointReaders::Hold hold = readers ? readers->Acquire(id) : CheckpointReaders::Hold();
   CKPTD_ASSIGN_OR_RETURN(CheckpointRecord rec, catalog.Get(id));
-  if (rec.status == CheckpointStatus::kDeprecated)
-    return Conflict(fmt::format("checkpoint {} was deprecated", id));
+  if (rec.status == CheckpointStatus::kDeprecated) return Conflict(fmt::format("checkpoint {} was deprecated", id));
   return hold;
 }
 

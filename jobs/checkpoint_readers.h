@@ -58,7 +58,6 @@ class CheckpointReaders final : public api::CheckpointGuard {
 // For a job about to read checkpoint `id`: takes the hold, then re-reads the
 // record; Conflict (hold released) when it is deprecated by now. An empty
 // id (a restore by restore_path) or null `readers` takes no hold.
-Result<CheckpointReaders::Hold> HoldForRead(CheckpointReaders* readers, const Catalog& catalog,
-                                            std::string_view id);
+Result<CheckpointReaders::Hold> HoldForRead(CheckpointReaders* readers, const Catalog& catalog, std::string_view id);
 
 }  // namespace ckptd

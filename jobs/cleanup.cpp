@@ -2,9 +2,9 @@
 
 #include <filesystem>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/json.hpp>
 
 namespace ckptd {
 
@@ -105,8 +105,8 @@ void Cleaner::Loop() {
     if (!r.ok()) {
       spdlog::warn("cleanup: round failed: {}", r.status().ToString());
     } else if (r->cleaned || r->removed || !r->errors.empty()) {
-      spdlog::info("cleanup: cleaned {}, removed {}, skipped {}, {} errors", r->cleaned, r->removed,
-                   r->skipped, r->errors.size());
+      spdlog::info("cleanup: cleaned {}, removed {}, skipped {}, {} errors", r->cleaned, r->removed, r->skipped,
+                   r->errors.size());
     }
     lock.lock();
   }
@@ -117,11 +117,11 @@ Status Cleaner::DeleteObjects(const CheckpointRecord& rec) {
   if (rec.restore_path) {
     auto parent = ParentStoreOf(*rec.restore_path, rec.id);
     if (!parent) {
-      spdlog::info("cleanup: checkpoint {}: restore_path {} is not <store>/{}/; its objects are left alone",
-                   rec.id, *rec.restore_path, rec.id);
+      spdlog::info("cleanup: checkpoint {}: restore_path {} is not <store>/{}/; its objects are left alone", rec.id,
+                   *rec.restore_path, rec.id);
     } else if (!opts_.file_roots.empty() && !CheckFileUriWithin(*parent, opts_.file_roots).ok()) {
-      spdlog::warn("cleanup: checkpoint {}: restore_path {} is outside file_roots; its objects are left alone",
-                   rec.id, *rec.restore_path);
+      spdlog::warn("cleanup: checkpoint {}: restore_path {} is outside file_roots; its objects are left alone", rec.id,
+                   *rec.restore_path);
     } else if (parent->scheme == ObjectUri::Scheme::kFile && !fs::exists(parent->path)) {
       // Nothing there (and opening the store would create the directory).
     } else {

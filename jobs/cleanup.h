@@ -51,7 +51,7 @@ struct CleanerOptions {
   ObjectStoreConfig store_config;  // S3 settings for s3:// restore_paths
   // Directories a file:// restore_path may name; empty: any (tests).
   std::vector<std::string> file_roots;
-  size_t page = 256;               // records loaded at once
+  size_t page = 256;  // records loaded at once
   // The daemon's image store's directory when it is local ("" for S3):
   // where orphaned checkpoint directories are looked for.
   std::string images_root;

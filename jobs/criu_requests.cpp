@@ -1,7 +1,7 @@
 #include "jobs/criu_requests.h"
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 namespace ckptd {
 

@@ -5,8 +5,8 @@
 
 namespace ckptd {
 
-GpuHooks::GpuHooks(gpu::GpuBackend backend, std::chrono::milliseconds lock_timeout,
-                   gpu::DiscoveryOptions discovery, gpu::OrchestratorOptions orchestrator)
+GpuHooks::GpuHooks(gpu::GpuBackend backend, std::chrono::milliseconds lock_timeout, gpu::DiscoveryOptions discovery,
+                   gpu::OrchestratorOptions orchestrator)
     : backend_(std::move(backend)),
       lock_timeout_(lock_timeout),
       discovery_(std::move(discovery)),

@@ -31,8 +31,8 @@ namespace ckptd {
 
 class GpuHooks final : public JobHooks {
  public:
-  GpuHooks(gpu::GpuBackend backend, std::chrono::milliseconds lock_timeout,
-           gpu::DiscoveryOptions discovery = {}, gpu::OrchestratorOptions orchestrator = {});
+  GpuHooks(gpu::GpuBackend backend, std::chrono::milliseconds lock_timeout, gpu::DiscoveryOptions discovery = {},
+           gpu::OrchestratorOptions orchestrator = {});
 
   Status CheckMode(const std::string& mode) override;
   Status Find(int pid, GpuJobContext* ctx) override;

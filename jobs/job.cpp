@@ -3,8 +3,8 @@
 #include <array>
 #include <utility>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include "common/clock.h"
 #include "common/json_reader.h"
@@ -36,8 +36,7 @@ constexpr std::array<std::pair<JobState, std::string_view>, 4> kStates{{
 }};
 
 template <typename E, size_t N>
-Result<E> Parse(const std::array<std::pair<E, std::string_view>, N>& table, std::string_view word,
-                const char* what) {
+Result<E> Parse(const std::array<std::pair<E, std::string_view>, N>& table, std::string_view word, const char* what) {
   for (const auto& [e, name] : table)
     if (name == word) return e;
   return Corruption(fmt::format("job record: unknown {} '{}'", what, word));
@@ -175,8 +174,10 @@ Result<Job> Job::FromJson(const json::value& v) {
   CKPTD_ASSIGN_OR_RETURN(j.phase, Parse(kPhases, phase, "phase"));
   if (const auto* res = r.Find("result"); res && res->is_object()) j.result = res->as_object();
   if (const auto* opts = r.Find("options"); opts && opts->is_object()) {
-    if (j.kind == JobKind::kCheckpoint) j.ckpt = CheckpointOptionsFromJson(opts->as_object());
-    else j.rst = RestoreOptionsFromJson(opts->as_object());
+    if (j.kind == JobKind::kCheckpoint)
+      j.ckpt = CheckpointOptionsFromJson(opts->as_object());
+    else
+      j.rst = RestoreOptionsFromJson(opts->as_object());
   }
   if (const auto* jr = r.Find("journal"); jr && jr->is_object()) {
     CKPTD_ASSIGN_OR_RETURN(j.journal, Journal::FromJson(*jr));

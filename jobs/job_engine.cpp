@@ -7,9 +7,9 @@
 #include <cerrno>
 #include <filesystem>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/json.hpp>
 
 #include "common/crash_point.h"
 #include "common/proc.h"
@@ -60,9 +60,11 @@ void JobEngine::Drain(std::chrono::milliseconds timeout) {
     const Job& job = run->job();
     if (job.kind == JobKind::kCheckpoint) {
       // Never started: nothing to clean but the record.
-      run->Conclude(st, Step::kCreate, [&](const Catalog::BatchExtra& extra) {
-           return catalog_->Deprecate(job.checkpoint_id, st.message(), extra).status();
-         }).IgnoreError();
+      run->Conclude(st, Step::kCreate,
+                    [&](const Catalog::BatchExtra& extra) {
+                      return catalog_->Deprecate(job.checkpoint_id, st.message(), extra).status();
+                    })
+          .IgnoreError();
     }
     Finish(run, st);
   }
@@ -352,8 +354,10 @@ void JobEngine::PruneJobRecords(bool force) {
     return job.ok() && Finished(job->state) && job->finished_ms > 0 && now - job->finished_ms > retention &&
            !job->journal.staging_kept;
   });
-  if (!n.ok()) spdlog::warn("pruning job records: {}", n.status().ToString());
-  else if (*n > 0) spdlog::info("removed {} job records finished more than {} s ago", *n, retention / 1000);
+  if (!n.ok())
+    spdlog::warn("pruning job records: {}", n.status().ToString());
+  else if (*n > 0)
+    spdlog::info("removed {} job records finished more than {} s ago", *n, retention / 1000);
 }
 
 }  // namespace ckptd

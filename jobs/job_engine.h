@@ -83,8 +83,8 @@ class JobEngine final : public api::JobService {
   JobMetrics metrics_;
 
   mutable Mutex mu_;
-  CondVar cv_;       // work queued / stop
-  CondVar done_cv_;  // a job finished
+  CondVar cv_;                                          // work queued / stop
+  CondVar done_cv_;                                     // a job finished
   std::map<std::string, RunPtr> jobs_ GUARDED_BY(mu_);  // jobs of this life, until their final record is stored
   std::deque<RunPtr> queue_ GUARDED_BY(mu_);
   std::set<int> busy_pids_ GUARDED_BY(mu_);

@@ -36,11 +36,11 @@ struct GpuReport;
 struct GpuJobContext {
   std::string mode = "auto";  // checkpoint: auto | on | off (api::CheckpointJobRequest::gpu)
   std::vector<std::pair<std::string, std::string>> device_map;  // restore: GPU UUID from -> to
-  std::vector<int> pids;       // the GPU processes handled (checkpoint: found; restore: from the manifest)
-  std::string model = "none";  // the catalog's gpu field: GPU model, "cuda", or "none"
-  boost::json::value report;   // GpuReport::ToJson() (null when no GPU work was done)
+  std::vector<int> pids;                  // the GPU processes handled (checkpoint: found; restore: from the manifest)
+  std::string model = "none";             // the catalog's gpu field: GPU model, "cuda", or "none"
+  boost::json::value report;              // GpuReport::ToJson() (null when no GPU work was done)
   std::shared_ptr<gpu::GpuReport> state;  // the hooks' own record between calls
-  std::string log_tag;  // "job <id> checkpoint <id>", leads the hooks' log lines
+  std::string log_tag;                    // "job <id> checkpoint <id>", leads the hooks' log lines
 };
 
 class JobHooks {

@@ -11,8 +11,7 @@ constexpr const char* kPhaseHelp = "Time spent in each job phase";
 
 void JobMetrics::Running(JobKind kind, double delta) {
   if (!r_) return;
-  r_->GetGauge("ckptd_jobs_running", "Jobs running now by kind", {{"kind", std::string(KindName(kind))}})
-      ->Add(delta);
+  r_->GetGauge("ckptd_jobs_running", "Jobs running now by kind", {{"kind", std::string(KindName(kind))}})->Add(delta);
 }
 
 void JobMetrics::Finished(JobKind kind, JobState state) {

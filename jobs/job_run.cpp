@@ -114,9 +114,8 @@ Status JobRun::Conclude(const Status& outcome, Step step, const CatalogCommit& c
   }
   {
     MutexLock order(persist_mu_);
-    CKPTD_RETURN_IF_ERROR(commit([&](const CheckpointRecord&, rocksdb::WriteBatch* batch) {
-      return store_->AddTo(batch, final.id, record);
-    }));
+    CKPTD_RETURN_IF_ERROR(commit(
+        [&](const CheckpointRecord&, rocksdb::WriteBatch* batch) { return store_->AddTo(batch, final.id, record); }));
     MutexLock lock(mu_);
     final.bytes_written = job_.bytes_written;
     job_ = std::move(final);

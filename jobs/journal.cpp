@@ -3,8 +3,8 @@
 #include <array>
 #include <utility>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include "common/json_reader.h"
 
@@ -34,9 +34,12 @@ constexpr std::array<std::pair<Step, std::string_view>, 15> kSteps{{
 
 std::string_view OutcomeName(StepOutcome o) {
   switch (o) {
-    case StepOutcome::kIntent: return "intent";
-    case StepOutcome::kDone: return "done";
-    case StepOutcome::kFailed: return "failed";
+    case StepOutcome::kIntent:
+      return "intent";
+    case StepOutcome::kDone:
+      return "done";
+    case StepOutcome::kFailed:
+      return "failed";
   }
   return "intent";
 }
@@ -83,7 +86,9 @@ Result<JournalEntry> EntryFrom(const json::value& v) {
   auto step = ParseStep(name);
   if (!step) return Corruption(fmt::format("journal: unknown step '{}'", name));
   e.step = *step;
-  e.outcome = outcome == "done" ? StepOutcome::kDone : outcome == "failed" ? StepOutcome::kFailed : StepOutcome::kIntent;
+  e.outcome = outcome == "done"     ? StepOutcome::kDone
+              : outcome == "failed" ? StepOutcome::kFailed
+                                    : StepOutcome::kIntent;
   return e;
 }
 

@@ -63,14 +63,14 @@ struct Journal {
   std::vector<JournalEntry> entries;
 
   // What recovery needs, filled in by the steps as they begin.
-  std::string staging;              // the job's staging directory
-  std::optional<ProcRef> target;    // checkpoint: the tree's root
-  std::vector<ProcRef> tree;        // checkpoint: the tree when the dump began
-  std::vector<ProcRef> gpu;         // GPU processes about to be (or) locked
-  std::optional<ProcRef> criu;      // the CRIU of the step running now
-  bool images_complete = false;     // CRIU said every image is written (post-dump)
-  bool staging_kept = false;        // the job ended but its staging holds the only copy of a tree
-  boost::json::value options;       // checkpoint: the dump options as recorded (restore_root, ...)
+  std::string staging;            // the job's staging directory
+  std::optional<ProcRef> target;  // checkpoint: the tree's root
+  std::vector<ProcRef> tree;      // checkpoint: the tree when the dump began
+  std::vector<ProcRef> gpu;       // GPU processes about to be (or) locked
+  std::optional<ProcRef> criu;    // the CRIU of the step running now
+  bool images_complete = false;   // CRIU said every image is written (post-dump)
+  bool staging_kept = false;      // the job ended but its staging holds the only copy of a tree
+  boost::json::value options;     // checkpoint: the dump options as recorded (restore_root, ...)
   // restore and rollback: the tree CRIU is restoring
   int dumped_root = 0;              // the root's pid in the images
   bool root_existed = false;        // that pid was taken before the restore began

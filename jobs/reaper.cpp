@@ -73,8 +73,10 @@ int Reaper::ScanAndReap(std::chrono::milliseconds min_age) {
   int reaped = 0;
   MutexLock lock(mu_);
   for (auto it = first_seen_.begin(); it != first_seen_.end();) {
-    if (!current.count(it->first)) it = first_seen_.erase(it);
-    else ++it;
+    if (!current.count(it->first))
+      it = first_seen_.erase(it);
+    else
+      ++it;
   }
   for (pid_t pid : zombies) {
     auto [it, fresh] = first_seen_.emplace(pid, now);

@@ -8,9 +8,9 @@
 #include <thread>
 #include <vector>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <boost/json.hpp>
 
 #include "common/proc.h"
 #include "jobs/checkpoint_pipeline.h"
@@ -69,8 +69,8 @@ class Ticker {
   std::thread thread_;
 };
 
-Recovery::Recovery(const JobOptions& opts, const JobEnv& env, Catalog* catalog, JobStore* store,
-                   JobMetrics* metrics, RecoveryProgress progress)
+Recovery::Recovery(const JobOptions& opts, const JobEnv& env, Catalog* catalog, JobStore* store, JobMetrics* metrics,
+                   RecoveryProgress progress)
     : opts_(opts), env_(env), catalog_(catalog), store_(store), metrics_(metrics), progress_(std::move(progress)) {}
 
 void Recovery::Act(const JobRun& run, std::string_view action, const std::string& what) {
@@ -87,8 +87,10 @@ Status Recovery::Run() {
       spdlog::warn("job {}: unreadable record left as it is: {}", id, job.status().ToString());
       return true;
     }
-    if (!Finished(job->state)) unfinished.push_back(std::move(*job));
-    else if (job->journal.staging_kept) keep.insert(job->journal.staging);
+    if (!Finished(job->state))
+      unfinished.push_back(std::move(*job));
+    else if (job->journal.staging_kept)
+      keep.insert(job->journal.staging);
     return true;
   }));
   for (auto& job : unfinished) {
@@ -122,15 +124,14 @@ void Recovery::ReleaseTree(JobRun* run) {
     kill(-j.criu->pid, SIGKILL);  // CRIU leads its own session and group
     KillRef(*j.criu);
     bool gone = WaitGone(*j.criu, kWait);
-    Act(*run, "kill-criu", fmt::format("killed the CRIU (pid {}) the dead daemon left{}", j.criu->pid,
-                                       gone ? "" : "; it is still there"));
+    Act(*run, "kill-criu",
+        fmt::format("killed the CRIU (pid {}) the dead daemon left{}", j.criu->pid, gone ? "" : "; it is still there"));
   }
   if (!j.target || !IsAlive(*j.target)) return;
   if (int n = ContinueTree(j.target->pid); n > 0)
     Act(*run, "resume-tree", fmt::format("sent SIGCONT to {} stopped task(s) of pid {}", n, j.target->pid));
   if (!WaitUntracedTree(j.target->pid, kWait))
-    spdlog::error("{}: recovery: pid {} is still traced after {} s", run->job().LogTag(), j.target->pid,
-                  kWait.count());
+    spdlog::error("{}: recovery: pid {} is still traced after {} s", run->job().LogTag(), j.target->pid, kWait.count());
 }
 
 bool Recovery::Checkpoint(JobRun* run) {
@@ -160,8 +161,9 @@ bool Recovery::Checkpoint(JobRun* run) {
                     st.ok() ? "" : ": " + st.ToString()));
   }
   const bool alive = j.target && IsAlive(*j.target);
-  Status why = Interrupted(j, alive ? fmt::format("pid {} runs on", job.pid)
-                                    : j.target ? fmt::format("pid {} is gone", job.pid) : "the target was not touched");
+  Status why = Interrupted(j, alive      ? fmt::format("pid {} runs on", job.pid)
+                              : j.target ? fmt::format("pid {} is gone", job.pid)
+                                         : "the target was not touched");
   pipeline.Abandon(why).IgnoreError();
   Act(*run, "abandon", fmt::format("checkpoint deprecated: {}", why.message()));
   return true;
@@ -193,9 +195,10 @@ bool Recovery::FinishDump(JobRun* run) {
     return false;
   }
   Act(*run, "rollback", fmt::format("restored the target from the staged images as pid {}", *back));
-  pipeline.Abandon(Interrupted(j, fmt::format("the upload could not be finished ({}); the target was restored "
-                                              "from the local images as pid {}",
-                                              st.message(), *back)))
+  pipeline
+      .Abandon(Interrupted(j, fmt::format("the upload could not be finished ({}); the target was restored "
+                                          "from the local images as pid {}",
+                                          st.message(), *back)))
       .IgnoreError();
   return true;
 }
@@ -238,7 +241,8 @@ void Recovery::SweepStaging(const std::set<std::string>& keep) {
     fs::remove_all(e.path(), ec);
     ++removed;
   }
-  if (removed > 0) spdlog::info("recovery: removed {} staging entr{} no job needs", removed, removed == 1 ? "y" : "ies");
+  if (removed > 0)
+    spdlog::info("recovery: removed {} staging entr{} no job needs", removed, removed == 1 ? "y" : "ies");
 }
 
 }  // namespace ckptd

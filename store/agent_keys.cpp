@@ -93,8 +93,7 @@ std::string GlobalIndexKey(std::string_view id, std::string_view thread, std::st
   return k;
 }
 
-std::string BlobKey(std::string_view thread, std::string_view ns, std::string_view channel,
-                    std::string_view version) {
+std::string BlobKey(std::string_view thread, std::string_view ns, std::string_view channel, std::string_view version) {
   std::string k;
   AppendAsc(&k, thread);
   AppendAsc(&k, ns);

@@ -47,8 +47,7 @@ inline constexpr char kGlobalIndexTag = 'g';
 std::string CheckpointKey(std::string_view thread, std::string_view ns, std::string_view id);
 std::string ThreadIndexKey(std::string_view thread, std::string_view id, std::string_view ns);
 std::string GlobalIndexKey(std::string_view id, std::string_view thread, std::string_view ns);
-std::string BlobKey(std::string_view thread, std::string_view ns, std::string_view channel,
-                    std::string_view version);
+std::string BlobKey(std::string_view thread, std::string_view ns, std::string_view channel, std::string_view version);
 std::string WriteKey(std::string_view thread, std::string_view ns, std::string_view checkpoint_id,
                      std::string_view task_id, int64_t idx);
 

@@ -5,9 +5,9 @@
 #include <memory>
 #include <set>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
 #include <rocksdb/iterator.h>
+#include <boost/json.hpp>
 
 #include "store/agent_keys.h"
 
@@ -37,8 +37,8 @@ Result<AgentCheckpoint> DecodeCheckpoint(std::string_view v) {
   bool has_parent = v[1] != 0;
   v.remove_prefix(2);
   std::string_view thread, ns, id, parent, meta, cp;
-  if (!k::GetField(&v, &thread) || !k::GetField(&v, &ns) || !k::GetField(&v, &id) ||
-      !k::GetField(&v, &parent) || !k::GetField(&v, &meta) || !k::GetField(&v, &cp)) {
+  if (!k::GetField(&v, &thread) || !k::GetField(&v, &ns) || !k::GetField(&v, &id) || !k::GetField(&v, &parent) ||
+      !k::GetField(&v, &meta) || !k::GetField(&v, &cp)) {
     return Corruption("agent checkpoint record: truncated");
   }
   AgentCheckpoint c;
@@ -65,7 +65,10 @@ Status DecodeBlob(std::string_view v, AgentBlob* b) {
   std::string_view type, data;
   if (!k::GetField(&v, &type) || !k::GetField(&v, &data)) return Corruption("agent blob: truncated");
   b->type = type;
-  if (has) b->data = std::string(data); else b->data.reset();
+  if (has)
+    b->data = std::string(data);
+  else
+    b->data.reset();
   return Status::Ok();
 }
 
@@ -83,11 +86,13 @@ Status DecodeWrite(std::string_view v, AgentWrite* w) {
   bool has_type = v[0] != 0;
   v.remove_prefix(1);
   std::string_view type, channel, path, data;
-  if (!k::GetField(&v, &type) || !k::GetField(&v, &channel) || !k::GetField(&v, &path) ||
-      !k::GetField(&v, &data)) {
+  if (!k::GetField(&v, &type) || !k::GetField(&v, &channel) || !k::GetField(&v, &path) || !k::GetField(&v, &data)) {
     return Corruption("agent write: truncated");
   }
-  if (has_type) w->type = std::string(type); else w->type.reset();
+  if (has_type)
+    w->type = std::string(type);
+  else
+    w->type.reset();
   w->channel = channel;
   w->task_path = path;
   w->data = data;
@@ -275,8 +280,7 @@ Result<std::vector<AgentCheckpoint>> AgentStore::List(const AgentListQuery& q) c
     return out.size() < q.limit;
   };
 
-  std::string prefix(1, q.thread_id ? (q.checkpoint_ns ? k::kCheckpointTag : k::kThreadIndexTag)
-                                    : k::kGlobalIndexTag);
+  std::string prefix(1, q.thread_id ? (q.checkpoint_ns ? k::kCheckpointTag : k::kThreadIndexTag) : k::kGlobalIndexTag);
   if (q.thread_id) k::AppendAsc(&prefix, *q.thread_id);
   bool direct = q.thread_id && q.checkpoint_ns;
   if (direct) k::AppendAsc(&prefix, *q.checkpoint_ns);
@@ -372,8 +376,7 @@ Result<std::optional<AgentTuple>> AgentStore::GetTuple(std::string_view thread_i
   for (; scan.it->Valid(); scan.it->Next()) {
     std::string_view rest = V(scan.it->key()).substr(wprefix.size());
     AgentWrite w;
-    if (!k::ReadAsc(&rest, &w.task_id) || !k::ReadInt(&rest, &w.idx))
-      return Corruption("agent write key: malformed");
+    if (!k::ReadAsc(&rest, &w.task_id) || !k::ReadInt(&rest, &w.idx)) return Corruption("agent write key: malformed");
     CKPTD_RETURN_IF_ERROR(DecodeWrite(V(scan.it->value()), &w));
     t.pending_writes.push_back(std::move(w));
   }

@@ -68,9 +68,9 @@ struct AgentTuple {
 };
 
 struct AgentListQuery {
-  std::optional<std::string> thread_id;      // nullopt: every thread
-  std::optional<std::string> checkpoint_ns;  // nullopt: every namespace
-  std::optional<std::string> before;         // strictly older ids only
+  std::optional<std::string> thread_id;         // nullopt: every thread
+  std::optional<std::string> checkpoint_ns;     // nullopt: every namespace
+  std::optional<std::string> before;            // strictly older ids only
   const boost::json::object* filter = nullptr;  // metadata @> filter; null/empty: none
   size_t limit = 100;
 };
@@ -90,8 +90,8 @@ class AgentStore {
   explicit AgentStore(Db* db);
 
   Status Put(const AgentCheckpoint& checkpoint, const std::vector<AgentBlob>& blobs);
-  Status PutWrites(std::string_view thread_id, std::string_view checkpoint_ns,
-                   std::string_view checkpoint_id, const std::vector<AgentWrite>& writes, bool upsert);
+  Status PutWrites(std::string_view thread_id, std::string_view checkpoint_ns, std::string_view checkpoint_id,
+                   const std::vector<AgentWrite>& writes, bool upsert);
   Result<std::vector<AgentCheckpoint>> List(const AgentListQuery& query) const;
   // checkpoint_id nullopt: the newest in the namespace. nullopt when absent.
   Result<std::optional<AgentTuple>> GetTuple(std::string_view thread_id, std::string_view checkpoint_ns,

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 namespace ckptd {
 
@@ -46,17 +46,14 @@ Status Catalog::Init() {
   return FromRocks(it->status(), "catalog init");
 }
 
-std::mutex& Catalog::LockFor(std::string_view id) {
-  return locks_[std::hash<std::string_view>{}(id) % locks_.size()];
-}
+std::mutex& Catalog::LockFor(std::string_view id) { return locks_[std::hash<std::string_view>{}(id) % locks_.size()]; }
 
 Status Catalog::Commit(const CheckpointRecord* before, const CheckpointRecord* after, const BatchExtra& extra) {
   rocksdb::WriteBatch batch;
   rocksdb::Status s;
   if (after) {
     s = batch.Put(db_->Handle(cf::kCheckpoints), after->id, json::serialize(after->ToJson()));
-    if (s.ok() && !before)
-      s = batch.Put(db_->Handle(cf::kCheckpointsByCreated), IndexKey(after->seq, after->id), "");
+    if (s.ok() && !before) s = batch.Put(db_->Handle(cf::kCheckpointsByCreated), IndexKey(after->seq, after->id), "");
   } else {
     s = batch.Delete(db_->Handle(cf::kCheckpoints), before->id);
     if (s.ok()) s = batch.Delete(db_->Handle(cf::kCheckpointsByCreated), IndexKey(before->seq, before->id));
@@ -84,8 +81,7 @@ Result<CheckpointRecord> Catalog::Create(std::optional<std::string> name, const 
 Result<CheckpointRecord> Catalog::Get(std::string_view id) const {
   auto bytes = db_->Get(cf::kCheckpoints, id);
   if (!bytes.ok()) {
-    if (bytes.status().code() == Code::kNotFound)
-      return NotFound(fmt::format("checkpoint {} not found", id));
+    if (bytes.status().code() == Code::kNotFound) return NotFound(fmt::format("checkpoint {} not found", id));
     return bytes.status();
   }
   return Decode(*bytes);
@@ -123,8 +119,7 @@ Result<CheckpointRecord> Catalog::SetInfo(std::string_view id, std::string gpu, 
     if (r.status == CheckpointStatus::kInitializing) {
       CKPTD_RETURN_IF_ERROR(r.TransitionTo(CheckpointStatus::kUpdatedInfo, clock_->NowMillis()));
     } else if (r.status != CheckpointStatus::kUpdatedInfo) {
-      return Conflict(fmt::format("checkpoint {} is {}: its info can no longer change", r.id,
-                                  StatusName(r.status)));
+      return Conflict(fmt::format("checkpoint {} is {}: its info can no longer change", r.id, StatusName(r.status)));
     }
     r.gpu = std::move(gpu);
     r.platform = std::move(platform);
@@ -144,14 +139,14 @@ Result<CheckpointRecord> Catalog::MarkReady(std::string_view id, std::optional<s
   return Update(
       id,
       [&](CheckpointRecord& r) -> Status {
-    int64_t now = clock_->NowMillis();
-    if (r.status == CheckpointStatus::kUpdatedInfo) {
-      CKPTD_RETURN_IF_ERROR(r.TransitionTo(CheckpointStatus::kPossiblyUploaded, now));
-    }
-    CKPTD_RETURN_IF_ERROR(r.TransitionTo(CheckpointStatus::kReady, now));
-    if (restore_path) r.restore_path = std::move(restore_path);
-    if (checksum) r.checksum = std::move(checksum);
-    return Status::Ok();
+        int64_t now = clock_->NowMillis();
+        if (r.status == CheckpointStatus::kUpdatedInfo) {
+          CKPTD_RETURN_IF_ERROR(r.TransitionTo(CheckpointStatus::kPossiblyUploaded, now));
+        }
+        CKPTD_RETURN_IF_ERROR(r.TransitionTo(CheckpointStatus::kReady, now));
+        if (restore_path) r.restore_path = std::move(restore_path);
+        if (checksum) r.checksum = std::move(checksum);
+        return Status::Ok();
       },
       extra);
 }
@@ -161,14 +156,14 @@ Result<CheckpointRecord> Catalog::Deprecate(std::string_view id, std::optional<s
   return Update(
       id,
       [&](CheckpointRecord& r) -> Status {
-    if (r.status != CheckpointStatus::kDeprecated) {
-      CKPTD_RETURN_IF_ERROR(r.TransitionTo(CheckpointStatus::kDeprecated, clock_->NowMillis()));
-    }
-    if (error) {
-      if (!r.info.is_object()) r.info = json::object{};
-      r.info.as_object()["error"] = *error;
-    }
-    return Status::Ok();
+        if (r.status != CheckpointStatus::kDeprecated) {
+          CKPTD_RETURN_IF_ERROR(r.TransitionTo(CheckpointStatus::kDeprecated, clock_->NowMillis()));
+        }
+        if (error) {
+          if (!r.info.is_object()) r.info = json::object{};
+          r.info.as_object()["error"] = *error;
+        }
+        return Status::Ok();
       },
       extra);
 }
@@ -176,8 +171,7 @@ Result<CheckpointRecord> Catalog::Deprecate(std::string_view id, std::optional<s
 Result<Catalog::Page> Catalog::List(const std::optional<std::string>& cursor, size_t limit) const {
   uint64_t start_seq = 0;
   if (cursor) {
-    if (cursor->empty() || cursor->size() > 20 ||
-        cursor->find_first_not_of("0123456789") != std::string::npos) {
+    if (cursor->empty() || cursor->size() > 20 || cursor->find_first_not_of("0123456789") != std::string::npos) {
       return InvalidArgument(fmt::format("malformed cursor '{}'", *cursor));
     }
     start_seq = std::stoull(*cursor) + 1;

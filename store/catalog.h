@@ -41,8 +41,7 @@ namespace ckptd {
 class CatalogObserver {
  public:
   virtual ~CatalogObserver() = default;
-  virtual Status OnWrite(const CheckpointRecord* before, const CheckpointRecord* after,
-                         rocksdb::WriteBatch* batch) {
+  virtual Status OnWrite(const CheckpointRecord* before, const CheckpointRecord* after, rocksdb::WriteBatch* batch) {
     return Status::Ok();
   }
   virtual void AfterWrite(const CheckpointRecord* before, const CheckpointRecord* after) {}
@@ -71,8 +70,7 @@ class Catalog {
   // Lifecycle operations shared by the API and the daemon's jobs.
   // Sets gpu/platform/info: initializing -> updated_info; on updated_info it
   // refreshes the fields; any other status is a Conflict.
-  Result<CheckpointRecord> SetInfo(std::string_view id, std::string gpu, std::string platform,
-                                   boost::json::value info);
+  Result<CheckpointRecord> SetInfo(std::string_view id, std::string gpu, std::string platform, boost::json::value info);
   // updated_info -> possibly_uploaded.
   Result<CheckpointRecord> MarkPossiblyUploaded(std::string_view id);
   // -> ready with restore_path (and checksum when given); from updated_info

@@ -1,9 +1,9 @@
 #include "store/checkpoint_record.h"
 
+#include <fmt/format.h>
 #include <boost/json.hpp>
 #include <boost/uuid/random_generator.hpp>
 #include <boost/uuid/uuid_io.hpp>
-#include <fmt/format.h>
 
 #include "common/json_reader.h"
 
@@ -13,11 +13,16 @@ namespace json = boost::json;
 
 std::string_view StatusName(CheckpointStatus s) {
   switch (s) {
-    case CheckpointStatus::kInitializing: return "initializing";
-    case CheckpointStatus::kUpdatedInfo: return "updated_info";
-    case CheckpointStatus::kPossiblyUploaded: return "possibly_uploaded";
-    case CheckpointStatus::kReady: return "ready";
-    case CheckpointStatus::kDeprecated: return "deprecated";
+    case CheckpointStatus::kInitializing:
+      return "initializing";
+    case CheckpointStatus::kUpdatedInfo:
+      return "updated_info";
+    case CheckpointStatus::kPossiblyUploaded:
+      return "possibly_uploaded";
+    case CheckpointStatus::kReady:
+      return "ready";
+    case CheckpointStatus::kDeprecated:
+      return "deprecated";
   }
   return "unknown";
 }
@@ -32,19 +37,23 @@ std::optional<CheckpointStatus> ParseCheckpointStatus(std::string_view name) {
 bool TransitionAllowed(CheckpointStatus from, CheckpointStatus to) {
   using S = CheckpointStatus;
   switch (from) {
-    case S::kInitializing: return to == S::kUpdatedInfo || to == S::kDeprecated;
-    case S::kUpdatedInfo: return to == S::kPossiblyUploaded || to == S::kDeprecated;
-    case S::kPossiblyUploaded: return to == S::kReady || to == S::kDeprecated;
-    case S::kReady: return to == S::kDeprecated;
-    case S::kDeprecated: return false;
+    case S::kInitializing:
+      return to == S::kUpdatedInfo || to == S::kDeprecated;
+    case S::kUpdatedInfo:
+      return to == S::kPossiblyUploaded || to == S::kDeprecated;
+    case S::kPossiblyUploaded:
+      return to == S::kReady || to == S::kDeprecated;
+    case S::kReady:
+      return to == S::kDeprecated;
+    case S::kDeprecated:
+      return false;
   }
   return false;
 }
 
 Status CheckpointRecord::TransitionTo(CheckpointStatus to, int64_t now_ms) {
   if (!TransitionAllowed(status, to)) {
-    return Conflict(fmt::format("checkpoint {} is {}: it cannot become {}", id, StatusName(status),
-                                StatusName(to)));
+    return Conflict(fmt::format("checkpoint {} is {}: it cannot become {}", id, StatusName(status), StatusName(to)));
   }
   history.push_back({status, to, now_ms});
   status = to;
@@ -54,9 +63,7 @@ Status CheckpointRecord::TransitionTo(CheckpointStatus to, int64_t now_ms) {
 
 namespace {
 
-json::value OptString(const std::optional<std::string>& s) {
-  return s ? json::value(*s) : json::value(nullptr);
-}
+json::value OptString(const std::optional<std::string>& s) { return s ? json::value(*s) : json::value(nullptr); }
 
 }  // namespace
 

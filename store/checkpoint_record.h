@@ -28,9 +28,8 @@ enum class CheckpointStatus {
 };
 
 inline constexpr CheckpointStatus kAllStatuses[] = {
-    CheckpointStatus::kInitializing, CheckpointStatus::kUpdatedInfo,
-    CheckpointStatus::kPossiblyUploaded, CheckpointStatus::kReady,
-    CheckpointStatus::kDeprecated,
+    CheckpointStatus::kInitializing, CheckpointStatus::kUpdatedInfo, CheckpointStatus::kPossiblyUploaded,
+    CheckpointStatus::kReady,        CheckpointStatus::kDeprecated,
 };
 
 std::string_view StatusName(CheckpointStatus s);
@@ -58,7 +57,7 @@ struct CheckpointRecord {
   std::optional<std::string> restore_path;
   int64_t created_at_ms = 0;
   int64_t updated_at_ms = 0;
-  uint64_t seq = 0;  // creation order, unique per database
+  uint64_t seq = 0;                      // creation order, unique per database
   std::optional<int64_t> cleaned_at_ms;  // storage removed by cleanup
   // The id of this checkpoint on the upstream /v2/checkpoints service it is
   // mirrored to (federation/upstream_mirror.h); absent until the upstream

@@ -299,8 +299,8 @@ class AnyDecoder final : public Decoder {
 
   bool chosen_ = false;
   Codec codec_ = Codec::kNone;
-  std::string head_;      // the first bytes, kept for detection
-  size_t head_pos_ = 0;   // how much of head_ went through the codec
+  std::string head_;     // the first bytes, kept for detection
+  size_t head_pos_ = 0;  // how much of head_ went through the codec
   std::unique_ptr<ZstdDecoder> zstd_;
   std::unique_ptr<Lz4Decoder> lz4_;
 };
@@ -309,9 +309,12 @@ class AnyDecoder final : public Decoder {
 
 std::string_view CodecName(Codec codec) {
   switch (codec) {
-    case Codec::kNone: return "none";
-    case Codec::kZstd: return "zstd";
-    case Codec::kLz4: return "lz4";
+    case Codec::kNone:
+      return "none";
+    case Codec::kZstd:
+      return "zstd";
+    case Codec::kLz4:
+      return "lz4";
   }
   return "?";
 }
@@ -341,15 +344,12 @@ Result<std::unique_ptr<Encoder>> Encoder::Create(const CodecOptions& opts) {
   return InvalidArgument("unknown codec");
 }
 
-std::unique_ptr<Decoder> Decoder::Create(std::optional<Codec> codec) {
-  return std::make_unique<AnyDecoder>(codec);
-}
+std::unique_ptr<Decoder> Decoder::Create(std::optional<Codec> codec) { return std::make_unique<AnyDecoder>(codec); }
 
 // ---------------------------------------------------------------- EncodingWriter
 
 Result<std::unique_ptr<EncodingWriter>> EncodingWriter::Create(std::unique_ptr<ObjectWriter> inner,
-                                                               const CodecOptions& opts,
-                                                               const EncodingOptions& eopts) {
+                                                               const CodecOptions& opts, const EncodingOptions& eopts) {
   CKPTD_ASSIGN_OR_RETURN(auto enc, Encoder::Create(opts));
   return std::unique_ptr<EncodingWriter>(new EncodingWriter(std::move(inner), std::move(enc), eopts));
 }
@@ -443,7 +443,8 @@ Result<bool> EncodingWriter::WriteInline(std::string_view data) {
   }
   // From here on, both workers take every chunk; the hash so far covers
   // the bytes before it, in order.
-  encoder_ = std::thread([this] { WorkerLoop(&encoded_, &encoder_tid_, [this](std::string_view c) { return Encode(c); }); });
+  encoder_ =
+      std::thread([this] { WorkerLoop(&encoded_, &encoder_tid_, [this](std::string_view c) { return Encode(c); }); });
   hasher_ = std::thread([this] {
     WorkerLoop(&hashed_, &hasher_tid_, [this](std::string_view c) {
       hash_.Update(c);
@@ -515,8 +516,7 @@ void EncodingWriter::Abort() {
 
 // ---------------------------------------------------------------- DecodingReader
 
-DecodingReader::DecodingReader(std::unique_ptr<ObjectReader> inner, std::optional<Codec> codec,
-                               HashAlg hash)
+DecodingReader::DecodingReader(std::unique_ptr<ObjectReader> inner, std::optional<Codec> codec, HashAlg hash)
     : inner_(std::move(inner)), dec_(Decoder::Create(codec)), hash_(hash) {}
 
 Result<size_t> DecodingReader::Read(std::span<char> buf) {

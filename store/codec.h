@@ -24,8 +24,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <string>
 #include <span>
+#include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -39,8 +39,8 @@ namespace ckptd {
 
 enum class Codec { kNone, kZstd, kLz4 };
 
-std::string_view CodecName(Codec codec);           // "none", "zstd", "lz4"
-Result<Codec> ParseCodec(std::string_view name);   // inverse; InvalidArgument otherwise
+std::string_view CodecName(Codec codec);          // "none", "zstd", "lz4"
+Result<Codec> ParseCodec(std::string_view name);  // inverse; InvalidArgument otherwise
 
 struct CodecOptions {
   Codec codec = Codec::kZstd;
@@ -105,8 +105,7 @@ struct EncodingOptions {
 
 class EncodingWriter final : public ObjectWriter {
  public:
-  static Result<std::unique_ptr<EncodingWriter>> Create(std::unique_ptr<ObjectWriter> inner,
-                                                        const CodecOptions& opts,
+  static Result<std::unique_ptr<EncodingWriter>> Create(std::unique_ptr<ObjectWriter> inner, const CodecOptions& opts,
                                                         const EncodingOptions& eopts = {});
   ~EncodingWriter() override;
   Status Write(std::string_view data) override;
@@ -117,9 +116,9 @@ class EncodingWriter final : public ObjectWriter {
   Status WriteSwap(std::string* chunk);
   Status Commit() override;
   void Abort() override;
-  uint64_t bytes_written() const override { return uncompressed_; }  // uncompressed
+  uint64_t bytes_written() const override { return uncompressed_; }      // uncompressed
   uint64_t compressed_bytes() const { return inner_->bytes_written(); }  // after Commit
-  const std::string& digest_hex() const { return digest_hex_; }  // valid after Commit
+  const std::string& digest_hex() const { return digest_hex_; }          // valid after Commit
   HashAlg hash_alg() const { return hash_.alg(); }
   Codec codec() const { return enc_->codec(); }
   // The worker threads' kernel tids (0: not started), e.g. to renice them;
@@ -139,7 +138,7 @@ class EncodingWriter final : public ObjectWriter {
   // or hashed_: read and written under mu_), runs `work` on each outside
   // the lock; an error drops the rest.
   void WorkerLoop(uint64_t* cursor, std::atomic<pid_t>* tid, const std::function<Status(std::string_view)>& work);
-  void Reclaim() REQUIRES(mu_);  // chunks both workers are done with become spares
+  void Reclaim() REQUIRES(mu_);    // chunks both workers are done with become spares
   Status StopWorkers(bool drain);  // joins; returns the first worker error
 
   std::unique_ptr<ObjectWriter> inner_;
@@ -161,7 +160,7 @@ class EncodingWriter final : public ObjectWriter {
   uint64_t encoded_ GUARDED_BY(mu_) = 0;
   uint64_t hashed_ GUARDED_BY(mu_) = 0;
   std::vector<std::string> spare_ GUARDED_BY(mu_);  // chunks both workers are done with, reused
-  bool stop_ GUARDED_BY(mu_) = false;  // no more chunks: drain (or drop, on abort) and exit
+  bool stop_ GUARDED_BY(mu_) = false;               // no more chunks: drain (or drop, on abort) and exit
   bool drop_ GUARDED_BY(mu_) = false;
   Status worker_status_ GUARDED_BY(mu_);
   std::atomic<pid_t> encoder_tid_{0}, hasher_tid_{0};
@@ -173,8 +172,8 @@ class EncodingWriter final : public ObjectWriter {
 // size.
 class DecodingReader final : public ObjectReader {
  public:
-  explicit DecodingReader(std::unique_ptr<ObjectReader> inner,
-                          std::optional<Codec> codec = std::nullopt, HashAlg hash = HashAlg::kBlake3);
+  explicit DecodingReader(std::unique_ptr<ObjectReader> inner, std::optional<Codec> codec = std::nullopt,
+                          HashAlg hash = HashAlg::kBlake3);
   Result<size_t> Read(std::span<char> buf) override;
   uint64_t size() const override { return inner_->size(); }
   const std::string& digest_hex() const { return digest_hex_; }  // valid after Read()==0
@@ -184,12 +183,12 @@ class DecodingReader final : public ObjectReader {
   std::unique_ptr<ObjectReader> inner_;
   std::unique_ptr<Decoder> dec_;
   ContentHash hash_;
-  std::string in_;         // the last chunk read from inner
+  std::string in_;  // the last chunk read from inner
   size_t in_pos_ = 0, in_len_ = 0;
-  std::string tail_;       // what Finish() produced (short "none" objects)
+  std::string tail_;  // what Finish() produced (short "none" objects)
   size_t tail_pos_ = 0;
-  bool eof_ = false;       // inner is at its end
-  bool done_ = false;      // the decoder has finished
+  bool eof_ = false;   // inner is at its end
+  bool done_ = false;  // the decoder has finished
   std::string digest_hex_;
   uint64_t produced_ = 0;
 };

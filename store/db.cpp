@@ -6,8 +6,8 @@
 #include <fmt/format.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/options.h>
-#include <rocksdb/write_buffer_manager.h>
 #include <rocksdb/table.h>
+#include <rocksdb/write_buffer_manager.h>
 
 namespace ckptd {
 
@@ -15,8 +15,8 @@ namespace {
 
 const std::vector<std::string_view>& KnownColumnFamilies() {
   static const std::vector<std::string_view> names = {
-      cf::kCheckpoints,      cf::kCheckpointsByCreated, cf::kJobs,    cf::kAgentCheckpoints,
-      cf::kAgentBlobs,       cf::kAgentWrites,          cf::kOutbox,
+      cf::kCheckpoints, cf::kCheckpointsByCreated, cf::kJobs,   cf::kAgentCheckpoints,
+      cf::kAgentBlobs,  cf::kAgentWrites,          cf::kOutbox,
   };
   return names;
 }
@@ -98,8 +98,7 @@ Status Db::Write(rocksdb::WriteBatch* batch) {
 
 Result<std::string> Db::Get(std::string_view cf_name, std::string_view key) const {
   std::string value;
-  auto s = db_->Get(rocksdb::ReadOptions(), Handle(cf_name), rocksdb::Slice(key.data(), key.size()),
-                    &value);
+  auto s = db_->Get(rocksdb::ReadOptions(), Handle(cf_name), rocksdb::Slice(key.data(), key.size()), &value);
   if (s.IsNotFound()) return NotFound(std::string(key));
   if (!s.ok()) return FromRocks(s, "get");
   return value;

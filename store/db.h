@@ -22,9 +22,9 @@ namespace ckptd {
 
 // Column family names, one place.
 namespace cf {
-inline constexpr std::string_view kCheckpoints = "checkpoints";          // id -> record JSON
+inline constexpr std::string_view kCheckpoints = "checkpoints";               // id -> record JSON
 inline constexpr std::string_view kCheckpointsByCreated = "ckpt_by_created";  // seq|id -> ""
-inline constexpr std::string_view kJobs = "jobs";                        // job id -> job JSON
+inline constexpr std::string_view kJobs = "jobs";                             // job id -> job JSON
 inline constexpr std::string_view kAgentCheckpoints = "agent_checkpoints";
 inline constexpr std::string_view kAgentBlobs = "agent_blobs";
 inline constexpr std::string_view kAgentWrites = "agent_writes";

@@ -34,9 +34,7 @@ Sha256::~Sha256() = default;
 Sha256::Sha256(Sha256&&) noexcept = default;
 Sha256& Sha256::operator=(Sha256&&) noexcept = default;
 
-void Sha256::Update(std::string_view data) {
-  Check(EVP_DigestUpdate(ctx_->md, data.data(), data.size()));
-}
+void Sha256::Update(std::string_view data) { Check(EVP_DigestUpdate(ctx_->md, data.data(), data.size())); }
 
 std::array<uint8_t, 32> Sha256::FinishRaw() {
   std::array<uint8_t, 32> out{};
@@ -116,8 +114,8 @@ std::string ContentHash::HexOf(HashAlg alg, std::string_view data) {
 std::string HmacSha256(std::string_view key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-           reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len) == nullptr)
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+           data.size(), out, &len) == nullptr)
     std::abort();
   return std::string(reinterpret_cast<const char*>(out), len);
 }

@@ -58,7 +58,7 @@ class Blake3 {
 // default (about 7x less CPU per byte than SHA-256 on the machines we
 // measured); SHA-256 stays readable and selectable (image_checksum).
 enum class HashAlg { kBlake3, kSha256 };
-std::string_view HashAlgName(HashAlg alg);         // "blake3", "sha256"
+std::string_view HashAlgName(HashAlg alg);            // "blake3", "sha256"
 Result<HashAlg> ParseHashAlg(std::string_view name);  // inverse; InvalidArgument otherwise
 
 class ContentHash {

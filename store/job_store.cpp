@@ -2,9 +2,9 @@
 
 #include <memory>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
 #include <rocksdb/iterator.h>
+#include <boost/json.hpp>
 
 namespace ckptd {
 

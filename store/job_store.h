@@ -12,8 +12,8 @@
 #include <string>
 #include <string_view>
 
-#include <boost/json/value.hpp>
 #include <rocksdb/write_batch.h>
+#include <boost/json/value.hpp>
 
 #include "common/status.h"
 #include "store/db.h"

@@ -37,13 +37,10 @@ class LocalObjectStore final : public ObjectStore {
   static Result<std::unique_ptr<LocalObjectStore>> Open(std::string root);
   ~LocalObjectStore() override;
 
-  Result<std::unique_ptr<ObjectWriter>> NewWriter(std::string_view key,
-                                                  const WriteOptions& opts = {}) override;
-  Result<std::unique_ptr<ObjectReader>> NewReader(std::string_view key,
-                                                  const ReadOptions& opts = {}) override;
+  Result<std::unique_ptr<ObjectWriter>> NewWriter(std::string_view key, const WriteOptions& opts = {}) override;
+  Result<std::unique_ptr<ObjectReader>> NewReader(std::string_view key, const ReadOptions& opts = {}) override;
   Result<ObjectInfo> Head(std::string_view key) override;
-  Result<ListPage> List(std::string_view prefix, std::string_view page_token = {},
-                        int max_keys = 1000) override;
+  Result<ListPage> List(std::string_view prefix, std::string_view page_token = {}, int max_keys = 1000) override;
   Status Delete(std::string_view key) override;
   // Unlinks the hidden temporary files under the prefix's directory (walked
   // with openat and O_NOFOLLOW: a symlink is never followed out of the

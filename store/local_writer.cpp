@@ -122,10 +122,10 @@ class DirectRing {
   };
   struct Buffer {
     std::unique_ptr<char, FreeDeleter> data;  // kDirectBuffer bytes, kDirectAlign aligned
-    uint64_t offset = 0;  // in the file
-    size_t size = 0;      // bytes copied in
-    size_t end = 0;       // bytes to write direct (set when queued)
-    size_t done = 0;      // bytes in the file
+    uint64_t offset = 0;                      // in the file
+    size_t size = 0;                          // bytes copied in
+    size_t end = 0;                           // bytes to write direct (set when queued)
+    size_t done = 0;                          // bytes in the file
   };
 
   // Waits for a free buffer and makes it the one being filled.
@@ -210,7 +210,7 @@ class DirectRing {
   bool closing_ = false;        // write what is queued, then stop
   bool abort_ = false;          // stop after the write in progress
   std::atomic<bool> stopped_{false};
-  int error_ = 0;        // set by the thread before stopped_
+  int error_ = 0;  // set by the thread before stopped_
   bool refused_ = false;
   std::thread thread_;  // last: starts once everything above is set up
 };
@@ -219,8 +219,12 @@ class LocalWriter final : public ObjectWriter {
  public:
   LocalWriter(std::string key, localfs::Fd dir, std::string tmp_name, int fd, std::string where,
               std::shared_ptr<Store::IoCounters> io)
-      : key_(std::move(key)), dir_(std::move(dir)), tmp_{dir_.get(), std::move(tmp_name)}, fd_(fd),
-        where_(std::move(where)), io_(std::move(io)) {}
+      : key_(std::move(key)),
+        dir_(std::move(dir)),
+        tmp_{dir_.get(), std::move(tmp_name)},
+        fd_(fd),
+        where_(std::move(where)),
+        io_(std::move(io)) {}
   ~LocalWriter() override { Abort(); }
 
   Status Write(std::string_view data) override {
@@ -276,9 +280,7 @@ class LocalWriter final : public ObjectWriter {
   uint64_t bytes_written() const override { return written_; }
 
  private:
-  Status Err(std::string_view op, int err) {
-    return ErrnoError(fmt::format("{}: {} '{}'", where_, op, key_), err);
-  }
+  Status Err(std::string_view op, int err) { return ErrnoError(fmt::format("{}: {} '{}'", where_, op, key_), err); }
   // A failed write leaves nothing behind: the temporary file goes at once.
   Status Fail(std::string_view op, int err) {
     Abort();
@@ -345,15 +347,15 @@ class LocalWriter final : public ObjectWriter {
   }
 
   std::string key_;
-  localfs::Fd dir_;         // the object's directory, opened beneath the root
-  localfs::TempFile tmp_;   // in dir_
+  localfs::Fd dir_;        // the object's directory, opened beneath the root
+  localfs::TempFile tmp_;  // in dir_
   int fd_;
   std::string where_;
   std::shared_ptr<Store::IoCounters> io_;
-  uint64_t written_ = 0;  // accepted; in the file too unless ring_ holds some
-  uint64_t flushed_ = 0;  // handed to writeback up to here
-  bool direct_tried_ = false;          // the switch to O_DIRECT happens once, at kDirectAfter
-  std::unique_ptr<DirectRing> ring_;   // while writing direct
+  uint64_t written_ = 0;              // accepted; in the file too unless ring_ holds some
+  uint64_t flushed_ = 0;              // handed to writeback up to here
+  bool direct_tried_ = false;         // the switch to O_DIRECT happens once, at kDirectAfter
+  std::unique_ptr<DirectRing> ring_;  // while writing direct
 };
 
 }  // namespace

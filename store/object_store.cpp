@@ -8,8 +8,7 @@ namespace {
 // Segment rules shared by keys and prefixes.
 Status CheckSegments(std::string_view s, std::string_view what) {
   if (s.size() > 1024) return InvalidArgument(std::string(what) + " longer than 1024 bytes");
-  if (s.find('\0') != std::string_view::npos)
-    return InvalidArgument(std::string(what) + " contains NUL");
+  if (s.find('\0') != std::string_view::npos) return InvalidArgument(std::string(what) + " contains NUL");
   if (!s.empty() && s.front() == '/')
     return InvalidArgument(std::string(what) + " '" + std::string(s) + "' is absolute");
   size_t start = 0;
@@ -18,8 +17,7 @@ Status CheckSegments(std::string_view s, std::string_view what) {
     if (end == std::string_view::npos) end = s.size();
     std::string_view seg = s.substr(start, end - start);
     if (seg == "." || seg == "..")
-      return InvalidArgument(std::string(what) + " '" + std::string(s) + "' has a '" +
-                             std::string(seg) + "' segment");
+      return InvalidArgument(std::string(what) + " '" + std::string(s) + "' has a '" + std::string(seg) + "' segment");
     start = end + 1;
   }
   return Status::Ok();
@@ -36,9 +34,7 @@ Status ValidateKey(std::string_view key) {
   return Status::Ok();
 }
 
-Status ValidatePrefix(std::string_view prefix) {
-  return CheckSegments(prefix, "object prefix");
-}
+Status ValidatePrefix(std::string_view prefix) { return CheckSegments(prefix, "object prefix"); }
 
 Status ObjectStore::Get(std::string_view key, const ChunkSink& sink, const ReadOptions& opts) {
   CKPTD_ASSIGN_OR_RETURN(auto reader, NewReader(key, opts));

@@ -38,7 +38,7 @@
 namespace ckptd {
 
 struct ObjectInfo {
-  std::string key;   // relative to the store's prefix
+  std::string key;  // relative to the store's prefix
   uint64_t size = 0;
   std::string etag;  // backend's version tag (S3 ETag without quotes; local: size-mtime)
 };
@@ -55,8 +55,8 @@ struct WriteOptions {
 };
 
 struct ReadOptions {
-  uint64_t offset = 0;                  // first byte to read
-  std::optional<uint64_t> length;       // bytes to read; unset: to the end
+  uint64_t offset = 0;             // first byte to read
+  std::optional<uint64_t> length;  // bytes to read; unset: to the end
 };
 
 // Push chunks, then Commit() or Abort(). Not thread-safe (one owner).
@@ -90,18 +90,15 @@ class ObjectStore {
  public:
   virtual ~ObjectStore() = default;
 
-  virtual Result<std::unique_ptr<ObjectWriter>> NewWriter(std::string_view key,
-                                                          const WriteOptions& opts = {}) = 0;
-  virtual Result<std::unique_ptr<ObjectReader>> NewReader(std::string_view key,
-                                                          const ReadOptions& opts = {}) = 0;
+  virtual Result<std::unique_ptr<ObjectWriter>> NewWriter(std::string_view key, const WriteOptions& opts = {}) = 0;
+  virtual Result<std::unique_ptr<ObjectReader>> NewReader(std::string_view key, const ReadOptions& opts = {}) = 0;
   // Streams the object (or range) into sink, chunk by chunk.
   virtual Status Get(std::string_view key, const ChunkSink& sink, const ReadOptions& opts = {});
   virtual Result<ObjectInfo> Head(std::string_view key) = 0;
   // One page of objects whose key starts with prefix; page_token is "" for
   // the first page, then the previous page's next_token. max_keys is capped
   // at 1000.
-  virtual Result<ListPage> List(std::string_view prefix, std::string_view page_token = {},
-                                int max_keys = 1000) = 0;
+  virtual Result<ListPage> List(std::string_view prefix, std::string_view page_token = {}, int max_keys = 1000) = 0;
   virtual Status Delete(std::string_view key) = 0;
   // Deletes every object under prefix, page by page. An empty prefix is
   // refused (InvalidArgument) so a bug cannot wipe a whole store.

@@ -2,8 +2,8 @@
 
 #include <filesystem>
 
-#include <boost/url/parse.hpp>
 #include <fmt/format.h>
+#include <boost/url/parse.hpp>
 
 #include "store/local_object_store.h"
 #include "store/s3_object_store.h"
@@ -14,8 +14,8 @@ Status ValidateBucket(std::string_view b) {
   // S3's rules for bucket names: 3 to 63 lower-case letters, digits, dots
   // and hyphens, beginning and ending with a letter or digit, no "..".
   auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  bool ok = b.size() >= 3 && b.size() <= 63 && alnum(b.front()) && alnum(b.back()) &&
-            b.find("..") == std::string_view::npos;
+  bool ok =
+      b.size() >= 3 && b.size() <= 63 && alnum(b.front()) && alnum(b.back()) && b.find("..") == std::string_view::npos;
   for (char c : b) ok = ok && (alnum(c) || c == '.' || c == '-');
   if (!ok)
     return InvalidArgument(fmt::format(

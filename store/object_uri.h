@@ -9,8 +9,8 @@
 
 #include <memory>
 #include <string>
-#include <vector>
 #include <string_view>
+#include <vector>
 
 #include "common/clock.h"
 #include "store/object_store.h"
@@ -48,8 +48,7 @@ struct ObjectStoreConfig {
   bool s3_from_env = true;
 };
 
-Result<std::unique_ptr<ObjectStore>> OpenObjectStore(std::string_view uri,
-                                                     const ObjectStoreConfig& config = {},
+Result<std::unique_ptr<ObjectStore>> OpenObjectStore(std::string_view uri, const ObjectStoreConfig& config = {},
                                                      const Clock* clock = SystemClock::Default());
 
 }  // namespace ckptd

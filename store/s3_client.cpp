@@ -7,6 +7,8 @@
 #include <random>
 #include <thread>
 
+#include <fmt/format.h>
+#include <openssl/ssl.h>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -14,8 +16,6 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <fmt/format.h>
-#include <openssl/ssl.h>
 
 #include "store/digest.h"
 #include "store/s3_signer.h"
@@ -99,9 +99,8 @@ class Conn {
       } else {
         tls_->set_verify_mode(ssl::verify_none);
       }
-      ec = Run(std::chrono::milliseconds(cfg.connect_timeout_ms), [&](auto h) {
-        tls_->async_handshake(ssl::stream_base::client, std::move(h));
-      });
+      ec = Run(std::chrono::milliseconds(cfg.connect_timeout_ms),
+               [&](auto h) { tls_->async_handshake(ssl::stream_base::client, std::move(h)); });
     }
     return ec;
   }
@@ -276,8 +275,8 @@ struct S3Client::Impl {
   // One attempt up to the response header. On success *conn holds the
   // connection with the parser positioned at the body.
   template <class Parser>
-  Status SendAndReadHeader(const S3Request& r, const S3Address& a, const std::string& hash,
-                           std::unique_ptr<Conn>* conn, Parser& parser, bool* stale) {
+  Status SendAndReadHeader(const S3Request& r, const S3Address& a, const std::string& hash, std::unique_ptr<Conn>* conn,
+                           Parser& parser, bool* stale) {
     *stale = false;
     Status err;
     *conn = Take(a, &err);
@@ -292,8 +291,7 @@ struct S3Client::Impl {
       // A pooled connection the server closed while idle fails like this:
       // worth one immediate retry on a fresh connection.
       *stale = (*conn)->reused && (ec == http::error::end_of_stream || ec == asio::error::eof ||
-                                   ec == asio::error::connection_reset ||
-                                   ec == asio::error::broken_pipe);
+                                   ec == asio::error::connection_reset || ec == asio::error::broken_pipe);
       // The others pooled with it went idle about as long: drop them too,
       // so the retry really runs on a fresh connection.
       if (*stale) DropIdle((*conn)->pool_key());
@@ -335,9 +333,7 @@ S3Client::~S3Client() = default;
 
 const S3Config& S3Client::config() const { return impl_->cfg; }
 
-std::string S3Client::Describe() const {
-  return fmt::format("s3://{}/{}", impl_->cfg.bucket, impl_->cfg.prefix);
-}
+std::string S3Client::Describe() const { return fmt::format("s3://{}/{}", impl_->cfg.bucket, impl_->cfg.prefix); }
 
 Result<S3Response> S3Client::Call(const S3Request& r) {
   CKPTD_ASSIGN_OR_RETURN(S3Address a, MakeS3Address(impl_->cfg, r.full_key));
@@ -374,9 +370,11 @@ namespace {
 class BodyStream final : public S3BodyStream {
  public:
   BodyStream(S3Client::Impl* impl, std::unique_ptr<Conn> conn,
-             std::unique_ptr<http::response_parser<http::buffer_body>> parser, S3Response head,
-             std::string what)
-      : impl_(impl), conn_(std::move(conn)), parser_(std::move(parser)), head_(std::move(head)),
+             std::unique_ptr<http::response_parser<http::buffer_body>> parser, S3Response head, std::string what)
+      : impl_(impl),
+        conn_(std::move(conn)),
+        parser_(std::move(parser)),
+        head_(std::move(head)),
         what_(std::move(what)) {}
 
   const S3Response& head() const override { return head_; }
@@ -435,8 +433,8 @@ Result<std::unique_ptr<S3BodyStream>> S3Client::Open(const S3Request& r) {
         head.status = parser->get().result_int();
         CopyHeaders(parser->get(), &head);
         if (head.status >= 200 && head.status < 300) {
-          return std::unique_ptr<S3BodyStream>(new BodyStream(impl_.get(), std::move(conn), std::move(parser),
-                                                              std::move(head), impl_->What(r)));
+          return std::unique_ptr<S3BodyStream>(
+              new BodyStream(impl_.get(), std::move(conn), std::move(parser), std::move(head), impl_->What(r)));
         }
         // Error answers are small XML documents: read them for Code/Message.
         std::string body;

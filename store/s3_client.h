@@ -27,11 +27,11 @@
 namespace ckptd {
 
 struct S3Request {
-  std::string method;        // "GET", "PUT", "POST", "DELETE", "HEAD"
-  std::string full_key;      // key inside the bucket ("" for bucket-level)
+  std::string method;                                        // "GET", "PUT", "POST", "DELETE", "HEAD"
+  std::string full_key;                                      // key inside the bucket ("" for bucket-level)
   std::vector<std::pair<std::string, std::string>> query;    // raw names/values
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers (Range, Content-MD5...)
-  std::string_view body;     // must stay valid during the call
+  std::string_view body;                                     // must stay valid during the call
 };
 
 struct S3Response {

@@ -2,8 +2,8 @@
 
 #include <cstdlib>
 
-#include <boost/url/parse.hpp>
 #include <fmt/format.h>
+#include <boost/url/parse.hpp>
 
 #include "store/s3_signer.h"
 
@@ -29,7 +29,8 @@ void S3Config::FillFromEnv() {
 Status S3Config::Validate() const {
   if (bucket.empty()) return InvalidArgument("s3: bucket is empty");
   if (access_key.empty() || secret_key.empty())
-    return InvalidArgument("s3: credentials missing (access key/secret key or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)");
+    return InvalidArgument(
+        "s3: credentials missing (access key/secret key or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)");
   if (!prefix.empty() && prefix.back() != '/') return InvalidArgument("s3: prefix must end with '/'");
   if (!prefix.empty() && prefix.front() == '/') return InvalidArgument("s3: prefix must not start with '/'");
   if (part_size == 0 || max_in_flight < 1) return InvalidArgument("s3: part_size and max_in_flight must be positive");
@@ -43,8 +44,7 @@ Status S3Config::Validate() const {
 
 Result<S3Address> MakeS3Address(const S3Config& cfg, std::string_view full_key) {
   std::string region = cfg.region.empty() ? "us-east-1" : cfg.region;
-  std::string endpoint =
-      cfg.endpoint.empty() ? fmt::format("https://s3.{}.amazonaws.com", region) : cfg.endpoint;
+  std::string endpoint = cfg.endpoint.empty() ? fmt::format("https://s3.{}.amazonaws.com", region) : cfg.endpoint;
   auto u = boost::urls::parse_uri(endpoint);
   if (!u) return InvalidArgument("s3: endpoint '" + endpoint + "' is not a URL");
   S3Address a;

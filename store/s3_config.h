@@ -16,12 +16,12 @@ struct S3Config {
   // https://s3.<region>.amazonaws.com. http is meant for loopback/test
   // servers: credentials are signed, not encrypted, and bodies are plain.
   std::string endpoint;
-  std::string region;          // empty: us-east-1
+  std::string region;  // empty: us-east-1
   std::string bucket;
-  std::string prefix;          // key prefix inside the bucket ("" or ending in '/')
+  std::string prefix;  // key prefix inside the bucket ("" or ending in '/')
   std::string access_key;
   std::string secret_key;
-  std::string session_token;   // temporary credentials (x-amz-security-token)
+  std::string session_token;  // temporary credentials (x-amz-security-token)
   // Path-style ("host/bucket/key") or virtual-host ("bucket.host/key")
   // addressing; unset: path-style when an endpoint is given (S3-compatible
   // servers), virtual-host for AWS's own endpoint.
@@ -41,7 +41,7 @@ struct S3Config {
   int retry_base_ms = 100;
   int retry_max_ms = 5000;
   int connect_timeout_ms = 10000;
-  int io_timeout_ms = 60000;     // per read/write operation on the socket
+  int io_timeout_ms = 60000;  // per read/write operation on the socket
 
   // TLS: verify the server's certificate against the system store, or
   // ca_file when set.

@@ -40,8 +40,8 @@ Status ErrorInBody(const S3Response& resp, std::string_view what) {
   std::string code = XmlText(errs.front(), "Code").value_or("?");
   std::string msg = XmlText(errs.front(), "Message").value_or("");
   std::string key = XmlText(errs.front(), "Key").value_or("");
-  std::string text = fmt::format("{}: {}{}{}", what, code, msg.empty() ? "" : ": " + msg,
-                                 key.empty() ? "" : " (key " + key + ")");
+  std::string text =
+      fmt::format("{}: {}{}{}", what, code, msg.empty() ? "" : ": " + msg, key.empty() ? "" : " (key " + key + ")");
   if (code == "InternalError" || code == "SlowDown" || code == "ServiceUnavailable") return Unavailable(text);
   return IOError(text);
 }
@@ -51,7 +51,9 @@ Status ErrorInBody(const S3Response& resp, std::string_view what) {
 class S3Writer final : public ObjectWriter {
  public:
   S3Writer(std::shared_ptr<S3Client> client, std::string key, std::optional<uint64_t> expected)
-      : client_(std::move(client)), key_(std::move(key)), full_key_(client_->config().prefix + key_),
+      : client_(std::move(client)),
+        key_(std::move(key)),
+        full_key_(client_->config().prefix + key_),
         expected_(expected) {}
   ~S3Writer() override {
     if (!closed_) Abort();
@@ -167,8 +169,7 @@ class S3Writer final : public ObjectWriter {
       if (done_[i].first != static_cast<int>(i + 1))
         return Internal(fmt::format("multipart upload is missing part {}", i + 1));
     }
-    if (done_.size() != static_cast<size_t>(next_part_ - 1))
-      return Internal("multipart upload part count mismatch");
+    if (done_.size() != static_cast<size_t>(next_part_ - 1)) return Internal("multipart upload part count mismatch");
     std::string xml = "<CompleteMultipartUpload>";
     for (const auto& [n, etag] : done_)
       xml += fmt::format("<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>", n, XmlEscape(etag));
@@ -280,7 +281,8 @@ class S3Reader final : public ObjectReader {
   Status OpenAt(uint64_t first, std::optional<uint64_t> last, const std::string& if_match) {
     S3Request r{"GET", full_key_, {}, {}, {}};
     if (first > 0 || last) {
-      r.headers.emplace_back("Range", last ? fmt::format("bytes={}-{}", first, *last) : fmt::format("bytes={}-", first));
+      r.headers.emplace_back("Range",
+                             last ? fmt::format("bytes={}-{}", first, *last) : fmt::format("bytes={}-", first));
     }
     if (!if_match.empty()) r.headers.emplace_back("If-Match", "\"" + if_match + "\"");
     CKPTD_ASSIGN_OR_RETURN(stream_, client_->Open(r));
@@ -359,9 +361,13 @@ Result<ObjectInfo> S3ObjectStore::Head(std::string_view key) {
 Result<ListPage> S3ObjectStore::List(std::string_view prefix, std::string_view page_token, int max_keys) {
   CKPTD_RETURN_IF_ERROR(ValidatePrefix(prefix));
   const std::string& store_prefix = client_->config().prefix;
-  S3Request r{"GET", "", {{"list-type", "2"},
-                          {"prefix", store_prefix + std::string(prefix)},
-                          {"max-keys", std::to_string(std::clamp(max_keys, 1, 1000))}}, {}, {}};
+  S3Request r{"GET",
+              "",
+              {{"list-type", "2"},
+               {"prefix", store_prefix + std::string(prefix)},
+               {"max-keys", std::to_string(std::clamp(max_keys, 1, 1000))}},
+              {},
+              {}};
   if (!page_token.empty()) r.query.emplace_back("continuation-token", std::string(page_token));
   Result<S3Response> resp = client_->Call(r);
   if (!resp.ok()) return resp.status().WithContext(fmt::format("{}: list '{}'", Describe(), prefix));
@@ -403,8 +409,8 @@ Status S3ObjectStore::DeletePrefix(std::string_view prefix) {
     for (const ObjectInfo& o : page.objects)
       xml += "<Object><Key>" + XmlEscape(store_prefix + o.key) + "</Key></Object>";
     xml += "</Delete>";
-    S3Request r{"POST", "", {{"delete", ""}},
-                {{"Content-MD5", Md5Base64(xml)}, {"Content-Type", "application/xml"}}, xml};
+    S3Request r{
+        "POST", "", {{"delete", ""}}, {{"Content-MD5", Md5Base64(xml)}, {"Content-Type", "application/xml"}}, xml};
     Result<S3Response> resp = client_->Call(r);
     std::string what = fmt::format("{}: delete prefix '{}'", Describe(), prefix);
     if (!resp.ok()) return resp.status().WithContext(what);

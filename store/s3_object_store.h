@@ -34,17 +34,13 @@ class S3Client;
 class S3ObjectStore final : public ObjectStore {
  public:
   // Validates cfg (S3Config::Validate). Does not contact the server.
-  static Result<std::unique_ptr<S3ObjectStore>> Open(S3Config cfg,
-                                                     const Clock* clock = SystemClock::Default());
+  static Result<std::unique_ptr<S3ObjectStore>> Open(S3Config cfg, const Clock* clock = SystemClock::Default());
   ~S3ObjectStore() override;
 
-  Result<std::unique_ptr<ObjectWriter>> NewWriter(std::string_view key,
-                                                  const WriteOptions& opts = {}) override;
-  Result<std::unique_ptr<ObjectReader>> NewReader(std::string_view key,
-                                                  const ReadOptions& opts = {}) override;
+  Result<std::unique_ptr<ObjectWriter>> NewWriter(std::string_view key, const WriteOptions& opts = {}) override;
+  Result<std::unique_ptr<ObjectReader>> NewReader(std::string_view key, const ReadOptions& opts = {}) override;
   Result<ObjectInfo> Head(std::string_view key) override;
-  Result<ListPage> List(std::string_view prefix, std::string_view page_token = {},
-                        int max_keys = 1000) override;
+  Result<ListPage> List(std::string_view prefix, std::string_view page_token = {}, int max_keys = 1000) override;
   Status Delete(std::string_view key) override;
   Status DeletePrefix(std::string_view prefix) override;
   std::string Describe() const override;

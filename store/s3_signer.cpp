@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <ctime>
 
+#include <fmt/format.h>
 #include <boost/url/encode.hpp>
 #include <boost/url/grammar/lut_chars.hpp>
 #include <boost/url/rfc/unreserved_chars.hpp>
-#include <fmt/format.h>
 
 #include "store/digest.h"
 
@@ -88,20 +88,18 @@ SigV4Result SignV4(const SigV4Request& req, const SigV4Credentials& cred, std::s
   }
 
   SigV4Result r;
-  r.canonical_request = fmt::format("{}\n{}\n{}\n{}\n{}\n{}", req.method, req.canonical_uri,
-                                    CanonicalQuery(req.query), canonical_headers, signed_headers,
-                                    req.payload_sha256);
+  r.canonical_request = fmt::format("{}\n{}\n{}\n{}\n{}\n{}", req.method, req.canonical_uri, CanonicalQuery(req.query),
+                                    canonical_headers, signed_headers, req.payload_sha256);
   std::string_view date = amz_date.substr(0, 8);
   std::string scope = fmt::format("{}/{}/{}/aws4_request", date, cred.region, cred.service);
-  r.string_to_sign = fmt::format("AWS4-HMAC-SHA256\n{}\n{}\n{}", amz_date, scope,
-                                 Sha256::HexOf(r.canonical_request));
+  r.string_to_sign = fmt::format("AWS4-HMAC-SHA256\n{}\n{}\n{}", amz_date, scope, Sha256::HexOf(r.canonical_request));
   std::string k = HmacSha256("AWS4" + std::string(cred.secret_key), date);
   k = HmacSha256(k, cred.region);
   k = HmacSha256(k, cred.service);
   k = HmacSha256(k, "aws4_request");
   r.signature = ToHex(HmacSha256(k, r.string_to_sign));
-  r.authorization = fmt::format("AWS4-HMAC-SHA256 Credential={}/{},SignedHeaders={},Signature={}",
-                                cred.access_key, scope, signed_headers, r.signature);
+  r.authorization = fmt::format("AWS4-HMAC-SHA256 Credential={}/{},SignedHeaders={},Signature={}", cred.access_key,
+                                scope, signed_headers, r.signature);
   return r;
 }
 

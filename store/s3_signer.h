@@ -18,8 +18,7 @@ std::string AwsUriEncode(std::string_view s, bool keep_slash);
 std::string AmzDate(int64_t unix_millis);
 
 constexpr std::string_view kUnsignedPayload = "UNSIGNED-PAYLOAD";
-constexpr std::string_view kEmptySha256 =
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+constexpr std::string_view kEmptySha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 struct SigV4Request {
   std::string_view method;                                 // "GET"
@@ -28,7 +27,7 @@ struct SigV4Request {
   // Headers to sign: any case, values untrimmed; must include host,
   // x-amz-date and x-amz-content-sha256 (and x-amz-security-token if used).
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string_view payload_sha256;                         // hex or UNSIGNED-PAYLOAD
+  std::string_view payload_sha256;  // hex or UNSIGNED-PAYLOAD
 };
 
 struct SigV4Credentials {
@@ -41,8 +40,8 @@ struct SigV4Credentials {
 struct SigV4Result {
   std::string canonical_request;
   std::string string_to_sign;
-  std::string signature;       // hex
-  std::string authorization;   // the Authorization header value
+  std::string signature;      // hex
+  std::string authorization;  // the Authorization header value
 };
 
 // amz_date: the same value as the x-amz-date header.

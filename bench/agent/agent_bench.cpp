@@ -13,10 +13,10 @@
 #include <thread>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-#include <boost/json.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
 
 #include "api/agent_validation.h"
 #include "api/client.h"
@@ -38,17 +38,24 @@ std::string PutBody(int i, int threads) {
   int thread = i % threads, step = i / threads;
   std::string id = CheckpointId(i);
   std::string version = fmt::format("{:032}.1", step + 1);
-  json::object cp{{"v", 4}, {"id", id}, {"ts", "2025-01-01T00:00:00+00:00"},
+  json::object cp{{"v", 4},
+                  {"id", id},
+                  {"ts", "2025-01-01T00:00:00+00:00"},
                   {"channel_versions", {{"messages", version}, {"__start__", "00000000000000000000000000000001.1"}}},
-                  {"versions_seen", json::object{}}, {"channel_values", json::object{}}};
+                  {"versions_seen", json::object{}},
+                  {"channel_values", json::object{}}};
   json::object meta{{"source", step % 10 == 0 ? "input" : "loop"}, {"step", step}, {"writes", {{"agent", step}}}};
   std::string blob(256, static_cast<char>('a' + step % 26));
-  json::object body{{"thread_id", ThreadId(thread)}, {"checkpoint_id", id},
-                    {"parent_checkpoint_id", step ? json::value(CheckpointId(i - threads)) : json::value(nullptr)},
-                    {"checkpoint", cp}, {"metadata", meta},
-                    {"blobs", json::array{json::object{{"channel", "messages"}, {"version", version}, {"type", "json"},
-                                                       {"blob", ckptd::api::agent::EncodeBase64(
-                                                                    "\"" + blob + "\"")}}}}};
+  json::object body{
+      {"thread_id", ThreadId(thread)},
+      {"checkpoint_id", id},
+      {"parent_checkpoint_id", step ? json::value(CheckpointId(i - threads)) : json::value(nullptr)},
+      {"checkpoint", cp},
+      {"metadata", meta},
+      {"blobs", json::array{json::object{{"channel", "messages"},
+                                         {"version", version},
+                                         {"type", "json"},
+                                         {"blob", ckptd::api::agent::EncodeBase64("\"" + blob + "\"")}}}}};
   return json::serialize(body);
 }
 
@@ -66,7 +73,10 @@ double Run(int clients, long total, double seconds, Fn fn, long* done_out) {
       for (;;) {
         long i = next.fetch_add(1);
         if (total > 0 ? i >= total : Clock::now() >= deadline) break;
-        if (fn(c, i, rng)) done.fetch_add(1); else errors.fetch_add(1);
+        if (fn(c, i, rng))
+          done.fetch_add(1);
+        else
+          errors.fetch_add(1);
       }
     });
   }
@@ -115,43 +125,65 @@ int main(int argc, char** argv) {
     return r.ok() && r->status == expect;
   };
 
-  fmt::print("ckptd agent-state API, {} clients over loopback, {} checkpoints in {} threads\n", clients, count, threads);
+  fmt::print("ckptd agent-state API, {} clients over loopback, {} checkpoints in {} threads\n", clients, count,
+             threads);
   long n = 0;
-  double put = Run(clients, count, 0, [&](int c, long i, std::mt19937&) {
-    return post(c, "/checkpoints/put", PutBody(static_cast<int>(i), threads), 200);
-  }, &n);
+  double put = Run(
+      clients, count, 0,
+      [&](int c, long i, std::mt19937&) {
+        return post(c, "/checkpoints/put", PutBody(static_cast<int>(i), threads), 200);
+      },
+      &n);
   fmt::print("  {:<28} {:>10.0f} ops/s  ({} ops, one 256-byte blob each, synced)\n", "put", put, n);
 
-  double writes = Run(clients, 0, seconds, [&](int c, long i, std::mt19937& rng) {
-    int k = static_cast<int>(rng() % count);
-    json::array ws;
-    for (int idx = 0; idx < 2; ++idx)
-      ws.push_back(json::object{{"task_id", fmt::format("task-{}", i)}, {"idx", idx}, {"channel", "messages"},
-                                {"type", "json"}, {"blob", "WyJoaSJd"}});
-    json::object body{{"thread_id", ThreadId(k % threads)}, {"checkpoint_id", CheckpointId(k)},
-                      {"writes", ws}, {"upsert", false}};
-    return post(c, "/checkpoints/put-writes", json::serialize(body), 204);
-  }, &n);
+  double writes = Run(
+      clients, 0, seconds,
+      [&](int c, long i, std::mt19937& rng) {
+        int k = static_cast<int>(rng() % count);
+        json::array ws;
+        for (int idx = 0; idx < 2; ++idx)
+          ws.push_back(json::object{{"task_id", fmt::format("task-{}", i)},
+                                    {"idx", idx},
+                                    {"channel", "messages"},
+                                    {"type", "json"},
+                                    {"blob", "WyJoaSJd"}});
+        json::object body{{"thread_id", ThreadId(k % threads)},
+                          {"checkpoint_id", CheckpointId(k)},
+                          {"writes", ws},
+                          {"upsert", false}};
+        return post(c, "/checkpoints/put-writes", json::serialize(body), 204);
+      },
+      &n);
   fmt::print("  {:<28} {:>10.0f} ops/s  ({} ops, 2 writes each, synced)\n", "put-writes", writes, n);
 
-  double get = Run(clients, 0, seconds, [&](int c, long, std::mt19937& rng) {
-    int k = static_cast<int>(rng() % count);
-    json::object body{{"thread_id", ThreadId(k % threads)}, {"checkpoint_id", CheckpointId(k)}};
-    return post(c, "/checkpoints/get-tuple", json::serialize(body), 200);
-  }, &n);
+  double get = Run(
+      clients, 0, seconds,
+      [&](int c, long, std::mt19937& rng) {
+        int k = static_cast<int>(rng() % count);
+        json::object body{{"thread_id", ThreadId(k % threads)}, {"checkpoint_id", CheckpointId(k)}};
+        return post(c, "/checkpoints/get-tuple", json::serialize(body), 200);
+      },
+      &n);
   fmt::print("  {:<28} {:>10.0f} ops/s  ({} ops, with blobs and writes)\n", "get-tuple", get, n);
 
-  double list = Run(clients, 0, seconds, [&](int c, long, std::mt19937& rng) {
-    json::object body{{"thread_id", ThreadId(static_cast<int>(rng() % threads))}, {"limit", 10}};
-    return post(c, "/checkpoints/list", json::serialize(body), 200);
-  }, &n);
+  double list = Run(
+      clients, 0, seconds,
+      [&](int c, long, std::mt19937& rng) {
+        json::object body{{"thread_id", ThreadId(static_cast<int>(rng() % threads))}, {"limit", 10}};
+        return post(c, "/checkpoints/list", json::serialize(body), 200);
+      },
+      &n);
   fmt::print("  {:<28} {:>10.0f} ops/s  ({} ops, limit 10)\n", "list", list, n);
 
-  double listf = Run(clients, 0, seconds, [&](int c, long, std::mt19937& rng) {
-    json::object body{{"thread_id", ThreadId(static_cast<int>(rng() % threads))}, {"limit", 10},
-                      {"filter_metadata", {{"source", "input"}}}};
-    return post(c, "/checkpoints/list", json::serialize(body), 200);
-  }, &n);
+  double listf = Run(
+      clients, 0, seconds,
+      [&](int c, long, std::mt19937& rng) {
+        json::object body{{"thread_id", ThreadId(static_cast<int>(rng() % threads))},
+                          {"limit", 10},
+                          {"filter_metadata", {{"source", "input"}}}};
+        return post(c, "/checkpoints/list", json::serialize(body), 200);
+      },
+      &n);
   fmt::print("  {:<28} {:>10.0f} ops/s  ({} ops, limit 10, 1 in 10 matches)\n", "list + filter_metadata", listf, n);
 
   conns.clear();

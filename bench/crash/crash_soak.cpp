@@ -70,8 +70,8 @@
 #include "api/client.h"
 #include "bench/bench_util.h"
 #include "common/proc.h"
-#include "criu_test_util.h"
-#include "tests/jobs/daemon_child.h"
+#include "tests/testing/criu_test_util.h"
+#include "tests/testing/daemon_process.h"
 
 namespace ct = ckptd::criu::testing;
 namespace dt = ckptd::testing;

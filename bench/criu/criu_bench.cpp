@@ -15,13 +15,13 @@
 #include <filesystem>
 #include <string>
 
-#include <boost/json.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/json.hpp>
 
-#include "criu/criu_driver.h"
 #include "bench/bench_util.h"
-#include "criu_test_util.h"
+#include "criu/criu_driver.h"
 #include "daemon/daemon.h"
+#include "tests/testing/criu_test_util.h"
 
 namespace ct = ckptd::criu::testing;
 namespace fs = std::filesystem;
@@ -29,8 +29,8 @@ using Steady = std::chrono::steady_clock;
 
 namespace {
 
-using ckptd::bench::DirBytes;
 using ckptd::bench::Die;
+using ckptd::bench::DirBytes;
 using ckptd::bench::Secs;
 using ckptd::bench::SucceededJob;
 
@@ -47,9 +47,12 @@ int Main(int argc, char** argv) {
   std::string compression = "zstd";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--mib" && i + 1 < argc) mib = std::atoi(argv[++i]);
-    else if (a == "--compression" && i + 1 < argc) compression = argv[++i];
-    else Die("usage: criu_bench [--mib N] [--compression zstd|lz4|none]");
+    if (a == "--mib" && i + 1 < argc)
+      mib = std::atoi(argv[++i]);
+    else if (a == "--compression" && i + 1 < argc)
+      compression = argv[++i];
+    else
+      Die("usage: criu_bench [--mib N] [--compression zstd|lz4|none]");
   }
   if (mib <= 0) Die("--mib must be > 0");
   spdlog::set_level(spdlog::level::warn);

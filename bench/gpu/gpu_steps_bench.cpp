@@ -47,8 +47,8 @@ void RunBackend(const char* name, GpuCheckpointer* ckpt, int pid, int iterations
     resume.Add(r.resume_ms);
     for (const auto& s : r.processes[0].steps) per_op[s.phase + "/" + s.op].Add(s.ms);
   }
-  std::printf("\n%s (%s), %d iterations, one process, ms p50 / p90 / max:\n", name,
-              ckpt->DriverInfo().version.c_str(), iterations);
+  std::printf("\n%s (%s), %d iterations, one process, ms p50 / p90 / max:\n", name, ckpt->DriverInfo().version.c_str(),
+              iterations);
   for (auto& [op, s] : per_op) {
     std::printf("  %-22s %8.3f %8.3f %8.3f\n", op.c_str(), s.Pct(0.5), s.Pct(0.9), s.Pct(1.0));
   }

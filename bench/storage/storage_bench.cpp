@@ -29,14 +29,14 @@
 #include <string>
 #include <vector>
 
-#include <boost/json.hpp>
 #include <spdlog/spdlog.h>
+#include <boost/json.hpp>
 
-#include "criu/criu_driver.h"
 #include "bench/bench_util.h"
-#include "criu_test_util.h"
+#include "criu/criu_driver.h"
 #include "daemon/daemon.h"
-#include "tests/objstore/s3rver_fixture.h"
+#include "tests/testing/criu_test_util.h"
+#include "tests/testing/s3rver_fixture.h"
 
 namespace ct = ckptd::criu::testing;
 namespace fs = std::filesystem;
@@ -46,14 +46,13 @@ using Steady = std::chrono::steady_clock;
 namespace {
 
 using ckptd::bench::CpuSecs;
-using ckptd::bench::DirBytes;
 using ckptd::bench::Die;
+using ckptd::bench::DirBytes;
 using ckptd::bench::Secs;
 using ckptd::bench::SucceededJob;
 
 void Header() {
-  std::printf("%-34s %9s %8s %10s %10s %9s %8s\n", "", "wall s", "cpu s", "image MiB", "stored MiB", "MiB/s",
-              "x raw");
+  std::printf("%-34s %9s %8s %10s %10s %9s %8s\n", "", "wall s", "cpu s", "image MiB", "stored MiB", "MiB/s", "x raw");
 }
 // Every step starts from the same memory state: dirty data written back and
 // the page cache emptied (root only; otherwise steps run as they come).
@@ -83,8 +82,8 @@ struct Series {
   std::string last_phases;
 };
 void SeriesRow(const Series& x) {
-  std::printf("%-34s %9.2f %8.2f %10.1f %10.1f %9.1f", x.label.c_str(), Median(x.wall), Median(x.cpu),
-              x.image_mib, x.stored_mib, x.image_mib / Median(x.wall));
+  std::printf("%-34s %9.2f %8.2f %10.1f %10.1f %9.1f", x.label.c_str(), Median(x.wall), Median(x.cpu), x.image_mib,
+              x.stored_mib, x.image_mib / Median(x.wall));
   if (!x.ratio.empty()) std::printf(" %8.2f", Median(x.ratio));
   std::printf("   (fastest %.2f s of %zu)\n", *std::min_element(x.wall.begin(), x.wall.end()), x.wall.size());
 }
@@ -197,8 +196,8 @@ int Main(int argc, char** argv) {
 
   auto driver = ckptd::criu::CriuDriver::Create({});
   if (!driver.ok()) Die(driver.status().ToString());
-  std::printf("workload: ckptd_workload memory --mib %d (half pattern, half random); staging %s; zstd level %d\n",
-              mib, shm.c_str(), zstd_level);
+  std::printf("workload: ckptd_workload memory --mib %d (half pattern, half random); staging %s; zstd level %d\n", mib,
+              shm.c_str(), zstd_level);
 
   pid_t pid = ct::StartWorkload("memory", out, {"--mib", std::to_string(mib)});
   ct::TreeKiller workload(pid);  // however the benchmark ends
@@ -207,7 +206,7 @@ int Main(int argc, char** argv) {
   // Raw dumps (leave running), to disk and to tmpfs.
   bool dropping = DropCaches();
   std::printf("page cache: %s\n", dropping ? "synced and dropped before every step"
-                                            : "not dropped (needs root): later rows may run slower");
+                                           : "not dropped (needs root): later rows may run slower");
   auto raw_dump = [&](const fs::path& dir, bool drop = true) {
     if (drop) DropCaches();
     ckptd::criu::DumpOptions d;
@@ -297,8 +296,8 @@ int Main(int argc, char** argv) {
   }
   std::printf("\n== checkpoint (x raw: ratio to raw criu dump to disk; median of %d rounds)\n", runs);
   Header();
-  raw_s.image_mib = raw_s.stored_mib = shm_s.image_mib = shm_s.stored_mib = durable_s.image_mib =
-      durable_s.stored_mib = raw_mib;
+  raw_s.image_mib = raw_s.stored_mib = shm_s.image_mib = shm_s.stored_mib = durable_s.image_mib = durable_s.stored_mib =
+      raw_mib;
   SeriesRow(raw_s);
   SeriesRow(shm_s);
   SeriesRow(durable_s);
