@@ -10,9 +10,19 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
+#include "common/utf8.h"
+
 namespace ckptd::api {
 
 namespace {
+
+bool TargetIsUtf8(const boost::urls::url_view& url) {
+  if (!IsValidUtf8(url.path())) return false;
+  for (auto p : url.params()) {
+    if (!IsValidUtf8(p.key) || !IsValidUtf8(p.value)) return false;
+  }
+  return true;
+}
 
 constexpr size_t kUnroutedBodyLimit = 1 << 20;
 constexpr size_t kMaxDrainBytes = 128u << 20;
@@ -97,6 +107,9 @@ void Session::OnHeader(beast::error_code ec) {
   auto url = boost::urls::parse_origin_form(std::string_view(req.target()));
   if (!url) return FailAndClose(400, "malformed request target");
   path_ = std::string(url->path());
+  // Decoded, the target's path and query must be text: handlers echo them
+  // in JSON answers.
+  if (!TargetIsUtf8(*url)) return FailAndClose(400, "the request target is not UTF-8 once percent-decoded");
   method_ = std::string(req.method_string());
   version_ = req.version();
   match_ = shared_->router->Find(method_, path_);
