@@ -7,6 +7,8 @@
 #include <openssl/evp.h>
 #include <boost/json.hpp>
 
+#include "common/json_reader.h"
+
 namespace ckptd::api::agent {
 
 namespace json = boost::json;
@@ -27,6 +29,11 @@ BodyValidator::BodyValidator(const Request& req) {
     // for every error, so the location is the body itself at offset 0.
     Add(json::array{"body", 0}, "json_invalid", "JSON decode error", json::object{},
         json::object{{"error", ec.message()}});
+    return;
+  }
+  if (!AllNumbersFinite(v)) {
+    // Pydantic's answer to an infinite float; the location is the body.
+    Add(json::array{"body"}, "finite_number", "Input should be a finite number", nullptr);
     return;
   }
   if (!v.is_object()) {

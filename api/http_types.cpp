@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "common/json_reader.h"
+
 namespace ckptd::api {
 
 namespace json = boost::json;
@@ -86,6 +88,7 @@ Result<json::value> ParseJsonBody(const Request& req) {
   json::error_code ec;
   json::value v = json::parse(req.body, ec);
   if (ec) return InvalidArgument("request body is not valid JSON: " + ec.message());
+  if (!AllNumbersFinite(v)) return InvalidArgument("request body has a number out of range (not a finite double)");
   return v;
 }
 

@@ -1,5 +1,7 @@
 #include "common/json_reader.h"
 
+#include <cmath>
+
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
@@ -100,5 +102,22 @@ const json::array* JsonReader::OptArray(std::string_view key) {
 }
 
 const json::value* JsonReader::Find(std::string_view key) const { return obj_->if_contains(key); }
+
+bool AllNumbersFinite(const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::double_:
+      return std::isfinite(v.get_double());
+    case boost::json::kind::array:
+      for (const auto& e : v.get_array())
+        if (!AllNumbersFinite(e)) return false;
+      return true;
+    case boost::json::kind::object:
+      for (const auto& kv : v.get_object())
+        if (!AllNumbersFinite(kv.value())) return false;
+      return true;
+    default:
+      return true;
+  }
+}
 
 }  // namespace ckptd

@@ -26,6 +26,12 @@
 
 namespace ckptd {
 
+// False when `v` holds a number that is not finite anywhere inside it.
+// Boost.JSON parses an overflowing number (1e400) as infinity and writes it
+// back as `Infinity`, which no JSON parser reads: a body with one must be
+// refused before it is stored.
+bool AllNumbersFinite(const boost::json::value& v);
+
 class JsonReader {
  public:
   JsonReader(const boost::json::value& v, std::string what, Code code = Code::kCorruption);

@@ -202,12 +202,14 @@ Status ApplyConfigFile(const std::string& path, Config* config) {
     const ConfigSetting* s = FindSetting(key);
     if (!s) return InvalidArgument(fmt::format("{}: unknown setting '{}'", path, key));
     std::string value;
-    if (auto v = node.value<std::string>(); v && node.is_string()) {
-      value = *v;
-    } else if (auto i = node.value<int64_t>(); i && node.is_integer()) {
-      value = std::to_string(*i);
-    } else if (auto b = node.value<bool>(); b && node.is_boolean()) {
-      value = *b ? "true" : "false";
+    // The type first: toml++'s value<int64_t>() of a float beyond int64's
+    // range is undefined behaviour (found by fuzz_config_toml).
+    if (node.is_string()) {
+      value = *node.value<std::string>();
+    } else if (node.is_integer()) {
+      value = std::to_string(*node.value<int64_t>());
+    } else if (node.is_boolean()) {
+      value = *node.value<bool>() ? "true" : "false";
     } else {
       return InvalidArgument(fmt::format("{}: setting '{}' must be a string, integer or boolean", path, key));
     }

@@ -112,7 +112,10 @@ std::string Exchange(int fd, std::string_view in, bool* reset) {
     pollfd p{fd, static_cast<short>(POLLIN | (shut ? 0 : POLLOUT)), 0};
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) Fail("the server did not close the connection after the client's EOF", out);
-    if (::poll(&p, 1, static_cast<int>(left.count())) < 0) Fail("poll", std::strerror(errno));
+    if (::poll(&p, 1, static_cast<int>(left.count())) < 0) {
+      if (errno == EINTR) continue;  // libFuzzer's timer
+      Fail("poll", std::strerror(errno));
+    }
     if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
       char buf[65536];
       ssize_t n = ::recv(fd, buf, sizeof buf, 0);
