@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -21,6 +22,7 @@
 #include "api/agent_validation.h"
 #include "api/client.h"
 #include "daemon/daemon.h"
+#include "tests/testing/test_util.h"
 
 namespace {
 
@@ -101,11 +103,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
 
-  bool temp = data_dir.empty();
-  if (temp) {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "ckptd-agent-bench.XXXXXX").string();
-    if (!mkdtemp(tmpl.data())) return 1;
-    data_dir = tmpl;
+  std::optional<ckptd::testing::TempDir> temp;  // removed at the end
+  if (data_dir.empty()) {
+    temp.emplace("ckptd-agent-bench");
+    data_dir = temp->path().string();
   }
   ckptd::Config cfg;
   cfg.listen = "127.0.0.1:0";
@@ -188,6 +189,5 @@ int main(int argc, char** argv) {
 
   conns.clear();
   daemon.Stop();
-  if (temp) std::filesystem::remove_all(data_dir);
   return 0;
 }

@@ -257,12 +257,15 @@ class Trial {
   // fork+exec until /healthz answered 200, or -1 when it exited or did not
   // answer within 120 s.
   double StartDaemon(int n) {
-    std::vector<std::string> args = {"--log-level", "info", "--page-server", "false", "--criu-path", ct::CriuPath()};
-    if (v_.backlog) args.insert(args.end(), {"--staging-backlog-bytes", "8388608"});
-    if (v_.gpu) args.insert(args.end(), {"--cuda-library", kFakeLib});
-    std::vector<std::string> env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-                                    std::string(kGpuStateEnv) + "=" + gpu_state_.string()};
-    return daemon_.Start(data_.string(), args, env, LogPath(n).string(), 120s, [] { CheckInterrupted(); });
+    dt::DaemonChild::Options o;
+    o.args = {"--log-level", "info", "--page-server", "false", "--criu-path", ct::CriuPath()};
+    if (v_.backlog) o.args.insert(o.args.end(), {"--staging-backlog-bytes", "8388608"});
+    if (v_.gpu) o.args.insert(o.args.end(), {"--cuda-library", kFakeLib});
+    o.env.push_back(std::string(kGpuStateEnv) + "=" + gpu_state_.string());
+    o.log = LogPath(n).string();
+    o.timeout = 120s;
+    o.poll = [] { CheckInterrupted(); };
+    return daemon_.Start(data_.string(), o);
   }
   // kill -9; false when the daemon had already ended by itself.
   bool KillDaemon() {

@@ -15,6 +15,7 @@
 
 #include "common/subprocess.h"
 #include "gpu/orchestrator.h"
+#include "tests/testing/test_util.h"
 
 using namespace ckptd;
 using namespace ckptd::gpu;
@@ -60,9 +61,8 @@ void RunBackend(const char* name, GpuCheckpointer* ckpt, int pid, int iterations
 
 int main(int argc, char** argv) {
   int iterations = argc > 1 ? std::atoi(argv[1]) : 200;
-  char tmpl[] = "/tmp/ckptd-gpu-bench-XXXXXX";
-  if (!mkdtemp(tmpl)) return 1;
-  std::string dir = tmpl;
+  ckptd::testing::TempDir tmp("ckptd-gpu-bench");
+  const std::string dir = tmp.path().string();
   setenv("CKPTD_FAKE_CUDA_STATE_DIR", dir.c_str(), 1);
 
   // The "GPU process": this process, registered when the fake driver loads.
@@ -87,7 +87,5 @@ int main(int argc, char** argv) {
   if (tool.availability.available) {
     RunBackend("cuda-checkpoint", tool.checkpointer.get(), getpid(), std::max(1, iterations / 4));
   }
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
   return 0;
 }

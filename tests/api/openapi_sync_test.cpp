@@ -4,7 +4,7 @@
 #include <boost/json.hpp>
 
 #include "api/meta_handlers.h"
-#include "tests/api/api_test_util.h"
+#include "tests/testing/daemon_fixture.h"
 
 namespace ckptd {
 namespace {

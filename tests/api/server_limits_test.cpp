@@ -2,7 +2,7 @@
 // keep-alive; the daemon keeps serving afterwards.
 #include <boost/json.hpp>
 
-#include "tests/api/api_test_util.h"
+#include "tests/testing/daemon_fixture.h"
 
 namespace ckptd {
 namespace {

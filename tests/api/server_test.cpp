@@ -17,8 +17,8 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/systemd/daemon_process.h"
-#include "tests/test_util.h"
+#include "tests/testing/daemon_process.h"
+#include "tests/testing/test_util.h"
 
 namespace ckptd {
 namespace {
@@ -37,18 +37,6 @@ uint64_t CpuTicks(pid_t pid) {
   return utime + stime;
 }
 
-int Connect(uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
 
 size_t Count(const std::string& text, const std::string& needle) {
   size_t n = 0;
@@ -58,20 +46,21 @@ size_t Count(const std::string& text, const std::string& needle) {
 
 TEST(ServerTest, OutOfDescriptorsTheDaemonBacksOffAndRecovers) {
   testing::TempDir dir;
-  uint16_t port = testing::FreePort();
-  testing::DaemonProcess d({"--listen", "127.0.0.1:" + std::to_string(port), "--data-dir", dir.path(),
-                            "--criu-path", "/nonexistent/criu"},
-                           {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, dir.Sub("ckptd.log"), false, 256);
-  auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (testing::HttpGetStatus(port, "/healthz") != 200 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(20ms);
-  ASSERT_EQ(testing::HttpGetStatus(port, "/healthz"), 200) << d.Log();
+  testing::DaemonChild::Options o;
+  o.args = {"--criu-path", "/nonexistent/criu"};
+  o.log = dir.File("ckptd.log");
+  o.nofile = 256;
+  o.timeout = 30s;
+  testing::DaemonChild child;
+  ASSERT_GE(child.Start(dir.path(), o), 0) << testing::ReadFileText(o.log);
+  testing::DaemonProcess& d = *child.process();
+  const uint16_t port = child.port();
   EXPECT_NE(d.Log().find("max_connections 1024 lowered to"), std::string::npos) << d.Log();
 
   // Idle connections beyond the descriptors the daemon has.
   std::vector<int> fds;
   for (int i = 0; i < 400; ++i) {
-    int fd = Connect(port);
+    int fd = testing::ConnectLoopback(port);
     if (fd >= 0) fds.push_back(fd);
   }
   uint64_t before = CpuTicks(d.pid());
@@ -81,7 +70,7 @@ TEST(ServerTest, OutOfDescriptorsTheDaemonBacksOffAndRecovers) {
   EXPECT_LE(Count(d.Log(), "accept failed"), 2u) << "accept errors are not rate-limited";
 
   for (int fd : fds) close(fd);
-  deadline = std::chrono::steady_clock::now() + 15s;
+  auto deadline = std::chrono::steady_clock::now() + 15s;
   while (testing::HttpGetStatus(port, "/healthz") != 200 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(50ms);
   EXPECT_EQ(testing::HttpGetStatus(port, "/healthz"), 200) << "the daemon does not serve again";

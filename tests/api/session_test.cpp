@@ -7,7 +7,7 @@
 
 #include <boost/json.hpp>
 
-#include "tests/api/api_test_util.h"
+#include "tests/testing/daemon_fixture.h"
 
 namespace ckptd {
 namespace {
@@ -19,6 +19,13 @@ using testing::RawExchange;
 class SessionTest : public DaemonFixture {
  protected:
   std::string Auth() const { return "Authorization: Bearer " + daemon_->token() + "\r\n"; }
+  // Sends `request` as raw bytes; the answer, whose status line must be
+  // HTTP/1.1 `code`.
+  std::string ExpectAnswer(const std::string& request, int code, std::chrono::seconds wait = 5s) {
+    std::string out = RawExchange(daemon_->port(), request, wait);
+    EXPECT_EQ(out.rfind("HTTP/1.1 " + std::to_string(code), 0), 0u) << out.substr(0, 200);
+    return out;
+  }
 };
 
 TEST_F(SessionTest, UnauthenticatedBodyIsNeitherReadNorWaitedFor) {
@@ -26,17 +33,15 @@ TEST_F(SessionTest, UnauthenticatedBodyIsNeitherReadNorWaitedFor) {
   std::string head = "POST /checkpoints/put HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                      "Content-Length: 60000000\r\n\r\n";
   auto t0 = std::chrono::steady_clock::now();
-  std::string out = RawExchange(daemon_->port(), head, 3s);
-  EXPECT_EQ(out.rfind("HTTP/1.1 401", 0), 0u) << out.substr(0, 200);
+  std::string out = ExpectAnswer(head, 401, 3s);
   EXPECT_NE(out.find("WWW-Authenticate: Bearer"), std::string::npos) << out.substr(0, 300);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
 }
 
 TEST_F(SessionTest, NoContinueWithoutTheToken) {
   std::string head = "POST /v2/checkpoints HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n";
-  std::string out = RawExchange(daemon_->port(), head, 3s);
+  std::string out = ExpectAnswer(head, 401, 3s);
   EXPECT_EQ(out.find("100 Continue"), std::string::npos) << out.substr(0, 200);
-  EXPECT_EQ(out.rfind("HTTP/1.1 401", 0), 0u) << out.substr(0, 200);
   // With it, the continue comes (and then the answer).
   std::string body = R"({"name":"x"})";
   std::string ok = "POST /v2/checkpoints HTTP/1.1\r\nHost: x\r\n" + Auth() +
@@ -47,34 +52,29 @@ TEST_F(SessionTest, NoContinueWithoutTheToken) {
 }
 
 TEST_F(SessionTest, UnknownRouteWithoutTheTokenIs401) {
-  std::string out = RawExchange(daemon_->port(), "GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-  EXPECT_EQ(out.rfind("HTTP/1.1 401", 0), 0u) << out.substr(0, 200);
+  std::string out = ExpectAnswer("GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 401);
 }
 
 TEST_F(SessionTest, TwoAuthorizationHeadersAre400) {
   std::string req = "GET /v2/checkpoints HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\n" + Auth() +
                     "Connection: close\r\n\r\n";
-  std::string out = RawExchange(daemon_->port(), req);
-  EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out.substr(0, 200);
+  std::string out = ExpectAnswer(req, 400);
   EXPECT_NE(out.find("more than one Authorization"), std::string::npos) << out;
 }
 
 TEST_F(SessionTest, TransferCodingsOtherThanChunkedAre501) {
   std::string req = "POST /v2/checkpoints HTTP/1.1\r\nHost: x\r\n" + Auth() +
                     "Transfer-Encoding: gzip\r\nConnection: close\r\n\r\n";
-  std::string out = RawExchange(daemon_->port(), req);
-  EXPECT_EQ(out.rfind("HTTP/1.1 501", 0), 0u) << out.substr(0, 200);
+  std::string out = ExpectAnswer(req, 501);
   req = "POST /v2/checkpoints HTTP/1.1\r\nHost: x\r\n" + Auth() +
         "Transfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n0\r\n\r\n";
-  out = RawExchange(daemon_->port(), req);
-  EXPECT_EQ(out.rfind("HTTP/1.1 501", 0), 0u) << out.substr(0, 200);
+  out = ExpectAnswer(req, 501);
 }
 
 TEST_F(SessionTest, MalformedChunkSizeIs400) {
   std::string req = "POST /v2/checkpoints HTTP/1.1\r\nHost: x\r\n" + Auth() +
                     "Transfer-Encoding: chunked\r\n\r\nzz-not-hex\r\nabc\r\n0\r\n\r\n";
-  std::string out = RawExchange(daemon_->port(), req);
-  EXPECT_EQ(out.rfind("HTTP/1.1 400", 0), 0u) << out.substr(0, 200);
+  std::string out = ExpectAnswer(req, 400);
 }
 
 TEST(SessionTimeoutTest, FirstRequestGetsTheReadTimeoutNotTheIdleOne) {

@@ -4,7 +4,7 @@
 
 #include <thread>
 
-#include "tests/prom_parser.h"
+#include "tests/testing/prom_parser.h"
 
 namespace ckptd {
 namespace {

@@ -53,9 +53,11 @@ TEST(Status, ContextChainsAndResultCarriesValues) {
   EXPECT_EQ(s.message(), "checkpoint 3f2a: criu dump: pid 7");
   EXPECT_EQ(s.code(), Code::kNotFound);
   EXPECT_TRUE(Status::Ok().WithContext("x").ok());
-  Result<int> r = 5;
-  EXPECT_TRUE(r.ok());
-  EXPECT_EQ(*r, 5);
+  {  // scoped: GCC 12 -O2 flags the variant's destructor as maybe-uninitialized otherwise
+    Result<int> r = 5;
+    EXPECT_TRUE(r.ok());
+    EXPECT_EQ(*r, 5);
+  }
   Result<int> e = IOError("disk");
   EXPECT_EQ(e.status().ToString(), "IOError: disk");
 }

@@ -13,7 +13,8 @@
 
 #include "criu/criu_driver.h"
 #include "criu/criu_log.h"
-#include "criu_test_util.h"
+#include "tests/testing/criu_fixture.h"
+#include "tests/testing/criu_test_util.h"
 
 namespace ckptd::criu {
 namespace {
@@ -21,11 +22,12 @@ namespace {
 using namespace std::chrono_literals;
 using testing::ChildrenOf;
 using testing::CriuPath;
+using testing::DumpOf;
+using testing::ExpectRunsOn;
 using testing::KillTree;
-using testing::ProcState;
 using testing::ReadProgress;
 using testing::ReapChild;
-using testing::StartWorkload;
+using testing::StartProgressing;
 using testing::TempDir;
 using testing::WaitProgress;
 
@@ -35,6 +37,10 @@ std::unique_ptr<CriuDriver> MakeDriver(DriverConfig cfg = {}) {
   if (!d.ok()) ADD_FAILURE() << d.status().ToString();
   return d.ok() ? std::move(d).value() : nullptr;
 }
+
+// The driver, a temp dir and the targets to kill of CriuFixture; skipped
+// when CRIU cannot run at all here.
+class CriuDump : public testing::CriuFixture {};
 
 // Skips only when CRIU cannot run at all here.
 #define REQUIRE_CRIU(driver)                                                  \
@@ -113,20 +119,13 @@ TEST(CriuProbe, NonExecutableBinaryIsUnavailable) {
   EXPECT_EQ(v.status().code(), Code::kUnavailable) << v.status().ToString();
 }
 
-TEST(CriuDump, NonexistentPidFailsWithLogLines) {
-  auto driver = MakeDriver();
-  ASSERT_TRUE(driver);
-  REQUIRE_CRIU(driver);
-  TempDir tmp;
+TEST_F(CriuDump, NonexistentPidFailsWithLogLines) {
   // A pid that was just used and reaped is free (pid_max wrap aside).
   pid_t gone = testing::Spawn({"/bin/true"});
   ASSERT_GT(gone, 0);
   ASSERT_NE(ReapChild(gone), -1);
-  DumpOptions o;
-  o.pid = gone;
-  o.images_dir = tmp.Sub("img");
-  o.deadline = 30s;
-  auto r = driver->Dump(o);
+  DumpOptions o = DumpOf(gone, tmp_.Sub("img"), 30s);
+  auto r = driver_->Dump(o);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kNotFound) << r.status().ToString();
   const std::string& m = r.status().message();
@@ -135,7 +134,7 @@ TEST(CriuDump, NonexistentPidFailsWithLogLines) {
   EXPECT_NE(m.find((o.images_dir / "dump.log").string()), std::string::npos) << m;
 }
 
-TEST(CriuDump, BadArgumentsAreRejected) {
+TEST(CriuDriverArgs, BadArgumentsAreRejected) {
   auto driver = MakeDriver();
   ASSERT_TRUE(driver);
   TempDir tmp;
@@ -150,15 +149,11 @@ TEST(CriuDump, BadArgumentsAreRejected) {
   EXPECT_EQ(driver->Restore(ro).status().code(), Code::kInvalidArgument);
 }
 
-TEST(CriuDump, RestoreOfEmptyImagesDirFailsWithLogLines) {
-  auto driver = MakeDriver();
-  ASSERT_TRUE(driver);
-  REQUIRE_CRIU(driver);
-  TempDir tmp;
+TEST_F(CriuDump, RestoreOfEmptyImagesDirFailsWithLogLines) {
   RestoreOptions ro;
-  ro.images_dir = tmp.Sub("img");
+  ro.images_dir = tmp_.Sub("img");
   ro.deadline = 30s;
-  auto r = driver->Restore(ro);
+  auto r = driver_->Restore(ro);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kIOError) << r.status().ToString();
   EXPECT_NE(r.status().message().find("Error ("), std::string::npos) << r.status().ToString();
@@ -167,23 +162,13 @@ TEST(CriuDump, RestoreOfEmptyImagesDirFailsWithLogLines) {
 // For every action-script point of a dump: a notify callback that blocks past
 // the deadline there gets CRIU killed, and the target must be left running
 // (not stopped, still counting), whatever phase CRIU was in.
-TEST(CriuDump, DeadlineKillsCriuAndLeavesTargetRunning) {
-  auto driver = MakeDriver();
-  ASSERT_TRUE(driver);
-  REQUIRE_CRIU(driver);
-  TempDir tmp;
-  auto out = tmp.path() / "counter";
-  pid_t pid = StartWorkload("counter", out);
+TEST_F(CriuDump, DeadlineKillsCriuAndLeavesTargetRunning) {
+  auto out = tmp_.path() / "counter";
+  pid_t pid = StartTarget("counter", out, 3);
   ASSERT_GT(pid, 0);
-  ASSERT_TRUE(WaitProgress(out, 3));
 
   // Learn the points with a leave-running dump.
-  DumpOptions learn;
-  learn.pid = pid;
-  learn.images_dir = tmp.Sub("learn");
-  learn.leave_running = true;
-  learn.deadline = 60s;
-  auto learned = driver->Dump(learn);
+  auto learned = driver_->Dump(DumpOf(pid, tmp_.Sub("learn"), 60s, true));
   ASSERT_TRUE(learned.ok()) << learned.status().ToString();
   ASSERT_FALSE(learned->notifications.empty());
 
@@ -194,56 +179,40 @@ TEST(CriuDump, DeadlineKillsCriuAndLeavesTargetRunning) {
   points.erase(std::unique(points.begin(), points.end()), points.end());
   for (const std::string& point : points) {
     SCOPED_TRACE("blocking at " + point);
-    DumpOptions o;
-    o.pid = pid;
-    o.images_dir = tmp.Sub("img-" + point);
-    o.deadline = 1500ms;  // leave_running=false: CRIU would kill the tree on success
+    // leave_running=false: CRIU would kill the tree on success.
+    DumpOptions o = DumpOf(pid, tmp_.Sub("img-" + point), 1500ms);
     o.notify = [&](const std::string& script, int) {
       if (script == point) std::this_thread::sleep_for(3s);
       return Status::Ok();
     };
     auto start = std::chrono::steady_clock::now();
-    auto r = driver->Dump(o);
+    auto r = driver_->Dump(o);
     auto took = std::chrono::steady_clock::now() - start;
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), Code::kDeadlineExceeded) << r.status().ToString();
     EXPECT_LT(took, 10s);
     std::cout << "[ NOTE     ] blocked at " << point << ": " << r.status().ToString().substr(0, 400) << "\n";
     // The target is alive, not stopped, and keeps counting.
-    char state = ProcState(pid);
-    EXPECT_TRUE(state == 'S' || state == 'R') << "state " << state;
-    uint64_t before = ReadProgress(out).n;
-    EXPECT_TRUE(WaitProgress(out, before + 5, 5s)) << "counter stuck at " << before;
-    EXPECT_EQ(waitpid(pid, nullptr, WNOHANG), 0) << "target died";
+    ExpectRunsOn(pid, out, 5, 5s);
   }
-  KillTree(pid);
 }
 
 // A deadline that lands while CRIU is inside the target (parasite injected,
 // pages being drained): the target must survive, not stopped, still sane.
-TEST(CriuDump, DeadlineMidPageDumpLeavesTargetRunning) {
-  auto driver = MakeDriver();
-  ASSERT_TRUE(driver);
-  REQUIRE_CRIU(driver);
-  TempDir tmp;
-  auto out = tmp.path() / "memory";
-  pid_t pid = StartWorkload("memory", out, {"--mib", "768"});
+TEST_F(CriuDump, DeadlineMidPageDumpLeavesTargetRunning) {
+  auto out = tmp_.path() / "memory";
+  pid_t pid = StartTarget("memory", out, 1, {"--mib", "768"}, 60s);
   ASSERT_GT(pid, 0);
-  ASSERT_TRUE(WaitProgress(out, 1, 60s));
   int killed = 0;
   for (auto deadline : {150ms, 300ms, 600ms}) {
     SCOPED_TRACE("deadline " + std::to_string(deadline.count()) + " ms");
-    DumpOptions o;
-    o.pid = pid;
-    o.leave_running = true;
-    o.images_dir = tmp.Sub("img-" + std::to_string(deadline.count()));
-    o.deadline = deadline;
+    DumpOptions o = DumpOf(pid, tmp_.Sub("img-" + std::to_string(deadline.count())), deadline, true);
     std::vector<std::string> seen;
     o.notify = [&](const std::string& script, int) {
       seen.push_back(script);
       return Status::Ok();
     };
-    auto r = driver->Dump(o);
+    auto r = driver_->Dump(o);
     std::string where = seen.empty() ? "before any notify" : "after " + seen.back();
     std::cout << "[ NOTE     ] " << deadline.count() << " ms: killed " << where << ": "
               << r.status().ToString().substr(0, 200) << "\n";
@@ -255,48 +224,31 @@ TEST(CriuDump, DeadlineMidPageDumpLeavesTargetRunning) {
     ++killed;
     EXPECT_EQ(r.status().code(), Code::kDeadlineExceeded) << r.status().ToString();
     std::filesystem::remove_all(o.images_dir);  // incomplete images
-    char state = ProcState(pid);
-    EXPECT_TRUE(state == 'S' || state == 'R') << "state " << state;
-    uint64_t before = ReadProgress(out).n;
-    EXPECT_TRUE(WaitProgress(out, before + 1, 20s)) << "memory check stuck at " << before;
+    ExpectRunsOn(pid, out, 1, 20s);
     EXPECT_TRUE(ReadProgress(out).ok) << "memory corrupted";
-    EXPECT_EQ(waitpid(pid, nullptr, WNOHANG), 0) << "target died";
   }
   EXPECT_GT(killed, 0) << "every dump beat its deadline: the workload is too small for this machine";
-  KillTree(pid);
 }
 
-TEST(CriuDump, NotifyErrorAbortsAndTargetResumes) {
-  auto driver = MakeDriver();
-  ASSERT_TRUE(driver);
-  REQUIRE_CRIU(driver);
-  TempDir tmp;
-  auto out = tmp.path() / "counter";
-  pid_t pid = StartWorkload("counter", out);
+TEST_F(CriuDump, NotifyErrorAbortsAndTargetResumes) {
+  auto out = tmp_.path() / "counter";
+  pid_t pid = StartTarget("counter", out, 3);
   ASSERT_GT(pid, 0);
-  ASSERT_TRUE(WaitProgress(out, 3));
   std::vector<std::string> seen;
-  DumpOptions o;
-  o.pid = pid;
-  o.images_dir = tmp.Sub("img");
-  o.deadline = 60s;
+  DumpOptions o = DumpOf(pid, tmp_.Sub("img"), 60s);
   o.notify = [&](const std::string& script, int) -> Status {
     seen.push_back(script);
     if (script == "post-dump") return Internal("gpu checkpoint refused");
     return Status::Ok();
   };
-  auto r = driver->Dump(o);
+  auto r = driver_->Dump(o);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kInternal) << r.status().ToString();
   EXPECT_NE(r.status().message().find("notify post-dump: gpu checkpoint refused"), std::string::npos)
       << r.status().ToString();
   ASSERT_FALSE(seen.empty());
   EXPECT_EQ(seen.back(), "post-dump") << "callback called again after its error";
-  char state = ProcState(pid);
-  EXPECT_TRUE(state == 'S' || state == 'R') << "state " << state;
-  uint64_t before = ReadProgress(out).n;
-  EXPECT_TRUE(WaitProgress(out, before + 5, 5s));
-  KillTree(pid);
+  ExpectRunsOn(pid, out, 5, 5s);
 }
 
 TEST(CriuPlugins, CriuLoadsPluginsOnlyFromTheConfiguredDir) {
@@ -317,13 +269,9 @@ TEST(CriuPlugins, CriuLoadsPluginsOnlyFromTheConfiguredDir) {
   auto with_plugins = MakeDriver(cfg);
   ASSERT_TRUE(with_plugins);
   auto out = tmp.path() / "counter";
-  pid_t pid = StartWorkload("counter", out);
-  ASSERT_TRUE(WaitProgress(out, 3));
-  DumpOptions o;
-  o.pid = pid;
-  o.images_dir = tmp.Sub("img-broken");
-  o.leave_running = true;
-  o.deadline = 60s;
+  pid_t pid = StartProgressing("counter", out, 3);
+  ASSERT_GT(pid, 0);
+  DumpOptions o = DumpOf(pid, tmp.Sub("img-broken"), 60s, true);
   auto bad = with_plugins->Dump(o);
   EXPECT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("broken_plugin.so"), std::string::npos) << bad.status().ToString();

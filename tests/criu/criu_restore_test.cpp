@@ -17,8 +17,8 @@
 #include <gtest/gtest.h>
 
 #include "criu/criu_driver.h"
-#include "criu_fixture.h"
-#include "criu_test_util.h"
+#include "tests/testing/criu_fixture.h"
+#include "tests/testing/criu_test_util.h"
 
 namespace ckptd::criu {
 namespace {
@@ -57,13 +57,29 @@ class CriuRestoreTest : public CriuFixture {
     }
     EXPECT_GT(last, at_dump + 10);
   }
+
+  static RestoreOptions RestoreOf(const fs::path& images) {
+    RestoreOptions ro;
+    ro.images_dir = images;
+    ro.deadline = 60s;
+    return ro;
+  }
+  // A copy of the pid namespace's init restored while the original runs:
+  // pid 1 of a namespace of its own, both alive. The copy is killed at
+  // TearDown.
+  void ExpectCopyBesideOriginal(pid_t copy, pid_t original_init) {
+    cleanup_.push_back(copy);
+    EXPECT_NE(copy, original_init);
+    EXPECT_EQ(InnermostPid(copy), 1);
+    EXPECT_TRUE(Alive(original_init));
+    EXPECT_TRUE(Alive(copy));
+  }
 };
 
 TEST_F(CriuRestoreTest, CounterContinuesAfterRestore) {
   auto out = tmp_.path() / "counter";
-  pid_t pid = StartWorkload("counter", out);
-  cleanup_.push_back(pid);
-  ASSERT_TRUE(WaitProgress(out, 10));
+  pid_t pid = StartTarget("counter", out, 10);
+  ASSERT_GT(pid, 0);
   uint64_t at_dump = DumpAndReap(pid, tmp_.Sub("img"), out);
   ASSERT_GT(at_dump, 0u);
   // Dead means dead: nothing moves.
@@ -76,9 +92,8 @@ TEST_F(CriuRestoreTest, CounterContinuesAfterRestore) {
 
 TEST_F(CriuRestoreTest, FilesAndPipeSurvive) {
   auto out = tmp_.path() / "files";
-  pid_t pid = StartWorkload("files", out);
-  cleanup_.push_back(pid);
-  ASSERT_TRUE(WaitProgress(out, 10));
+  pid_t pid = StartTarget("files", out, 10);
+  ASSERT_GT(pid, 0);
   uint64_t at_dump = DumpAndReap(pid, tmp_.Sub("img"), out);
   pid_t restored = RestoreSamePid(pid, tmp_.path() / "img");
   ASSERT_GT(restored, 0);
@@ -90,9 +105,8 @@ TEST_F(CriuRestoreTest, FilesAndPipeSurvive) {
 
 TEST_F(CriuRestoreTest, ForkedChildrenContinue) {
   auto out = tmp_.path() / "fork";
-  pid_t pid = StartWorkload("fork", out, {"--children", "3"});
-  cleanup_.push_back(pid);
-  ASSERT_TRUE(WaitProgress(out, 10));
+  pid_t pid = StartTarget("fork", out, 10, {"--children", "3"});
+  ASSERT_GT(pid, 0);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(WaitProgress(out.string() + "." + std::to_string(i), 5));
   std::vector<pid_t> kids = ChildrenOf(pid);
   ASSERT_EQ(kids.size(), 3u);
@@ -111,9 +125,8 @@ TEST_F(CriuRestoreTest, ForkedChildrenContinue) {
 
 TEST_F(CriuRestoreTest, MemoryContentIsIntact) {
   auto out = tmp_.path() / "memory";
-  pid_t pid = StartWorkload("memory", out, {"--mib", "64"});
-  cleanup_.push_back(pid);
-  ASSERT_TRUE(WaitProgress(out, 2, 30s));
+  pid_t pid = StartTarget("memory", out, 2, {"--mib", "64"}, 30s);
+  ASSERT_GT(pid, 0);
   uint64_t at_dump = DumpAndReap(pid, tmp_.Sub("img"), out);
   pid_t restored = RestoreSamePid(pid, tmp_.path() / "img");
   ASSERT_GT(restored, 0);
@@ -124,23 +137,14 @@ TEST_F(CriuRestoreTest, MemoryContentIsIntact) {
 
 TEST_F(CriuRestoreTest, LeaveRunningKeepsOriginalUnchanged) {
   auto out = tmp_.path() / "counter";
-  pid_t pid = StartWorkload("counter", out);
-  cleanup_.push_back(pid);
-  ASSERT_TRUE(WaitProgress(out, 5));
-  DumpOptions o;
-  o.pid = pid;
-  o.images_dir = tmp_.Sub("img");
-  o.leave_running = true;
-  o.deadline = 60s;
+  pid_t pid = StartTarget("counter", out, 5);
+  ASSERT_GT(pid, 0);
+  DumpOptions o = DumpOf(pid, tmp_.Sub("img"), 60s, true);
   auto r = driver_->Dump(o);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_TRUE(fs::exists(o.images_dir / "inventory.img"));
   EXPECT_TRUE(fs::exists(r->log_path));
-  EXPECT_EQ(waitpid(pid, nullptr, WNOHANG), 0);
-  char s = ProcState(pid);
-  EXPECT_TRUE(s == 'S' || s == 'R') << s;
-  uint64_t n = ReadProgress(out).n;
-  EXPECT_TRUE(WaitProgress(out, n + 10));
+  ExpectRunsOn(pid, out, 10);
 }
 
 // Without soft-dirty tracking (a kernel without CONFIG_MEM_SOFT_DIRTY, as
@@ -151,14 +155,9 @@ TEST_F(CriuRestoreTest, PreDumpRefusedWithoutSoftDirty) {
   ASSERT_TRUE(features.ok()) << features.status().ToString();
   if (features->mem_track) GTEST_SKIP() << "this kernel has soft-dirty tracking: PreDumpThenDumpWithParent runs instead";
   auto out = tmp_.path() / "memory";
-  pid_t pid = StartWorkload("memory", out, {"--mib", "16"});
-  cleanup_.push_back(pid);
-  ASSERT_TRUE(WaitProgress(out, 1, 30s));
-  DumpOptions pre;
-  pre.pid = pid;
-  pre.images_dir = tmp_.Sub("pre1");
-  pre.deadline = 60s;
-  auto p = driver_->PreDump(pre);
+  pid_t pid = StartTarget("memory", out, 1, {"--mib", "16"}, 30s);
+  ASSERT_GT(pid, 0);
+  auto p = driver_->PreDump(DumpOf(pid, tmp_.Sub("pre1"), 60s));
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.status().code(), Code::kUnavailable) << p.status().ToString();
   EXPECT_TRUE(WaitProgress(out, ReadProgress(out).n + 2, 10s));
@@ -179,14 +178,9 @@ TEST_F(CriuRestoreTest, PreDumpThenDumpWithParent) {
     GTEST_SKIP() << "this kernel has no soft-dirty memory tracking (CONFIG_MEM_SOFT_DIRTY; "
                     "criu check --feature mem_dirty_track fails): pre-dumps cannot run here";
   auto out = tmp_.path() / "memory";
-  pid_t pid = StartWorkload("memory", out, {"--mib", "16"});
-  cleanup_.push_back(pid);
-  ASSERT_TRUE(WaitProgress(out, 1, 30s));
-  DumpOptions pre;
-  pre.pid = pid;
-  pre.images_dir = tmp_.Sub("pre1");
-  pre.deadline = 60s;
-  auto p = driver_->PreDump(pre);
+  pid_t pid = StartTarget("memory", out, 1, {"--mib", "16"}, 30s);
+  ASSERT_GT(pid, 0);
+  auto p = driver_->PreDump(DumpOf(pid, tmp_.Sub("pre1"), 60s));
   ASSERT_TRUE(p.ok()) << p.status().ToString();
   EXPECT_EQ(waitpid(pid, nullptr, WNOHANG), 0);  // pre-dump leaves it running
   DumpOptions o;
@@ -263,9 +257,8 @@ class EchoPeer {
 TEST_F(CriuRestoreTest, EstablishedTcpConnectionSurvives) {
   EchoPeer peer;
   auto out = tmp_.path() / "tcp";
-  pid_t pid = StartWorkload("tcp", out, {"--port", std::to_string(peer.port())});
-  cleanup_.push_back(pid);
-  ASSERT_TRUE(WaitProgress(out, 10));
+  pid_t pid = StartTarget("tcp", out, 10, {"--port", std::to_string(peer.port())});
+  ASSERT_GT(pid, 0);
   DumpOptions o;
   o.tcp_established = true;
   uint64_t at_dump = DumpAndReap(pid, tmp_.Sub("img"), out, o);
@@ -282,9 +275,8 @@ TEST_F(CriuRestoreTest, EstablishedTcpConnectionSurvives) {
 
 TEST_F(CriuRestoreTest, RestoredTreeIsNotTheCallersChild) {
   auto out = tmp_.path() / "counter";
-  pid_t pid = StartWorkload("counter", out);
-  cleanup_.push_back(pid);
-  ASSERT_TRUE(WaitProgress(out, 5));
+  pid_t pid = StartTarget("counter", out, 5);
+  ASSERT_GT(pid, 0);
   uint64_t at_dump = DumpAndReap(pid, tmp_.Sub("img"), out);
   // Restore from a forked helper (not a subreaper): were the tree attached to
   // the caller, its parent would be the helper.
@@ -296,10 +288,7 @@ TEST_F(CriuRestoreTest, RestoredTreeIsNotTheCallersChild) {
     int result[2] = {-1, -1};
     auto d = CriuDriver::Create(driver_->config());
     if (d.ok()) {
-      RestoreOptions ro;
-      ro.images_dir = tmp_.path() / "img";
-      ro.deadline = 60s;
-      auto r = (*d)->Restore(ro);
+      auto r = (*d)->Restore(RestoreOf(tmp_.path() / "img"));
       if (r.ok()) result[0] = r->pid, result[1] = ParentOf(r->pid);
       d->reset();  // _exit skips destructors: remove its private plugin dir
     }
@@ -329,24 +318,14 @@ TEST_F(CriuRestoreTest, PidNamespaceRestoreWhileOriginalRuns) {
   pid_t init = StartCounterInOwnPidNs(out, false, &unshare, &why);
   cleanup_.push_back(unshare);
   ASSERT_GT(init, 0) << why;
-  DumpOptions o;
-  o.pid = init;
-  o.images_dir = tmp_.Sub("img");
-  o.leave_running = true;
-  o.deadline = 60s;
+  DumpOptions o = DumpOf(init, tmp_.Sub("img"), 60s, true);
   auto d = driver_->Dump(o);
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   uint64_t at_dump = ReadProgress(out).n;
-  RestoreOptions ro;
-  ro.images_dir = o.images_dir;
-  ro.deadline = 60s;
+  RestoreOptions ro = RestoreOf(o.images_dir);
   auto r = driver_->Restore(ro);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  cleanup_.push_back(r->pid);
-  EXPECT_NE(r->pid, init);
-  EXPECT_EQ(InnermostPid(r->pid), 1);
-  EXPECT_TRUE(Alive(init));
-  EXPECT_TRUE(Alive(r->pid));
+  ExpectCopyBesideOriginal(r->pid, init);
   // Both write the same file; stop the original, the copy must go on.
   EXPECT_EQ(CopyCountsOnAfterOriginalDies(unshare, init, out, at_dump), "");
 }
@@ -366,12 +345,8 @@ TEST_F(CriuRestoreTest, PidAndMountNamespaceRestoreWhileOriginalRuns) {
   auto root = RestoreRootFor(init);
   ASSERT_TRUE(root.ok()) << root.status().ToString();
   EXPECT_EQ(*root, "/");
-  DumpOptions o;
-  o.pid = init;
-  o.images_dir = tmp_.Sub("img");
-  o.leave_running = true;
+  DumpOptions o = DumpOf(init, tmp_.Sub("img"), 60s, true);
   o.auto_ext_mounts = true;  // /dev/shm and the like stay the daemon's
-  o.deadline = 60s;
   auto d = driver_->Dump(o);
   ASSERT_TRUE(d.ok()) << d.status().ToString();
   EXPECT_TRUE(Alive(init));
@@ -379,9 +354,7 @@ TEST_F(CriuRestoreTest, PidAndMountNamespaceRestoreWhileOriginalRuns) {
     EXPECT_FALSE(e.path().filename().string().starts_with("tmpfs-")) << "tmpfs dumped: " << e.path();
   uint64_t at_dump = ReadProgress(out).n;
 
-  RestoreOptions ro;
-  ro.images_dir = o.images_dir;
-  ro.deadline = 60s;
+  RestoreOptions ro = RestoreOf(o.images_dir);
   // Without the root the driver refuses before CRIU runs (CRIU 4.2.1 would
   // crash: "mnt: BUG at criu/mount.c:48").
   auto refused = driver_->Restore(ro);
@@ -393,11 +366,7 @@ TEST_F(CriuRestoreTest, PidAndMountNamespaceRestoreWhileOriginalRuns) {
   ro.auto_ext_mounts = true;
   auto r = driver_->Restore(ro);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  cleanup_.push_back(r->pid);
-  EXPECT_NE(r->pid, init);
-  EXPECT_EQ(InnermostPid(r->pid), 1);
-  EXPECT_TRUE(Alive(init));
-  EXPECT_TRUE(Alive(r->pid));
+  ExpectCopyBesideOriginal(r->pid, init);
   // A mount namespace of its own, neither ours nor the original's...
   auto ns = [](pid_t p) { return fs::read_symlink(fmt::format("/proc/{}/ns/mnt", p)).string(); };
   EXPECT_NE(ns(r->pid), ns(getpid()));

@@ -14,8 +14,8 @@
 #include "criu/criu_driver.h"
 #include "criu/page_server.h"
 #include "criu/pagemap.pb.h"
-#include "criu_fixture.h"
-#include "criu_test_util.h"
+#include "tests/testing/criu_fixture.h"
+#include "tests/testing/criu_test_util.h"
 
 namespace ckptd::criu {
 namespace {
@@ -352,9 +352,8 @@ class PageServerCriuTest : public CriuFixture {
 
 TEST_F(PageServerCriuTest, MemoryDumpedOverTheSocketRestoresIntact) {
   auto out = tmp_.path() / "memory";
-  pid_t pid = StartWorkload("memory", out, {"--mib", "64"});
-  cleanup_.push_back(pid);
-  ASSERT_TRUE(WaitProgress(out, 2, 30s));
+  pid_t pid = StartTarget("memory", out, 2, {"--mib", "64"}, 30s);
+  ASSERT_GT(pid, 0);
   fs::path images = tmp_.Sub("img");
   DirSink sink(images);
   ASSERT_EQ(DumpOverSocketAndRestore(pid, images, &sink), pid);
@@ -374,9 +373,8 @@ TEST_F(PageServerCriuTest, MemoryDumpedOverTheSocketRestoresIntact) {
 // A tree: one pair per process, each restored with its own memory.
 TEST_F(PageServerCriuTest, ForkedTreeDumpedOverTheSocketContinues) {
   auto out = tmp_.path() / "fork";
-  pid_t pid = StartWorkload("fork", out, {"--children", "2"});
-  cleanup_.push_back(pid);
-  ASSERT_TRUE(WaitProgress(out, 5));
+  pid_t pid = StartTarget("fork", out, 5, {"--children", "2"});
+  ASSERT_GT(pid, 0);
   for (int i = 0; i < 2; ++i) ASSERT_TRUE(WaitProgress(out.string() + "." + std::to_string(i), 5));
   fs::path images = tmp_.Sub("img");
   DirSink sink(images);

@@ -9,10 +9,10 @@
 #include <gtest/gtest.h>
 
 #include "api/client.h"
-#include "criu_test_util.h"
 #include "daemon/daemon.h"
-#include "tests/api/api_test_util.h"
-#include "tests/systemd/daemon_process.h"
+#include "tests/testing/criu_test_util.h"
+#include "tests/testing/daemon_fixture.h"
+#include "tests/testing/daemon_process.h"
 
 namespace ckptd {
 namespace {
@@ -25,30 +25,27 @@ struct Case {
   const char* expected_status;  // after the restart
 };
 
+void PrintTo(const Case& c, std::ostream* os) { *os << "drain " << c.drain_s << " s"; }
+
 class SigtermTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(SigtermTest, DuringACheckpoint) {
   if (geteuid() != 0) GTEST_SKIP() << "CRIU needs root";
   testing::TempDir dir;
-  uint16_t port = testing::FreePort();
-  std::string log = dir.Sub("ckptd.log");
-  auto d = std::make_unique<testing::DaemonProcess>(
-      std::vector<std::string>{"--listen", "127.0.0.1:" + std::to_string(port), "--data-dir", dir.path(),
-                               "--shutdown-drain-s", GetParam().drain_s},
-      std::vector<std::string>{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"}, log);
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (testing::HttpGetStatus(port, "/healthz") != 200 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  ASSERT_EQ(testing::HttpGetStatus(port, "/healthz"), 200) << d->Log();
-  std::string token = testing::ReadFileText(dir.Sub("token"));
-  while (!token.empty() && std::isspace(static_cast<unsigned char>(token.back()))) token.pop_back();
+  testing::DaemonChild::Options o;
+  o.args = {"--shutdown-drain-s", GetParam().drain_s};
+  o.log = dir.File("ckptd.log");
+  o.timeout = std::chrono::seconds(30);
+  testing::DaemonChild child;
+  ASSERT_GE(child.Start(dir.path(), o), 0) << testing::ReadFileText(o.log);
+  testing::DaemonProcess* d = child.process();
+  api::HttpClient* client = child.client();
 
-  auto out = std::filesystem::path(dir.path()) / "memory";
+  auto out = dir.path() / "memory";
   pid_t target = ct::StartWorkload("memory", out, {"--mib", "768"});
   ASSERT_GT(target, 0);
   ASSERT_TRUE(ct::WaitProgress(out, 1, std::chrono::seconds(60)));
 
-  auto client = api::HttpClient::Create("http://127.0.0.1:" + std::to_string(port), token).value();
   auto sub = client->Send("POST", "/v2/jobs/checkpoint", json::serialize(json::object{{"pid", target}, {"leave_running", true}}));
   ASSERT_TRUE(sub.ok());
   ASSERT_EQ(sub->status, 202) << sub->body;
@@ -58,7 +55,7 @@ TEST_P(SigtermTest, DuringACheckpoint) {
 
   // SIGTERM once CRIU is at work on the target.
   std::string phase;
-  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   while (std::chrono::steady_clock::now() < deadline) {
     auto j = client->Send("GET", "/v2/jobs/" + job_id);
     ASSERT_TRUE(j.ok());

@@ -239,7 +239,9 @@ int Lock(int pid, unsigned timeout_ms) {
 int Checkpoint(int pid) {
   return Run(
       "checkpoint", pid, "",
-      [](const std::string& dir, int pid, void*) { return Transition(dir, "checkpoint", pid, kLocked, kCheckpointed); },
+      [](const std::string& dir, int target, void*) {
+        return Transition(dir, "checkpoint", target, kLocked, kCheckpointed);
+      },
       nullptr);
 }
 
@@ -256,7 +258,7 @@ int Restore(int pid, const std::string& device_map) {
 int Unlock(int pid) {
   return Run(
       "unlock", pid, "",
-      [](const std::string& dir, int pid, void*) { return Transition(dir, "unlock", pid, kLocked, kRunning); },
+      [](const std::string& dir, int target, void*) { return Transition(dir, "unlock", target, kLocked, kRunning); },
       nullptr);
 }
 

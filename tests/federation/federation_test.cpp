@@ -13,7 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "federation/upstream_mirror.h"
-#include "tests/api/api_test_util.h"
+#include "tests/testing/daemon_fixture.h"
 
 namespace ckptd::testing {
 namespace {
@@ -64,8 +64,8 @@ class FederationTest : public ::testing::Test {
  protected:
   void SetUp() override { upstream_port_ = FreePort(); }
   void TearDown() override {
-    local_.reset();
-    upstream_.reset();
+    local_.Stop();
+    upstream_.Stop();
   }
 
   Config UpstreamConfig() const {
@@ -83,15 +83,11 @@ class FederationTest : public ::testing::Test {
     return c;
   }
   void StartUpstream() {
-    upstream_ = std::make_unique<Daemon>(UpstreamConfig());
-    auto st = upstream_->Start();
-    ASSERT_TRUE(st.ok()) << st.ToString();
-    ASSERT_EQ(upstream_->port(), upstream_port_);
+    ASSERT_TRUE(upstream_.Start(UpstreamConfig()));
+    ASSERT_EQ(upstream_.daemon_->port(), upstream_port_);
   }
   void StartLocal(Config c) {
-    local_ = std::make_unique<Daemon>(std::move(c));
-    auto st = local_->Start();
-    ASSERT_TRUE(st.ok()) << st.ToString();
+    ASSERT_TRUE(local_.Start(std::move(c)));
   }
   void StartLocal() { StartLocal(LocalConfig()); }
 
@@ -103,12 +99,12 @@ class FederationTest : public ::testing::Test {
 
   // The local API, as a node agent would call it.
   std::string Create(const std::string& name) {
-    auto r = ClientFor(local_.get())->Send("POST", "/v2/checkpoints", json::serialize(json::object{{"name", name}}));
+    auto r = local_.client_->Send("POST", "/v2/checkpoints", json::serialize(json::object{{"name", name}}));
     EXPECT_TRUE(r.ok() && r->status == 200) << (r.ok() ? r->body : r.status().ToString());
     return r.ok() ? r->body : "";
   }
   void Call(const std::string& method, const std::string& target, const json::value& body = nullptr) {
-    auto r = ClientFor(local_.get())->Send(method, target, body.is_null() ? "" : json::serialize(body));
+    auto r = local_.client_->Send(method, target, body.is_null() ? "" : json::serialize(body));
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     ASSERT_EQ(r->status, 200) << method << " " << target << ": " << r->body;
   }
@@ -130,11 +126,11 @@ class FederationTest : public ::testing::Test {
     return json::parse(r->body);
   }
   std::optional<std::string> LinkOf(const std::string& id) {
-    auto r = local_->catalog()->Get(id);
+    auto r = local_.daemon_->catalog()->Get(id);
     return r.ok() ? r->upstream_id : std::nullopt;
   }
   size_t UpstreamCount() {
-    auto r = ClientFor(upstream_.get())->Send("GET", "/v2/checkpoints");
+    auto r = upstream_.client_->Send("GET", "/v2/checkpoints");
     return r.ok() && r->status == 200 ? json::parse(r->body).as_array().size() : 0;
   }
 
@@ -152,13 +148,13 @@ class FederationTest : public ::testing::Test {
   }
   // Waits for the outbox to drain, then checks the upstream copy of `id`.
   void ExpectMirrored(const std::string& id) {
-    ASSERT_TRUE(Eventually([&] { return local_->upstream_mirror()->pending() == 0; }))
-        << json::serialize(local_->Health());
+    ASSERT_TRUE(Eventually([&] { return local_.daemon_->upstream_mirror()->pending() == 0; }))
+        << json::serialize(local_.daemon_->Health());
     auto link = LinkOf(id);
     ASSERT_TRUE(link.has_value()) << "no upstream id stored for " << id;
     EXPECT_NE(*link, id);
-    json::value local = Get(local_.get(), id);
-    json::value upstream = Get(upstream_.get(), *link);
+    json::value local = Get(local_.daemon_.get(), id);
+    json::value upstream = Get(upstream_.daemon_.get(), *link);
     ASSERT_FALSE(upstream.is_null()) << "upstream has no checkpoint " << *link;
     EXPECT_EQ(json::serialize(Lifecycle(local)), json::serialize(Lifecycle(upstream)));
   }
@@ -166,8 +162,8 @@ class FederationTest : public ::testing::Test {
   TempDir upstream_dir_{"ckptd-upstream"};
   TempDir local_dir_{"ckptd-local"};
   uint16_t upstream_port_ = 0;
-  std::unique_ptr<Daemon> upstream_;
-  std::unique_ptr<Daemon> local_;
+  testing::InProcessDaemon upstream_;
+  testing::InProcessDaemon local_;
 };
 
 TEST_F(FederationTest, HappyPathMirrorsEveryStepAndLinksIds) {
@@ -175,28 +171,28 @@ TEST_F(FederationTest, HappyPathMirrorsEveryStepAndLinksIds) {
   StartLocal();
   std::string id = Create("train-42");
   ExpectMirrored(id);
-  json::value up = Get(upstream_.get(), *LinkOf(id));
+  json::value up = Get(upstream_.daemon_.get(), *LinkOf(id));
   EXPECT_EQ(up.at("status"), "initializing");
 
   Info(id, "NVIDIA H100 80GB HBM3");
   ExpectMirrored(id);
-  EXPECT_EQ(Get(upstream_.get(), *LinkOf(id)).at("status"), "updated_info");
+  EXPECT_EQ(Get(upstream_.daemon_.get(), *LinkOf(id)).at("status"), "updated_info");
   // A refresh of info while updated_info is mirrored too.
   Info(id, "NVIDIA H200");
   ExpectMirrored(id);
-  EXPECT_EQ(Get(upstream_.get(), *LinkOf(id)).at("gpu"), "NVIDIA H200");
+  EXPECT_EQ(Get(upstream_.daemon_.get(), *LinkOf(id)).at("gpu"), "NVIDIA H200");
 
   Uploaded(id);
   ExpectMirrored(id);
-  EXPECT_EQ(Get(upstream_.get(), *LinkOf(id)).at("status"), "ready");
+  EXPECT_EQ(Get(upstream_.daemon_.get(), *LinkOf(id)).at("status"), "ready");
   Deprecate(id);
   ExpectMirrored(id);
-  EXPECT_EQ(Get(upstream_.get(), *LinkOf(id)).at("status"), "deprecated");
+  EXPECT_EQ(Get(upstream_.daemon_.get(), *LinkOf(id)).at("status"), "deprecated");
 
   // One upstream checkpoint, no leftover rows (linking the id wrote none).
   EXPECT_EQ(UpstreamCount(), 1u);
-  EXPECT_EQ(OutboxRows(local_->db()), 0u);
-  auto h = local_->Health().at("upstream");
+  EXPECT_EQ(OutboxRows(local_.daemon_->db()), 0u);
+  auto h = local_.daemon_->Health().at("upstream");
   EXPECT_EQ(h.at("enabled"), true);
   EXPECT_EQ(h.at("pending"), 0);
   EXPECT_TRUE(h.at("last_error").is_null()) << json::serialize(h);
@@ -213,20 +209,20 @@ TEST_F(FederationTest, UpstreamDownDuringCheckpointThenBackConverges) {
   Info(b, "NVIDIA A100");
   // 4 events for a, 2 for b, all held while the upstream is down.
   ASSERT_TRUE(Eventually([&] {
-    auto h = local_->Health().at("upstream");
+    auto h = local_.daemon_->Health().at("upstream");
     return !h.at("last_error").is_null() && h.at("pending") == 6;
-  })) << json::serialize(local_->Health());
+  })) << json::serialize(local_.daemon_->Health());
   EXPECT_FALSE(LinkOf(a).has_value());
-  EXPECT_EQ(OutboxRows(local_->db()), 6u);
+  EXPECT_EQ(OutboxRows(local_.daemon_->db()), 6u);
 
   StartUpstream();  // back, on the same port
   ExpectMirrored(a);
   ExpectMirrored(b);
-  EXPECT_EQ(Get(upstream_.get(), *LinkOf(a)).at("status"), "deprecated");
-  EXPECT_EQ(Get(upstream_.get(), *LinkOf(b)).at("status"), "updated_info");
+  EXPECT_EQ(Get(upstream_.daemon_.get(), *LinkOf(a)).at("status"), "deprecated");
+  EXPECT_EQ(Get(upstream_.daemon_.get(), *LinkOf(b)).at("status"), "updated_info");
   EXPECT_EQ(UpstreamCount(), 2u);
-  EXPECT_EQ(OutboxRows(local_->db()), 0u);
-  EXPECT_TRUE(local_->Health().at("upstream").at("last_error").is_null());
+  EXPECT_EQ(OutboxRows(local_.daemon_->db()), 0u);
+  EXPECT_TRUE(local_.daemon_->Health().at("upstream").at("last_error").is_null());
 }
 
 TEST_F(FederationTest, UpstreamStopsMidwayThenRestartsOnSamePort) {
@@ -237,18 +233,18 @@ TEST_F(FederationTest, UpstreamStopsMidwayThenRestartsOnSamePort) {
   ExpectMirrored(id);
   std::string uid = *LinkOf(id);
 
-  upstream_.reset();  // down mid-lifecycle
+  upstream_.Stop();  // down mid-lifecycle
   Uploaded(id);
   Deprecate(id);
   ASSERT_TRUE(Eventually([&] {
-    auto h = local_->Health().at("upstream");
+    auto h = local_.daemon_->Health().at("upstream");
     return !h.at("last_error").is_null() && h.at("pending") == 2;
-  })) << json::serialize(local_->Health());
+  })) << json::serialize(local_.daemon_->Health());
 
   StartUpstream();  // same data dir and port
   ExpectMirrored(id);
   EXPECT_EQ(*LinkOf(id), uid);  // the same upstream checkpoint, not a new one
-  EXPECT_EQ(Get(upstream_.get(), uid).at("status"), "deprecated");
+  EXPECT_EQ(Get(upstream_.daemon_.get(), uid).at("status"), "deprecated");
   EXPECT_EQ(UpstreamCount(), 1u);
 }
 
@@ -257,19 +253,19 @@ TEST_F(FederationTest, LocalRestartWithPendingEventsLosesNothing) {
   std::string id = Create("restart");
   Info(id, "none");
   Uploaded(id);
-  ASSERT_EQ(local_->upstream_mirror()->pending(), 3);
+  ASSERT_EQ(local_.daemon_->upstream_mirror()->pending(), 3);
 
-  local_.reset();  // stop with 3 undelivered events
+  local_.Stop();  // stop with 3 undelivered events
   StartLocal();
-  EXPECT_EQ(local_->upstream_mirror()->pending(), 3);
-  EXPECT_EQ(OutboxRows(local_->db()), 3u);
+  EXPECT_EQ(local_.daemon_->upstream_mirror()->pending(), 3);
+  EXPECT_EQ(OutboxRows(local_.daemon_->db()), 3u);
   // New events continue the sequence after the surviving ones.
   Deprecate(id);
-  EXPECT_EQ(local_->upstream_mirror()->pending(), 4);
+  EXPECT_EQ(local_.daemon_->upstream_mirror()->pending(), 4);
 
   StartUpstream();
   ExpectMirrored(id);
-  EXPECT_EQ(Get(upstream_.get(), *LinkOf(id)).at("status"), "deprecated");
+  EXPECT_EQ(Get(upstream_.daemon_.get(), *LinkOf(id)).at("status"), "deprecated");
   EXPECT_EQ(UpstreamCount(), 1u);
 }
 
@@ -284,7 +280,7 @@ TEST_F(FederationTest, ReplayedEventsAfterCrashAreIdempotent) {
   Uploaded(id);
   ExpectMirrored(id);
   std::string uid = *LinkOf(id);
-  local_.reset();
+  local_.Stop();
   {
     auto db = Db::Open(LocalConfig().DbDir());
     ASSERT_TRUE(db.ok()) << db.status().ToString();
@@ -320,13 +316,13 @@ TEST_F(FederationTest, ReplayedEventsAfterCrashAreIdempotent) {
   StartLocal();  // the sender picks the replayed rows up at once
   // create is skipped (linked), info and uploaded answer 409 (upstream ready).
   ExpectMirrored(id);
-  EXPECT_EQ(OutboxRows(local_->db()), 0u);
+  EXPECT_EQ(OutboxRows(local_.daemon_->db()), 0u);
   EXPECT_EQ(*LinkOf(id), uid);
   EXPECT_EQ(UpstreamCount(), 1u);
-  EXPECT_EQ(Get(upstream_.get(), uid).at("status"), "ready");
+  EXPECT_EQ(Get(upstream_.daemon_.get(), uid).at("status"), "ready");
   // 409s are taken as applied, not reported as dropped events.
-  EXPECT_TRUE(local_->Health().at("upstream").at("last_error").is_null())
-      << json::serialize(local_->Health());
+  EXPECT_TRUE(local_.daemon_->Health().at("upstream").at("last_error").is_null())
+      << json::serialize(local_.daemon_->Health());
   Deprecate(id);
   ExpectMirrored(id);
 }
@@ -336,21 +332,21 @@ TEST_F(FederationTest, UnreachableUpstreamDoesNotBlockLocalApi) {
   auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < 20; ++i) Create("n" + std::to_string(i));
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
-  EXPECT_EQ(local_->upstream_mirror()->pending(), 20);
+  EXPECT_EQ(local_.daemon_->upstream_mirror()->pending(), 20);
 }
 
 TEST_F(FederationTest, DisabledWritesNoOutboxRows) {
   StartUpstream();
   StartLocal(TestConfig(local_dir_.path()));  // no upstream_url
-  EXPECT_EQ(local_->upstream_mirror(), nullptr);
+  EXPECT_EQ(local_.daemon_->upstream_mirror(), nullptr);
   std::string id = Create("off");
   Info(id, "none");
   Uploaded(id);
   Deprecate(id);
-  EXPECT_EQ(OutboxKeys(local_->db()), 0u);
+  EXPECT_EQ(OutboxKeys(local_.daemon_->db()), 0u);
   EXPECT_FALSE(LinkOf(id).has_value());
   EXPECT_EQ(UpstreamCount(), 0u);
-  auto h = local_->Health().at("upstream");
+  auto h = local_.daemon_->Health().at("upstream");
   EXPECT_EQ(h.at("enabled"), false);
   EXPECT_EQ(h.at("pending"), 0);
 }

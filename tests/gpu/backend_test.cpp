@@ -9,7 +9,7 @@
 
 #include "gpu/cuda_checkpoint_tool.h"
 #include "gpu/cuda_driver.h"
-#include "gpu_test_util.h"
+#include "tests/gpu/gpu_test_util.h"
 
 namespace ckptd::gpu::testing {
 namespace {
@@ -106,16 +106,11 @@ TEST_F(LoaderTest, FactoryUnavailableWithNeither) {
 
 // ---- conformance: both backends ---------------------------------------------
 
-enum class Backend { kDriverApi, kTool };
-
-class BackendTest : public FakeCudaTest, public ::testing::WithParamInterface<Backend> {
+class BackendTest : public FakeCudaBackendTest {
  protected:
   void SetUp() override {
-    FakeCudaTest::SetUp();
-    backend_ = OpenGpuCheckpointer(GetParam() == Backend::kDriverApi ? DriverConfig() : ToolConfig(),
-                                   SystemProcessRunner::Default());
-    ASSERT_TRUE(backend_.availability.available) << backend_.availability.reason;
-    ASSERT_EQ(backend_.availability.backend, GetParam() == Backend::kDriverApi ? "driver-api" : "cuda-checkpoint");
+    FakeCudaBackendTest::SetUp();
+    if (HasFatalFailure()) return;
     ckpt_ = backend_.checkpointer.get();
   }
   GpuProcessState State(int pid) {
@@ -124,7 +119,6 @@ class BackendTest : public FakeCudaTest, public ::testing::WithParamInterface<Ba
     return s.ok() ? *s : GpuProcessState::kFailed;
   }
 
-  GpuBackend backend_;
   GpuCheckpointer* ckpt_ = nullptr;
 };
 
@@ -213,8 +207,7 @@ TEST_P(BackendTest, NonCudaProcessIsAnError) {
   EXPECT_EQ(StateOf(plain.pid()), "");
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, BackendTest, ::testing::Values(Backend::kDriverApi, Backend::kTool),
-                         [](const auto& tp) { return tp.param == Backend::kDriverApi ? "DriverApi" : "Tool"; });
+INSTANTIATE_TEST_SUITE_P(Backends, BackendTest, ::testing::Values(Backend::kDriverApi, Backend::kTool), BackendName);
 
 // ---- tool specifics -------------------------------------------------------
 

@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "gpu/discovery.h"
-#include "gpu_test_util.h"
+#include "tests/gpu/gpu_test_util.h"
 
 namespace ckptd::gpu::testing {
 namespace {

@@ -1,5 +1,6 @@
 // Shared helpers for the gpu/ tests: a fresh fake-driver state dir per test,
-// GPU-using child processes, fault switches and state-file reads.
+// GPU-using child processes, fault switches and state-file reads, and a
+// fixture for suites run against both backends.
 #pragma once
 
 #include <fcntl.h>
@@ -19,6 +20,7 @@
 
 #include "common/subprocess.h"
 #include "gpu/checkpointer.h"
+#include "tests/testing/test_util.h"
 
 namespace ckptd::gpu::testing {
 
@@ -80,15 +82,8 @@ class Child {
 class FakeCudaTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/ckptd-gpu-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
     setenv("CKPTD_FAKE_CUDA_STATE_DIR", dir_.c_str(), 1);
     unsetenv("CKPTD_FAKE_CUDA_INIT_ERROR");
-  }
-  void TearDown() override {
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
   }
 
   // A running process that has the fake libcuda.so.1 mapped.
@@ -141,7 +136,30 @@ class FakeCudaTest : public ::testing::Test {
     return c;
   }
 
-  std::string dir_;
+  ckptd::testing::TempDir tmp_{"ckptd-gpu-test"};
+  const std::string dir_ = tmp_.path().string();
+};
+
+// The two backends over the fake driver, for suites run against both.
+enum class Backend { kDriverApi, kTool };
+inline std::string BackendName(const ::testing::TestParamInfo<Backend>& tp) {
+  return tp.param == Backend::kDriverApi ? "DriverApi" : "Tool";
+}
+inline void PrintTo(Backend b, std::ostream* os) { *os << (b == Backend::kDriverApi ? "driver-api" : "cuda-checkpoint"); }
+
+// FakeCudaTest with backend_ opened for the parameter: the test fails
+// unless that backend is available.
+class FakeCudaBackendTest : public FakeCudaTest, public ::testing::WithParamInterface<Backend> {
+ protected:
+  void SetUp() override {
+    FakeCudaTest::SetUp();
+    backend_ = OpenGpuCheckpointer(GetParam() == Backend::kDriverApi ? DriverConfig() : ToolConfig(),
+                                   SystemProcessRunner::Default());
+    ASSERT_TRUE(backend_.availability.available) << backend_.availability.reason;
+    ASSERT_EQ(backend_.availability.backend, GetParam() == Backend::kDriverApi ? "driver-api" : "cuda-checkpoint");
+  }
+
+  GpuBackend backend_;
 };
 
 }  // namespace ckptd::gpu::testing

@@ -5,7 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "gpu/orchestrator.h"
-#include "gpu_test_util.h"
+#include "tests/gpu/gpu_test_util.h"
 
 namespace ckptd::gpu::testing {
 namespace {
@@ -14,21 +14,26 @@ using namespace std::chrono_literals;
 
 bool Contains(const std::string& hay, const std::string& needle) { return hay.find(needle) != std::string::npos; }
 
-enum class Backend { kDriverApi, kTool };
-
-class OrchestratorTest : public FakeCudaTest, public ::testing::WithParamInterface<Backend> {
+class OrchestratorTest : public FakeCudaBackendTest {
  protected:
   void SetUp() override {
-    FakeCudaTest::SetUp();
-    backend_ = OpenGpuCheckpointer(GetParam() == Backend::kDriverApi ? DriverConfig() : ToolConfig(),
-                                   SystemProcessRunner::Default());
-    ASSERT_TRUE(backend_.availability.available) << backend_.availability.reason;
+    FakeCudaBackendTest::SetUp();
+    if (HasFatalFailure()) return;
     a_ = StartGpuProcess();
     b_ = StartGpuProcess();
     pids_ = {a_->pid(), b_->pid()};
   }
   GpuOrchestrator Orchestrator() {
     return GpuOrchestrator(backend_.checkpointer.get(), OrchestratorOptions{3, 10ms});
+  }
+  // PrepareForDump of every process fails and rolls back: each is running
+  // again. Its status; *report gets the steps.
+  Status FailedPrepare(GpuReport* report) {
+    auto orch = Orchestrator();
+    Status st = orch.PrepareForDump(pids_, 5s, report);
+    EXPECT_FALSE(st.ok());
+    ExpectAll("running");
+    return st;
   }
   void ExpectAll(const std::string& state) {
     for (int pid : pids_) EXPECT_EQ(StateOf(pid), state) << "pid " << pid;
@@ -41,7 +46,6 @@ class OrchestratorTest : public FakeCudaTest, public ::testing::WithParamInterfa
     return n;
   }
 
-  GpuBackend backend_;
   std::unique_ptr<Child> a_, b_;
   std::vector<int> pids_;
 };
@@ -120,12 +124,10 @@ TEST_P(OrchestratorTest, LockTimeoutRollsBackEveryProcess) {
 
 TEST_P(OrchestratorTest, FailingCheckpointRollsBackEveryProcess) {
   SetFault("fail_checkpoint." + std::to_string(pids_[1]), "code=2");
-  auto orch = Orchestrator();
   GpuReport report;
-  Status st = orch.PrepareForDump(pids_, 5s, &report);
+  Status st = FailedPrepare(&report);
   ASSERT_FALSE(st.ok());
   EXPECT_TRUE(Contains(st.message(), "rolled back 2")) << st.message();
-  ExpectAll("running");
   EXPECT_EQ(CountSteps(report.Find(pids_[1]), "prepare", "checkpoint", false), 1);
   EXPECT_EQ(CountSteps(report.Find(pids_[1]), "rollback", "unlock"), 1);
 }
@@ -133,12 +135,10 @@ TEST_P(OrchestratorTest, FailingCheckpointRollsBackEveryProcess) {
 TEST_P(OrchestratorTest, FailingRestoreDuringRollbackIsRetried) {
   SetFault("fail_checkpoint." + std::to_string(pids_[1]), "");
   SetFault("fail_restore." + std::to_string(pids_[0]), "count=1");
-  auto orch = Orchestrator();
   GpuReport report;
-  Status st = orch.PrepareForDump(pids_, 5s, &report);
+  Status st = FailedPrepare(&report);
   ASSERT_FALSE(st.ok());
   EXPECT_FALSE(Contains(st.message(), "rollback failed")) << st.message();
-  ExpectAll("running");
   EXPECT_EQ(CountSteps(report.Find(pids_[0]), "rollback", "restore", false), 1);
   EXPECT_EQ(CountSteps(report.Find(pids_[0]), "rollback", "restore", true), 1);
 }
@@ -214,7 +214,7 @@ TEST_P(OrchestratorTest, SlowStepsShowInTimings) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, OrchestratorTest, ::testing::Values(Backend::kDriverApi, Backend::kTool),
-                         [](const auto& tp) { return tp.param == Backend::kDriverApi ? "DriverApi" : "Tool"; });
+                         BackendName);
 
 }  // namespace
 }  // namespace ckptd::gpu::testing

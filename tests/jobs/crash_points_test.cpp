@@ -28,9 +28,9 @@
 
 #include "common/crash_point.h"
 #include "common/proc.h"
-#include "criu_test_util.h"
-#include "tests/jobs/daemon_child.h"
-#include "tests/test_util.h"
+#include "tests/testing/criu_test_util.h"
+#include "tests/testing/daemon_process.h"
+#include "tests/testing/test_util.h"
 
 namespace ckptd {
 namespace {
@@ -143,16 +143,16 @@ class CrashPointTest : public ::testing::TestWithParam<Case> {
 
   // The real daemon on dir_, with `crash_at` / `fail_at` armed.
   void StartDaemon(const std::string& crash_at = "", const std::string& fail_at = "") {
-    std::vector<std::string> args = {"--log-level", "info", "--page-server",
-                                     variant() == Variant::kPageServer ? "true" : "false"};
-    if (variant() == Variant::kBackpressure) args.insert(args.end(), {"--staging-backlog-bytes", "4194304"});
-    if (Gpu(variant())) args.insert(args.end(), {"--cuda-library", kFakeLib});
-    std::vector<std::string> env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-                                    "CKPTD_FAKE_CUDA_STATE_DIR=" + gpu_state_.string()};
-    if (!crash_at.empty()) env.push_back("CKPTD_CRASH_AT=" + crash_at);
-    if (!fail_at.empty()) env.push_back("CKPTD_FAIL_AT=" + fail_at);
-    std::string log = dir_.Sub("ckptd-" + std::to_string(++starts_) + ".log");
-    ASSERT_GE(daemon_.Start(dir_.path(), args, env, log, 60s), 0) << testing::ReadFileText(log);
+    testing::DaemonChild::Options o;
+    o.args = {"--log-level", "info", "--page-server", variant() == Variant::kPageServer ? "true" : "false"};
+    if (variant() == Variant::kBackpressure) o.args.insert(o.args.end(), {"--staging-backlog-bytes", "4194304"});
+    if (Gpu(variant())) o.args.insert(o.args.end(), {"--cuda-library", kFakeLib});
+    o.env.push_back("CKPTD_FAKE_CUDA_STATE_DIR=" + gpu_state_.string());
+    if (!crash_at.empty()) o.env.push_back("CKPTD_CRASH_AT=" + crash_at);
+    if (!fail_at.empty()) o.env.push_back("CKPTD_FAIL_AT=" + fail_at);
+    o.log = dir_.File("ckptd-" + std::to_string(++starts_) + ".log");
+    o.timeout = 60s;
+    ASSERT_GE(daemon_.Start(dir_.path(), o), 0) << testing::ReadFileText(o.log);
   }
   json::value Call(const std::string& method, const std::string& target, const json::object& body = {},
                    int* status = nullptr) {
@@ -297,12 +297,12 @@ class CrashPointTest : public ::testing::TestWithParam<Case> {
     EXPECT_EQ(status, 200);
     for (const auto& c : Checkpoints()) {
       if (c.at("status") != "deprecated") continue;
-      EXPECT_FALSE(fs::exists(dir_.path() + "/images/" + std::string(c.at("id").as_string()))) << json::serialize(c);
+      EXPECT_FALSE(fs::exists(dir_.File("images/") + std::string(c.at("id").as_string()))) << json::serialize(c);
     }
     std::error_code ec;
-    for (const auto& e : fs::recursive_directory_iterator(dir_.path() + "/images", ec))
+    for (const auto& e : fs::recursive_directory_iterator(dir_.File("images"), ec))
       EXPECT_EQ(e.path().filename().string().find(".ckptd-tmp-"), std::string::npos) << e.path();
-    for (const auto& e : fs::directory_iterator(dir_.path() + "/staging", ec)) ADD_FAILURE() << "left in staging: " << e.path();
+    for (const auto& e : fs::directory_iterator(dir_.File("staging"), ec)) ADD_FAILURE() << "left in staging: " << e.path();
   }
 
   testing::TempDir dir_;

@@ -23,7 +23,7 @@
 #include "store/db.h"
 #include "store/job_store.h"
 #include "tests/jobs/job_fakes.h"
-#include "tests/test_util.h"
+#include "tests/testing/test_util.h"
 
 namespace ckptd {
 namespace {
@@ -35,11 +35,11 @@ using testing::Sleeper;
 class PipelineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    db_ = Db::Open(dir_.Sub("db")).value();
+    db_ = Db::Open(dir_.File("db")).value();
     catalog_ = std::make_unique<Catalog>(db_.get(), SystemClock::Default());
     ASSERT_TRUE(catalog_->Init().ok());
     jobs_ = std::make_unique<JobStore>(db_.get());
-    opts_.staging_dir = dir_.Sub("staging");
+    opts_.staging_dir = dir_.File("staging");
     opts_.images_uri = "memory://images/";
     fs::create_directories(opts_.staging_dir);
     std::promise<criu::ProbeResult> probe;

@@ -7,7 +7,7 @@
 
 #include <boost/json.hpp>
 
-#include "tests/test_util.h"
+#include "tests/testing/test_util.h"
 
 namespace ckptd {
 namespace {

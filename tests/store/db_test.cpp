@@ -4,7 +4,7 @@
 #include <rocksdb/write_buffer_manager.h>
 
 #include "store/db.h"
-#include "tests/test_util.h"
+#include "tests/testing/test_util.h"
 
 namespace ckptd {
 namespace {

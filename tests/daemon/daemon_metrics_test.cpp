@@ -1,0 +1,57 @@
+// GET /metrics: valid Prometheus text whose counters follow the API.
+#include "tests/testing/daemon_fixture.h"
+#include "tests/testing/prom_parser.h"
+
+namespace ckptd {
+namespace {
+
+using testing::DaemonFixture;
+
+class MetricsTest : public DaemonFixture {
+ protected:
+  testing::PromParse Scrape() {
+    auto r = Client()->Send("GET", "/metrics");
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->Header("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+    auto p = testing::ParsePrometheusText(r->body);
+    EXPECT_TRUE(p.error.empty()) << p.error;
+    return p;
+  }
+};
+
+TEST_F(MetricsTest, NeedsTheToken) { EXPECT_EQ(Client("")->Send("GET", "/metrics")->status, 401); }
+
+TEST_F(MetricsTest, RequestAndCheckpointCountersMove) {
+  auto before = Scrape();
+  EXPECT_EQ(before.Value("ckptd_checkpoints", {{"status", "initializing"}}), 0);
+  EXPECT_EQ(before.Value("ckptd_build_info"), 1);
+  EXPECT_GE(before.Value("ckptd_rocksdb_size_bytes"), 0);
+
+  std::string a = Client()->Send("POST", "/v2/checkpoints")->body;
+  std::string b = Client()->Send("POST", "/v2/checkpoints")->body;
+  ASSERT_EQ(Client()->Send("PATCH", "/v2/checkpoints/deprecate/" + b)->status, 200);
+  ASSERT_EQ(Client()->Send("GET", "/v2/checkpoints/nope")->status, 400);
+
+  auto after = Scrape();
+  EXPECT_EQ(after.Value("ckptd_checkpoints", {{"status", "initializing"}}), 1);
+  EXPECT_EQ(after.Value("ckptd_checkpoints", {{"status", "deprecated"}}), 1);
+  EXPECT_EQ(after.Value("ckptd_http_requests_total",
+                        {{"method", "POST"}, {"route", "/v2/checkpoints"}, {"status", "200"}}),
+            2);
+  EXPECT_EQ(after.Value("ckptd_http_requests_total",
+                        {{"method", "GET"}, {"route", "/v2/checkpoints/{id}"}, {"status", "400"}}),
+            1);
+  EXPECT_GE(after.Value("ckptd_http_request_duration_seconds_count",
+                        {{"method", "POST"}, {"route", "/v2/checkpoints"}}),
+            2);
+  EXPECT_EQ(after.types["ckptd_http_request_duration_seconds"], "histogram");
+
+  // The status gauges are rebuilt from the catalog after a restart.
+  RestartDaemon();
+  auto restarted = Scrape();
+  EXPECT_EQ(restarted.Value("ckptd_checkpoints", {{"status", "initializing"}}), 1);
+  EXPECT_EQ(restarted.Value("ckptd_checkpoints", {{"status", "deprecated"}}), 1);
+}
+
+}  // namespace
+}  // namespace ckptd
