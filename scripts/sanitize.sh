@@ -37,6 +37,7 @@ fi
 # halt_on_error=0: a test reports every race it hits, and still fails
 # (exit code 66) when there was one.
 export TSAN_OPTIONS="halt_on_error=0:second_deadlock_stack=1:history_size=4"
+TSAN_OPTIONS="suppressions=$ROOT/tests/sanitizers/tsan.supp:$TSAN_OPTIONS"
 
 jobs=$(nproc)
 ctest_jobs=${CTEST_JOBS:-2}

@@ -30,8 +30,9 @@ class SessionTest : public DaemonFixture {
 
 TEST_F(SessionTest, UnauthenticatedBodyIsNeitherReadNorWaitedFor) {
   // 60 MB announced, none sent: the 401 must come from the header alone.
-  std::string head = "POST /checkpoints/put HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     "Content-Length: 60000000\r\n\r\n";
+  std::string head =
+      "POST /checkpoints/put HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 60000000\r\n\r\n";
   auto t0 = std::chrono::steady_clock::now();
   std::string out = ExpectAnswer(head, 401, 3s);
   EXPECT_NE(out.find("WWW-Authenticate: Bearer"), std::string::npos) << out.substr(0, 300);
@@ -63,8 +64,8 @@ TEST_F(SessionTest, TwoAuthorizationHeadersAre400) {
 }
 
 TEST_F(SessionTest, TransferCodingsOtherThanChunkedAre501) {
-  std::string req = "POST /v2/checkpoints HTTP/1.1\r\nHost: x\r\n" + Auth() +
-                    "Transfer-Encoding: gzip\r\nConnection: close\r\n\r\n";
+  std::string req =
+      "POST /v2/checkpoints HTTP/1.1\r\nHost: x\r\n" + Auth() + "Transfer-Encoding: gzip\r\nConnection: close\r\n\r\n";
   std::string out = ExpectAnswer(req, 501);
   req = "POST /v2/checkpoints HTTP/1.1\r\nHost: x\r\n" + Auth() +
         "Transfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n0\r\n\r\n";
@@ -75,6 +76,42 @@ TEST_F(SessionTest, MalformedChunkSizeIs400) {
   std::string req = "POST /v2/checkpoints HTTP/1.1\r\nHost: x\r\n" + Auth() +
                     "Transfer-Encoding: chunked\r\n\r\nzz-not-hex\r\nabc\r\n0\r\n\r\n";
   std::string out = ExpectAnswer(req, 400);
+}
+
+TEST_F(SessionTest, TargetThatIsNotUtf8OnceDecodedIs400) {
+  // Found by fuzz_api_json: the agent route echoed the thread id into its
+  // JSON answer, which was then not JSON.
+  std::string out = ExpectAnswer("GET /threads/t%CD1/state/checkpoint HTTP/1.1\r\nHost: x\r\n" + Auth() + "\r\n", 400);
+  EXPECT_NE(out.find("not UTF-8"), std::string::npos) << out.substr(0, 300);
+  ExpectAnswer("GET /v2/checkpoints?ids=%FF HTTP/1.1\r\nHost: x\r\n" + Auth() + "\r\n", 400);
+  // Percent-encoded UTF-8 is fine: an unknown thread is the route's 404.
+  ExpectAnswer("GET /threads/caf%C3%A9/state/checkpoint HTTP/1.1\r\nHost: x\r\n" + Auth() + "\r\n", 404);
+}
+
+TEST_F(SessionTest, BodyNumberBeyondDoubleIsRefusedAndNothingIsPoisoned) {
+  // Found by fuzz_api_json: 1e3081 parsed to infinity, was stored as the
+  // non-JSON "Infinity", and every later read of the record was a 500.
+  std::string create = R"({"name":"inf"})";
+  std::string out =
+      ExpectAnswer("POST /v2/checkpoints HTTP/1.1\r\nHost: x\r\n" + Auth() +
+                       "Connection: close\r\nContent-Length: " + std::to_string(create.size()) + "\r\n\r\n" + create,
+                   200);
+  std::string id = out.substr(out.find("\r\n\r\n") + 4);
+  ASSERT_EQ(id.size(), 36u) << out;
+  std::string info = R"({"gpu":"","platform":"linux/amd64","info":{"pid":1e3081}})";
+  out = ExpectAnswer("PUT /v2/checkpoints/info/" + id + " HTTP/1.1\r\nHost: x\r\n" + Auth() +
+                         "Content-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+                         std::to_string(info.size()) + "\r\n\r\n" + info,
+                     400);
+  EXPECT_NE(out.find("out of range"), std::string::npos) << out.substr(0, 400);
+  ExpectAnswer("GET /v2/checkpoints/" + id + " HTTP/1.1\r\nHost: x\r\n" + Auth() + "Connection: close\r\n\r\n", 200);
+  // The agent routes answer as their spec does: 422, finite_number.
+  std::string put = R"({"thread_id":"t","checkpoint_ns":"","checkpoint":{"v":1,"x":-1e400}})";
+  out = ExpectAnswer("POST /checkpoints/put HTTP/1.1\r\nHost: x\r\n" + Auth() +
+                         "Content-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+                         std::to_string(put.size()) + "\r\n\r\n" + put,
+                     422);
+  EXPECT_NE(out.find("finite_number"), std::string::npos) << out.substr(0, 400);
 }
 
 TEST(SessionTimeoutTest, FirstRequestGetsTheReadTimeoutNotTheIdleOne) {

@@ -1,4 +1,6 @@
 // JsonReader: fields read without exceptions, the first problem named.
+#include <limits>
+
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -41,6 +43,22 @@ TEST(JsonReaderTest, MissingFieldsAndNonObjects) {
   EXPECT_EQ(not_object.status().message(), "manifest: not a JSON object");
   EXPECT_EQ(not_object.Uint("x"), 0u);
   EXPECT_TRUE(not_object.object().empty());
+}
+
+}  // namespace
+}  // namespace ckptd
+
+namespace ckptd {
+namespace {
+
+TEST(AllNumbersFiniteTest, FindsInfinityAnywhere) {
+  boost::json::error_code ec;
+  EXPECT_TRUE(AllNumbersFinite(boost::json::parse(R"({"a":[1,2.5,{"b":-3e300}],"c":"1e999"})", ec)));
+  // Boost.JSON reads an overflowing number as infinity and would write it
+  // back as `Infinity`, which is not JSON.
+  EXPECT_FALSE(AllNumbersFinite(boost::json::parse(R"({"a":{"b":[0,1e400]}})", ec)));
+  EXPECT_FALSE(AllNumbersFinite(boost::json::parse("-1e3081", ec)));
+  EXPECT_FALSE(AllNumbersFinite(boost::json::value(std::numeric_limits<double>::quiet_NaN())));
 }
 
 }  // namespace
