@@ -84,8 +84,9 @@ TEST_F(SessionTest, TargetThatIsNotUtf8OnceDecodedIs400) {
   std::string out = ExpectAnswer("GET /threads/t%CD1/state/checkpoint HTTP/1.1\r\nHost: x\r\n" + Auth() + "\r\n", 400);
   EXPECT_NE(out.find("not UTF-8"), std::string::npos) << out.substr(0, 300);
   ExpectAnswer("GET /v2/checkpoints?ids=%FF HTTP/1.1\r\nHost: x\r\n" + Auth() + "\r\n", 400);
-  // Percent-encoded UTF-8 is fine: an unknown thread is the route's 404.
-  ExpectAnswer("GET /threads/caf%C3%A9/state/checkpoint HTTP/1.1\r\nHost: x\r\n" + Auth() + "\r\n", 404);
+  // Percent-encoded UTF-8 passes: the route itself answers (422, no body).
+  ExpectAnswer(
+      "POST /threads/caf%C3%A9/state/checkpoint HTTP/1.1\r\nHost: x\r\n" + Auth() + "Content-Length: 0\r\n\r\n", 422);
 }
 
 TEST_F(SessionTest, BodyNumberBeyondDoubleIsRefusedAndNothingIsPoisoned) {
