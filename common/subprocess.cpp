@@ -65,21 +65,34 @@ SystemProcessRunner* SystemProcessRunner::Default() {
   return &runner;
 }
 
-Result<RunResult> SystemProcessRunner::Run(const std::vector<std::string>& argv, const RunOptions& opts) {
-  if (argv.empty()) return InvalidArgument("empty command");
-  int out_pipe[2], err_pipe[2];
-  if (pipe2(out_pipe, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
-  if (pipe2(err_pipe, O_CLOEXEC) != 0) {
-    close(out_pipe[0]);
-    close(out_pipe[1]);
-    return ErrnoError("pipe", errno);
-  }
+namespace {
 
+struct Child {
+  pid_t pid = -1;
+  int out = -1, err = -1;  // our read ends; -1 when stdio is the caller's
+};
+
+// Starts argv with its stdio from `opts` (captured through pipes unless
+// opts.stdio), in its own process group, with default signal handling.
+Result<Child> Spawn(const std::vector<std::string>& argv, const RunOptions& opts) {
+  int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
+  if (!opts.stdio) {
+    if (pipe2(out_pipe, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
+    if (pipe2(err_pipe, O_CLOEXEC) != 0) {
+      close(out_pipe[0]);
+      close(out_pipe[1]);
+      return ErrnoError("pipe", errno);
+    }
+  }
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
+  if (opts.stdio) {
+    for (int i = 0; i < 3; ++i) posix_spawn_file_actions_adddup2(&fa, (*opts.stdio)[i], i);
+  } else {
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
+    posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
+  }
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   // The child starts with default signal dispositions and an empty mask, even
@@ -108,67 +121,86 @@ Result<RunResult> SystemProcessRunner::Run(const std::vector<std::string>& argv,
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
 
-  pid_t pid = -1;
-  int rc = posix_spawnp(&pid, args[0], &fa, &attr, args.data(), envp.data());
+  Child child{-1, out_pipe[0], err_pipe[0]};
+  int rc = posix_spawnp(&child.pid, args[0], &fa, &attr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
-  close(out_pipe[1]);
-  close(err_pipe[1]);
-  if (rc != 0) {
-    close(out_pipe[0]);
-    close(err_pipe[0]);
-    return ErrnoError(fmt::format("cannot start {}", argv[0]), rc);
-  }
+  for (int fd : {out_pipe[1], err_pipe[1]})
+    if (fd >= 0) close(fd);
+  if (rc == 0) return child;
+  for (int fd : {child.out, child.err})
+    if (fd >= 0) close(fd);
+  return ErrnoError(fmt::format("cannot start {}", argv[0]), rc);
+}
 
-  RunResult result;
-  auto deadline = SteadyClock::now() + opts.deadline;
-  bool out_open = true, err_open = true, timed_out = false;
-  auto kill_deadline = SteadyClock::time_point::max();
-  // Past the deadline: SIGTERM, then SIGKILL two seconds later.
-  auto enforce_deadline = [&] {
+// Past the deadline: SIGTERM to the child's group, SIGKILL two seconds later.
+class DeadlineKiller {
+ public:
+  DeadlineKiller(pid_t pid, std::chrono::milliseconds d) : pid_(pid), deadline_(SteadyClock::now() + d) {}
+  void Check() {
     auto now = SteadyClock::now();
-    if (!timed_out && now >= deadline) {
-      timed_out = true;
-      kill(-pid, SIGTERM);
-      kill_deadline = now + std::chrono::seconds(2);
+    if (!timed_out_ && now >= deadline_) {
+      timed_out_ = true;
+      kill(-pid_, SIGTERM);
+      kill_at_ = now + std::chrono::seconds(2);
     }
-    if (timed_out && now >= kill_deadline) {
-      kill(-pid, SIGKILL);
-      kill_deadline = SteadyClock::time_point::max();
+    if (timed_out_ && now >= kill_at_) {
+      kill(-pid_, SIGKILL);
+      kill_at_ = SteadyClock::time_point::max();
     }
-  };
+  }
+  bool timed_out() const { return timed_out_; }
+
+ private:
+  pid_t pid_;
+  SteadyClock::time_point deadline_;
+  SteadyClock::time_point kill_at_ = SteadyClock::time_point::max();
+  bool timed_out_ = false;
+};
+
+// Reads both pipes until EOF (the child, or a grandchild holding them, is
+// done writing), then closes them.
+void Capture(Child& c, size_t max_output, DeadlineKiller& killer, RunResult* result) {
+  bool out_open = c.out >= 0, err_open = c.err >= 0;
   while (out_open || err_open) {
-    enforce_deadline();
+    killer.Check();
     pollfd fds[2];
     int nfds = 0;
-    if (out_open) fds[nfds++] = {out_pipe[0], POLLIN, 0};
-    if (err_open) fds[nfds++] = {err_pipe[0], POLLIN, 0};
+    if (out_open) fds[nfds++] = {c.out, POLLIN, 0};
+    if (err_open) fds[nfds++] = {c.err, POLLIN, 0};
     int n = poll(fds, nfds, 100);
     if (n < 0 && errno != EINTR) break;
     for (int i = 0; i < nfds && n > 0; ++i) {
       if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      bool is_out = fds[i].fd == out_pipe[0];
-      if (!Drain(fds[i].fd, is_out ? &result.out : &result.err, opts.max_output)) {
-        (is_out ? out_open : err_open) = false;
-      }
+      bool is_out = fds[i].fd == c.out;
+      if (!Drain(fds[i].fd, is_out ? &result->out : &result->err, max_output)) (is_out ? out_open : err_open) = false;
     }
   }
-  close(out_pipe[0]);
-  close(err_pipe[0]);
+  for (int fd : {c.out, c.err})
+    if (fd >= 0) close(fd);
+}
 
-  // Pipes closed: the child (or a grandchild holding them) is done writing.
-  // Reap it, still honouring the deadline.
+}  // namespace
+
+Result<RunResult> SystemProcessRunner::Run(const std::vector<std::string>& argv, const RunOptions& opts) {
+  if (argv.empty()) return InvalidArgument("empty command");
+  CKPTD_ASSIGN_OR_RETURN(Child child, Spawn(argv, opts));
+  if (opts.on_started) opts.on_started(child.pid);
+  RunResult result;
+  DeadlineKiller killer(child.pid, opts.deadline);
+  Capture(child, opts.max_output, killer, &result);
+  // Reap the child, still honouring the deadline.
   int wstatus = 0;
   for (;;) {
-    pid_t r = waitpid(pid, &wstatus, WNOHANG);
-    if (r == pid) break;
+    pid_t r = waitpid(child.pid, &wstatus, WNOHANG);
+    if (r == child.pid) break;
     if (r < 0 && errno != EINTR) return ErrnoError("waitpid", errno);
-    enforce_deadline();
+    killer.Check();
     usleep(10000);
   }
   if (WIFEXITED(wstatus)) result.exit_code = WEXITSTATUS(wstatus);
   if (WIFSIGNALED(wstatus)) result.signal = WTERMSIG(wstatus);
-  if (timed_out) {
+  if (killer.timed_out()) {
     return DeadlineExceeded(fmt::format("{} ran past its {} ms deadline{}", argv[0], opts.deadline.count(),
                                         result.err.empty() ? "" : ": " + TailLines(result.err, 3)));
   }

@@ -12,8 +12,11 @@
 // threads at once.
 #pragma once
 
+#include <array>
 #include <chrono>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +29,14 @@ struct RunOptions {
   size_t max_output = 1 << 20;
   // Extra environment entries (NAME -> value) on top of the daemon's own.
   std::map<std::string, std::string> env;
+  // When set, the child's stdin, stdout and stderr are these fds (the
+  // caller's, left open) and nothing is captured: out and err stay empty.
+  // For tools whose children outlive them and keep their stdio (runc restore
+  // --detach hands its own to the restored container).
+  std::optional<std::array<int, 3>> stdio;
+  // Called on the calling thread with the child's pid (also its process
+  // group) right after it started, before any wait.
+  std::function<void(int pid)> on_started;
 };
 
 struct RunResult {

@@ -1,5 +1,7 @@
 #include "common/subprocess.h"
 
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 namespace ckptd {
@@ -46,6 +48,31 @@ TEST(Subprocess, MissingBinaryIsAnError) {
   auto r = SystemProcessRunner::Default()->Run({"/nonexistent/tool"}, {});
   EXPECT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("/nonexistent/tool"), std::string::npos);
+}
+
+// stdio given: the child writes where the caller said, Run captures
+// nothing and returns although a grandchild still holds that stdio (what
+// runc restore --detach needs).
+TEST(Subprocess, GivenStdioIsPassedAndNotWaitedFor) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  RunOptions o;
+  o.stdio = std::array<int, 3>{p[0], p[1], p[1]};
+  int started = 0;
+  o.on_started = [&](int pid) { started = pid; };
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = SystemProcessRunner::Default()->Run({"sh", "-c", "echo hi; (sleep 3 &) ; exit 4"}, o);
+  auto took = std::chrono::steady_clock::now() - t0;
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->exit_code, 4);
+  EXPECT_TRUE(r->out.empty());
+  EXPECT_GT(started, 0);
+  EXPECT_LT(took, std::chrono::seconds(2));
+  char buf[8] = {};
+  ASSERT_EQ(read(p[0], buf, 3), 3);
+  EXPECT_STREQ(buf, "hi\n");
+  close(p[0]);
+  close(p[1]);
 }
 
 TEST(Status, ContextChainsAndResultCarriesValues) {
