@@ -19,6 +19,10 @@ PKGS=(
   # CRIU's build and run-time needs
   libprotobuf-c-dev protobuf-c-compiler python3-protobuf libnl-3-dev libnet1-dev
   libcap-dev libbsd-dev libgnutls28-dev libnftables-dev uuid-dev iproute2 util-linux
+  # containers (runc/): Debian's runc, driven with our CRIU; CRIU locks a
+  # container's network namespace with iptables-restore; the container tests
+  # build their rootfs from busybox-static
+  runc iptables busybox-static
   # tests: the S3-compatible server runs on node
   nodejs npm
   # fuzz/ (scripts/fuzz.sh): clang 14 with its libFuzzer and sanitizer

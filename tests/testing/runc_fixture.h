@@ -1,0 +1,72 @@
+// Real containers for the runc tests: an OCI bundle whose rootfs is built
+// from Debian's busybox-static (no registry), run by the real runc with
+// pipes for stdio, as containerd's shim does.
+// Thread safety: one test thread.
+#pragma once
+
+#include <array>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ckptd::testing {
+
+struct BundleSpec {
+  std::vector<std::string> args;                           // the init's argv
+  std::vector<std::pair<std::string, std::string>> binds;  // host dir -> container dir
+};
+
+// <dir>/rootfs (busybox and its applet links, /tmp, /data) and
+// <dir>/config.json from `runc spec`, not read-only, no terminal, `args` as
+// the init and the bind mounts. Aborts the test on failure.
+void MakeBundle(const std::filesystem::path& dir, const BundleSpec& spec);
+
+// A shell loop counting in memory and writing the count to /data/count
+// every 50 ms, plus a marker file in its own rootfs (/tmp/marker).
+BundleSpec CounterSpec(const std::string& host_data_dir);
+
+std::string RuncPath();  // $CKPTD_RUNC, else "runc"
+
+// Pipes for containers' stdio, shared by every container of a test; both
+// ends stay open here until destruction, so a container never gets SIGPIPE.
+class ContainerStdio {
+ public:
+  ContainerStdio();
+  ~ContainerStdio();
+  ContainerStdio(const ContainerStdio&) = delete;
+  ContainerStdio& operator=(const ContainerStdio&) = delete;
+  // The container's ends (stdin's read end, stdout's and stderr's write ends).
+  std::array<int, 3> theirs() const { return theirs_; }
+
+ private:
+  std::array<int, 3> theirs_{-1, -1, -1}, ours_{-1, -1, -1};
+};
+
+// `runc run --detach` of a bundle under a runtime root, deleted (killed)
+// on destruction, and whatever else the test restored under that root.
+class RuncContainers {
+ public:
+  explicit RuncContainers(std::filesystem::path root) : root_(std::move(root)) {}
+  ~RuncContainers();
+  // Starts `id`; aborts the test on failure.
+  void Run(const std::string& id, const std::filesystem::path& bundle);
+  // Removes `id` (kill + delete) when the test ends.
+  void Track(const std::string& id) { ids_.push_back(id); }
+  // `runc state`'s status ("running", "paused", ...), "" when it has none.
+  std::string Status(const std::string& id) const;
+  // `runc <args...>` under this root with our CRIU; exit status and output.
+  int Runc(const std::string& args, std::string* output = nullptr) const;
+  const std::filesystem::path& root() const { return root_; }
+  ContainerStdio& stdio() { return stdio_; }
+
+ private:
+  std::filesystem::path root_;
+  std::vector<std::string> ids_;
+  ContainerStdio stdio_;
+};
+
+// The integer in a file (-1 when unreadable).
+long ReadCount(const std::filesystem::path& file);
+
+}  // namespace ckptd::testing
