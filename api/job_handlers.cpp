@@ -49,10 +49,43 @@ Result<json::object> BodyObject(const Request& req) {
   return std::move(v.as_object());
 }
 
+// "container": {"id", "runtime_root"?, "bundle" (restore: required)}.
+// Paths must be absolute; the id is checked again by the runc driver.
+Status ParseContainer(const json::object& o, bool restore, std::optional<ContainerTarget>* out) {
+  auto* v = o.if_contains("container");
+  if (!v || v->is_null()) return Status::Ok();
+  const char* shape = restore ? "'container' must be an object {\"id\", \"bundle\", \"runtime_root\"?}"
+                              : "'container' must be an object {\"id\", \"runtime_root\"?}";
+  if (!v->is_object()) return InvalidArgument(shape);
+  const json::object& c = v->as_object();
+  for (const auto& [k, _] : c)
+    if (k != "id" && k != "runtime_root" && !(restore && k == "bundle"))
+      return InvalidArgument(fmt::format("'container' has an unknown field '{}'", std::string_view(k)));
+  std::optional<std::string> id, root, bundle;
+  CKPTD_RETURN_IF_ERROR(GetString(c, "id", &id));
+  CKPTD_RETURN_IF_ERROR(GetString(c, "runtime_root", &root));
+  CKPTD_RETURN_IF_ERROR(GetString(c, "bundle", &bundle));
+  if (!id || id->empty()) return InvalidArgument("'container.id' is required");
+  if (restore && !bundle) return InvalidArgument("'container.bundle' is required to restore a container");
+  ContainerTarget t;
+  t.id = *id;
+  if (root) t.runtime_root = *root;
+  if (bundle) t.bundle = *bundle;
+  for (const auto* path : {&t.runtime_root, &t.bundle})
+    if (!path->empty() && ((*path)[0] != '/' || path->size() > 4096))
+      return InvalidArgument(fmt::format("'{}' is not an absolute path", *path));
+  if (restore && t.bundle.empty()) return InvalidArgument("'container.bundle' must not be empty");
+  *out = std::move(t);
+  return Status::Ok();
+}
+
 Result<CheckpointJobRequest> ParseCheckpoint(const json::object& o, bool* wait) {
   CheckpointJobRequest r;
+  CKPTD_RETURN_IF_ERROR(ParseContainer(o, false, &r.container));
   auto* pid = o.if_contains("pid");
-  if (!pid || pid->is_null()) return InvalidArgument("'pid' is required");
+  const bool has_pid = pid && !pid->is_null();
+  if (!has_pid && !r.container) return InvalidArgument("'pid' or 'container' is required");
+  if (has_pid && r.container) return InvalidArgument("give either 'pid' or 'container', not both");
   int64_t p = 0;
   CKPTD_RETURN_IF_ERROR(GetInt(o, "pid", INT32_MIN, INT32_MAX, &p));
   r.pid = static_cast<int>(p);
@@ -97,6 +130,7 @@ Result<RestoreJobRequest> ParseRestore(const json::object& o, bool* wait) {
   CKPTD_RETURN_IF_ERROR(GetString(o, "restore_path", &r.restore_path));
   CKPTD_RETURN_IF_ERROR(GetBool(o, "wait", wait));
   CKPTD_RETURN_IF_ERROR(GetInt(o, "timeout", 1, 86400, &r.timeout_s));
+  CKPTD_RETURN_IF_ERROR(ParseContainer(o, true, &r.container));
   if (auto* dm = o.if_contains("device_map"); dm && !dm->is_null()) {
     constexpr const char* kShape = "'device_map' must be an array of {\"from\": \"GPU-...\", \"to\": \"GPU-...\"}";
     if (!dm->is_array()) return InvalidArgument(kShape);

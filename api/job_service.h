@@ -5,10 +5,11 @@
 // Errors (mapped to HTTP by api::Error): InvalidArgument (400) for bad
 // input (pid <= 0, pid 1, the daemon's own pid, unknown codec, malformed
 // restore_path); NotFound (404) for an unknown pid, job or checkpoint;
-// Conflict (409) for a pid already being checkpointed or a checkpoint that is
-// not ready; ResourceExhausted (429, with Retry-After) when the job queue is
-// full; Unavailable (503) when CRIU is not usable or the daemon is shutting
-// down.
+// Conflict (409) for a pid already being checkpointed, a container that is
+// not running (or a restore's container id already taken) or a checkpoint
+// that is not ready; ResourceExhausted (429, with Retry-After) when the job queue is
+// full; Unavailable (503) when CRIU (or, for a container, runc) is not usable
+// or the daemon is shutting down.
 // Thread safety: every method may be called from many threads at once.
 #pragma once
 
@@ -27,8 +28,18 @@
 
 namespace ckptd::api {
 
+// A container run by runc: its id under a runtime root (containerd's shim:
+// /run/containerd/runc/<namespace>; Docker: /run/docker/runtime-runc/moby).
+// A restore also names the new container's bundle directory.
+struct ContainerTarget {
+  std::string id;
+  std::string runtime_root = "/run/runc";
+  std::string bundle;  // restore only
+};
+
 struct CheckpointJobRequest {
-  int pid = 0;
+  int pid = 0;  // 0 with a container: its init, read from runc at submit
+  std::optional<ContainerTarget> container;
   std::optional<std::string> name;
   bool leave_running = false;
   bool tcp_established = false;
@@ -50,6 +61,9 @@ struct RestoreJobRequest {
   int64_t timeout_s = 300;
   // GPU UUID pairs ("GPU-..." from -> to) for the GPU restore; empty: same GPUs.
   std::vector<std::pair<std::string, std::string>> device_map;
+  // Restore as this new container (runc restore --detach) instead of as
+  // bare processes; the checkpoint must be of a container.
+  std::optional<ContainerTarget> container;
 };
 
 struct JobSubmitted {

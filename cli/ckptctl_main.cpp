@@ -3,10 +3,12 @@
 //   ckptctl [--url URL] [--token T | --token-file F] [--json] list [--limit N]
 //   ckptctl get ID
 //   ckptctl deprecate ID
-//   ckptctl checkpoint --pid N [--leave-running] [--tcp-established] [--shell-job]
+//   ckptctl checkpoint (--pid N | --container ID [--runtime-root DIR])
+//           [--leave-running] [--tcp-established] [--shell-job]
 //           [--file-locks] [--compression zstd|lz4|none] [--gpu auto|on|off]
 //           [--name X] [--json] [--no-wait]
-//   ckptctl restore ID|PATH [--device-map OLD=NEW,...] [--json] [--no-wait]
+//   ckptctl restore ID|PATH [--container NEW --bundle DIR [--runtime-root DIR]]
+//           [--device-map OLD=NEW,...] [--json] [--no-wait]
 //
 // checkpoint/restore submit a job and poll GET /v2/jobs/{id} until it ends,
 // with a live progress line when stdout is a terminal; --json prints the
@@ -127,6 +129,9 @@ int WaitForJob(ckptd::api::HttpClient* client, const std::string& job_id, bool j
         if (JsonString(o.at("kind")) == "checkpoint") {
           std::cout << "checkpoint " << JsonString(o.at("checkpoint_id")) << " ready\n"
                     << "restore_path: " << JsonString(res.at("restore_path")) << "\n";
+        } else if (auto* c = res.as_object().if_contains("container")) {
+          std::cout << "restored as container " << JsonString(c->at("id")) << " (pid " << JsonString(res.at("pid"))
+                    << ")\n";
         } else {
           std::cout << "restored as pid " << JsonString(res.at("pid")) << "\n";
         }
@@ -195,7 +200,13 @@ int main(int argc, char** argv) {
   bool leave_running = false, tcp_established = false, shell_job = false, file_locks = false, no_wait = false;
   std::string compression = "zstd", gpu = "auto", name;
   auto* checkpoint = app.add_subcommand("checkpoint", "checkpoint a process tree (a job; waits for it)");
-  checkpoint->add_option("--pid", pid, "root of the tree")->required()->check(CLI::PositiveNumber);
+  std::string container, runtime_root = "/run/runc", bundle;
+  auto* pid_opt = checkpoint->add_option("--pid", pid, "root of the tree")->check(CLI::PositiveNumber);
+  auto* ctr_opt = checkpoint->add_option("--container", container, "a runc container's id (instead of --pid)");
+  pid_opt->excludes(ctr_opt);
+  checkpoint->add_option("--runtime-root", runtime_root,
+                         "runc's root: /run/runc (default), containerd /run/containerd/runc/<namespace>, "
+                         "Docker /run/docker/runtime-runc/moby");
   checkpoint->add_flag("--leave-running", leave_running, "keep the tree running after the dump");
   checkpoint->add_flag("--tcp-established", tcp_established, "dump established TCP connections");
   checkpoint->add_flag("--shell-job", shell_job, "the tree is attached to a terminal/session");
@@ -212,6 +223,11 @@ int main(int argc, char** argv) {
   auto* restore = app.add_subcommand("restore", "restore a checkpoint (a job; waits for it)");
   restore->add_option("source", source, "checkpoint id, or a restore_path (file://... or s3://...)")->required();
   restore->add_option("--device-map", device_map, "GPU UUID pairs OLD=NEW,... for the GPU restore");
+  auto* rctr = restore->add_option("--container", container, "restore a container checkpoint as this new container id");
+  auto* rbundle = restore->add_option("--bundle", bundle, "the new container's OCI bundle directory");
+  rctr->needs(rbundle);
+  rbundle->needs(rctr);
+  restore->add_option("--runtime-root", runtime_root, "runc's root for the new container (default /run/runc)");
   restore->add_flag("--json", g.json_output, "print the final job JSON");
   restore->add_flag("--no-wait", no_wait, "print the job id and return");
 
@@ -222,6 +238,10 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : kExitUsage;
   }
 
+  if (*checkpoint && pid == 0 && container.empty()) {
+    std::cerr << "ckptctl: checkpoint needs --pid or --container\n";
+    return kExitUsage;
+  }
   if (g.token.empty()) {
     std::ifstream in(g.token_file);
     if (!in) {
@@ -262,14 +282,13 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*checkpoint) {
-    json::object body{{"pid", pid},
-                      {"leave_running", leave_running},
-                      {"tcp_established", tcp_established},
-                      {"shell_job", shell_job},
-                      {"file_locks", file_locks},
-                      {"compression", compression},
-                      {"gpu", gpu}};
+    json::object body{{"leave_running", leave_running}, {"tcp_established", tcp_established}, {"shell_job", shell_job},
+                      {"file_locks", file_locks},       {"compression", compression},         {"gpu", gpu}};
     if (!name.empty()) body["name"] = name;
+    if (!container.empty())
+      body["container"] = json::object{{"id", container}, {"runtime_root", runtime_root}};
+    else
+      body["pid"] = pid;
     return SubmitJob(client->get(), "/v2/jobs/checkpoint", body, g.json_output, no_wait);
   }
   if (*restore) {
@@ -293,6 +312,8 @@ int main(int argc, char** argv) {
       }
       body["device_map"] = std::move(pairs);
     }
+    if (!container.empty())
+      body["container"] = json::object{{"id", container}, {"bundle", bundle}, {"runtime_root", runtime_root}};
     return SubmitJob(client->get(), "/v2/jobs/restore", body, g.json_output, no_wait);
   }
   if (*deprecate) {

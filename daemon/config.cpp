@@ -130,6 +130,7 @@ const std::vector<ConfigSetting>& ConfigSettings() {
                                {"trace", "debug", "info", "warn", "error", "critical", "off"})),
       ChoiceSetting("log_format", "text|json", &Config::log_format, {"text", "json"}),
       StringSetting("criu_path", "the criu binary (>= 4.2)", &Config::criu_path),
+      StringSetting("runc_path", "the runc binary (>= 1.0) for containers; it is given criu_path", &Config::runc_path),
       StringSetting("cuda_library", "CUDA driver library to dlopen", &Config::cuda_library),
       StringSetting("cuda_checkpoint_path", "cuda-checkpoint tool (fallback)", &Config::cuda_checkpoint_path),
       IntSetting("gpu_lock_timeout_ms", "ms to wait for a GPU process to lock before a checkpoint",

@@ -48,6 +48,7 @@ struct Config {
   std::string log_level = "info";
   std::string log_format = "text";  // text | json
   std::string criu_path = CKPTD_CRIU_DEFAULT;
+  std::string runc_path = "runc";  // containers: the runc binary (>= 1.0), given criu_path as --criu
   std::string cuda_library = "libcuda.so.1";
   std::string cuda_checkpoint_path = "cuda-checkpoint";
   int64_t gpu_lock_timeout_ms = 10000;  // GPU lock (cuCheckpointProcessLock) timeout per process
@@ -79,6 +80,8 @@ struct Config {
   // The image directory plus file_roots.
   std::vector<std::string> FileRoots() const;
   std::string ImagesUri() const { return images_uri.empty() ? "file://" + ImagesDir() + "/" : images_uri; }
+  // Restored containers' stdout and stderr: <data_dir>/containers/<id>.log.
+  std::string ContainerLogDir() const { return data_dir + "/containers"; }
   std::string StagingDir() const { return staging_dir.empty() ? data_dir + "/staging" : staging_dir; }
   std::string TokenFile() const { return token_file.empty() ? data_dir + "/token" : token_file; }
   std::string DbDir() const { return data_dir + "/db"; }

@@ -89,6 +89,7 @@ Result<JobOptions> JobOptionsFrom(const Config& config) {
   jo.queue = config.job_queue;
   jo.job_retention_ms = config.job_retention_s * 1000;
   jo.staging_dir = config.StagingDir();
+  jo.container_log_dir = config.ContainerLogDir();
   jo.staging_backlog_bytes = static_cast<uint64_t>(config.staging_backlog_bytes);
   jo.restore_parallelism = config.restore_parallelism;
   jo.zstd_level = static_cast<int>(config.zstd_level);
@@ -149,6 +150,8 @@ Status JobSystem::Start(const Config& config, Db* db, Catalog* catalog, Checkpoi
   env.criu = criu_.get();
   env.probe = probe_;
   env.gpu = gpu_.get();
+  runc_ = std::make_unique<runc::RuncDriver>(runc::RuncOptions{config.runc_path, config.criu_path});
+  env.runc = runc_.get();
   env.images = images_.get();
   env.open_store = [sc = store_config_](const std::string& uri) { return OpenObjectStore(uri, sc); };
   env.reaper = reaper_.get();

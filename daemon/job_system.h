@@ -62,6 +62,7 @@ class JobSystem {
   ObjectStoreConfig store_config_;
   std::string images_root_;
   std::unique_ptr<criu::CriuDriver> criu_;
+  std::unique_ptr<runc::RuncDriver> runc_;
   std::shared_future<criu::ProbeResult> probe_;
   std::unique_ptr<ObjectStore> images_;
   std::unique_ptr<GpuHooks> gpu_;  // outlives jobs_

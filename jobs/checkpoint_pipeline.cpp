@@ -74,18 +74,29 @@ Status CheckpointPipeline::Describe() {
   utsname u{};
   uname(&u);
   options_ = CheckpointOptionsToJson(job_.ckpt);
-  // A target with a mount namespace of its own (unshare --mount-proc) is
-  // dumped with auto external mounts and restored with those and CRIU's
-  // root (criu_driver.h); both go with the options into info, the journal
-  // and the manifest, so every restore (a rollback too) passes them.
-  CKPTD_ASSIGN_OR_RETURN(std::string restore_root, criu::RestoreRootFor(pid_));
-  if (!restore_root.empty()) {
-    options_["restore_root"] = restore_root;
-    options_["auto_ext_mounts"] = true;
+  if (job_.ckpt.container) {
+    // runc handles the container's namespaces and mounts; what a rollback
+    // needs of it (bundle, runtime root) goes with the options.
+    CKPTD_ASSIGN_OR_RETURN(runc::ContainerState s, RunningContainer(env_.runc, *job_.ckpt.container));
+    if (s.pid != pid_) return Conflict(fmt::format("container {}: its init is pid {} now, not {}", s.id, s.pid, pid_));
+    auto version = env_.runc->Probe();
+    options_["container"] = ContainerInfo(s, *job_.ckpt.container, version.ok() ? version->text : "");
+    container_ = std::move(s);
+  } else {
+    // A target with a mount namespace of its own (unshare --mount-proc) is
+    // dumped with auto external mounts and restored with those and CRIU's
+    // root (criu_driver.h); both go with the options into info, the journal
+    // and the manifest, so every restore (a rollback too) passes them.
+    CKPTD_ASSIGN_OR_RETURN(std::string restore_root, criu::RestoreRootFor(pid_));
+    if (!restore_root.empty()) {
+      options_["restore_root"] = restore_root;
+      options_["auto_ext_mounts"] = true;
+    }
   }
   json::object platform{{"os", u.sysname}, {"kernel", u.release}, {"arch", u.machine}, {"criu_version", criu_version_}};
   json::object info{{"pid", pid_},          {"cmdline", Cmdline(pid_)}, {"options", options_},
                     {"platform", platform}, {"job_id", job_.id},        {"node", u.nodename}};
+  if (container_) info["container"] = options_["container"];
   std::string platform_str = fmt::format("{}/{} kernel {}; criu {}", u.sysname, u.machine, u.release, criu_version_);
   Status st = RunStep(
       ctx_, Step::kDescribe, [&] { return catalog_->SetInfo(id_, "none", platform_str, info).status(); },
@@ -136,8 +147,8 @@ Status CheckpointPipeline::Dump() {
     j.tree = TreeOf(pid_);
     j.images_complete = false;
   }));
-  Status st = StartUploaders(&d);
-  if (st.ok()) st = env_.criu->Dump(d).status();
+  Status st = container_ ? DumpContainer(&d) : StartUploaders(&d);
+  if (st.ok() && !container_) st = env_.criu->Dump(d).status();
   CKPTD_RETURN_IF_ERROR(ctx_->End(Step::kDump, st));
   if (!st.ok()) return st;
   dumped_ = true;
@@ -148,6 +159,20 @@ Status CheckpointPipeline::Dump() {
     ctx_->ObserveStep("freeze", frozen);
   }
   return Status::Ok();
+}
+
+// The container's files first (its rootfs may go with it when the dump
+// ends it), then `runc checkpoint` with the uploaders on; runc gets no
+// notify callbacks through, so "every image written" is noted when it
+// returns.
+Status CheckpointPipeline::DumpContainer(criu::DumpOptions* d) {
+  CKPTD_RETURN_IF_ERROR(
+      SaveContainerFiles(*container_, options_["container"].as_object(), images_dir_, SystemProcessRunner::Default()));
+  CKPTD_RETURN_IF_ERROR(StartUploaders(d));
+  runc::CheckpointArgs a = CheckpointArgsFor(job_.ckpt, images_dir_, staging_ / "work");
+  a.on_started = d->on_criu_started;
+  CKPTD_RETURN_IF_ERROR(env_.runc->Checkpoint(a));
+  return ctx_->Note("dump:images-written", [](Journal& j) { j.images_complete = true; });
 }
 
 Status CheckpointPipeline::FirstByte() {
@@ -179,13 +204,14 @@ Status CheckpointPipeline::StartUploaders(criu::DumpOptions* d) {
   so.encoding.hash = opts_.image_checksum;
   so.punch_holes = lr;
   // Backpressure only bounds anything when shipped bytes are released.
-  if (lr) so.max_backlog_bytes = opts_.staging_backlog_bytes;
+  // (Not for runc: pausing runc would not pause the CRIU it runs.)
+  if (lr && !container_) so.max_backlog_bytes = opts_.staging_backlog_bytes;
   so.on_first_byte = [this] { return FirstByte(); };
   so.progress = Progress();
   const bool backpressure = so.max_backlog_bytes > 0;
   // The memory itself comes over CRIU's page-server socket (it is not in
   // the staging files that a stopped target's rollback needs).
-  if (lr && opts_.page_server) {
+  if (lr && opts_.page_server && !container_) {
     PageUploaderOptions po;
     static_cast<ImageUploadOptions&>(po) = so;          // same store, prefix, codec and job
     po.max_queued_bytes = opts_.staging_backlog_bytes;  // pages queue in memory instead of staging
@@ -341,6 +367,7 @@ Status CheckpointPipeline::MarkReady() {
                       {"codec", manifest_.codec},
                       {"timings_ms", timings_}};
   if (!gpu_.report.is_null()) result["gpu"] = gpu_.report;
+  if (options_.contains("container")) result["container"] = options_["container"];
   ctx_->ObserveGpuSteps(gpu_.report);
   CKPTD_RETURN_IF_ERROR(ctx_->Begin(Step::kReady));
   Status st = UpdateInfo({{"image_size", manifest_.TotalSize()},
@@ -383,6 +410,7 @@ Status CheckpointPipeline::OnFailure(const Status& st) {
 }
 
 Result<int> CheckpointPipeline::RollbackFromStaging() {
+  if (options_.contains("container")) return RollbackContainer();
   if (env_.reaper) env_.reaper->ReapOrphans();
   CKPTD_ASSIGN_OR_RETURN(criu::RestoreOptions ro, RestoreOptionsFor(options_, images_dir_, staging_));
   ro.log_file = "rollback-restore.log";
@@ -409,6 +437,46 @@ Result<int> CheckpointPipeline::RollbackFromStaging() {
       },
       [&](Journal& j) {
         j.dumped_root = pid_;
+        j.root_existed = false;
+        j.restore_began = BootTicksNow();
+        j.restored.reset();
+      });
+  if (!st.ok()) return st;
+  return restored;
+}
+
+// The container back under its own id and bundle from the staging images
+// (its rootfs never changed: no diff is applied).
+Result<int> CheckpointPipeline::RollbackContainer() {
+  const json::object* c = options_["container"].if_object();
+  auto str = [c](const char* k) {
+    auto* v = c ? c->if_contains(k) : nullptr;
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  ContainerRestore r;
+  r.target = api::ContainerTarget{str("id"), str("runtime_root"), str("bundle")};
+  r.images_dir = images_dir_;
+  r.work_dir = staging_ / "rollback-work";
+  r.log_dir = opts_.container_log_dir;
+  r.apply_rootfs_diff = false;
+  r.tcp_established = job_.ckpt.tcp_established;
+  r.file_locks = job_.ckpt.file_locks;
+  r.ext_unix_sk = job_.ckpt.ext_unix_sk;
+  r.on_started = [this](int runc_pid) {
+    ctx_->Note("rollback:criu-started", [&](Journal& j) { j.criu = Identify(runc_pid); }).IgnoreError();
+  };
+  int restored = 0;
+  Status st = RunStep(
+      ctx_, Step::kRollback,
+      [&]() -> Status {
+        CKPTD_ASSIGN_OR_RETURN(runc::ContainerState s, RestoreContainer(env_.runc, r, SystemProcessRunner::Default()));
+        restored = s.pid;
+        CKPTD_RETURN_IF_ERROR(ctx_->Note("rollback:root-known", [&](Journal& j) { j.restored = Identify(s.pid); }));
+        if (env_.gpu && !gpu_.pids.empty()) return env_.gpu->AfterRestore(s.pid, &gpu_).WithContext("gpu restore");
+        return Status::Ok();
+      },
+      [&](Journal& j) {
+        j.dumped_root = 0;  // a container's pids live in its own namespace
         j.root_existed = false;
         j.restore_began = BootTicksNow();
         j.restored.reset();

@@ -4,7 +4,10 @@
 //   describe        info (platform, cmdline, options) -> updated_info
 //   gpu-lock        the tree's GPU processes locked (all or none)
 //   gpu-checkpoint  their device memory copied to host (all or none)
-//   dump            CRIU dumps the tree into <staging>/<id>/images while
+//   dump            CRIU (for a container: `runc checkpoint`, after the
+//                   container's config and rootfs diff are saved,
+//                   jobs/container_steps.h) dumps the tree into
+//                   <staging>/<id>/images while
 //                   the image streamer (and, leave-running, the page
 //                   uploader) ship the images to "<id>/<file>"
 //                   (possibly_uploaded before the first byte)
@@ -40,6 +43,7 @@
 #include "images/image_transfer.h"
 #include "images/manifest.h"
 #include "images/page_uploader.h"
+#include "jobs/container_steps.h"
 #include "jobs/job_context.h"
 #include "jobs/job_env.h"
 #include "store/catalog.h"
@@ -72,6 +76,8 @@ class CheckpointPipeline {
   Status Describe();
   Status GpuPrepare();
   Status Dump();
+  Status DumpContainer(criu::DumpOptions* d);
+  Result<int> RollbackContainer();
   Status GpuResumeAfterDump();
   Status Upload();
   Status WriteManifest();
@@ -101,6 +107,8 @@ class CheckpointPipeline {
   std::string criu_version_;
   boost::json::object options_;  // the dump options as recorded (journal.options)
   GpuJobContext gpu_;
+  // A container's state at describe (checkpoints of a container only).
+  std::optional<runc::ContainerState> container_;
   bool gpu_held_ = false;  // GPU processes locked or checkpointed by this job
   bool dumped_ = false;
   // FirstByte() runs on the streamer's and the page uploader's threads.

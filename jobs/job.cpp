@@ -49,10 +49,34 @@ bool B(const json::object& o, const char* k) {
   return v && v->is_bool() && v->as_bool();
 }
 
+json::value ContainerToJson(const std::optional<api::ContainerTarget>& c) {
+  if (!c) return nullptr;
+  json::object o{{"id", c->id}, {"runtime_root", c->runtime_root}};
+  if (!c->bundle.empty()) o["bundle"] = c->bundle;
+  return o;
+}
+
+std::optional<api::ContainerTarget> ContainerFromJson(const json::object& o) {
+  auto* v = o.if_contains("container");
+  if (!v || !v->is_object()) return std::nullopt;
+  const json::object& c = v->as_object();
+  api::ContainerTarget t;
+  auto str = [&](const char* k) -> std::string {
+    auto* s = c.if_contains(k);
+    return s && s->is_string() ? std::string(s->as_string()) : std::string();
+  };
+  t.id = str("id");
+  t.runtime_root = str("runtime_root");
+  t.bundle = str("bundle");
+  return t;
+}
+
 json::object RestoreOptionsToJson(const api::RestoreJobRequest& r) {
   json::array map;
   for (const auto& [from, to] : r.device_map) map.push_back(json::object{{"from", from}, {"to", to}});
-  return json::object{{"timeout", r.timeout_s}, {"device_map", std::move(map)}};
+  json::object o{{"timeout", r.timeout_s}, {"device_map", std::move(map)}};
+  if (r.container) o["container"] = ContainerToJson(r.container);
+  return o;
 }
 
 api::RestoreJobRequest RestoreOptionsFromJson(const json::object& o) {
@@ -65,6 +89,7 @@ api::RestoreJobRequest RestoreOptionsFromJson(const json::object& o) {
       if (pair.ok()) r.device_map.emplace_back(std::move(from), std::move(to));
     }
   }
+  r.container = ContainerFromJson(o);
   return r;
 }
 
@@ -89,12 +114,14 @@ bool Finished(JobState s) { return s == JobState::kSucceeded || s == JobState::k
 json::object CheckpointOptionsToJson(const api::CheckpointJobRequest& r) {
   json::array ext;
   for (const auto& e : r.external) ext.emplace_back(e);
-  return json::object{{"leave_running", r.leave_running},   {"tcp_established", r.tcp_established},
-                      {"shell_job", r.shell_job},           {"ext_unix_sk", r.ext_unix_sk},
-                      {"file_locks", r.file_locks},         {"link_remap", r.link_remap},
-                      {"manage_cgroups", r.manage_cgroups}, {"timeout", r.timeout_s},
-                      {"log_level", r.log_level},           {"external", std::move(ext)},
-                      {"compression", r.compression},       {"gpu", r.gpu}};
+  json::object o{{"leave_running", r.leave_running},   {"tcp_established", r.tcp_established},
+                 {"shell_job", r.shell_job},           {"ext_unix_sk", r.ext_unix_sk},
+                 {"file_locks", r.file_locks},         {"link_remap", r.link_remap},
+                 {"manage_cgroups", r.manage_cgroups}, {"timeout", r.timeout_s},
+                 {"log_level", r.log_level},           {"external", std::move(ext)},
+                 {"compression", r.compression},       {"gpu", r.gpu}};
+  if (r.container) o["container"] = ContainerToJson(r.container);
+  return o;
 }
 
 api::CheckpointJobRequest CheckpointOptionsFromJson(const json::object& o) {
@@ -114,6 +141,7 @@ api::CheckpointJobRequest CheckpointOptionsFromJson(const json::object& o) {
   if (auto* v = o.if_contains("external"); v && v->is_array())
     for (const auto& e : v->as_array())
       if (e.is_string()) r.external.emplace_back(e.as_string());
+  r.container = ContainerFromJson(o);
   return r;
 }
 

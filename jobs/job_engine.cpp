@@ -14,6 +14,7 @@
 #include "common/crash_point.h"
 #include "common/proc.h"
 #include "jobs/checkpoint_pipeline.h"
+#include "jobs/container_steps.h"
 #include "jobs/recovery.h"
 #include "jobs/restore_pipeline.h"
 #include "store/codec.h"
@@ -111,7 +112,13 @@ void JobEngine::Enqueue(const RunPtr& run) {
   queue_.push_back(run);
 }
 
-Result<api::JobSubmitted> JobEngine::SubmitCheckpoint(const api::CheckpointJobRequest& req) {
+Result<api::JobSubmitted> JobEngine::SubmitCheckpoint(const api::CheckpointJobRequest& in) {
+  api::CheckpointJobRequest req = in;
+  if (req.container) {
+    // A container is checkpointed through its init, as runc reports it.
+    CKPTD_ASSIGN_OR_RETURN(runc::ContainerState s, RunningContainer(env_.runc, *req.container));
+    req.pid = s.pid;
+  }
   if (req.pid <= 0) return InvalidArgument(fmt::format("pid must be a positive integer, not {}", req.pid));
   if (req.pid == 1) return InvalidArgument("refusing to checkpoint PID 1 (init)");
   if (req.pid == getpid() || IsOwnThread(req.pid))
@@ -195,6 +202,7 @@ Result<api::JobSubmitted> JobEngine::SubmitRestore(const api::RestoreJobRequest&
     CKPTD_RETURN_IF_ERROR(CheckFileUriWithin(*uri, opts_.file_roots).WithContext("restore_path"));
   }
   CKPTD_RETURN_IF_ERROR(CheckCriu());
+  if (req.container) CKPTD_RETURN_IF_ERROR(CheckContainerRestore(env_.runc, *req.container));
   RunPtr run = NewRun(std::move(job));
   {
     MutexLock lock(mu_);

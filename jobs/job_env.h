@@ -20,6 +20,7 @@
 #include "jobs/checkpoint_readers.h"
 #include "jobs/job_hooks.h"
 #include "jobs/reaper.h"
+#include "runc/runc_driver.h"
 #include "store/digest.h"
 #include "store/object_store.h"
 
@@ -51,6 +52,8 @@ struct JobOptions {
   // it on with enough CPUs (page_server = "auto"); the tree stays frozen
   // until every page is taken in, which wants cores (see README).
   bool page_server = false;
+  // Restored containers' stdout and stderr go to <container_log_dir>/<id>.log.
+  std::string container_log_dir;
   // Finished job records older than this are deleted (checked at start and
   // after a job ends, at most every min(retention, 10 min)); 0: kept forever.
   int64_t job_retention_ms = 7ll * 86400 * 1000;
@@ -64,6 +67,7 @@ struct JobEnv {
   const criu::CriuApi* criu = nullptr;
   std::shared_future<criu::ProbeResult> probe;  // CRIU's start-up probe (may still run)
   JobHooks* gpu = nullptr;                      // null: no GPU support
+  const runc::RuncApi* runc = nullptr;          // null: container jobs answer Unavailable
   ObjectStore* images = nullptr;                // the daemon's image store
   ObjectStoreOpener open_store;                 // restore paths
   Reaper* reaper = nullptr;                     // may be null (no orphan reaping before restores)

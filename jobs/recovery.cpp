@@ -127,6 +127,17 @@ void Recovery::ReleaseTree(JobRun* run) {
     Act(*run, "kill-criu",
         fmt::format("killed the CRIU (pid {}) the dead daemon left{}", j.criu->pid, gone ? "" : "; it is still there"));
   }
+  // runc had CRIU freeze the container through its cgroup: a CRIU killed
+  // halfway leaves it paused.
+  const auto& c = run->job().ckpt.container;
+  if (c && env_.runc) {
+    auto before = env_.runc->State(c->runtime_root, c->id);
+    Status st = env_.runc->Thaw(c->runtime_root, c->id);
+    if (before.ok() && (before->status == "paused" || before->status == "pausing"))
+      Act(*run, "thaw-container",
+          fmt::format("container {} was paused: {}", c->id,
+                      st.ok() ? "resumed" : "could not resume: " + st.ToString()));
+  }
   if (!j.target || !IsAlive(*j.target)) return;
   if (int n = ContinueTree(j.target->pid); n > 0)
     Act(*run, "resume-tree", fmt::format("sent SIGCONT to {} stopped task(s) of pid {}", n, j.target->pid));
@@ -147,7 +158,7 @@ bool Recovery::Checkpoint(JobRun* run) {
     Act(*run, "complete-ready", "the checkpoint is ready: the job succeeded");
     return true;
   }
-  if (!job.ckpt.leave_running && j.images_complete) return FinishDump(run);
+  if (!job.ckpt.leave_running && (j.images_complete || ContainerDumpEnded(job))) return FinishDump(run);
   // The target runs on (or is gone by itself): its GPU processes too.
   std::vector<ProcRef> gpu;
   for (const auto& g : j.gpu)
@@ -167,6 +178,18 @@ bool Recovery::Checkpoint(JobRun* run) {
   pipeline.Abandon(why).IgnoreError();
   Act(*run, "abandon", fmt::format("checkpoint deprecated: {}", why.message()));
   return true;
+}
+
+// runc returned from a checkpoint that ended the container, but the daemon
+// died before it noted "every image written": the container is gone and
+// CRIU's inventory (written after every other image) is in staging.
+bool Recovery::ContainerDumpEnded(const Job& job) const {
+  const auto& c = job.ckpt.container;
+  const Journal& j = job.journal;
+  if (!c || !env_.runc || !j.Began(Step::kDump) || j.staging.empty()) return false;
+  if (env_.runc->State(c->runtime_root, c->id).status().code() != Code::kNotFound) return false;
+  std::error_code ec;
+  return fs::exists(fs::path(j.staging) / "images" / "inventory.img", ec);
 }
 
 bool Recovery::FinishDump(JobRun* run) {
@@ -210,6 +233,10 @@ bool Recovery::Restore(JobRun* run) {
   Status outcome;
   if (j.Began(Step::kCriuRestore) && !j.Done(Step::kCriuRestore)) {
     int n = KillRestoringTree(j);
+    if (const auto& c = job.rst.container; c && env_.runc) {
+      Status st = env_.runc->Remove(c->runtime_root, c->id);
+      if (!st.ok()) spdlog::warn("{}: recovery: removing container {}: {}", job.LogTag(), c->id, st.ToString());
+    }
     Act(*run, "kill-half-restored", fmt::format("killed {} process(es) of the half-restored tree", n));
     outcome = Interrupted(j, "the half-restored tree was killed");
   } else if (j.Done(Step::kCriuRestore) && !j.gpu.empty() && !j.Done(Step::kGpuRestore)) {

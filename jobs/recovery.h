@@ -63,6 +63,7 @@ class Recovery {
   bool Restore(JobRun* run);
   // CRIU killed, the target tree running and untraced.
   void ReleaseTree(JobRun* run);
+  bool ContainerDumpEnded(const Job& job) const;
   bool FinishDump(JobRun* run);
   void Act(const JobRun& run, std::string_view action, const std::string& what);
   void SweepStaging(const std::set<std::string>& keep);

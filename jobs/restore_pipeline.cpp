@@ -7,6 +7,7 @@
 
 #include "common/proc.h"
 #include "images/image_transfer.h"
+#include "jobs/container_steps.h"
 #include "jobs/criu_requests.h"
 #include "store/digest.h"
 
@@ -49,6 +50,7 @@ Status RestorePipeline::Run() {
                       {"source_pid", manifest_.pid},
                       {"timings_ms", timings_}};
   if (!gpu_.report.is_null()) result["gpu"] = gpu_.report;
+  if (!container_.empty()) result["container"] = container_;
   ctx_->ObserveGpuSteps(gpu_.report);
   ctx_->SetResult(std::move(result), restored_pid_);
   return Status::Ok();
@@ -96,6 +98,11 @@ Status RestorePipeline::Download() {
 
 Status RestorePipeline::CriuRestore() {
   Phase(JobPhase::kRestore);
+  const bool of_container = manifest_.options.is_object() && manifest_.options.as_object().contains("container");
+  if (job_.rst.container) return ContainerRestoreStep();
+  if (of_container)
+    return InvalidArgument(
+        "the checkpoint is of a container: restore it with \"container\": {\"id\", \"bundle\"} (runc)");
   auto t = SteadyClock::now();
   // The killed original's orphans must be reaped or their pids stay taken.
   if (env_.reaper) env_.reaper->ReapOrphans();
@@ -140,12 +147,55 @@ Status RestorePipeline::CriuRestore() {
   return st;
 }
 
+Status RestorePipeline::ContainerRestoreStep() {
+  auto t = SteadyClock::now();
+  const json::object* opts = manifest_.options.if_object();
+  auto flag = [opts](const char* k) {
+    auto* v = opts ? opts->if_contains(k) : nullptr;
+    return v && v->is_bool() && v->as_bool();
+  };
+  ContainerRestore r;
+  r.target = *job_.rst.container;
+  r.images_dir = images_dir_;
+  r.work_dir = staging_ / "work";
+  r.log_dir = opts_.container_log_dir;
+  r.tcp_established = flag("tcp_established");
+  r.file_locks = flag("file_locks");
+  r.ext_unix_sk = flag("ext_unix_sk");
+  r.on_started = [this](int runc_pid) {
+    ctx_->Note("criu-restore:criu-started", [&](Journal& j) { j.criu = Identify(runc_pid); }).IgnoreError();
+  };
+  std::vector<ProcRef> gpu;
+  for (int p : manifest_.gpu_pids) gpu.push_back(ProcRef{p, 0});
+  Status st = RunStep(
+      ctx_, Step::kCriuRestore,
+      [&]() -> Status {
+        CKPTD_ASSIGN_OR_RETURN(runc::ContainerState s, RestoreContainer(env_.runc, r, SystemProcessRunner::Default()));
+        restored_pid_ = s.pid;
+        container_ = json::object{{"id", s.id}, {"pid", s.pid}, {"bundle", s.bundle}};
+        return ctx_->Note("", [&](Journal& j) { j.restored = Identify(s.pid); });
+      },
+      [&](Journal& j) {
+        j.staging = staging_.string();
+        j.dumped_root = 0;  // a container's pids live in its own namespace
+        j.root_existed = false;
+        j.restore_began = BootTicksNow();
+        j.restored.reset();
+        j.gpu = gpu;
+      });
+  gpu_.pids = manifest_.gpu_pids;
+  timings_["restore"] = MillisSince(t);
+  return st;
+}
+
 Status RestorePipeline::GpuRestore() {
   if (!env_.gpu || gpu_.pids.empty()) return Status::Ok();
   Status st = RunStep(ctx_, Step::kGpuRestore, [&] { return env_.gpu->AfterRestore(restored_pid_, &gpu_); });
   if (st.ok()) return st;
   // Never leave a half-restored workload behind.
   KillTree(restored_pid_);
+  if (job_.rst.container && env_.runc)
+    env_.runc->Remove(job_.rst.container->runtime_root, job_.rst.container->id).IgnoreError();
   return st.WithContext("gpu after restore");
 }
 

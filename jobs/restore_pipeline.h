@@ -7,7 +7,10 @@
 //                  checksum) into <staging>/restore-<job>/images before
 //                  CRIU sees any of it
 //   criu-restore   orphans reaped, CRIU restores the tree detached; the
-//                  restored root is journaled as soon as CRIU names it
+//                  restored root is journaled as soon as CRIU names it.
+//                  A container checkpoint is restored only as a container
+//                  (request "container"): `runc restore --detach` under the
+//                  new id and bundle (jobs/container_steps.h)
 //   gpu-restore    the tree's GPU processes restored (device_map) and
 //                  unlocked
 //
@@ -51,6 +54,7 @@ class RestorePipeline {
   Status ReadManifest();
   Status Download();
   Status CriuRestore();
+  Status ContainerRestoreStep();
   Status GpuRestore();
   void Phase(JobPhase p);
   int KillHalfRestored() { return KillRestoringTree(job_.journal); }
@@ -67,6 +71,7 @@ class RestorePipeline {
   Manifest manifest_;
   int restored_pid_ = 0;
   GpuJobContext gpu_;
+  boost::json::object container_;  // a restored container: {id, pid, bundle}
   boost::json::object timings_;
 };
 

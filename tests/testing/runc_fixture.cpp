@@ -1,9 +1,12 @@
 #include "tests/testing/runc_fixture.h"
 
 #include <fcntl.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 
 #include <gtest/gtest.h>
@@ -23,14 +26,34 @@ std::string RuncPath() {
   return p && *p ? p : "runc";
 }
 
-void MakeBundle(const fs::path& dir, const BundleSpec& spec) {
-  fs::path rootfs = dir / "rootfs";
+void MakeRootfs(const fs::path& rootfs) {
   for (const char* d : {"bin", "proc", "sys", "dev", "tmp", "data", "etc"}) fs::create_directories(rootfs / d);
   fs::copy_file("/bin/busybox", rootfs / "bin/busybox", fs::copy_options::overwrite_existing);
-  for (const char* applet : {"sh", "sleep", "echo", "cat", "nc", "ls", "true"}) {
+  for (const char* applet : {"sh", "sleep", "echo", "cat", "nc", "ls", "true", "rm", "mv"}) {
     std::error_code ec;
     fs::create_symlink("busybox", rootfs / "bin" / applet, ec);
   }
+  WriteFileText((rootfs / "etc/deleteme").string(), "from the base image\n");
+}
+
+void MakeBundle(const fs::path& dir, const BundleSpec& spec) {
+  MakeRootfs(dir / "rootfs");
+  WriteConfig(dir, spec);
+}
+
+OverlayMount::OverlayMount(const fs::path& lower, const fs::path& upper, const fs::path& work, const fs::path& target)
+    : target_(target) {
+  for (const auto& d : {upper, work, target}) fs::create_directories(d);
+  std::string opts = "lowerdir=" + lower.string() + ",upperdir=" + upper.string() + ",workdir=" + work.string();
+  mounted_ = mount("overlay", target.c_str(), "overlay", 0, opts.c_str()) == 0;
+  EXPECT_TRUE(mounted_) << "mount overlay at " << target << ": " << strerror(errno);
+}
+
+OverlayMount::~OverlayMount() {
+  if (mounted_) umount2(target_.c_str(), MNT_DETACH);
+}
+
+void WriteConfig(const fs::path& dir, const BundleSpec& spec) {
   CommandResult spec_run = RunCommand("cd '" + dir.string() + "' && rm -f config.json && " + RuncPath() + " spec");
   ASSERT_EQ(spec_run.status, 0) << spec_run.output;
   json::value cfg = json::parse(ReadFileText((dir / "config.json").string()));
@@ -41,6 +64,9 @@ void MakeBundle(const fs::path& dir, const BundleSpec& spec) {
   for (const auto& a : spec.args) args.emplace_back(a);
   process["args"] = std::move(args);
   c["root"].as_object()["readonly"] = false;
+  if (!spec.netns.empty())
+    for (auto& ns : c["linux"].as_object()["namespaces"].as_array())
+      if (ns.as_object()["type"] == "network") ns.as_object()["path"] = spec.netns;
   json::array& mounts = c["mounts"].as_array();
   for (const auto& [host, dest] : spec.binds) {
     mounts.push_back(json::object{
@@ -49,10 +75,17 @@ void MakeBundle(const fs::path& dir, const BundleSpec& spec) {
   WriteFileText((dir / "config.json").string(), json::serialize(cfg));
 }
 
+NetNs::NetNs(std::string name) : name_(std::move(name)) {
+  CommandResult r = RunCommand("ip netns add " + name_ + " && ip -n " + name_ + " link set lo up");
+  EXPECT_EQ(r.status, 0) << r.output;
+}
+
+NetNs::~NetNs() { RunCommand("ip netns del " + name_); }
+
 BundleSpec CounterSpec(const std::string& host_data_dir) {
   BundleSpec s;
   s.args = {"/bin/sh", "-c",
-            "echo written-before > /tmp/marker; i=0; "
+            "echo written-before > /tmp/marker; rm -f /etc/deleteme; i=0; "
             "while true; do i=$((i+1)); echo $i > /data/count.new; mv /data/count.new /data/count; sleep 0.05; done"};
   s.binds = {{host_data_dir, "/data"}};
   return s;

@@ -15,15 +15,54 @@ namespace ckptd::testing {
 struct BundleSpec {
   std::vector<std::string> args;                           // the init's argv
   std::vector<std::pair<std::string, std::string>> binds;  // host dir -> container dir
+  std::string netns;                                       // join this network namespace (a path) instead of a new one
 };
 
-// <dir>/rootfs (busybox and its applet links, /tmp, /data) and
-// <dir>/config.json from `runc spec`, not read-only, no terminal, `args` as
-// the init and the bind mounts. Aborts the test on failure.
+// A named network namespace with its loopback up (`ip netns add`), as CNI
+// makes a pod's; deleted on destruction. runc treats a namespace given by
+// path as external: the restore joins the one the new config names. (In a
+// namespace runc creates, lo is down while CRIU restores: a TCP connection
+// fails "Network is unreachable".)
+class NetNs {
+ public:
+  explicit NetNs(std::string name);
+  ~NetNs();
+  NetNs(const NetNs&) = delete;
+  NetNs& operator=(const NetNs&) = delete;
+  std::string path() const { return "/var/run/netns/" + name_; }
+
+ private:
+  std::string name_;
+};
+
+// A busybox rootfs: /bin/busybox and its applet links, /tmp, /data, /etc
+// with a file /etc/deleteme.
+void MakeRootfs(const std::filesystem::path& rootfs);
+// <dir>/config.json from `runc spec`: not read-only, no terminal, `args` as
+// the init and the bind mounts.
+void WriteConfig(const std::filesystem::path& dir, const BundleSpec& spec);
+// MakeRootfs(<dir>/rootfs) and WriteConfig(dir, spec).
 void MakeBundle(const std::filesystem::path& dir, const BundleSpec& spec);
 
+// An overlay mounted at `target` (lower read-only, writes into upper, as
+// containerd's snapshotter does), unmounted on destruction.
+class OverlayMount {
+ public:
+  OverlayMount(const std::filesystem::path& lower, const std::filesystem::path& upper,
+               const std::filesystem::path& work, const std::filesystem::path& target);
+  ~OverlayMount();
+  OverlayMount(const OverlayMount&) = delete;
+  OverlayMount& operator=(const OverlayMount&) = delete;
+  bool mounted() const { return mounted_; }
+
+ private:
+  std::filesystem::path target_;
+  bool mounted_ = false;
+};
+
 // A shell loop counting in memory and writing the count to /data/count
-// every 50 ms, plus a marker file in its own rootfs (/tmp/marker).
+// every 50 ms, after writing a marker file in its own rootfs (/tmp/marker)
+// and removing /etc/deleteme.
 BundleSpec CounterSpec(const std::string& host_data_dir);
 
 std::string RuncPath();  // $CKPTD_RUNC, else "runc"
