@@ -12,7 +12,9 @@
 #include <vector>
 
 #include <fmt/format.h>
+
 #include <boost/json.hpp>
+#include "common/mounts.h"
 
 namespace ckptd {
 
@@ -42,39 +44,17 @@ Status WriteFile(const fs::path& p, const std::string& bytes) {
   return Status::Ok();
 }
 
-// mountinfo escapes space, tab, newline and backslash as \ooo.
-std::string Unescape(const std::string& s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\' && i + 3 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1]))) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8));
-      i += 3;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 // The upper directory of the overlay mounted at `mount_point` ("" when it is
-// not an overlay mount).
+// not an overlay mount). The last mount at that point is the visible one.
 std::string OverlayUpper(const fs::path& mount_point) {
-  std::ifstream in("/proc/self/mountinfo");
-  std::string line, upper;
-  while (std::getline(in, line)) {
-    std::istringstream ls(line);
-    std::string id, parent, devs, root, point;
-    ls >> id >> parent >> devs >> root >> point;
-    size_t sep = line.find(" - ");
-    if (sep == std::string::npos || Unescape(point) != mount_point.string()) continue;
-    std::istringstream rest(line.substr(sep + 3));
-    std::string fstype, source, opts;
-    rest >> fstype >> source >> opts;
-    upper.clear();  // the last mount at that point is the visible one
-    if (fstype != "overlay") continue;
-    std::istringstream os(opts);
+  std::string upper;
+  for (const auto& m : ReadMounts()) {
+    if (m.mount_point != mount_point.string()) continue;
+    upper.clear();
+    if (m.fstype != "overlay") continue;
+    std::istringstream os(m.super_options);
     for (std::string o; std::getline(os, o, ',');)
-      if (o.rfind("upperdir=", 0) == 0) upper = Unescape(o.substr(9));
+      if (o.rfind("upperdir=", 0) == 0) upper = o.substr(9);
   }
   return upper;
 }

@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 #include <boost/json.hpp>
 
+#include "common/mounts.h"
 #include "common/proc.h"
 #include "jobs/checkpoint_pipeline.h"
 #include "jobs/restore_pipeline.h"
@@ -202,6 +203,11 @@ bool Recovery::FinishDump(JobRun* run) {
   for (const auto& p : j.tree) killed += KillRef(p);
   for (const auto& p : j.tree) WaitGone(p, kWait);
   if (killed > 0) Act(*run, "kill-tree", fmt::format("killed {} remaining task(s) of the dumped tree", killed));
+  // A container the rollback had begun to bring back is runc's record too.
+  if (const auto& c = job.ckpt.container; c && env_.runc) {
+    Status st = env_.runc->Remove(c->runtime_root, c->id);
+    if (!st.ok()) spdlog::warn("{}: recovery: removing container {}: {}", job.LogTag(), c->id, st.ToString());
+  }
   if (env_.reaper) env_.reaper->ReapOrphans();
   CheckpointPipeline pipeline(opts_, env_, catalog_, run);
   Status st = pipeline.FinishFromStaging();
@@ -259,6 +265,10 @@ bool Recovery::Restore(JobRun* run) {
 }
 
 void Recovery::SweepStaging(const std::set<std::string>& keep) {
+  // Every tool a job had started is dead now: what a killed CRIU mounted in
+  // its work dir (its cgroup yard) goes, or staging could not be removed.
+  if (int n = UnmountAllUnder(opts_.staging_dir); n > 0)
+    spdlog::warn("recovery: unmounted {} mount(s) a killed CRIU left in {}", n, opts_.staging_dir);
   std::set<std::string> kept;
   for (const auto& k : keep) kept.insert(fs::path(k).lexically_normal().string());
   std::error_code ec;

@@ -9,6 +9,7 @@
 #include <boost/json/parse.hpp>
 
 #include "common/json_reader.h"
+#include "common/mounts.h"
 #include "criu/criu_log.h"
 
 namespace ckptd::runc {
@@ -185,6 +186,13 @@ Status RuncDriver::Remove(const std::string& root, const std::string& id) const 
   argv.insert(argv.end(), {"delete", "--force", id});
   CKPTD_ASSIGN_OR_RETURN(RunResult r, Exec(std::move(argv), {}));
   if (!r.ok() && !SaysNotExist(r)) return Failure(fmt::format("runc delete {}", id), r);
+  // A runc killed mid-restore leaves its criu-root bind mount, and a state
+  // dir without state.json that runc no longer knows but that blocks the id.
+  fs::path dir = fs::path(root) / id;
+  UnmountAllUnder(dir);
+  std::error_code probe, ec;
+  if (fs::is_directory(dir, probe) && !fs::exists(dir / "state.json", probe)) fs::remove_all(dir, ec);
+  if (ec) return IOError(fmt::format("remove {}: {}", dir.string(), ec.message()));
   return Status::Ok();
 }
 

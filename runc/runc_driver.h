@@ -95,7 +95,9 @@ class RuncApi {
   virtual Result<ContainerState> Restore(const RestoreArgs& a) const = 0;
   // A paused container resumed; a running one left alone.
   virtual Status Thaw(const std::string& root, const std::string& id) const = 0;
-  // The container killed (SIGKILL) and deleted; an unknown one is fine.
+  // The container killed (SIGKILL) and deleted, with what a runc killed
+  // mid-restore leaves under <root>/<id> (its criu-root bind mount, a state
+  // dir without state.json); an unknown container is fine.
   virtual Status Remove(const std::string& root, const std::string& id) const = 0;
 };
 

@@ -203,9 +203,11 @@ TEST_F(RuncDriverTest, FailedCheckpointNeverLeavesItPaused) {
 
 TEST_F(RuncDriverTest, RemoveKillsAndToleratesUnknown) {
   StartCounter(Id("c1"));
-  EXPECT_TRUE(driver_.Remove(root_.string(), Id("c1")).ok());
+  Status removed = driver_.Remove(root_.string(), Id("c1"));
+  EXPECT_TRUE(removed.ok()) << removed.ToString();
   EXPECT_EQ(containers_.Status(Id("c1")), "");
-  EXPECT_TRUE(driver_.Remove(root_.string(), "never-was").ok());
+  removed = driver_.Remove(root_.string(), "never-was");
+  EXPECT_TRUE(removed.ok()) << removed.ToString();
 }
 
 }  // namespace
