@@ -1,4 +1,7 @@
 // GET /metrics: valid Prometheus text whose counters follow the API.
+#include <chrono>
+#include <thread>
+
 #include "tests/testing/daemon_fixture.h"
 #include "tests/testing/prom_parser.h"
 
@@ -17,6 +20,18 @@ class MetricsTest : public DaemonFixture {
     EXPECT_TRUE(p.error.empty()) << p.error;
     return p;
   }
+  // A request is counted when its response has been written, which the
+  // client can see before the server's write completion runs: scrape until
+  // `ready` holds (at most 5 s), then once more for the caller.
+  template <class Pred>
+  testing::PromParse ScrapeWhen(Pred ready) {
+    for (int i = 0; i < 100; ++i) {
+      auto p = Scrape();
+      if (ready(p)) return p;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return Scrape();
+  }
 };
 
 TEST_F(MetricsTest, NeedsTheToken) { EXPECT_EQ(Client("")->Send("GET", "/metrics")->status, 401); }
@@ -32,18 +47,22 @@ TEST_F(MetricsTest, RequestAndCheckpointCountersMove) {
   ASSERT_EQ(Client()->Send("PATCH", "/v2/checkpoints/deprecate/" + b)->status, 200);
   ASSERT_EQ(Client()->Send("GET", "/v2/checkpoints/nope")->status, 400);
 
-  auto after = Scrape();
+  auto after = ScrapeWhen([](const testing::PromParse& p) {
+    return p.Value("ckptd_http_requests_total",
+                   {{"method", "GET"}, {"route", "/v2/checkpoints/{id}"}, {"status", "400"}}) >= 1 &&
+           p.Value("ckptd_http_requests_total",
+                   {{"method", "POST"}, {"route", "/v2/checkpoints"}, {"status", "200"}}) >= 2;
+  });
   EXPECT_EQ(after.Value("ckptd_checkpoints", {{"status", "initializing"}}), 1);
   EXPECT_EQ(after.Value("ckptd_checkpoints", {{"status", "deprecated"}}), 1);
-  EXPECT_EQ(after.Value("ckptd_http_requests_total",
-                        {{"method", "POST"}, {"route", "/v2/checkpoints"}, {"status", "200"}}),
-            2);
+  EXPECT_EQ(
+      after.Value("ckptd_http_requests_total", {{"method", "POST"}, {"route", "/v2/checkpoints"}, {"status", "200"}}),
+      2);
   EXPECT_EQ(after.Value("ckptd_http_requests_total",
                         {{"method", "GET"}, {"route", "/v2/checkpoints/{id}"}, {"status", "400"}}),
             1);
-  EXPECT_GE(after.Value("ckptd_http_request_duration_seconds_count",
-                        {{"method", "POST"}, {"route", "/v2/checkpoints"}}),
-            2);
+  EXPECT_GE(
+      after.Value("ckptd_http_request_duration_seconds_count", {{"method", "POST"}, {"route", "/v2/checkpoints"}}), 2);
   EXPECT_EQ(after.types["ckptd_http_request_duration_seconds"], "histogram");
 
   // The status gauges are rebuilt from the catalog after a restart.
