@@ -120,4 +120,33 @@ bool AllNumbersFinite(const boost::json::value& v) {
   }
 }
 
+std::optional<std::string> StringMember(const boost::json::object& o, std::string_view key) {
+  const auto* m = o.if_contains(key);
+  if (!m || !m->is_string()) return std::nullopt;
+  return std::string(m->as_string());
+}
+
+std::optional<std::string> StringMember(const boost::json::value& v, std::string_view key) {
+  return v.is_object() ? StringMember(v.get_object(), key) : std::nullopt;
+}
+
+std::vector<std::string> StringElements(const boost::json::object& o, std::string_view key) {
+  std::vector<std::string> out;
+  const auto* m = o.if_contains(key);
+  if (m && m->is_array())
+    for (const auto& e : m->as_array())
+      if (e.is_string()) out.emplace_back(e.as_string());
+  return out;
+}
+
+std::vector<std::string> StringElements(const boost::json::value& v, std::string_view key) {
+  return v.is_object() ? StringElements(v.get_object(), key) : std::vector<std::string>{};
+}
+
+boost::json::array ToJsonArray(const std::vector<std::string>& strings) {
+  boost::json::array a;
+  for (const auto& e : strings) a.emplace_back(e);
+  return a;
+}
+
 }  // namespace ckptd

@@ -19,7 +19,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
 #include "common/status.h"
@@ -31,6 +34,16 @@ namespace ckptd {
 // back as `Infinity`, which no JSON parser reads: a body with one must be
 // refused before it is stored.
 bool AllNumbersFinite(const boost::json::value& v);
+
+// Lenient lookups for optional members of records ckptd wrote itself: the
+// string member `key` of an object (nullopt when missing or no string; a
+// value that is no object has none), and the string elements of its array
+// member `key` (others skipped).
+std::optional<std::string> StringMember(const boost::json::object& o, std::string_view key);
+std::optional<std::string> StringMember(const boost::json::value& v, std::string_view key);
+std::vector<std::string> StringElements(const boost::json::object& o, std::string_view key);
+std::vector<std::string> StringElements(const boost::json::value& v, std::string_view key);
+boost::json::array ToJsonArray(const std::vector<std::string>& strings);
 
 class JsonReader {
  public:

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <utility>
 
+#include "common/fd.h"
 #include "common/status.h"
 
 namespace ckptd::localfs {
@@ -18,32 +19,7 @@ namespace ckptd::localfs {
 inline constexpr std::string_view kTmpPrefix = ".ckptd-tmp-";
 
 // Owns a descriptor; -1 when empty.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() { Reset(); }
-  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
-  Fd& operator=(Fd&& o) noexcept {
-    if (this != &o) {
-      Reset();
-      fd_ = std::exchange(o.fd_, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  // Gives the descriptor up (the caller owns it now).
-  int release() { return std::exchange(fd_, -1); }
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
+using Fd = ::ckptd::UniqueFd;
 
 // "a/b" of "a/b/c"; "" for "c".
 std::string_view DirOf(std::string_view key);
