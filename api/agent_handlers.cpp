@@ -40,6 +40,52 @@ void AppendItemFields(std::string* out, const AgentCheckpoint& c) {
   *out += c.metadata_json;
 }
 
+// ,"blobs":[{channel, version, type, blob (base64 or null)}, ...]
+void AppendBlobs(std::string* out, const std::vector<AgentBlob>& blobs) {
+  *out += ",\"blobs\":[";
+  for (size_t i = 0; i < blobs.size(); ++i) {
+    const AgentBlob& bl = blobs[i];
+    if (i) *out += ',';
+    *out += "{\"channel\":";
+    AppendJsonString(out, bl.channel);
+    *out += ",\"version\":";
+    AppendJsonString(out, bl.version);
+    *out += ",\"type\":";
+    AppendJsonString(out, bl.type);
+    *out += ",\"blob\":";
+    if (bl.data)
+      AppendJsonString(out, EncodeBase64(*bl.data));
+    else
+      *out += "null";
+    *out += '}';
+  }
+  *out += ']';
+}
+
+// ,"pending_writes":[{task_id, idx, channel, type, blob (base64), task_path}, ...]
+void AppendWrites(std::string* out, const std::vector<AgentWrite>& writes) {
+  *out += ",\"pending_writes\":[";
+  for (size_t i = 0; i < writes.size(); ++i) {
+    const AgentWrite& w = writes[i];
+    if (i) *out += ',';
+    *out += "{\"task_id\":";
+    AppendJsonString(out, w.task_id);
+    *out += fmt::format(",\"idx\":{},\"channel\":", w.idx);
+    AppendJsonString(out, w.channel);
+    *out += ",\"type\":";
+    if (w.type)
+      AppendJsonString(out, *w.type);
+    else
+      *out += "null";
+    *out += ",\"blob\":";
+    AppendJsonString(out, EncodeBase64(w.data));
+    *out += ",\"task_path\":";
+    AppendJsonString(out, w.task_path);
+    *out += '}';
+  }
+  *out += ']';
+}
+
 Response RawJson(int status, std::string body) {
   Response r;
   r.status = status;
@@ -134,6 +180,31 @@ Response PutWritesHandler(AgentStore* store, const Request& req) {
   return NoContent();
 }
 
+// Our extension "include": ["values", "pending_writes"]: each item also
+// carries what get-tuple gives for it ("blobs", "pending_writes").
+struct ListIncludes {
+  bool values = false, writes = false;
+};
+
+ListIncludes ReadIncludes(BodyValidator* v, const json::object& b) {
+  ListIncludes inc;
+  const json::array* arr = v->Array(b, kBody, "include", false);
+  if (!arr) return inc;
+  const json::array loc = BodyValidator::At(kBody, "include");
+  for (size_t i = 0; i < arr->size(); ++i) {
+    const json::value& e = (*arr)[i];
+    if (e.is_string() && e.get_string() == "values") {
+      inc.values = true;
+    } else if (e.is_string() && e.get_string() == "pending_writes") {
+      inc.writes = true;
+    } else {
+      v->Add(BodyValidator::At(loc, i), "literal_error", "Input should be 'values' or 'pending_writes'", e,
+             json::object{{"expected", "'values' or 'pending_writes'"}});
+    }
+  }
+  return inc;
+}
+
 Response ListHandler(AgentStore* store, const Request& req) {
   BodyValidator v(req);
   if (!v.ok()) return v.ErrorResponse();
@@ -144,6 +215,7 @@ Response ListHandler(AgentStore* store, const Request& req) {
   auto before = v.NullableString(b, kBody, "before_checkpoint_id");
   auto filter = v.NullableObject(b, kBody, "filter_metadata");
   auto limit = v.Int(b, kBody, "limit", kDefaultListLimit, 1, kMaxListLimit);
+  ListIncludes inc = ReadIncludes(&v, b);
   if (!v.ok()) return v.ErrorResponse();
   AgentListQuery q;
   q.thread_id = *thread;
@@ -151,13 +223,16 @@ Response ListHandler(AgentStore* store, const Request& req) {
   q.before = *before;
   q.filter = *filter ? &**filter : nullptr;
   q.limit = static_cast<size_t>(*limit);
-  auto items = store->List(q);
+  auto items = store->ListTuples(q, inc.values, inc.writes);
   if (!items.ok()) return DetailFor(items.status());
   std::string out = "[";
   for (size_t i = 0; i < items->size(); ++i) {
+    const AgentTuple& t = (*items)[i];
     if (i) out += ',';
     out += '{';
-    AppendItemFields(&out, (*items)[i]);
+    AppendItemFields(&out, t.checkpoint);
+    if (inc.values) AppendBlobs(&out, t.blobs);
+    if (inc.writes) AppendWrites(&out, t.pending_writes);
     out += '}';
   }
   out += ']';
@@ -175,46 +250,11 @@ Response GetTupleHandler(AgentStore* store, const Request& req) {
   auto tuple = store->GetTuple(*thread, *ns, *id);
   if (!tuple.ok()) return DetailFor(tuple.status());
   if (!*tuple) return RawJson(200, "null");
-  const AgentTuple& t = **tuple;
   std::string out = "{";
-  AppendItemFields(&out, t.checkpoint);
-  out += ",\"blobs\":[";
-  for (size_t i = 0; i < t.blobs.size(); ++i) {
-    const AgentBlob& bl = t.blobs[i];
-    if (i) out += ',';
-    out += "{\"channel\":";
-    AppendJsonString(&out, bl.channel);
-    out += ",\"version\":";
-    AppendJsonString(&out, bl.version);
-    out += ",\"type\":";
-    AppendJsonString(&out, bl.type);
-    out += ",\"blob\":";
-    if (bl.data)
-      AppendJsonString(&out, EncodeBase64(*bl.data));
-    else
-      out += "null";
-    out += '}';
-  }
-  out += "],\"pending_writes\":[";
-  for (size_t i = 0; i < t.pending_writes.size(); ++i) {
-    const AgentWrite& w = t.pending_writes[i];
-    if (i) out += ',';
-    out += "{\"task_id\":";
-    AppendJsonString(&out, w.task_id);
-    out += fmt::format(",\"idx\":{},\"channel\":", w.idx);
-    AppendJsonString(&out, w.channel);
-    out += ",\"type\":";
-    if (w.type)
-      AppendJsonString(&out, *w.type);
-    else
-      out += "null";
-    out += ",\"blob\":";
-    AppendJsonString(&out, EncodeBase64(w.data));
-    out += ",\"task_path\":";
-    AppendJsonString(&out, w.task_path);
-    out += '}';
-  }
-  out += "]}";
+  AppendItemFields(&out, (**tuple).checkpoint);
+  AppendBlobs(&out, (**tuple).blobs);
+  AppendWrites(&out, (**tuple).pending_writes);
+  out += '}';
   return RawJson(200, std::move(out));
 }
 

@@ -257,12 +257,30 @@ Status AgentStore::PutWrites(std::string_view thread_id, std::string_view ns, st
 }
 
 Result<std::vector<AgentCheckpoint>> AgentStore::List(const AgentListQuery& q) const {
+  SnapshotHolder snap(db_->raw());
+  return Scan(q, snap.get());
+}
+
+Result<std::vector<AgentTuple>> AgentStore::ListTuples(const AgentListQuery& q, bool values, bool writes) const {
+  SnapshotHolder snap(db_->raw());
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snap.get();
+  CKPTD_ASSIGN_OR_RETURN(std::vector<AgentCheckpoint> found, Scan(q, snap.get()));
+  std::vector<AgentTuple> out(found.size());
+  for (size_t i = 0; i < found.size(); ++i) {
+    out[i].checkpoint = std::move(found[i]);
+    if (values) CKPTD_RETURN_IF_ERROR(ReadBlobs(ro, out[i].checkpoint, &out[i].blobs));
+    if (writes) CKPTD_RETURN_IF_ERROR(ReadWrites(snap.get(), out[i].checkpoint, &out[i].pending_writes));
+  }
+  return out;
+}
+
+Result<std::vector<AgentCheckpoint>> AgentStore::Scan(const AgentListQuery& q, const rocksdb::Snapshot* snapshot) const {
   std::vector<AgentCheckpoint> out;
   if (q.limit == 0) return out;
   rocksdb::DB* db = db_->raw();
-  SnapshotHolder snap(db);
   rocksdb::ReadOptions ro;
-  ro.snapshot = snap.get();
+  ro.snapshot = snapshot;
   bool filtering = q.filter && !q.filter->empty();
   json::value filter_value;
   if (filtering) filter_value = *q.filter;
@@ -286,7 +304,7 @@ Result<std::vector<AgentCheckpoint>> AgentStore::List(const AgentListQuery& q) c
   if (direct) k::AppendAsc(&prefix, *q.checkpoint_ns);
   std::string start = q.before ? SeekPastId(prefix, *q.before) : prefix;
 
-  PrefixScan scan(db, checkpoints_, snap.get(), prefix, start);
+  PrefixScan scan(db, checkpoints_, snapshot, prefix, start);
   std::string record, id, thread, ns;
   for (; scan.it->Valid(); scan.it->Next()) {
     if (direct) {
@@ -338,50 +356,60 @@ Result<std::optional<AgentTuple>> AgentStore::GetTuple(std::string_view thread_i
   }
   AgentTuple t;
   CKPTD_ASSIGN_OR_RETURN(t.checkpoint, DecodeCheckpoint(record));
-  const AgentCheckpoint& c = t.checkpoint;
+  CKPTD_RETURN_IF_ERROR(ReadBlobs(ro, t.checkpoint, &t.blobs));
+  CKPTD_RETURN_IF_ERROR(ReadWrites(snap.get(), t.checkpoint, &t.pending_writes));
+  return std::optional<AgentTuple>(std::move(t));
+}
 
-  // Blobs named by channel_versions: a channel unchanged since an older
-  // checkpoint keeps its version, so its blob carries over.
+// Blobs named by channel_versions: a channel unchanged since an older
+// checkpoint keeps its version, so its blob carries over.
+Status AgentStore::ReadBlobs(const rocksdb::ReadOptions& ro, const AgentCheckpoint& c,
+                             std::vector<AgentBlob>* out) const {
   json::error_code ec;
   json::value cp = json::parse(c.checkpoint_json, ec);
   if (ec || !cp.is_object()) return Corruption("agent checkpoint " + c.checkpoint_id + ": not a JSON object");
-  if (const json::value* cv = cp.get_object().if_contains("channel_versions"); cv && cv->is_object()) {
-    std::vector<std::string> keys;
-    std::vector<AgentBlob> wanted;
-    for (const auto& kv : cv->get_object()) {
-      AgentBlob b;
-      b.channel = kv.key();
-      b.version = VersionString(kv.value());
-      keys.push_back(k::BlobKey(c.thread_id, c.checkpoint_ns, b.channel, b.version));
-      wanted.push_back(std::move(b));
-    }
-    std::vector<rocksdb::Slice> slices;
-    for (const auto& key : keys) slices.emplace_back(key);
-    std::vector<rocksdb::PinnableSlice> values(keys.size());
-    std::vector<rocksdb::Status> statuses(keys.size());
-    db->MultiGet(ro, blobs_, slices.size(), slices.data(), values.data(), statuses.data());
-    for (size_t i = 0; i < keys.size(); ++i) {
-      if (statuses[i].IsNotFound()) continue;
-      if (!statuses[i].ok()) return FromRocks(statuses[i], "agent get-tuple: read blob");
-      CKPTD_RETURN_IF_ERROR(DecodeBlob(V(values[i]), &wanted[i]));
-      t.blobs.push_back(std::move(wanted[i]));
-    }
+  const json::value* cv = cp.get_object().if_contains("channel_versions");
+  if (!cv || !cv->is_object()) return Status::Ok();
+  std::vector<std::string> keys;
+  std::vector<AgentBlob> wanted;
+  for (const auto& kv : cv->get_object()) {
+    AgentBlob b;
+    b.channel = kv.key();
+    b.version = VersionString(kv.value());
+    keys.push_back(k::BlobKey(c.thread_id, c.checkpoint_ns, b.channel, b.version));
+    wanted.push_back(std::move(b));
   }
+  std::vector<rocksdb::Slice> slices;
+  for (const auto& key : keys) slices.emplace_back(key);
+  std::vector<rocksdb::PinnableSlice> values(keys.size());
+  std::vector<rocksdb::Status> statuses(keys.size());
+  db_->raw()->MultiGet(ro, blobs_, slices.size(), slices.data(), values.data(), statuses.data());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (statuses[i].IsNotFound()) continue;
+    if (!statuses[i].ok()) return FromRocks(statuses[i], "agent: read blob");
+    CKPTD_RETURN_IF_ERROR(DecodeBlob(V(values[i]), &wanted[i]));
+    out->push_back(std::move(wanted[i]));
+  }
+  return Status::Ok();
+}
 
+// The checkpoint's pending writes, by (task_id, idx).
+Status AgentStore::ReadWrites(const rocksdb::Snapshot* snapshot, const AgentCheckpoint& c,
+                              std::vector<AgentWrite>* out) const {
   std::string wprefix;
   k::AppendAsc(&wprefix, c.thread_id);
   k::AppendAsc(&wprefix, c.checkpoint_ns);
   k::AppendAsc(&wprefix, c.checkpoint_id);
-  PrefixScan scan(db, writes_, snap.get(), wprefix, wprefix);
+  PrefixScan scan(db_->raw(), writes_, snapshot, wprefix, wprefix);
   for (; scan.it->Valid(); scan.it->Next()) {
     std::string_view rest = V(scan.it->key()).substr(wprefix.size());
     AgentWrite w;
     if (!k::ReadAsc(&rest, &w.task_id) || !k::ReadInt(&rest, &w.idx)) return Corruption("agent write key: malformed");
     CKPTD_RETURN_IF_ERROR(DecodeWrite(V(scan.it->value()), &w));
-    t.pending_writes.push_back(std::move(w));
+    out->push_back(std::move(w));
   }
-  if (!scan.it->status().ok()) return FromRocks(scan.it->status(), "agent get-tuple: scan writes");
-  return std::optional<AgentTuple>(std::move(t));
+  if (!scan.it->status().ok()) return FromRocks(scan.it->status(), "agent: scan writes");
+  return Status::Ok();
 }
 
 Status AgentStore::DeleteThread(std::string_view thread_id) {

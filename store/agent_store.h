@@ -13,6 +13,9 @@
 //   `limit` items: the store never loads a thread into memory.
 // - GetTuple() reads the checkpoint, the blobs named by its
 //   channel_versions and its pending writes from one RocksDB snapshot.
+// - ListTuples() is List() with, per item, what GetTuple() adds (the blobs
+//   when `values`, the pending writes when `writes`), all from one
+//   snapshot: a LangGraph list in one call instead of one per item.
 // - DeleteThread() removes everything of a thread in one synced batch.
 // Checkpoint and metadata are stored as serialized JSON text and handed back
 // as such, so listings can splice them into a response without re-parsing.
@@ -93,6 +96,7 @@ class AgentStore {
   Status PutWrites(std::string_view thread_id, std::string_view checkpoint_ns, std::string_view checkpoint_id,
                    const std::vector<AgentWrite>& writes, bool upsert);
   Result<std::vector<AgentCheckpoint>> List(const AgentListQuery& query) const;
+  Result<std::vector<AgentTuple>> ListTuples(const AgentListQuery& query, bool values, bool writes) const;
   // checkpoint_id nullopt: the newest in the namespace. nullopt when absent.
   Result<std::optional<AgentTuple>> GetTuple(std::string_view thread_id, std::string_view checkpoint_ns,
                                              const std::optional<std::string>& checkpoint_id) const;
@@ -102,6 +106,9 @@ class AgentStore {
 
  private:
   std::mutex& LockFor(std::string_view thread_id);
+  Result<std::vector<AgentCheckpoint>> Scan(const AgentListQuery& q, const rocksdb::Snapshot* snapshot) const;
+  Status ReadBlobs(const rocksdb::ReadOptions& ro, const AgentCheckpoint& c, std::vector<AgentBlob>* out) const;
+  Status ReadWrites(const rocksdb::Snapshot* snapshot, const AgentCheckpoint& c, std::vector<AgentWrite>* out) const;
 
   Db* db_;
   rocksdb::ColumnFamilyHandle* checkpoints_;
