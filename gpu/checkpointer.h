@@ -61,6 +61,13 @@ using DeviceMap = std::vector<GpuPair>;
 std::string FormatDeviceMap(const DeviceMap& map);
 Result<DeviceMap> ParseDeviceMap(std::string_view text);
 
+// One GPU of this node, as the driver lists it (ordinal order).
+struct GpuDevice {
+  GpuUuid uuid;
+  std::string name;  // "NVIDIA H200"
+  bool operator==(const GpuDevice&) const = default;
+};
+
 struct GpuDriverInfo {
   std::string backend;   // "driver-api" | "cuda-checkpoint"
   int cuda_version = 0;  // cuDriverGetVersion, e.g. 13000; 0 when unknown
@@ -82,6 +89,9 @@ class GpuCheckpointer {
   // LOCKED -> RUNNING.
   virtual Status Unlock(int pid) = 0;
   virtual GpuDriverInfo DriverInfo() const = 0;
+  // The node's GPUs; Unavailable where the backend cannot list them (the
+  // cuda-checkpoint tool, no driver).
+  virtual Result<std::vector<GpuDevice>> Devices() { return Unavailable("this GPU backend cannot list the GPUs"); }
 };
 
 // ---- choosing a backend ---------------------------------------------------

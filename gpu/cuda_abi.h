@@ -86,6 +86,12 @@ static_assert(sizeof(CUcheckpointGpuPair) == 32);
 extern "C" {
 using PFN_cuInit = CUresult (*)(unsigned int flags);
 using PFN_cuDriverGetVersion = CUresult (*)(int* driverVersion);
+using CUdevice = int;
+using PFN_cuDeviceGetCount = CUresult (*)(int* count);
+using PFN_cuDeviceGet = CUresult (*)(CUdevice* device, int ordinal);
+using PFN_cuDeviceGetName = CUresult (*)(char* name, int len, CUdevice dev);
+// Exported as cuDeviceGetUuid_v2 (cuda.h maps the name to it).
+using PFN_cuDeviceGetUuid = CUresult (*)(CUuuid* uuid, CUdevice dev);
 using PFN_cuCheckpointProcessGetState = CUresult (*)(int pid, CUprocessState* state);
 using PFN_cuCheckpointProcessGetRestoreThreadId = CUresult (*)(int pid, int* tid);
 using PFN_cuCheckpointProcessLock = CUresult (*)(int pid, CUcheckpointLockArgs* args);

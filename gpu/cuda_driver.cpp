@@ -104,6 +104,10 @@ Result<std::unique_ptr<CudaDriverCheckpointer>> CudaDriverCheckpointer::Load(con
   Resolve(handle, "cuCheckpointProcessCheckpoint", &api.checkpoint, &missing);
   Resolve(handle, "cuCheckpointProcessRestore", &api.restore, &missing);
   Resolve(handle, "cuCheckpointProcessUnlock", &api.unlock, &missing);
+  Resolve(handle, "cuDeviceGetCount", &api.device_count, nullptr);
+  Resolve(handle, "cuDeviceGet", &api.device_get, nullptr);
+  Resolve(handle, "cuDeviceGetName", &api.device_name, nullptr);
+  Resolve(handle, "cuDeviceGetUuid_v2", &api.device_uuid, nullptr);
   if (!missing.empty()) {
     // Nothing was initialized yet, so unloading is safe here.
     dlclose(handle);
@@ -177,6 +181,29 @@ Status CudaDriverCheckpointer::Restore(int pid, const DeviceMap& device_map) {
     return CudaError(r, call);
   }
   return Status::Ok();
+}
+
+Result<std::vector<GpuDevice>> CudaDriverCheckpointer::Devices() {
+  if (!api_.device_count || !api_.device_get || !api_.device_name || !api_.device_uuid)
+    return Unavailable("the driver lacks cuDeviceGetCount/cuDeviceGet/cuDeviceGetName/cuDeviceGetUuid_v2");
+  int count = 0;
+  if (CUresult r = api_.device_count(&count); r != CUDA_SUCCESS) return CudaError(r, "cuDeviceGetCount");
+  std::vector<GpuDevice> out;
+  for (int i = 0; i < count; ++i) {
+    CUdevice dev = 0;
+    if (CUresult r = api_.device_get(&dev, i); r != CUDA_SUCCESS) return CudaError(r, fmt::format("cuDeviceGet({})", i));
+    char name[256] = {};
+    if (CUresult r = api_.device_name(name, sizeof name - 1, dev); r != CUDA_SUCCESS)
+      return CudaError(r, fmt::format("cuDeviceGetName({})", i));
+    CUuuid uuid{};
+    if (CUresult r = api_.device_uuid(&uuid, dev); r != CUDA_SUCCESS)
+      return CudaError(r, fmt::format("cuDeviceGetUuid({})", i));
+    GpuDevice d;
+    std::memcpy(d.uuid.bytes.data(), uuid.bytes, 16);
+    d.name = name;
+    out.push_back(std::move(d));
+  }
+  return out;
 }
 
 Status CudaDriverCheckpointer::Unlock(int pid) {

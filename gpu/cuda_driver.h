@@ -1,7 +1,8 @@
 // Backend 1: the CUDA driver's checkpoint API, loaded at run time with dlopen.
 //
 // Contract: Load() dlopens the library (RTLD_NOW | RTLD_LOCAL), resolves the
-// five cuCheckpointProcess* entry points plus cuInit and cuDriverGetVersion,
+// five cuCheckpointProcess* entry points plus cuInit and cuDriverGetVersion
+// (and, optionally, the device queries Devices() needs),
 // calls cuInit(0) (the driver requires it before restore) and reads the
 // version. Any of that failing gives Unavailable("GPU checkpointing
 // unavailable: <why>"). The library is never dlclosed: the CUDA driver does
@@ -27,6 +28,7 @@ class CudaDriverCheckpointer final : public GpuCheckpointer {
   Status Restore(int pid, const DeviceMap& device_map) override;
   Status Unlock(int pid) override;
   GpuDriverInfo DriverInfo() const override { return info_; }
+  Result<std::vector<GpuDevice>> Devices() override;
 
  private:
   struct Api {
@@ -37,6 +39,11 @@ class CudaDriverCheckpointer final : public GpuCheckpointer {
     cuabi::PFN_cuCheckpointProcessCheckpoint checkpoint = nullptr;
     cuabi::PFN_cuCheckpointProcessRestore restore = nullptr;
     cuabi::PFN_cuCheckpointProcessUnlock unlock = nullptr;
+    // Optional: without them Devices() is Unavailable.
+    cuabi::PFN_cuDeviceGetCount device_count = nullptr;
+    cuabi::PFN_cuDeviceGet device_get = nullptr;
+    cuabi::PFN_cuDeviceGetName device_name = nullptr;
+    cuabi::PFN_cuDeviceGetUuid device_uuid = nullptr;
   };
   CudaDriverCheckpointer(Api api, GpuDriverInfo info) : api_(api), info_(std::move(info)) {}
 

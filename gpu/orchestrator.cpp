@@ -1,7 +1,9 @@
 #include "gpu/orchestrator.h"
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
+#include <system_error>
 #include <thread>
 
 #include <fmt/format.h>
@@ -25,6 +27,44 @@ std::vector<int> Dedup(const std::vector<int>& pids) {
 // A Conflict from the driver means the state changed under us (someone else
 // locked/unlocked): re-read the state instead of failing.
 bool StateRace(const Status& st) { return st.code() == Code::kConflict; }
+
+// fn(i) for every i in [0, n), on up to `width` threads at once (0: n),
+// this one included; returns when all are done. When no thread can be
+// started the remaining work runs here.
+void RunEach(size_t n, int width, const std::function<void(size_t)>& fn) {
+  const size_t threads = width <= 0 ? n : std::min(n, static_cast<size_t>(width));
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < n; i = next++) fn(i);
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) {
+    try {
+      pool.emplace_back(work);
+    } catch (const std::system_error&) {
+      break;
+    }
+  }
+  work();
+  for (auto& th : pool) th.join();
+}
+
+// The first failure (with `what` and its pid as context) and the others
+// appended; Ok when all are.
+Status FirstWithOthers(const std::vector<int>& pids, const std::vector<Status>& results, std::string_view what) {
+  Status first;
+  std::string others;
+  for (size_t i = 0; i < pids.size(); ++i) {
+    if (results[i].ok()) continue;
+    if (first.ok()) {
+      first = results[i].WithContext(fmt::format("{} of pid {}", what, pids[i]));
+    } else {
+      others += fmt::format("; pid {}: {}", pids[i], results[i].message());
+    }
+  }
+  if (first.ok()) return first;
+  return Status(first.code(), first.message() + others);
+}
 
 }  // namespace
 
@@ -67,8 +107,11 @@ boost::json::value GpuReport::ToJson() const {
     po["steps"] = std::move(steps);
     procs.push_back(std::move(po));
   }
+  boost::json::object phases;
+  for (const auto& [name, ms] : phase_ms) phases[name] = ms;
   return boost::json::object{{"driver", driver.ToJson()},
                              {"prepare_ms", prepare_ms},
+                             {"phase_ms", std::move(phases)},
                              {"resume_ms", resume_ms},
                              {"restore_ms", restore_ms},
                              {"processes", std::move(procs)}};
@@ -135,7 +178,21 @@ Status GpuOrchestrator::PrepareOne(int pid, GpuProcessState target, std::chrono:
   return Internal("GPU state kept changing during lock/checkpoint");
 }
 
-Status GpuOrchestrator::BringToRunning(int pid, const DeviceMap& map, const char* phase, GpuProcessReport* pr) {
+std::vector<Status> GpuOrchestrator::RunPhase(const std::vector<int>& pids, const char* phase, const char* op,
+                                              GpuReport* report, const PerProcess& fn) {
+  // Every entry first: ForPid may grow the vector, the threads take pointers.
+  for (int pid : pids) report->ForPid(pid);
+  std::vector<GpuProcessReport*> prs;
+  for (int pid : pids) prs.push_back(&report->ForPid(pid));
+  std::vector<Status> results(pids.size());
+  auto t0 = Clock::now();
+  RunEach(pids.size(), opts_.max_parallel, [&](size_t i) { results[i] = fn(pids[i], prs[i]); });
+  report->phase_ms[fmt::format("{}/{}", phase, op)] += MsSince(t0);
+  return results;
+}
+
+Status GpuOrchestrator::BringTo(int pid, GpuProcessState target, const DeviceMap& map, const char* phase,
+                                GpuProcessReport* pr) {
   int failures = 0;
   Status last;
   auto state = Observe(pid, phase, pr);
@@ -155,6 +212,7 @@ Status GpuOrchestrator::BringToRunning(int pid, const DeviceMap& map, const char
           if (st.ok()) state = GpuProcessState::kLocked;
           break;
         case GpuProcessState::kLocked:
+          if (target == GpuProcessState::kLocked) return Status::Ok();
           st = Act(pid, phase, "unlock", *state, GpuProcessState::kRunning, pr, [&] { return ckpt_->Unlock(pid); });
           if (st.ok()) state = GpuProcessState::kRunning;
           break;
@@ -173,50 +231,61 @@ Status GpuOrchestrator::BringToRunning(int pid, const DeviceMap& map, const char
   return last.ok() ? Internal("GPU state kept changing during restore/unlock") : last;
 }
 
+std::vector<Status> GpuOrchestrator::BringAllToRunning(const std::vector<int>& pids, const DeviceMap& map,
+                                                       const char* phase, bool stop_on_restore_failure,
+                                                       GpuReport* report) {
+  std::vector<Status> results = RunPhase(pids, phase, "restore", report, [&](int pid, GpuProcessReport* pr) {
+    return BringTo(pid, GpuProcessState::kLocked, map, phase, pr);
+  });
+  bool any_failed = std::any_of(results.begin(), results.end(), [](const Status& st) { return !st.ok(); });
+  if (any_failed && stop_on_restore_failure) return results;
+  std::vector<int> restored;
+  for (size_t i = 0; i < pids.size(); ++i)
+    if (results[i].ok()) restored.push_back(pids[i]);
+  std::vector<Status> unlocked = RunPhase(restored, phase, "unlock", report, [&](int pid, GpuProcessReport* pr) {
+    return BringTo(pid, GpuProcessState::kRunning, map, phase, pr);
+  });
+  for (size_t i = 0, j = 0; i < pids.size(); ++i)
+    if (results[i].ok()) results[i] = unlocked[j++];
+  return results;
+}
+
 Status GpuOrchestrator::Prepare(const std::vector<int>& pids, GpuProcessState target,
-                                std::chrono::milliseconds lock_timeout, bool rollback_all, GpuReport* report) {
+                                std::chrono::milliseconds lock_timeout, GpuReport* report) {
   report->driver = ckpt_->DriverInfo();
   auto t0 = Clock::now();
-  std::vector<int> examined;
   const std::vector<int> all = Dedup(pids);
-  for (int pid : all) {
-    examined.push_back(pid);
-    Status st = PrepareOne(pid, target, lock_timeout, &report->ForPid(pid));
-    if (st.ok()) continue;
-
-    // Never leave a process frozen: bring everything we looked at back.
-    const std::vector<int>& back = rollback_all ? all : examined;
-    std::string rollback_errors;
-    for (auto it = back.rbegin(); it != back.rend(); ++it) {
-      Status rb = BringToRunning(*it, {}, "rollback", &report->ForPid(*it));
-      if (!rb.ok()) {
-        rollback_errors += fmt::format("{}pid {}: {}", rollback_errors.empty() ? "" : "; ", *it, rb.message());
-      }
-    }
+  const bool locking = target == GpuProcessState::kLocked;
+  std::vector<Status> results = RunPhase(all, "prepare", locking ? "lock" : "checkpoint", report,
+                                         [&](int pid, GpuProcessReport* pr) {
+                                           return PrepareOne(pid, target, lock_timeout, pr);
+                                         });
+  Status failed = FirstWithOthers(all, results, locking ? "GPU lock" : "GPU lock/checkpoint");
+  if (failed.ok()) {
     report->prepare_ms += MsSince(t0);
-    std::string msg = fmt::format("GPU {} of pid {}: {}",
-                                  target == GpuProcessState::kLocked ? "lock" : "lock/checkpoint", pid, st.message());
-    if (rollback_errors.empty()) {
-      msg += fmt::format(" (rolled back {} process(es) to running)", back.size());
-    } else {
-      msg += "; rollback failed: " + rollback_errors;
-    }
-    return Status(st.code(), std::move(msg));
+    return failed;
   }
+  // All or nothing: never leave some ranks locked.
+  Status rollback = FirstWithOthers(all, BringAllToRunning(all, {}, "rollback", false, report), "rollback");
   report->prepare_ms += MsSince(t0);
-  return Status::Ok();
+  std::string msg = failed.message();
+  if (rollback.ok()) {
+    msg += fmt::format(" (rolled back {} process(es) to running)", all.size());
+  } else {
+    msg += "; rollback failed: " + rollback.message();
+  }
+  return Status(failed.code(), std::move(msg));
 }
 
 Status GpuOrchestrator::LockAll(const std::vector<int>& pids, std::chrono::milliseconds lock_timeout,
                                 GpuReport* report) {
   GpuReport local;
-  return Prepare(pids, GpuProcessState::kLocked, lock_timeout, false, report ? report : &local);
+  return Prepare(pids, GpuProcessState::kLocked, lock_timeout, report ? report : &local);
 }
 
 Status GpuOrchestrator::CheckpointAll(const std::vector<int>& pids, GpuReport* report) {
   GpuReport local;
-  // Every process is locked by now: a failure must unlock all of them.
-  return Prepare(pids, GpuProcessState::kCheckpointed, std::chrono::milliseconds(0), true, report ? report : &local);
+  return Prepare(pids, GpuProcessState::kCheckpointed, std::chrono::milliseconds(0), report ? report : &local);
 }
 
 Status GpuOrchestrator::PrepareForDump(const std::vector<int>& pids, std::chrono::milliseconds lock_timeout,
@@ -232,20 +301,10 @@ Status GpuOrchestrator::ResumeAfterDump(const std::vector<int>& pids, GpuReport*
   if (!report) report = &local;
   report->driver = ckpt_->DriverInfo();
   auto t0 = Clock::now();
-  Status first;
-  std::string others;
-  for (int pid : Dedup(pids)) {
-    Status st = BringToRunning(pid, {}, "resume", &report->ForPid(pid));
-    if (st.ok()) continue;
-    if (first.ok()) {
-      first = st.WithContext(fmt::format("GPU resume of pid {}", pid));
-    } else {
-      others += fmt::format("; pid {}: {}", pid, st.message());
-    }
-  }
+  const std::vector<int> all = Dedup(pids);
+  Status st = FirstWithOthers(all, BringAllToRunning(all, {}, "resume", false, report), "GPU resume");
   report->resume_ms = MsSince(t0);
-  if (first.ok()) return first;
-  return Status(first.code(), first.message() + others);
+  return st;
 }
 
 Status GpuOrchestrator::RestoreAfterCriu(const std::vector<int>& pids, const DeviceMap& device_map, GpuReport* report) {
@@ -253,15 +312,10 @@ Status GpuOrchestrator::RestoreAfterCriu(const std::vector<int>& pids, const Dev
   if (!report) report = &local;
   report->driver = ckpt_->DriverInfo();
   auto t0 = Clock::now();
-  for (int pid : Dedup(pids)) {
-    Status st = BringToRunning(pid, device_map, "restore", &report->ForPid(pid));
-    if (!st.ok()) {
-      report->restore_ms = MsSince(t0);
-      return st.WithContext(fmt::format("GPU restore of pid {}", pid));
-    }
-  }
+  const std::vector<int> all = Dedup(pids);
+  Status st = FirstWithOthers(all, BringAllToRunning(all, device_map, "restore", true, report), "GPU restore");
   report->restore_ms = MsSince(t0);
-  return Status::Ok();
+  return st;
 }
 
 }  // namespace ckptd::gpu

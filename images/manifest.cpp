@@ -1,5 +1,7 @@
 #include "images/manifest.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
@@ -40,6 +42,7 @@ std::string Manifest::Serialize() const {
     for (int p : gpu_pids) g.push_back(p);
     o["gpu_pids"] = std::move(g);
   }
+  if (!gpu_platform.is_null()) o["gpu_platform"] = gpu_platform;
   return json::serialize(o);
 }
 
@@ -47,6 +50,19 @@ namespace {
 bool SafeName(const std::string& n) {
   return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos && n.find('\0') == std::string::npos &&
          n.size() < 256;
+}
+
+// The free-form members hold integers, strings and booleans only: ckptd
+// writes no fractions there, and a fraction would not survive a round trip
+// (Boost.JSON 1.81 parses doubles up to an ulp off, and a number beyond a
+// double's range parses as infinity, which serializes as no reader accepts).
+bool NoFractions(const json::value& v) {
+  if (v.is_double()) return false;
+  if (const auto* a = v.if_array()) return std::all_of(a->begin(), a->end(), NoFractions);
+  if (const auto* o = v.if_object()) {
+    return std::all_of(o->begin(), o->end(), [](const json::key_value_pair& kv) { return NoFractions(kv.value()); });
+  }
+  return true;
 }
 }  // namespace
 
@@ -90,11 +106,17 @@ Result<Manifest> Manifest::Parse(std::string_view bytes) {
   m.codec = r.String("codec");
   m.created_at_ms = r.Int("created_at_ms");
   if (const auto* opt = r.Find("options")) m.options = *opt;
+  if (!NoFractions(m.options)) return Corruption("manifest: options hold a number that is not an integer");
   if (const auto* pids = r.OptArray("gpu_pids")) {
     for (const auto& p : *pids) {
       if (!p.is_int64()) return Corruption("manifest: gpu_pids must be integers");
       m.gpu_pids.push_back(static_cast<int>(p.as_int64()));
     }
+  }
+  if (const auto* platform = r.Find("gpu_platform")) {
+    if (!platform->is_object() || !NoFractions(*platform))
+      return Corruption("manifest: gpu_platform must be an object without fractions");
+    m.gpu_platform = *platform;
   }
   const auto& files = r.Array("files");
   CKPTD_RETURN_IF_ERROR(r.status());

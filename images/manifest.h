@@ -43,6 +43,10 @@ struct Manifest {
   // come back CHECKPOINTED after CRIU restore); "gpu_pids", written only when
   // non-empty so older manifests and readers are unchanged.
   std::vector<int> gpu_pids;
+  // The checkpoint's node as the GPU driver saw it (gpu::GpuPlatform JSON:
+  // driver version, GPU UUIDs and models), for the restore's compatibility
+  // check; "gpu_platform", written only when set (an object when present).
+  boost::json::value gpu_platform;
   std::vector<ManifestFile> files;
 
   uint64_t TotalSize() const;

@@ -22,6 +22,11 @@ gpu::GpuReport* GpuHooks::Report(GpuJobContext* ctx) const {
   return ctx->state.get();
 }
 
+Result<gpu::GpuPlatform> GpuHooks::Platform() const {
+  CKPTD_ASSIGN_OR_RETURN(std::vector<gpu::GpuDevice> devices, backend_.checkpointer->Devices());
+  return gpu::GpuPlatform{backend_.availability.driver.cuda_version, std::move(devices)};
+}
+
 Status GpuHooks::CheckMode(const std::string& mode) {
   if (mode == "on" && !backend_.availability.available) return ckptd::Unavailable(Unavailable());
   return Status::Ok();
@@ -58,6 +63,10 @@ Status GpuHooks::Checkpoint(GpuJobContext* ctx) {
   ctx->report = ctx->state->ToJson();
   if (!st.ok()) return st;
   ctx->model = "cuda";
+  if (auto platform = Platform(); platform.ok()) {
+    ctx->platform = platform->ToJson();
+    if (!platform->devices.empty()) ctx->model = platform->devices.front().name;
+  }
   spdlog::info("{}: {} GPU process(es) checkpointed in {:.1f} ms", ctx->log_tag, ctx->pids.size(),
                ctx->state->prepare_ms);
   return Status::Ok();
@@ -72,21 +81,47 @@ Status GpuHooks::Resume(GpuJobContext* ctx) {
   return st;
 }
 
-Status GpuHooks::AfterRestore(int pid, GpuJobContext* ctx) {
-  if (ctx->pids.empty()) return Status::Ok();
+namespace {
+
+Result<gpu::DeviceMap> ParseMap(const std::vector<std::pair<std::string, std::string>>& pairs) {
   gpu::DeviceMap map;
-  for (const auto& [from, to] : ctx->device_map) {
+  for (const auto& [from, to] : pairs) {
     auto a = gpu::GpuUuid::Parse(from);
     if (!a.ok()) return a.status().WithContext("device_map 'from'");
     auto b = gpu::GpuUuid::Parse(to);
     if (!b.ok()) return b.status().WithContext("device_map 'to'");
     map.push_back({*a, *b});
   }
+  return map;
+}
+
+}  // namespace
+
+Status GpuHooks::PlanRestore(GpuJobContext* ctx) {
+  if (ctx->pids.empty()) return Status::Ok();
+  if (!backend_.availability.available) return ckptd::Unavailable(Unavailable());
+  CKPTD_ASSIGN_OR_RETURN(gpu::DeviceMap requested, ParseMap(ctx->device_map));
+  auto here = Platform();
+  ctx->model = here.ok() && !here->devices.empty() ? here->devices.front().name : "cuda";
+  if (ctx->platform.is_null()) return Status::Ok();
+  CKPTD_ASSIGN_OR_RETURN(gpu::GpuPlatform checkpointed, gpu::GpuPlatform::FromJson(ctx->platform));
+  if (!here.ok()) return Status::Ok();  // the tool backend: the driver decides
+  CKPTD_ASSIGN_OR_RETURN(gpu::DeviceMap map, gpu::PlanGpuRestore(checkpointed, *here, requested));
+  if (requested.empty() && !map.empty()) {
+    spdlog::info("{}: restoring onto other GPUs, automatic device map {}", ctx->log_tag, gpu::FormatDeviceMap(map));
+  }
+  ctx->device_map.clear();
+  for (const auto& pair : map) ctx->device_map.emplace_back(pair.old_uuid.ToString(), pair.new_uuid.ToString());
+  return Status::Ok();
+}
+
+Status GpuHooks::AfterRestore(int pid, GpuJobContext* ctx) {
+  if (ctx->pids.empty()) return Status::Ok();
+  CKPTD_ASSIGN_OR_RETURN(gpu::DeviceMap map, ParseMap(ctx->device_map));
   if (!backend_.availability.available) return ckptd::Unavailable(Unavailable());
   gpu::GpuOrchestrator orch(backend_.checkpointer.get(), orch_opts_);
   Status st = orch.RestoreAfterCriu(ctx->pids, map, Report(ctx));
   ctx->report = ctx->state->ToJson();
-  if (st.ok()) ctx->model = "cuda";
   return st;
 }
 

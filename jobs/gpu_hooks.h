@@ -13,8 +13,15 @@
 //   checkpoint and would otherwise get a CPU-only one silently).
 // - Lock times out after lock_timeout per process (the driver leaves it
 //   RUNNING); Lock and Checkpoint roll every process back on failure.
-// - ctx->model is "cuda" once GPU processes were checkpointed or restored
-//   (the driver API gives no GPU model), else "none".
+// - ctx->model is the model of the node's first GPU ("NVIDIA H200") once GPU
+//   processes were checkpointed (or, for a restore, once PlanRestore looked
+//   at this node's GPUs), "cuda" when the backend cannot list the GPUs, else
+//   "none". Checkpoint records the node's GPUs and driver version in
+//   ctx->platform for the manifest.
+// - PlanRestore refuses a node the checkpoint cannot run on (older driver,
+//   fewer GPUs, other models) and settles the device map (gpu/compat.h);
+//   without a recorded platform (older manifests) or a backend that cannot
+//   list GPUs it passes the request through unchecked.
 // Thread safety: hooks of different jobs may run at once; each call works on
 // its own context and the checkpointer is thread-safe.
 #pragma once
@@ -23,6 +30,7 @@
 #include <memory>
 
 #include "gpu/checkpointer.h"
+#include "gpu/compat.h"
 #include "gpu/discovery.h"
 #include "gpu/orchestrator.h"
 #include "jobs/job_hooks.h"
@@ -39,6 +47,7 @@ class GpuHooks final : public JobHooks {
   Status Lock(GpuJobContext* ctx) override;
   Status Checkpoint(GpuJobContext* ctx) override;
   Status Resume(GpuJobContext* ctx) override;
+  Status PlanRestore(GpuJobContext* ctx) override;
   Status AfterRestore(int pid, GpuJobContext* ctx) override;
 
   const gpu::GpuAvailability& availability() const { return backend_.availability; }
@@ -47,6 +56,8 @@ class GpuHooks final : public JobHooks {
   std::string Unavailable() const;
   // The context's report, created on first use.
   gpu::GpuReport* Report(GpuJobContext* ctx) const;
+  // The node's platform; Unavailable when the backend cannot list its GPUs.
+  Result<gpu::GpuPlatform> Platform() const;
 
   gpu::GpuBackend backend_;
   std::chrono::milliseconds lock_timeout_;

@@ -40,6 +40,9 @@ struct GpuJobContext {
   std::string model = "none";             // the catalog's gpu field: GPU model, "cuda", or "none"
   boost::json::value report;              // GpuReport::ToJson() (null when no GPU work was done)
   std::shared_ptr<gpu::GpuReport> state;  // the hooks' own record between calls
+  // Checkpoint: the node's GPU platform (gpu::GpuPlatform::ToJson, null when
+  // the backend cannot list GPUs), for the manifest; restore: the manifest's.
+  boost::json::value platform;
   std::string log_tag;                    // "job <id> checkpoint <id>", leads the hooks' log lines
 };
 
@@ -63,6 +66,11 @@ class JobHooks {
   // Back to RUNNING (restore + unlock): after a leave-running dump, after a
   // failure, and at recovery.
   virtual Status Resume(GpuJobContext* ctx) { return Status::Ok(); }
+  // Before a restore of ctx->pids touches anything: whether this node can
+  // take GPU processes checkpointed on ctx->platform, and the device map to
+  // use (ctx->device_map: the request's, checked, or an automatic one).
+  // Errors name the reason (gpu/compat.h).
+  virtual Status PlanRestore(GpuJobContext* ctx) { return Status::Ok(); }
   // After CRIU restored the tree rooted at `pid`.
   virtual Status AfterRestore(int pid, GpuJobContext* ctx) { return Status::Ok(); }
 };

@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 namespace fakecuda {
 
@@ -159,6 +161,44 @@ int Transition(const std::string& dir, const std::string& op, int pid, int from,
   return kSuccess;
 }
 
+std::string ArrivalPath(const std::string& dir, int pid) { return dir + "/arrived." + std::to_string(pid); }
+
+// The ranks of `pid`'s job from the "ranks" fault file (pids separated by
+// blanks); empty when it has none or is not one of them.
+std::vector<int> RanksOf(const std::string& dir, int pid) {
+  std::string path = FaultPath(dir, "ranks", pid);
+  if (path.empty()) return {};
+  bool exists;
+  std::istringstream in(ReadFile(path, &exists));
+  std::vector<int> ranks;
+  for (int r; in >> r;) ranks.push_back(r);
+  if (std::find(ranks.begin(), ranks.end(), pid) == ranks.end()) return {};
+  return ranks;
+}
+
+// A rank's lock waits until every rank of its job is being locked (or is
+// locked): one that is not would keep the collective it waits in running.
+// kSuccess when all came within the timeout (0: 60 s), else kTimeout with
+// this rank left running.
+int AwaitAllRanks(const std::string& dir, int pid, const std::vector<int>& ranks, unsigned timeout_ms) {
+  { std::ofstream(ArrivalPath(dir, pid)) << "\n"; }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms ? timeout_ms : 60000);
+  for (;;) {
+    bool all = true;
+    for (int r : ranks) {
+      int state = kRunning;
+      bool arrived = access(ArrivalPath(dir, r).c_str(), F_OK) == 0;
+      if (!arrived && !(GetState(r, &state) == kSuccess && state != kRunning)) all = false;
+    }
+    if (all) return kSuccess;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      unlink(ArrivalPath(dir, pid).c_str());
+      return kTimeout;
+    }
+    SleepMs(2);
+  }
+}
+
 int Run(const std::string& op, int pid, const std::string& detail, int (*body)(const std::string&, int, void*),
         void* arg) {
   std::string dir = StateDir();
@@ -231,7 +271,11 @@ int Lock(int pid, unsigned timeout_ms) {
           }
           SleepMs(busy);
         }
-        return Transition(dir, "lock", target, kRunning, kLocked);
+        std::vector<int> ranks = RanksOf(dir, target);
+        if (!ranks.empty() && AwaitAllRanks(dir, target, ranks, timeout) != kSuccess) return kTimeout;
+        int r = Transition(dir, "lock", target, kRunning, kLocked);
+        if (!ranks.empty()) unlink(ArrivalPath(dir, target).c_str());
+        return r;
       },
       &timeout_ms);
 }

@@ -22,6 +22,12 @@
 //                     CUDA_ERROR_UNKNOWN) the next count calls (default: all);
 //                     the state does not change. count is decremented in place.
 //   fail_state        content "failed": the failing op leaves state "failed".
+//   ranks             content "pid pid ...": the ranks of one job (NCCL-like).
+//                     A rank's lock succeeds only once every rank is being
+//                     locked too (arrived.<pid> files) or is locked already;
+//                     else it fails with CUDA_ERROR_TIMEOUT after its timeout
+//                     (0: 60 s) and stays running. Locking the ranks one
+//                     after the other therefore always times out.
 // Transitions: lock running->locked, checkpoint locked->checkpointed,
 // restore checkpointed->locked, unlock locked->running; any other ->
 // CUDA_ERROR_ILLEGAL_STATE. Unknown or dead PID -> CUDA_ERROR_INVALID_VALUE.

@@ -60,6 +60,12 @@ static_assert(kSameParams<ours::PFN_cuCheckpointProcessCheckpoint, decltype(&cuC
 static_assert(kSameParams<ours::PFN_cuCheckpointProcessRestore, decltype(&cuCheckpointProcessRestore)>);
 static_assert(kSameParams<ours::PFN_cuCheckpointProcessUnlock, decltype(&cuCheckpointProcessUnlock)>);
 static_assert(kSameParams<ours::PFN_cuDriverGetVersion, decltype(&cuDriverGetVersion)>);
+static_assert(kSameParams<ours::PFN_cuDeviceGetCount, decltype(&cuDeviceGetCount)>);
+static_assert(kSameParams<ours::PFN_cuDeviceGet, decltype(&cuDeviceGet)>);
+static_assert(kSameParams<ours::PFN_cuDeviceGetName, decltype(&cuDeviceGetName)>);
+// cuda.h defines cuDeviceGetUuid as cuDeviceGetUuid_v2, the symbol we load.
+static_assert(kSameParams<ours::PFN_cuDeviceGetUuid, decltype(&cuDeviceGetUuid)>);
+static_assert(sizeof(ours::CUdevice) == sizeof(CUdevice));
 #endif
 
 TEST(CudaAbiTest, MatchesCudaHeader) {

@@ -30,53 +30,7 @@ inline const std::string kFakeTool = CKPTD_BINARY_DIR "/tests/fake_cuda/cuda-che
 inline const std::string kGpuUser = CKPTD_BINARY_DIR "/tests/gpu/ckptd_gpu_user";
 
 // A child process group started from argv; killed (whole group) on destruction.
-class Child {
- public:
-  // Waits for `ready_lines` "ready <pid>" lines on the child's stdout.
-  Child(const std::vector<std::string>& argv, int ready_lines = 1) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) return;
-    pid_ = fork();
-    if (pid_ == 0) {
-      setpgid(0, 0);
-      dup2(fds[1], 1);
-      std::vector<char*> args;
-      for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    std::string buf;
-    char c;
-    int lines = 0;
-    while (lines < ready_lines && read(fds[0], &c, 1) == 1) {
-      if (c == '\n') {
-        std::istringstream in(buf);
-        std::string word;
-        int pid = 0;
-        if (in >> word >> pid && word == "ready") pids_.push_back(pid);
-        ++lines;
-        buf.clear();
-      } else {
-        buf += c;
-      }
-    }
-    close(fds[0]);
-  }
-  ~Child() {
-    if (pid_ > 0) {
-      kill(-pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
-    }
-  }
-  int pid() const { return pid_; }
-  const std::vector<int>& ready_pids() const { return pids_; }
-
- private:
-  int pid_ = -1;
-  std::vector<int> pids_;
-};
+using Child = ckptd::testing::ReadyChild;
 
 // One fake-driver state dir per test, exported in the environment.
 class FakeCudaTest : public ::testing::Test {

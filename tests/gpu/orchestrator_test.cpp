@@ -1,6 +1,10 @@
 // GpuOrchestrator against both backends over the fake driver: the happy
 // path, already-locked/checkpointed processes, and every injected failure
 // ending with the processes back to running.
+#include <filesystem>
+#include <sstream>
+
+#include <fmt/format.h>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
@@ -175,7 +179,7 @@ TEST_P(OrchestratorTest, FailedStateIsAnError) {
   ASSERT_FALSE(st.ok());
   EXPECT_TRUE(Contains(st.message(), "failed state")) << st.message();
   EXPECT_EQ(StateOf(pids_[0]), "failed");
-  EXPECT_EQ(StateOf(pids_[1]), "running");  // never touched
+  EXPECT_EQ(StateOf(pids_[1]), "running");  // checkpointed with it, then rolled back
 }
 
 TEST_P(OrchestratorTest, RestoreAfterCriuWithDeviceMap) {
@@ -200,7 +204,69 @@ TEST_P(OrchestratorTest, RestoreAfterCriuStopsAtFirstFailure) {
   Status st = orch.RestoreAfterCriu(pids_, {}, nullptr);
   ASSERT_FALSE(st.ok());
   EXPECT_TRUE(Contains(st.message(), "GPU restore of pid " + std::to_string(pids_[0]))) << st.message();
-  EXPECT_EQ(StateOf(pids_[1]), "checkpointed");
+  // The restore phase ran for both; no process is unlocked after a failed
+  // restore phase (the caller kills the restored tree).
+  EXPECT_EQ(StateOf(pids_[1]), "locked");
+  EXPECT_FALSE(Contains(CallsLog(), "unlock")) << CallsLog();
+}
+
+// Index of the last line of the call log starting with `first`, and of the
+// first line starting with `second`: all of one op before any of the other.
+void ExpectPhaseOrder(const std::string& log, const std::string& first, const std::string& second) {
+  std::istringstream in(log);
+  int n = 0, last_first = -1, first_second = -1;
+  for (std::string line; std::getline(in, line); ++n) {
+    if (line.rfind(first + " ", 0) == 0) last_first = n;
+    if (line.rfind(second + " ", 0) == 0 && first_second < 0) first_second = n;
+  }
+  ASSERT_GE(last_first, 0) << log;
+  ASSERT_GE(first_second, 0) << log;
+  EXPECT_LT(last_first, first_second) << "every " << first << " before any " << second << ":\n" << log;
+}
+
+TEST_P(OrchestratorTest, RanksThatOnlyLockTogetherAreLockedInOnePhase) {
+  auto c = StartGpuProcess();
+  pids_.push_back(c->pid());
+  SetFault("ranks", fmt::format("{} {} {}", pids_[0], pids_[1], pids_[2]));
+  // One after the other, the first rank's lock waits for the others in vain.
+  GpuOrchestrator sequential(backend_.checkpointer.get(), OrchestratorOptions{3, 10ms, 1});
+  Status st = sequential.PrepareForDump(pids_, 300ms, nullptr);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), Code::kDeadlineExceeded) << st.ToString();
+  ExpectAll("running");
+
+  std::filesystem::remove(dir_ + "/calls.log");
+  auto orch = Orchestrator();
+  GpuReport report;
+  st = orch.PrepareForDump(pids_, 5s, &report);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ExpectAll("checkpointed");
+  ExpectPhaseOrder(CallsLog(), "lock", "checkpoint");
+  ASSERT_TRUE(orch.ResumeAfterDump(pids_, &report).ok());
+  ExpectAll("running");
+  ExpectPhaseOrder(CallsLog(), "restore", "unlock");
+  for (const char* phase : {"prepare/lock", "prepare/checkpoint", "resume/restore", "resume/unlock"})
+    EXPECT_EQ(report.phase_ms.count(phase), 1u) << phase;
+  EXPECT_TRUE(report.ToJson().at("phase_ms").as_object().contains("prepare/lock"));
+}
+
+TEST_P(OrchestratorTest, OneRankFailingRollsTheWholeTreeBack) {
+  auto c = StartGpuProcess();
+  pids_.push_back(c->pid());
+  SetFault("ranks", fmt::format("{} {} {}", pids_[0], pids_[1], pids_[2]));
+  SetFault("fail_checkpoint." + std::to_string(pids_[2]), "code=2");
+  GpuReport report;
+  Status st = Orchestrator().PrepareForDump(pids_, 5s, &report);
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(Contains(st.message(), "pid " + std::to_string(pids_[2]))) << st.message();
+  EXPECT_TRUE(Contains(st.message(), "rolled back 3")) << st.message();
+  ExpectAll("running");
+  // The two ranks that were checkpointed came back through restore + unlock.
+  for (int i : {0, 1}) {
+    EXPECT_EQ(CountSteps(report.Find(pids_[i]), "rollback", "restore"), 1);
+    EXPECT_EQ(CountSteps(report.Find(pids_[i]), "rollback", "unlock"), 1);
+  }
+  ExpectPhaseOrder(CallsLog(), "restore", "unlock");
 }
 
 TEST_P(OrchestratorTest, SlowStepsShowInTimings) {

@@ -138,7 +138,7 @@ TEST_F(GpuJobsTest, LeaveRunningLocksCheckpointsAndResumes) {
   json::object rec = CheckpointLeavingItRunning(work_.path() / "counter", &pid);
   ASSERT_FALSE(rec.empty());
   EXPECT_EQ(Str(rec, "status"), "ready");
-  EXPECT_EQ(Str(rec, "gpu"), "cuda");
+  EXPECT_EQ(Str(rec, "gpu"), "Fake CUDA GPU");  // the fake's one GPU
   const auto& report = rec.at("info").at("gpu").as_object();
   EXPECT_EQ(Str(report.at("driver").as_object(), "backend"), "driver-api");
   const auto& p = GpuProcess(report, pid);
@@ -170,7 +170,7 @@ TEST_F(GpuJobsTest, CheckpointThenRestoreBringsTheGpuStateBack) {
   EXPECT_EQ(StateOf(pid), "checkpointed");
   std::string id = Str(job, "checkpoint_id");
   json::object rec = GetCheckpoint(id);
-  EXPECT_EQ(Str(rec, "gpu"), "cuda");
+  EXPECT_EQ(Str(rec, "gpu"), "Fake CUDA GPU");
   EXPECT_EQ(Str(GpuProcess(rec.at("info").at("gpu").as_object(), pid), "final_state"), "checkpointed");
 
   std::ifstream mf(dir_.File("images/") + id + "/manifest.json", std::ios::binary);
@@ -192,13 +192,16 @@ TEST_F(GpuJobsTest, CheckpointThenRestoreBringsTheGpuStateBack) {
 }
 
 TEST_F(GpuJobsTest, RestoreWithDeviceMapPassesItToTheDriver) {
+  const std::string from = "GPU-11111111-2222-3333-4444-555555555555";
+  const std::string to = "GPU-66666666-7777-8888-9999-000000000000";
+  std::ofstream(state_dir_ / "devices") << from << " Fake GPU\n";
   StartDaemon();
   auto out = work_.path() / "counter";
   pid_t pid = -1;
   json::object job = CheckpointEndingIt(out, &pid);
   ASSERT_FALSE(job.empty());
-  const std::string from = "GPU-11111111-2222-3333-4444-555555555555";
-  const std::string to = "GPU-66666666-7777-8888-9999-000000000000";
+  // The restoring node has both GPUs: the map picks the other one.
+  std::ofstream(state_dir_ / "devices") << from << " Fake GPU\n" << to << " Fake GPU\n";
   json::object rj = Restore(Str(job, "checkpoint_id"),
                                {{"device_map", json::array{json::object{{"from", from}, {"to", to}}}}});
   ASSERT_EQ(Str(rj, "state"), "succeeded") << json::serialize(rj);
@@ -211,6 +214,62 @@ TEST_F(GpuJobsTest, RestoreWithDeviceMapPassesItToTheDriver) {
   // A malformed map is a 400 at submit time.
   auto bad = Post("/v2/jobs/restore", {{"checkpoint_id", Str(job, "checkpoint_id")}, {"device_map", "x"}});
   EXPECT_EQ(bad.status, 400);
+}
+
+// The manifest records the node's GPUs and driver; a restore onto a node
+// that cannot take them is refused before CRIU runs, with the reason, and
+// one with other GPUs of the same model gets an automatic device map.
+TEST_F(GpuJobsTest, RestoreChecksTheNodesGpusAndMapsOtherUuids) {
+  const std::string a = "GPU-aaaaaaaa-0000-4000-8000-000000000001", b = "GPU-bbbbbbbb-0000-4000-8000-000000000002";
+  const std::string c = "GPU-cccccccc-0000-4000-8000-000000000003", d = "GPU-dddddddd-0000-4000-8000-000000000004";
+  auto devices = [&](const std::string& text) { std::ofstream(state_dir_ / "devices") << text; };
+  devices(a + " Fake H200\n" + b + " Fake H200\n");
+  StartDaemon();
+  auto out = work_.path() / "counter";
+  pid_t pid = -1;
+  json::object job = CheckpointEndingIt(out, &pid);
+  ASSERT_FALSE(job.empty());
+  const std::string id = Str(job, "checkpoint_id");
+  EXPECT_EQ(Str(GetCheckpoint(id), "gpu"), "Fake H200");
+  std::ifstream mf(dir_.File("images/") + id + "/manifest.json", std::ios::binary);
+  auto m = Manifest::Parse(std::string((std::istreambuf_iterator<char>(mf)), {}));
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(json::serialize(m->gpu_platform),
+            json::serialize(json::object{{"cuda_version", 13000},
+                                         {"devices", json::array{json::object{{"uuid", a}, {"name", "Fake H200"}},
+                                                                 json::object{{"uuid", b}, {"name", "Fake H200"}}}}}));
+
+  // Refused, CRIU never ran: the dumped pid stays free.
+  auto refused = [&](const json::object& extra, const std::string& why) {
+    json::object body{{"checkpoint_id", id}, {"wait", true}};
+    for (const auto& [k, v] : extra) body[k] = v;
+    auto r = Post("/v2/jobs/restore", body);
+    ASSERT_EQ(r.status, 200) << json::serialize(r.body);
+    EXPECT_EQ(Str(r.body, "state"), "failed") << json::serialize(r.body);
+    EXPECT_NE(Str(r.body, "error").find(why), std::string::npos) << Str(r.body, "error");
+    EXPECT_FALSE(ct::Alive(pid));
+  };
+  devices(c + " Fake H200\n");
+  refused({}, "this node has 1 GPU(s), the checkpoint's node had 2");
+  devices(c + " Fake H200\n" + d + " Fake A100\n");
+  refused({}, "is a Fake H200, GPU 1 here a Fake A100");
+  refused({{"device_map", json::array{json::object{{"from", a}, {"to", c}}, json::object{{"from", b}, {"to", a}}}}},
+          "this node has no GPU " + a);
+  devices(c + " Fake H200\n" + d + " Fake H200\n");
+  setenv("CKPTD_FAKE_CUDA_DRIVER_VERSION", "12080", 1);
+  RestartDaemon();
+  unsetenv("CKPTD_FAKE_CUDA_DRIVER_VERSION");
+  refused({}, "older than the checkpoint's (CUDA 13.0)");
+
+  RestartDaemon();
+  json::object rj = Restore(id);
+  ASSERT_EQ(Str(rj, "state"), "succeeded") << json::serialize(rj);
+  targets_.Add(static_cast<pid_t>(rj.at("pid").as_int64()));
+  std::ifstream in(state_dir_ / (std::to_string(pid) + ".state"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  EXPECT_NE(ss.str().find("device_map=" + a + "=" + c + "," + b + "=" + d), std::string::npos) << ss.str();
+  ExpectCounting(out);
 }
 
 // The GPU part of a checkpoint fails: the job fails, the process is back to

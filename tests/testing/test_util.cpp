@@ -1,6 +1,9 @@
 #include "tests/testing/test_util.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +15,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <utility>
 
 namespace ckptd::testing {
 
@@ -90,5 +94,50 @@ CommandResult RunCommand(const std::string& command) {
   r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
   return r;
 }
+
+ReadyChild::ReadyChild(const std::vector<std::string>& argv, size_t ready, std::chrono::milliseconds timeout) {
+  int fds[2];
+  if (argv.empty() || pipe2(fds, O_CLOEXEC) != 0) return;
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_ = fork();
+  if (pid_ == 0) {
+    setsid();  // a session and group of its own: CRIU dumps it without shell_job
+    dup2(fds[1], 1);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string line;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (pid_ > 0 && lines_.size() < ready && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fds[0], POLLIN, 0};
+    if (poll(&p, 1, 200) <= 0) continue;
+    char c;
+    if (read(fds[0], &c, 1) != 1) break;
+    if (c != '\n') {
+      line += c;
+      continue;
+    }
+    if (line.rfind("ready ", 0) == 0) lines_.push_back(line);
+    line.clear();
+  }
+  close(fds[0]);
+}
+
+ReadyChild::~ReadyChild() {
+  if (pid_ <= 0) return;
+  kill(-pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+}
+
+std::vector<pid_t> ReadyChild::ready_pids() const {
+  std::vector<pid_t> pids;
+  for (const auto& l : lines_) pids.push_back(static_cast<pid_t>(std::atoi(l.c_str() + 6)));
+  return pids;
+}
+
+pid_t ReadyChild::Release() { return std::exchange(pid_, -1); }
 
 }  // namespace ckptd::testing

@@ -1,11 +1,15 @@
 // Helpers every test may use: a temporary directory that removes itself,
 // reproducible random bytes, whole-file reads and writes, a free loopback
-// port and a shell command's output.
+// port, a shell command's output and a child that says when it is ready.
 #pragma once
 
+#include <sys/types.h>
+
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace ckptd::testing {
 
@@ -49,5 +53,31 @@ struct CommandResult {
   std::string output;
 };
 CommandResult RunCommand(const std::string& command);
+
+// A child started from argv (argv[0] a path) in a session and process group
+// of its own (so CRIU can dump its tree without shell_job), its stdout on a
+// pipe: the constructor returns once `ready` lines starting
+// with "ready " were read from it, or at `timeout`, or when it closed its
+// stdout. The destructor kills the whole group and reaps the child, unless
+// Release() handed it to the caller. pid() is -1 when it could not start.
+class ReadyChild {
+ public:
+  explicit ReadyChild(const std::vector<std::string>& argv, size_t ready = 1,
+                      std::chrono::milliseconds timeout = std::chrono::minutes(2));
+  ~ReadyChild();
+  ReadyChild(const ReadyChild&) = delete;
+  ReadyChild& operator=(const ReadyChild&) = delete;
+  pid_t pid() const { return pid_; }
+  // The "ready ..." lines read, in order, without their newline.
+  const std::vector<std::string>& ready_lines() const { return lines_; }
+  // The second word of each ready line ("ready <pid> ...").
+  std::vector<pid_t> ready_pids() const;
+  // The caller now kills and reaps the child.
+  pid_t Release();
+
+ private:
+  pid_t pid_ = -1;
+  std::vector<std::string> lines_;
+};
 
 }  // namespace ckptd::testing
