@@ -47,7 +47,19 @@ struct CheckpointJobRequest {
   bool ext_unix_sk = false;
   bool file_locks = false;
   bool link_remap = false;
-  bool manage_cgroups = false;
+  // CRIU's cgroup handling: "ignore" (restore into the daemon's cgroups),
+  // "soft", "full" or "strict"; the API's manage_cgroups=true is "soft".
+  std::string manage_cgroups_mode = "ignore";
+  std::string network_lock = "nftables";  // nftables | iptables | skip
+  // Processes only (runc has no such options):
+  bool tcp_close = false;       // dump established TCP connections; restore them closed
+  bool skip_in_flight = false;  // ignore connections still being set up (SYN sent/received)
+  uint32_t ghost_limit = 0;     // largest unlinked-but-open file dumped into the images; 0: CRIU's 1 MiB
+  bool evasive_devices = false;        // a device opened by a path that is gone: record another path to it
+  // A terminal of the tree whose master is outside it (CRIU
+  // --orphan-pts-master); its restore then needs a console_socket.
+  bool orphan_pts_master = false;
+  std::vector<std::string> enable_fs;  // filesystem types CRIU may dump as "auto" mounts
   int64_t timeout_s = 300;  // CRIU dump deadline
   int log_level = 4;        // CRIU log level 0..4
   std::vector<std::string> external;
@@ -64,6 +76,22 @@ struct RestoreJobRequest {
   // Restore as this new container (runc restore --detach) instead of as
   // bare processes; the checkpoint must be of a container.
   std::optional<ContainerTarget> container;
+  // Processes only. Unset: the checkpoint's own.
+  std::optional<std::string> manage_cgroups_mode;
+  std::optional<std::string> network_lock;
+  std::string lsm_profile;            // "apparmor:<profile>" | "selinux:<context>"; empty: the dumped label
+  std::vector<std::string> external;  // CRIU --external entries of the restore side ("mnt[key]:/path", ...)
+  // CRIU --inherit-fd: the resource `key` of the images ("file[mnt:ino]",
+  // "pipe:[ino]", ...) is served by the file at `path` (under file_roots),
+  // opened by the daemon for "r", "w" or "rw".
+  struct InheritFd {
+    std::string key, path, mode = "rw";
+  };
+  std::vector<InheritFd> inherit_fd;
+  // A checkpoint taken with orphan_pts_master: CRIU gives the tree's
+  // terminal a new pty, whose master is sent (SCM_RIGHTS) to the unix
+  // socket at this path (under file_roots), as runc does. Required then.
+  std::string console_socket;
 };
 
 struct JobSubmitted {
@@ -87,6 +115,9 @@ class JobService {
   virtual void OnFinished(std::string_view id, JobDone done) = 0;
   // Most recent jobs first, at most `limit`.
   virtual Result<boost::json::array> ListJobs(size_t limit) const = 0;
+  // The tools' logs the job kept (text; each file after a "==> name <=="
+  // line): NotFound for an unknown job or one that kept none.
+  virtual Result<std::string> JobLog(std::string_view id) const = 0;
 };
 
 }  // namespace ckptd::api

@@ -1,11 +1,13 @@
 // ckptctl: command-line client for ckptd's API.
 //
 //   ckptctl [--url URL] [--token T | --token-file F] [--json] list [--limit N]
-//   ckptctl get ID
+//   ckptctl get ID               (info as an indented outline)
 //   ckptctl deprecate ID
+//   ckptctl job get|log JOB_ID
 //   ckptctl checkpoint (--pid N | --container ID [--runtime-root DIR])
 //           [--leave-running] [--tcp-established] [--shell-job]
-//           [--file-locks] [--compression zstd|lz4|none] [--gpu auto|on|off]
+//           [--file-locks] [--tcp-close] [--skip-in-flight] [--ghost-limit BYTES]
+//           [--compression zstd|lz4|none] [--gpu auto|on|off]
 //           [--name X] [--json] [--no-wait]
 //   ckptctl restore ID|PATH [--container NEW --bundle DIR [--runtime-root DIR]]
 //           [--device-map OLD=NEW,...] [--json] [--no-wait]
@@ -21,6 +23,7 @@
 // 3 the daemon could not be reached.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -33,6 +36,7 @@
 #include <boost/json.hpp>
 
 #include "api/client.h"
+#include "common/json_reader.h"
 
 namespace json = boost::json;
 
@@ -89,12 +93,67 @@ void PrintTable(const json::array& items) {
   }
 }
 
+// "1.5 GiB" for byte counts.
+std::string HumanBytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt::format("{:.0f} B", b) : fmt::format("{:.1f} {}", b, units[u]);
+}
+
+// A scalar as a person reads it: strings bare, "*_bytes" also in binary
+// units, "*_ms" (and the members of "timings_ms") with their unit.
+std::string Scalar(std::string_view key, const json::value& v, bool in_timings) {
+  std::string text = v.is_string() ? std::string(v.as_string()) : json::serialize(v);
+  if (!v.is_number()) return text;
+  if (key.ends_with("_bytes") || key == "size" || key == "stored_size")
+    return fmt::format("{} ({})", HumanBytes(v.to_number<double>()), text);
+  if (key.ends_with("_ms") || in_timings) return text + " ms";
+  return text;
+}
+
+// JSON as an indented outline: "key: value", nested objects below their
+// key, arrays of scalars on one line, other arrays as "- " items.
+void PrintTree(const json::value& v, int indent, bool in_timings = false) {
+  const std::string pad(static_cast<size_t>(indent), ' ');
+  auto scalar_array = [](const json::array& a) {
+    return std::all_of(a.begin(), a.end(), [](const json::value& e) { return !e.is_object() && !e.is_array(); });
+  };
+  if (v.is_object()) {
+    for (const auto& [k, child] : v.as_object()) {
+      const bool nested = child.is_object() ? !child.as_object().empty()
+                                            : child.is_array() && !scalar_array(child.as_array());
+      if (!nested) {
+        std::string text = child.is_array() ? json::serialize(child) : Scalar(k, child, in_timings);
+        if (child.is_object()) text = "{}";
+        std::printf("%s%s: %s\n", pad.c_str(), std::string(k).c_str(), text.c_str());
+        continue;
+      }
+      std::printf("%s%s:\n", pad.c_str(), std::string(k).c_str());
+      PrintTree(child, indent + 2, k == "timings_ms");
+    }
+  } else if (v.is_array()) {
+    for (const auto& e : v.as_array()) {
+      std::printf("%s-\n", pad.c_str());
+      PrintTree(e, indent + 2, in_timings);
+    }
+  } else {
+    std::printf("%s%s\n", pad.c_str(), Scalar("", v, in_timings).c_str());
+  }
+}
+
 void PrintDetails(const json::object& o) {
   for (const char* key : {"id", "name", "status", "gpu", "platform", "checksum", "restore_path", "created_at",
                           "updated_at", "cleaned_at"}) {
     if (o.contains(key)) std::printf("%-13s %s\n", (std::string(key) + ":").c_str(), JsonString(o.at(key)).c_str());
   }
-  if (o.contains("info")) std::printf("%-13s %s\n", "info:", json::serialize(o.at("info")).c_str());
+  if (o.contains("info") && !o.at("info").is_null()) {
+    std::printf("info:\n");
+    PrintTree(o.at("info"), 2);
+  }
   if (o.contains("history")) {
     for (const auto& h : o.at("history").as_array()) {
       std::printf("%-13s %s -> %s at %s\n", "transition:", JsonString(h.at("from")).c_str(),
@@ -102,6 +161,68 @@ void PrintDetails(const json::object& o) {
     }
   }
 }
+
+// CRIU options of processes, as flags; only those given go into the body.
+struct CriuFlags {
+  std::string cgroup_mode, network_lock, lsm_profile, console_socket;
+  bool evasive_devices = false, orphan_pts_master = false;
+  std::vector<std::string> enable_fs, external, inherit_fd;
+
+  void AddCommon(CLI::App* cmd) {
+    cmd->add_option("--manage-cgroups-mode", cgroup_mode,
+                    "cgroups: ignore (restore into the daemon's), soft, full, strict (CRIU --manage-cgroups)")
+        ->check(CLI::IsMember({"ignore", "soft", "full", "strict"}));
+    cmd->add_option("--network-lock", network_lock, "how CRIU locks TCP connections: nftables (default), iptables, skip")
+        ->check(CLI::IsMember({"nftables", "iptables", "skip"}));
+    cmd->add_option("--external", external, "a CRIU --external entry (repeatable)");
+  }
+  void AddCheckpoint(CLI::App* cmd) {
+    AddCommon(cmd);
+    cmd->add_flag("--evasive-devices", evasive_devices, "record a device opened by a path that is gone by another path");
+    cmd->add_option("--enable-fs", enable_fs, "a filesystem type CRIU may dump as an auto mount (repeatable)");
+    cmd->add_flag("--orphan-pts-master", orphan_pts_master,
+                  "dump a terminal whose master is outside the tree (its restore needs --console-socket)");
+  }
+  void AddRestore(CLI::App* cmd) {
+    AddCommon(cmd);
+    cmd->add_option("--lsm-profile", lsm_profile, "apparmor:<profile> or selinux:<context> for the restored tasks");
+    cmd->add_option("--inherit-fd", inherit_fd,
+                    "KEY=PATH[:r|w|rw]: serve the images' resource KEY (file[MNT:INODE]) by the file PATH, under "
+                    "file_roots (repeatable)");
+    cmd->add_option("--console-socket", console_socket,
+                    "unix socket the new terminal's master is sent to (orphan_pts_master checkpoints)");
+  }
+  // "KEY=PATH[:MODE]" into the API's {"key", "path", "mode"}; false when
+  // malformed.
+  bool InheritFdsJson(json::array* out) const {
+    for (const auto& e : inherit_fd) {
+      auto eq = e.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == e.size()) return false;
+      std::string path = e.substr(eq + 1), mode = "rw";
+      if (auto colon = path.rfind(':'); colon != std::string::npos) {
+        std::string m = path.substr(colon + 1);
+        if (m == "r" || m == "w" || m == "rw") {
+          mode = m;
+          path.resize(colon);
+        }
+      }
+      out->push_back(json::object{{"key", e.substr(0, eq)}, {"path", path}, {"mode", mode}});
+    }
+    return true;
+  }
+  void Apply(json::object* body) const {
+    if (!cgroup_mode.empty()) (*body)["manage_cgroups_mode"] = cgroup_mode;
+    if (!network_lock.empty()) (*body)["network_lock"] = network_lock;
+    if (!lsm_profile.empty()) (*body)["lsm_profile"] = lsm_profile;
+    if (evasive_devices) (*body)["evasive_devices"] = true;
+    if (orphan_pts_master) (*body)["orphan_pts_master"] = true;
+    if (!console_socket.empty()) (*body)["console_socket"] = console_socket;
+    json::array fds;
+    if (InheritFdsJson(&fds) && !fds.empty()) (*body)["inherit_fd"] = std::move(fds);
+    if (!enable_fs.empty()) (*body)["enable_fs"] = ckptd::ToJsonArray(enable_fs);
+    if (!external.empty()) (*body)["external"] = ckptd::ToJsonArray(external);
+  }
+};
 
 // Polls the job until it ends; prints progress on a TTY. Returns the exit code.
 int WaitForJob(ckptd::api::HttpClient* client, const std::string& job_id, bool json_output) {
@@ -195,6 +316,12 @@ int main(int argc, char** argv) {
   get->add_option("id", id, "checkpoint id")->required();
   auto* deprecate = app.add_subcommand("deprecate", "mark a checkpoint deprecated (cleanup removes its images)");
   deprecate->add_option("id", id, "checkpoint id")->required();
+  auto* job = app.add_subcommand("job", "one job: its record, or the tools' logs it kept");
+  job->require_subcommand(1);
+  auto* job_get = job->add_subcommand("get", "the job's record (JSON)");
+  job_get->add_option("id", id, "job id")->required();
+  auto* job_log = job->add_subcommand("log", "CRIU's and runc's logs of a failed job");
+  job_log->add_option("id", id, "job id")->required();
 
   int pid = 0;
   bool leave_running = false, tcp_established = false, shell_job = false, file_locks = false, no_wait = false;
@@ -211,6 +338,14 @@ int main(int argc, char** argv) {
   checkpoint->add_flag("--tcp-established", tcp_established, "dump established TCP connections");
   checkpoint->add_flag("--shell-job", shell_job, "the tree is attached to a terminal/session");
   checkpoint->add_flag("--file-locks", file_locks, "dump file locks");
+  bool tcp_close = false, skip_in_flight = false;
+  uint32_t ghost_limit = 0;
+  checkpoint->add_flag("--tcp-close", tcp_close, "dump established TCP connections without state; restore them closed");
+  checkpoint->add_flag("--skip-in-flight", skip_in_flight, "ignore TCP connections still being set up");
+  checkpoint->add_option("--ghost-limit", ghost_limit,
+                         "largest unlinked-but-open file dumped into the images, bytes (default CRIU's 1 MiB)");
+  CriuFlags criu_flags;
+  criu_flags.AddCheckpoint(checkpoint);
   checkpoint->add_option("--compression", compression, "image compression")
       ->check(CLI::IsMember({"zstd", "lz4", "none"}));
   checkpoint->add_option("--gpu", gpu, "GPU processes: auto (if any), on (required), off (skip)")
@@ -228,6 +363,7 @@ int main(int argc, char** argv) {
   rctr->needs(rbundle);
   rbundle->needs(rctr);
   restore->add_option("--runtime-root", runtime_root, "runc's root for the new container (default /run/runc)");
+  criu_flags.AddRestore(restore);
   restore->add_flag("--json", g.json_output, "print the final job JSON");
   restore->add_flag("--no-wait", no_wait, "print the job id and return");
 
@@ -285,6 +421,10 @@ int main(int argc, char** argv) {
     json::object body{{"leave_running", leave_running}, {"tcp_established", tcp_established}, {"shell_job", shell_job},
                       {"file_locks", file_locks},       {"compression", compression},         {"gpu", gpu}};
     if (!name.empty()) body["name"] = name;
+    if (tcp_close) body["tcp_close"] = true;
+    if (skip_in_flight) body["skip_in_flight"] = true;
+    if (ghost_limit > 0) body["ghost_limit"] = ghost_limit;
+    criu_flags.Apply(&body);
     if (!container.empty())
       body["container"] = json::object{{"id", container}, {"runtime_root", runtime_root}};
     else
@@ -314,7 +454,21 @@ int main(int argc, char** argv) {
     }
     if (!container.empty())
       body["container"] = json::object{{"id", container}, {"bundle", bundle}, {"runtime_root", runtime_root}};
+    json::array fds;
+    if (!criu_flags.InheritFdsJson(&fds)) {
+      std::cerr << "ckptctl: --inherit-fd wants KEY=PATH[:r|w|rw]\n";
+      return kExitUsage;
+    }
+    criu_flags.Apply(&body);
     return SubmitJob(client->get(), "/v2/jobs/restore", body, g.json_output, no_wait);
+  }
+  if (*job) {
+    const bool log = job_log->parsed();
+    auto r = (*client)->Send("GET", "/v2/jobs/" + id + (log ? "/log" : ""));
+    if (!r.ok() || r->status != 200) return ReportFailure(r);
+    std::cout << r->body;
+    if (!log || (!r->body.empty() && r->body.back() != '\n')) std::cout << "\n";
+    return 0;
   }
   if (*deprecate) {
     auto r = (*client)->Send("PATCH", "/v2/checkpoints/deprecate/" + id);

@@ -16,6 +16,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/fd.h"
 #include "common/proc.h"
 #include "criu/criu_log.h"
 #include "criu/rpc.pb.h"
@@ -42,21 +43,6 @@ bool CriuVersion::AtLeast(int want_major, int want_minor, int want_sublevel) con
 
 namespace {
 
-// An fd closed on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
 Result<int> OpenDir(const fs::path& dir, std::string_view what) {
   int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {
@@ -79,6 +65,19 @@ rpc::criu_network_lock_method LockMethod(NetworkLock lock) {
   }
 }
 
+rpc::criu_cg_mode CgMode(CgroupMode mode) {
+  switch (mode) {
+    case CgroupMode::kSoft:
+      return rpc::SOFT;
+    case CgroupMode::kFull:
+      return rpc::FULL;
+    case CgroupMode::kStrict:
+      return rpc::STRICT;
+    default:
+      return rpc::IGNORE;
+  }
+}
+
 // Options every request kind shares.
 void FillCommon(const CommonOptions& o, int images_fd, int work_fd, const std::string& log_file, rpc::criu_opts* out) {
   out->set_images_dir_fd(images_fd);
@@ -92,10 +91,20 @@ void FillCommon(const CommonOptions& o, int images_fd, int work_fd, const std::s
   if (o.file_locks) out->set_file_locks(true);
   if (o.orphan_pts_master) out->set_orphan_pts_master(true);
   // Always explicit: CRIU's own default is to dump and restore cgroups.
-  out->set_manage_cgroups(o.manage_cgroups);
+  out->set_manage_cgroups(o.cgroup_mode != CgroupMode::kIgnore);
+  out->set_manage_cgroups_mode(CgMode(o.cgroup_mode));
+  for (const auto& fs_type : o.enable_fs) out->add_enable_fs(fs_type);
   if (o.auto_ext_mounts) out->set_auto_ext_mnt(true);
   for (const auto& e : o.external) out->add_external(e);
   if (o.network_lock != NetworkLock::kCriuDefault) out->set_network_lock(LockMethod(o.network_lock));
+}
+
+// The fd CRIU sent with the notification `script` (empty: none); the others
+// close with the outcome.
+UniqueFd TakeReceivedFd(SwrkOutcome* out, std::string_view script) {
+  for (auto& [name, fd] : out->received_fds)
+    if (name == script) return std::move(fd);
+  return UniqueFd();
 }
 
 bool ProcessExists(int pid) { return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM); }
@@ -339,10 +348,10 @@ Result<DumpResult> CriuDriver::DumpImpl(const DumpOptions& opts, bool pre_dump) 
     }
   }
   CKPTD_ASSIGN_OR_RETURN(int images_fd_raw, OpenDir(opts.images_dir, "images dir"));
-  Fd images_fd(images_fd_raw);
+  UniqueFd images_fd(images_fd_raw);
   const fs::path work_dir = opts.work_dir.empty() ? opts.images_dir : opts.work_dir;
   CKPTD_ASSIGN_OR_RETURN(int work_fd_raw, OpenDir(work_dir, "work dir"));
-  Fd work_fd(work_fd_raw);
+  UniqueFd work_fd(work_fd_raw);
   const std::string log_file = opts.log_file.empty() ? op + ".log" : opts.log_file;
   if (log_file.find('/') != std::string::npos) return InvalidArgument(what + ": log_file must be a bare name");
 
@@ -355,6 +364,9 @@ Result<DumpResult> CriuDriver::DumpImpl(const DumpOptions& opts, bool pre_dump) 
   if (opts.leave_running || pre_dump) o->set_leave_running(true);
   if (opts.link_remap) o->set_link_remap(true);
   if (opts.tcp_close) o->set_tcp_close(true);
+  if (opts.skip_in_flight) o->set_tcp_skip_in_flight(true);
+  if (opts.ghost_limit > 0) o->set_ghost_limit(opts.ghost_limit);
+  if (opts.evasive_devices) o->set_evasive_devices(true);
   if (opts.track_mem || pre_dump) o->set_track_mem(true);
   if (!opts.parent_img.empty()) o->set_parent_img(opts.parent_img);
   if (opts.freeze_timeout_s > 0) o->set_timeout(opts.freeze_timeout_s);
@@ -390,10 +402,10 @@ Result<RestoreResult> CriuDriver::Restore(const RestoreOptions& opts) const {
   if (opts.images_dir.empty()) return InvalidArgument("criu restore: no images dir");
   if (opts.deadline.count() <= 0) return InvalidArgument(what + ": no deadline");
   CKPTD_ASSIGN_OR_RETURN(int images_fd_raw, OpenDir(opts.images_dir, "images dir"));
-  Fd images_fd(images_fd_raw);
+  UniqueFd images_fd(images_fd_raw);
   const fs::path work_dir = opts.work_dir.empty() ? opts.images_dir : opts.work_dir;
   CKPTD_ASSIGN_OR_RETURN(int work_fd_raw, OpenDir(work_dir, "work dir"));
-  Fd work_fd(work_fd_raw);
+  UniqueFd work_fd(work_fd_raw);
   const std::string log_file = opts.log_file.empty() ? "restore.log" : opts.log_file;
   if (log_file.find('/') != std::string::npos) return InvalidArgument(what + ": log_file must be a bare name");
 
@@ -414,12 +426,15 @@ Result<RestoreResult> CriuDriver::Restore(const RestoreOptions& opts) const {
   req.set_type(rpc::RESTORE);
   rpc::criu_opts* o = req.mutable_opts();
   FillCommon(opts, images_fd.get(), work_fd.get(), log_file, o);
+  std::vector<int> inherited;
   for (const auto& [key, fd] : opts.inherit_fds) {
     rpc::inherit_fd* f = o->add_inherit_fd();
     f->set_key(key);
-    f->set_fd(fd);
+    f->set_fd(kCriuFirstInheritedFd + static_cast<int>(inherited.size()));
+    inherited.push_back(fd);
   }
   if (opts.tcp_close) o->set_tcp_close(true);
+  if (!opts.lsm_profile.empty()) o->set_lsm_profile(opts.lsm_profile);
   if (!opts.root.empty()) o->set_root(opts.root);
 
   OpContext ctx{what, work_dir / log_file, work_dir / (log_file + ".stderr"), opts.deadline, rpc::RESTORE, 0};
@@ -427,6 +442,7 @@ Result<RestoreResult> CriuDriver::Restore(const RestoreOptions& opts) const {
   spdlog::info("{}: log {}", what, ctx.log_path.string());
   SwrkConfig swrk = MakeSwrkConfig(config_, plugin_dir_, ctx.stderr_path);
   swrk.on_spawned = opts.on_criu_started;
+  swrk.inherited_fds = std::move(inherited);
   CKPTD_ASSIGN_OR_RETURN(SwrkOutcome out, RunSwrk(swrk, req, start + opts.deadline, opts.notify));
   CKPTD_RETURN_IF_ERROR(OutcomeStatus(out, ctx));
   if (!out.response->has_restore() || out.response->restore().pid() <= 0) {
@@ -434,6 +450,7 @@ Result<RestoreResult> CriuDriver::Restore(const RestoreOptions& opts) const {
   }
   RestoreResult result;
   result.pid = out.response->restore().pid();
+  if (opts.orphan_pts_master) result.orphan_pts_master = TakeReceivedFd(&out, "orphan-pts-master");
   result.log_path = ctx.log_path;
   result.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
   result.notifications = std::move(out.notifications);

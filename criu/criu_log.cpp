@@ -1,5 +1,6 @@
 #include "criu/criu_log.h"
 
+#include <algorithm>
 #include <deque>
 #include <fstream>
 #include <vector>
@@ -11,6 +12,7 @@ namespace ckptd::criu {
 namespace {
 
 constexpr size_t kMaxLine = 400;
+constexpr size_t kLastLines = 3;
 
 // Reads at most the last `max_bytes` of a file; drops a partial first line.
 std::string ReadTail(const std::filesystem::path& path, size_t max_bytes) {
@@ -32,33 +34,78 @@ std::string ReadTail(const std::filesystem::path& path, size_t max_bytes) {
   return data;
 }
 
+// A log line without CRIU's "(ss.uuuuuu) " timestamp and a restored task's
+// "<pid>: " prefix (some lines, from pie or early on, have neither).
+std::string_view Bare(std::string_view line) {
+  if (line.starts_with("(")) {
+    size_t close = line.find(") ");
+    if (close != std::string_view::npos && close < 20) line.remove_prefix(close + 2);
+  }
+  // Restored tasks' lines: "(00.044311)  27983: Error ..." (pid padded).
+  size_t lead = line.find_first_not_of(' ');
+  if (lead != std::string_view::npos && lead < 8 && line[lead] >= '0' && line[lead] <= '9') line.remove_prefix(lead);
+  size_t digits = 0;
+  while (digits < line.size() && digits < 10 && line[digits] >= '0' && line[digits] <= '9') ++digits;
+  if (digits > 0 && line.substr(digits).starts_with(": ")) line.remove_prefix(digits + 2);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.remove_suffix(1);
+  return line;
+}
+
+struct Kept {
+  bool error;
+  std::string text;
+};
+
+// Keeps the last `max` lines, dropping the oldest warning before any error.
+void Keep(std::deque<Kept>* kept, Kept k, size_t max) {
+  kept->push_back(std::move(k));
+  if (kept->size() <= max) return;
+  for (auto it = kept->begin(); it != kept->end(); ++it) {
+    if (!it->error) {
+      kept->erase(it);
+      return;
+    }
+  }
+  kept->pop_front();
+}
+
 }  // namespace
 
 std::string CriuLogErrors(const std::filesystem::path& path, size_t max_lines, size_t max_bytes) {
   std::string data = ReadTail(path, max_bytes);
-  std::deque<std::string> kept;
+  std::deque<Kept> kept;
+  std::deque<std::string> last;  // the log's last lines, whatever they are
   size_t pos = 0;
   while (pos < data.size()) {
     size_t end = data.find('\n', pos);
     if (end == std::string::npos) end = data.size();
-    std::string_view line(data.data() + pos, end - pos);
+    std::string_view line = Bare(std::string_view(data.data() + pos, end - pos));
     pos = end + 1;
-    // CRIU lines: "(00.123456) Error (criu/cr-dump.c:2093): Dumping FAILED."
-    // Some (pie, early ones) have no timestamp.
-    if (line.starts_with("(")) {
-      size_t close = line.find(") ");
-      if (close != std::string_view::npos && close < 20) line.remove_prefix(close + 2);
+    if (line.empty()) continue;
+    std::string text(line.substr(0, kMaxLine));
+    last.push_back(text);
+    if (last.size() > kLastLines) last.pop_front();
+    // "Error (criu/cr-dump.c:2093): Dumping FAILED.", "Warn  (criu/...)"
+    if (line.starts_with("Error")) {
+      Keep(&kept, {true, std::move(text)}, max_lines);
+    } else if (line.starts_with("Warn")) {
+      Keep(&kept, {false, std::move(text)}, max_lines);
     }
-    if (!line.starts_with("Error")) continue;
-    std::string s(line.substr(0, kMaxLine));
-    kept.push_back(std::move(s));
-    if (kept.size() > max_lines) kept.pop_front();
   }
+  if (kept.empty()) return {};
   std::string joined;
-  for (const auto& l : kept) {
+  for (const auto& k : kept) {
     if (!joined.empty()) joined += "; ";
-    joined += l;
+    joined += k.text;
   }
+  // The last lines say where it stopped, unless already there.
+  std::string tail;
+  for (const auto& l : last) {
+    if (std::any_of(kept.begin(), kept.end(), [&](const Kept& k) { return k.text == l; })) continue;
+    if (!tail.empty()) tail += "; ";
+    tail += l;
+  }
+  if (!tail.empty()) joined += " | last lines: " + tail;
   return joined;
 }
 

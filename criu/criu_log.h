@@ -8,10 +8,14 @@
 
 namespace ckptd::criu {
 
-// The last `max_lines` "Error (...)" lines of CRIU's log at `path` (only the
-// file's last `max_bytes` are read, each line capped at 400 characters), with
-// CRIU's "(ss.uuuuuu) " timestamps dropped, joined by "; ". Empty when the
-// file is missing or has no error lines.
+// An excerpt of CRIU's log at `path` for an error message: its last
+// `max_lines` "Error (...)" and "Warn (...)" lines (a warning goes before
+// any error when there are more), then " | last lines: " and the log's last
+// 3 lines not already shown (where CRIU stopped). CRIU's "(ss.uuuuuu) "
+// timestamps and a restored task's "<pid>: " prefix are dropped; lines are
+// capped at 400 characters and joined by "; "; only the file's last
+// `max_bytes` are read. Empty when the file is missing or has neither
+// errors nor warnings.
 std::string CriuLogErrors(const std::filesystem::path& path, size_t max_lines = 10, size_t max_bytes = 1 << 20);
 
 // The last `max_lines` non-empty lines of a (small) text file, joined by

@@ -11,9 +11,11 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
+#include "common/fd.h"
 #include "common/status.h"
 
 namespace ckptd::criu {
@@ -67,6 +69,23 @@ enum class NetworkLock {
   kSkip,         // caller guarantees the connections are quiet
 };
 
+// The most fds a restore hands CRIU (RestoreOptions::inherit_fds).
+inline constexpr size_t kMaxInheritedFds = 16;
+
+// What CRIU does with the tree's cgroups (its --manage-cgroups modes).
+enum class CgroupMode {
+  kIgnore,  // leave them alone: the tree is restored into the daemon's cgroups
+  kSoft,    // restore into the dumped cgroup paths, creating missing ones
+  kFull,    // kSoft, and restore the properties of every cgroup
+  kStrict,  // kFull, failing where a property cannot be restored
+};
+
+// The modes above by the API's names ("ignore", "soft", "full", "strict";
+// "iptables", "nftables", "skip"). InvalidArgument naming the choices for
+// any other name.
+Result<CgroupMode> ParseCgroupMode(std::string_view name);
+Result<NetworkLock> ParseNetworkLock(std::string_view name);
+
 // Options shared by dump, pre-dump and restore.
 struct CommonOptions {
   // Directory holding the images; must exist. Opened by the driver and passed
@@ -83,7 +102,7 @@ struct CommonOptions {
   bool shell_job = false;    // tree shares the caller's session/terminal
   bool ext_unix_sk = false;  // allow unix sockets connected outside the tree
   bool file_locks = false;
-  bool manage_cgroups = false;  // false: leave cgroups alone (restore into ours)
+  CgroupMode cgroup_mode = CgroupMode::kIgnore;
   bool orphan_pts_master = false;
   // CRIU's --ext-mount-map auto, for a tree with a mount namespace of its
   // own: each of its mounts that is a bind of a mount of CRIU's (the
@@ -95,6 +114,9 @@ struct CommonOptions {
   // External resources, CRIU's --external syntax ("mnt[path]:key",
   // "unix[ino]", "tty[rdev:dev]", "file[mnt_id:inode]", ...).
   std::vector<std::string> external;
+  // Filesystem types CRIU may dump as "auto" mounts (re-mounted from the
+  // same source at restore), beyond those it knows; CRIU's --enable-fs.
+  std::vector<std::string> enable_fs;
   NetworkLock network_lock = NetworkLock::kNftables;
 
   // Whole-operation deadline, from spawning `criu swrk` to reaping it. When
@@ -114,6 +136,11 @@ struct DumpOptions : CommonOptions {
   bool leave_running = false;
   bool link_remap = false;  // allow dumping open-but-unlinked/linked files
   bool tcp_close = false;   // restore TCP sockets as closed
+  bool skip_in_flight = false;  // skip TCP connections not yet established (SYN_SENT/SYN_RECV)
+  uint32_t ghost_limit = 0;     // max size of an unlinked open file dumped as a ghost; 0: CRIU's default (1 MiB)
+  // A device file opened by a path that is gone is recorded by another path
+  // to the same device (CRIU's --evasive-devices).
+  bool evasive_devices = false;
   // Soft-dirty tracking: pre-dumps and dumps meant to be parents of later
   // ones. Checked with FEATURE_CHECK; kUnavailable when the kernel lacks it.
   bool track_mem = false;
@@ -131,9 +158,14 @@ struct DumpOptions : CommonOptions {
 
 struct RestoreOptions : CommonOptions {
   // At restore, resources with this key in the images (see `external`) are
-  // served by this fd of the daemon (CRIU's --inherit-fd).
+  // served by this fd of the daemon (CRIU's --inherit-fd); at most
+  // kMaxInheritedFds. The fds stay the caller's.
   std::vector<std::pair<std::string, int>> inherit_fds;
   bool tcp_close = false;
+  // The LSM label the restored tasks get: "apparmor:<profile>" or
+  // "selinux:<context>"; empty: the dumped one. CRIU fails when the host
+  // has no such LSM.
+  std::string lsm_profile;
   // CRIU's root: the directory that becomes the root mount of the restored
   // tree's own mount namespace. Required exactly when the images hold one
   // (the dumped root task had a mount namespace other than the daemon's);
@@ -150,6 +182,9 @@ struct DumpResult {
 
 struct RestoreResult {
   int pid = 0;  // the restored root, in the daemon's pid namespace
+  // With orphan_pts_master: the master of the pty CRIU made for the tree's
+  // terminal (its master was outside the tree); empty when it sent none.
+  UniqueFd orphan_pts_master;
   std::filesystem::path log_path;
   std::chrono::milliseconds elapsed{0};
   std::vector<std::string> notifications;

@@ -18,6 +18,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/fd.h"
+
 extern char** environ;
 
 namespace ckptd::criu {
@@ -110,7 +112,9 @@ enum class RecvState { kMessage, kClosed, kTimeout };
 
 // Waits up to `wait` for one packet; SEQPACKET keeps message boundaries, so
 // one recv is one protobuf message (size learnt with MSG_PEEK|MSG_TRUNC).
-Result<RecvState> RecvMessage(int fd, std::chrono::milliseconds wait, std::string* out) {
+// An fd sent with it lands in *passed_fd (-1 when none).
+Result<RecvState> RecvMessage(int fd, std::chrono::milliseconds wait, std::string* out, int* passed_fd) {
+  *passed_fd = -1;
   pollfd p{fd, POLLIN, 0};
   int r = poll(&p, 1, static_cast<int>(wait.count()));
   if (r < 0 && errno == EINTR) return RecvState::kTimeout;
@@ -129,26 +133,17 @@ Result<RecvState> RecvMessage(int fd, std::chrono::milliseconds wait, std::strin
   }
   if (static_cast<size_t>(size) > kMaxMessage) return Internal(fmt::format("criu message of {} bytes", size));
   out->resize(static_cast<size_t>(size));
-  ssize_t n = recv(fd, out->data(), out->size(), 0);
+  ssize_t n = RecvWithFd(fd, out, passed_fd);
   if (n < 0) return ErrnoError("recv from criu", errno);
-  out->resize(static_cast<size_t>(n));
   return RecvState::kMessage;
 }
 
 static_assert(kCriuPageServerFd == kCriuSocketFd + 1);
 
-// An fd closed on scope exit (parent side of the spawn).
-struct ScopedFd {
-  int fd = -1;
-  ~ScopedFd() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 // The child's side of SpawnCriu, between fork and exec: async-signal-safe
 // calls only (no allocation: everything was prepared by the parent).
 [[noreturn]] void ExecCriu(const char* path, char* const* argv, char* const* envp, int null_fd, int err_fd,
-                           int criu_end, int ps_fd, pid_t parent) {
+                           int criu_end, int ps_fd, const int* inherited, size_t n_inherited, pid_t parent) {
   // Default dispositions, nothing blocked: CRIU starts as from a shell.
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
@@ -167,12 +162,23 @@ struct ScopedFd {
   int in = fcntl(null_fd, F_DUPFD, 16), err = fcntl(err_fd, F_DUPFD, 16);
   int sock = fcntl(criu_end, F_DUPFD, 16);
   int ps = ps_fd >= 0 ? fcntl(ps_fd, F_DUPFD, 16) : -1;
+  int moved[kMaxInheritedFds];
+  const int above = kCriuFirstInheritedFd + static_cast<int>(kMaxInheritedFds);
+  for (size_t i = 0; i < n_inherited; ++i)
+    if ((moved[i] = fcntl(inherited[i], F_DUPFD, above)) < 0) _exit(127);
   if (in < 0 || err < 0 || dup2(in, 0) < 0 || dup2(err, 1) < 0 || dup2(err, 2) < 0 || sock < 0 ||
       dup2(sock, kCriuSocketFd) < 0 || (ps_fd >= 0 && (ps < 0 || dup2(ps, kCriuPageServerFd) < 0)))
     _exit(127);
+  for (size_t i = 0; i < n_inherited; ++i)
+    if (dup2(moved[i], kCriuFirstInheritedFd + static_cast<int>(i)) < 0) _exit(127);
+  // Below the inherited fds, the page-server slot is empty without one.
+  if (ps_fd < 0 && n_inherited > 0) close(kCriuPageServerFd);
   // Nothing else of the daemon's leaks into CRIU (and from it into restored
   // trees): listening sockets, RocksDB files, other jobs' image fds.
-  syscall(SYS_close_range, ps_fd >= 0 ? kCriuPageServerFd + 1 : kCriuSocketFd + 1, ~0U, 0);
+  int first_closed = n_inherited > 0 ? kCriuFirstInheritedFd + static_cast<int>(n_inherited)
+                     : ps_fd >= 0    ? kCriuPageServerFd + 1
+                                     : kCriuSocketFd + 1;
+  syscall(SYS_close_range, first_closed, ~0U, 0);
   execve(path, argv, envp);
   _exit(127);
 }
@@ -183,9 +189,12 @@ Result<pid_t> SpawnCriu(const SwrkConfig& config, int criu_end) {
     return Unavailable(fmt::format("criu binary {}: {}", config.criu_path, std::strerror(err)));
   }
   std::string err_path = config.stderr_path.empty() ? "/dev/null" : config.stderr_path.string();
-  ScopedFd null_fd{::open("/dev/null", O_RDONLY | O_CLOEXEC)};
-  ScopedFd err_fd{::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)};
-  if (null_fd.fd < 0 || err_fd.fd < 0) return ErrnoError("open criu's stdio (" + err_path + ")", errno);
+  UniqueFd null_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  UniqueFd err_fd(::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (null_fd.get() < 0 || err_fd.get() < 0) return ErrnoError("open criu's stdio (" + err_path + ")", errno);
+  if (config.inherited_fds.size() > kMaxInheritedFds)
+    return InvalidArgument(fmt::format("{} fds for criu to inherit; at most {}", config.inherited_fds.size(),
+                                       kMaxInheritedFds));
 
   std::vector<std::string> env = CriuEnvironment(config.plugin_dir);
   std::vector<char*> envp;
@@ -201,8 +210,8 @@ Result<pid_t> SpawnCriu(const SwrkConfig& config, int criu_end) {
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pid_t pid = fork();
   if (pid == 0)
-    ExecCriu(config.criu_path.c_str(), argv.data(), envp.data(), null_fd.fd, err_fd.fd, criu_end, config.page_server_fd,
-             parent);
+    ExecCriu(config.criu_path.c_str(), argv.data(), envp.data(), null_fd.get(), err_fd.get(), criu_end, config.page_server_fd,
+             config.inherited_fds.data(), config.inherited_fds.size(), parent);
   int err = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (pid < 0) return Unavailable(fmt::format("cannot start {} swrk: {}", config.criu_path, std::strerror(err)));
@@ -260,7 +269,8 @@ Result<SwrkOutcome> RunSwrk(const SwrkConfig& config, const rpc::criu_req& reque
     std::string wire;
     while (local_error.ok() && !out.response) {
       if (Clock::now() >= give_up) break;
-      auto got = RecvMessage(fd, std::chrono::milliseconds(200), &wire);
+      int passed_fd = -1;
+      auto got = RecvMessage(fd, std::chrono::milliseconds(200), &wire, &passed_fd);
       if (!got.ok()) {
         local_error = got.status();
         break;
@@ -268,7 +278,11 @@ Result<SwrkOutcome> RunSwrk(const SwrkConfig& config, const rpc::criu_req& reque
       if (*got == RecvState::kTimeout) continue;
       if (*got == RecvState::kClosed) break;
       rpc::criu_resp resp;
-      if (!resp.ParseFromString(wire)) {
+      const bool parsed = resp.ParseFromString(wire);
+      UniqueFd passed(passed_fd);
+      if (passed.get() >= 0 && parsed && resp.type() == rpc::NOTIFY && resp.has_notify())
+        out.received_fds.emplace_back(resp.notify().script(), std::move(passed));
+      if (!parsed) {
         out.protocol_error = "unparsable criu_resp";
         break;
       }

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "common/fd.h"
 #include "common/status.h"
 #include "criu/options.h"
 #include "criu/rpc.pb.h"
@@ -35,6 +36,9 @@ namespace ckptd::criu {
 
 // The fd number CRIU gets SwrkConfig::page_server_fd on.
 inline constexpr int kCriuPageServerFd = 4;
+// The first fd number of SwrkConfig::inherited_fds in CRIU (at most
+// kMaxInheritedFds, options.h).
+inline constexpr int kCriuFirstInheritedFd = kCriuPageServerFd + 1;
 
 struct SwrkConfig {
   std::string criu_path;
@@ -48,6 +52,9 @@ struct SwrkConfig {
   // A socket CRIU gets as fd kCriuPageServerFd (criu_opts.ps.fd: the dump
   // sends its pages there, criu/page_server.h); -1: none.
   int page_server_fd = -1;
+  // Fds of the caller CRIU inherits, as kCriuFirstInheritedFd, +1, ... in
+  // this order (a restore's inherit_fd entries name those numbers).
+  std::vector<int> inherited_fds;
   // Called with CRIU's pid once it is spawned (before the request is sent).
   std::function<void(pid_t)> on_spawned;
 };
@@ -61,6 +68,9 @@ struct SwrkOutcome {
   int wait_status = 0;                     // from waitpid
   int criu_pid = 0;
   std::string protocol_error;  // malformed or unexpected message
+  // Fds CRIU sent with a notification (the orphan-pts-master's pty
+  // master), by script name.
+  std::vector<std::pair<std::string, UniqueFd>> received_fds;
 };
 
 Result<SwrkOutcome> RunSwrk(const SwrkConfig& config, const rpc::criu_req& request,

@@ -82,6 +82,8 @@ struct Config {
   std::string ImagesUri() const { return images_uri.empty() ? "file://" + ImagesDir() + "/" : images_uri; }
   // Restored containers' stdout and stderr: <data_dir>/containers/<id>.log.
   std::string ContainerLogDir() const { return data_dir + "/containers"; }
+  // The tools' logs of failed jobs (every job's with log_level "debug").
+  std::string JobLogDir() const { return data_dir + "/job-logs"; }
   std::string StagingDir() const { return staging_dir.empty() ? data_dir + "/staging" : staging_dir; }
   std::string TokenFile() const { return token_file.empty() ? data_dir + "/token" : token_file; }
   std::string DbDir() const { return data_dir + "/db"; }

@@ -90,6 +90,8 @@ Result<JobOptions> JobOptionsFrom(const Config& config) {
   jo.job_retention_ms = config.job_retention_s * 1000;
   jo.staging_dir = config.StagingDir();
   jo.container_log_dir = config.ContainerLogDir();
+  jo.job_log_dir = config.JobLogDir();
+  jo.keep_every_job_log = config.log_level == "debug";
   jo.staging_backlog_bytes = static_cast<uint64_t>(config.staging_backlog_bytes);
   jo.restore_parallelism = config.restore_parallelism;
   jo.zstd_level = static_cast<int>(config.zstd_level);

@@ -13,6 +13,7 @@
 #include "common/proc.h"
 #include "images/image_transfer.h"
 #include "jobs/criu_requests.h"
+#include "jobs/job_logs.h"
 #include "store/digest.h"
 
 namespace ckptd {
@@ -62,6 +63,7 @@ Status CheckpointPipeline::Run() {
   if (st.ok()) st = WriteManifest();
   if (st.ok()) st = MarkReady();
   if (!st.ok()) return OnFailure(st);
+  KeepLogsOf(st, opts_.keep_every_job_log, staging_, opts_.job_log_dir, job_.id).IgnoreError();
   std::error_code ec;
   fs::remove_all(staging_, ec);
   return Status::Ok();
@@ -130,7 +132,8 @@ Status CheckpointPipeline::Dump() {
   auto t = SteadyClock::now();
   CKPTD_RETURN_IF_ERROR(ResetDir(staging_));
   CKPTD_RETURN_IF_ERROR(ResetDir(images_dir_));
-  criu::DumpOptions d = DumpOptionsFor(job_.ckpt, images_dir_, staging_, options_.contains("restore_root"));
+  CKPTD_ASSIGN_OR_RETURN(criu::DumpOptions d,
+                         DumpOptionsFor(job_.ckpt, images_dir_, staging_, options_.contains("restore_root")));
   // CRIU's pre-dump notification comes before it freezes the tree and
   // post-dump before it resumes (or kills) it: the span between them is
   // how long the workload stood still. At post-dump every image is
@@ -161,18 +164,30 @@ Status CheckpointPipeline::Dump() {
   return Status::Ok();
 }
 
-// The container's files first (its rootfs may go with it when the dump
-// ends it), then `runc checkpoint` with the uploaders on; runc gets no
-// notify callbacks through, so "every image written" is noted when it
-// returns.
+// The container is paused first, and its files saved (its rootfs may go
+// with it when the dump ends it): the rootfs diff then holds exactly the
+// files the dumped processes have open. Then `runc checkpoint` of the
+// paused container with the uploaders on (CRIU leaves the freezer as it
+// found it: a kept container is resumed after). runc gets no notify
+// callbacks through, so "every image written" is noted when it returns.
+// Any failure resumes it; so does recovery after a crash (ReleaseTree).
 Status CheckpointPipeline::DumpContainer(criu::DumpOptions* d) {
-  CKPTD_RETURN_IF_ERROR(
-      SaveContainerFiles(*container_, options_["container"].as_object(), images_dir_, SystemProcessRunner::Default()));
-  CKPTD_RETURN_IF_ERROR(StartUploaders(d));
-  runc::CheckpointArgs a = CheckpointArgsFor(job_.ckpt, images_dir_, staging_ / "work");
-  a.on_started = d->on_criu_started;
-  CKPTD_RETURN_IF_ERROR(env_.runc->Checkpoint(a));
-  return ctx_->Note("dump:images-written", [](Journal& j) { j.images_complete = true; });
+  const api::ContainerTarget& t = *job_.ckpt.container;
+  CKPTD_RETURN_IF_ERROR(env_.runc->Pause(t.runtime_root, t.id));
+  Status st = ctx_->Note("dump:container-paused", [](Journal&) {});
+  if (st.ok())
+    st = SaveContainerFiles(*container_, options_["container"].as_object(), images_dir_,
+                            SystemProcessRunner::Default());
+  if (st.ok()) st = StartUploaders(d);
+  if (st.ok()) {
+    runc::CheckpointArgs a = CheckpointArgsFor(job_.ckpt, images_dir_, staging_ / "work");
+    a.on_started = d->on_criu_started;
+    st = env_.runc->Checkpoint(a);
+  }
+  if (st.ok()) st = ctx_->Note("dump:images-written", [](Journal& j) { j.images_complete = true; });
+  Status thaw = env_.runc->Thaw(t.runtime_root, t.id);
+  if (!thaw.ok()) spdlog::warn("{}: resuming container {}: {}", job_.LogTag(), t.id, thaw.ToString());
+  return st;
 }
 
 Status CheckpointPipeline::FirstByte() {
@@ -299,6 +314,7 @@ Manifest CheckpointPipeline::BaseManifest() const {
   m.codec = std::string(CodecName(codec_.codec));
   m.options = options_;
   m.gpu_pids = gpu_.pids;
+  if (!gpu_.pids.empty()) m.gpu_platform = gpu_.platform;
   return m;
 }
 
@@ -415,9 +431,7 @@ Result<int> CheckpointPipeline::RollbackFromStaging() {
   CKPTD_ASSIGN_OR_RETURN(criu::RestoreOptions ro, RestoreOptionsFor(options_, images_dir_, staging_));
   ro.log_file = "rollback-restore.log";
   ro.deadline = std::chrono::seconds(job_.ckpt.timeout_s);
-  ro.on_criu_started = [this](pid_t criu_pid) {
-    ctx_->Note("rollback:criu-started", [&](Journal& j) { j.criu = Identify(criu_pid); }).IgnoreError();
-  };
+  ro.on_criu_started = NoteToolStarted(ctx_, "rollback:criu-started");
   ro.notify = [this](const std::string& script, int pid) -> Status {
     if (pid <= 0 || (script != "setup-namespaces" && script != "post-restore")) return Status::Ok();
     return ctx_->Note("rollback:root-known", [&](Journal& j) { j.restored = Identify(pid); });
@@ -428,6 +442,8 @@ Result<int> CheckpointPipeline::RollbackFromStaging() {
       [&]() -> Status {
         CKPTD_ASSIGN_OR_RETURN(criu::RestoreResult back, env_.criu->Restore(ro));
         restored = back.pid;
+        // orphan_pts_master: a rollback has no console to hand the new
+        // terminal to (back.orphan_pts_master closes): it hangs up.
         // The restored tree's GPU processes are still checkpointed.
         if (env_.gpu && !gpu_.pids.empty()) {
           Status g = env_.gpu->AfterRestore(back.pid, &gpu_);
@@ -448,13 +464,10 @@ Result<int> CheckpointPipeline::RollbackFromStaging() {
 // The container back under its own id and bundle from the staging images
 // (its rootfs never changed: no diff is applied).
 Result<int> CheckpointPipeline::RollbackContainer() {
-  const json::object* c = options_["container"].if_object();
-  auto str = [c](const char* k) {
-    auto* v = c ? c->if_contains(k) : nullptr;
-    return v && v->is_string() ? std::string(v->as_string()) : std::string();
-  };
+  std::optional<api::ContainerTarget> target = ContainerFromJson(options_);
+  if (!target) return Internal("rollback of a container: the job's options name none");
   ContainerRestore r;
-  r.target = api::ContainerTarget{str("id"), str("runtime_root"), str("bundle")};
+  r.target = std::move(*target);
   r.images_dir = images_dir_;
   r.work_dir = staging_ / "rollback-work";
   r.log_dir = opts_.container_log_dir;
@@ -462,9 +475,7 @@ Result<int> CheckpointPipeline::RollbackContainer() {
   r.tcp_established = job_.ckpt.tcp_established;
   r.file_locks = job_.ckpt.file_locks;
   r.ext_unix_sk = job_.ckpt.ext_unix_sk;
-  r.on_started = [this](int runc_pid) {
-    ctx_->Note("rollback:criu-started", [&](Journal& j) { j.criu = Identify(runc_pid); }).IgnoreError();
-  };
+  r.on_started = NoteToolStarted(ctx_, "rollback:criu-started");
   int restored = 0;
   Status st = RunStep(
       ctx_, Step::kRollback,
@@ -485,8 +496,10 @@ Result<int> CheckpointPipeline::RollbackContainer() {
   return restored;
 }
 
-Status CheckpointPipeline::Abandon(const Status& err, bool keep_staging) {
+Status CheckpointPipeline::Abandon(const Status& failure, bool keep_staging) {
   StopUploaders();
+  // The error names CRIU's log: kept past the staging directory.
+  const Status err = KeepLogsOf(failure, opts_.keep_every_job_log, staging_, opts_.job_log_dir, job_.id);
   if (env_.images) {
     Status st = env_.images->DeletePrefix(id_ + "/");
     if (st.ok()) st = env_.images->RemoveIncomplete(id_ + "/");

@@ -56,6 +56,61 @@ json::value ContainerToJson(const std::optional<api::ContainerTarget>& c) {
   return o;
 }
 
+json::object RestoreOptionsToJson(const api::RestoreJobRequest& r) {
+  json::object o{{"timeout", r.timeout_s}, {"device_map", DeviceMapToJson(r.device_map)}};
+  if (r.container) o["container"] = ContainerToJson(r.container);
+  if (r.manage_cgroups_mode) o["manage_cgroups_mode"] = *r.manage_cgroups_mode;
+  if (r.network_lock) o["network_lock"] = *r.network_lock;
+  if (!r.lsm_profile.empty()) o["lsm_profile"] = r.lsm_profile;
+  if (!r.external.empty()) o["external"] = ToJsonArray(r.external);
+  if (!r.inherit_fd.empty()) {
+    json::array fds;
+    for (const auto& f : r.inherit_fd) fds.push_back(json::object{{"key", f.key}, {"path", f.path}, {"mode", f.mode}});
+    o["inherit_fd"] = std::move(fds);
+  }
+  if (!r.console_socket.empty()) o["console_socket"] = r.console_socket;
+  return o;
+}
+
+api::RestoreJobRequest RestoreOptionsFromJson(const json::object& o) {
+  api::RestoreJobRequest r;
+  if (auto* t = o.if_contains("timeout"); t && t->is_int64()) r.timeout_s = t->as_int64();
+  if (auto* m = o.if_contains("device_map")) r.device_map = DeviceMapFromJson(*m);
+  r.container = ContainerFromJson(o);
+  r.manage_cgroups_mode = StringMember(o, "manage_cgroups_mode");
+  r.network_lock = StringMember(o, "network_lock");
+  r.lsm_profile = StringMember(o, "lsm_profile").value_or("");
+  r.external = StringElements(o, "external");
+  if (auto* fds = o.if_contains("inherit_fd"); fds && fds->is_array()) {
+    for (const auto& f : fds->as_array()) {
+      if (!f.is_object()) continue;
+      r.inherit_fd.push_back({StringMember(f, "key").value_or(""), StringMember(f, "path").value_or(""),
+                              StringMember(f, "mode").value_or("rw")});
+    }
+  }
+  r.console_socket = StringMember(o, "console_socket").value_or("");
+  return r;
+}
+
+}  // namespace
+
+json::array DeviceMapToJson(const std::vector<std::pair<std::string, std::string>>& map) {
+  json::array out;
+  for (const auto& [from, to] : map) out.push_back(json::object{{"from", from}, {"to", to}});
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> DeviceMapFromJson(const json::value& v) {
+  std::vector<std::pair<std::string, std::string>> map;
+  if (!v.is_array()) return map;
+  for (const auto& e : v.as_array()) {
+    JsonReader pair(e, "device_map entry");
+    std::string from = pair.String("from"), to = pair.String("to");
+    if (pair.ok()) map.emplace_back(std::move(from), std::move(to));
+  }
+  return map;
+}
+
 std::optional<api::ContainerTarget> ContainerFromJson(const json::object& o) {
   auto* v = o.if_contains("container");
   if (!v || !v->is_object()) return std::nullopt;
@@ -70,30 +125,6 @@ std::optional<api::ContainerTarget> ContainerFromJson(const json::object& o) {
   t.bundle = str("bundle");
   return t;
 }
-
-json::object RestoreOptionsToJson(const api::RestoreJobRequest& r) {
-  json::array map;
-  for (const auto& [from, to] : r.device_map) map.push_back(json::object{{"from", from}, {"to", to}});
-  json::object o{{"timeout", r.timeout_s}, {"device_map", std::move(map)}};
-  if (r.container) o["container"] = ContainerToJson(r.container);
-  return o;
-}
-
-api::RestoreJobRequest RestoreOptionsFromJson(const json::object& o) {
-  api::RestoreJobRequest r;
-  if (auto* t = o.if_contains("timeout"); t && t->is_int64()) r.timeout_s = t->as_int64();
-  if (auto* m = o.if_contains("device_map"); m && m->is_array()) {
-    for (const auto& e : m->as_array()) {
-      JsonReader pair(e, "device_map entry");
-      std::string from = pair.String("from"), to = pair.String("to");
-      if (pair.ok()) r.device_map.emplace_back(std::move(from), std::move(to));
-    }
-  }
-  r.container = ContainerFromJson(o);
-  return r;
-}
-
-}  // namespace
 
 std::string_view KindName(JobKind k) { return k == JobKind::kCheckpoint ? "checkpoint" : "restore"; }
 
@@ -112,15 +143,29 @@ std::string_view PhaseName(JobPhase p) {
 bool Finished(JobState s) { return s == JobState::kSucceeded || s == JobState::kFailed; }
 
 json::object CheckpointOptionsToJson(const api::CheckpointJobRequest& r) {
-  json::array ext;
-  for (const auto& e : r.external) ext.emplace_back(e);
-  json::object o{{"leave_running", r.leave_running},   {"tcp_established", r.tcp_established},
-                 {"shell_job", r.shell_job},           {"ext_unix_sk", r.ext_unix_sk},
-                 {"file_locks", r.file_locks},         {"link_remap", r.link_remap},
-                 {"manage_cgroups", r.manage_cgroups}, {"timeout", r.timeout_s},
-                 {"log_level", r.log_level},           {"external", std::move(ext)},
-                 {"compression", r.compression},       {"gpu", r.gpu}};
+  json::object o{{"leave_running", r.leave_running},
+                 {"tcp_established", r.tcp_established},
+                 {"shell_job", r.shell_job},
+                 {"ext_unix_sk", r.ext_unix_sk},
+                 {"file_locks", r.file_locks},
+                 {"link_remap", r.link_remap},
+                 {"manage_cgroups", r.manage_cgroups_mode != "ignore"},
+                 {"manage_cgroups_mode", r.manage_cgroups_mode},
+                 {"network_lock", r.network_lock},
+                 {"timeout", r.timeout_s},
+                 {"log_level", r.log_level},
+                 {"external", ToJsonArray(r.external)},
+                 {"compression", r.compression},
+                 {"gpu", r.gpu}};
   if (r.container) o["container"] = ContainerToJson(r.container);
+  // Recorded when asked for (a restore re-applies tcp_close, the cgroup
+  // mode, the network lock, enable_fs and orphan_pts_master).
+  if (r.tcp_close) o["tcp_close"] = true;
+  if (r.skip_in_flight) o["skip_in_flight"] = true;
+  if (r.ghost_limit) o["ghost_limit"] = r.ghost_limit;
+  if (r.evasive_devices) o["evasive_devices"] = true;
+  if (r.orphan_pts_master) o["orphan_pts_master"] = true;
+  if (!r.enable_fs.empty()) o["enable_fs"] = ToJsonArray(r.enable_fs);
   return o;
 }
 
@@ -132,15 +177,21 @@ api::CheckpointJobRequest CheckpointOptionsFromJson(const json::object& o) {
   r.ext_unix_sk = B(o, "ext_unix_sk");
   r.file_locks = B(o, "file_locks");
   r.link_remap = B(o, "link_remap");
-  r.manage_cgroups = B(o, "manage_cgroups");
+  // Records from before manage_cgroups_mode have only the boolean ("soft").
+  r.manage_cgroups_mode = StringMember(o, "manage_cgroups_mode").value_or(B(o, "manage_cgroups") ? "soft" : "ignore");
+  r.network_lock = StringMember(o, "network_lock").value_or("nftables");
+  r.evasive_devices = B(o, "evasive_devices");
+  r.orphan_pts_master = B(o, "orphan_pts_master");
+  r.enable_fs = StringElements(o, "enable_fs");
+  r.tcp_close = B(o, "tcp_close");
+  r.skip_in_flight = B(o, "skip_in_flight");
+  if (auto* v = o.if_contains("ghost_limit"); v && v->is_number()) r.ghost_limit = v->to_number<uint32_t>();
   if (auto* v = o.if_contains("timeout"); v && v->is_int64()) r.timeout_s = v->as_int64();
   if (auto* v = o.if_contains("log_level"); v && v->is_int64()) r.log_level = static_cast<int>(v->as_int64());
   if (auto* v = o.if_contains("compression"); v && v->is_string()) r.compression = std::string(v->as_string());
   if (auto* v = o.if_contains("gpu"); v && v->is_string()) r.gpu = std::string(v->as_string());
   if (auto* v = o.if_contains("name"); v && v->is_string()) r.name = std::string(v->as_string());
-  if (auto* v = o.if_contains("external"); v && v->is_array())
-    for (const auto& e : v->as_array())
-      if (e.is_string()) r.external.emplace_back(e.as_string());
+  r.external = StringElements(o, "external");
   r.container = ContainerFromJson(o);
   return r;
 }

@@ -32,6 +32,13 @@ bool Finished(JobState s);
 
 // The dump options as stored in info.options, the manifest and job records.
 boost::json::object CheckpointOptionsToJson(const api::CheckpointJobRequest& r);
+// The "container" of stored options (a job's, a checkpoint's info): its id,
+// runtime_root and bundle; nullopt when there is none.
+std::optional<api::ContainerTarget> ContainerFromJson(const boost::json::object& options);
+// A device map as the restore request writes it, [{"from":..,"to":..}], and
+// back (entries that are not such objects are skipped; not an array: none).
+boost::json::array DeviceMapToJson(const std::vector<std::pair<std::string, std::string>>& map);
+std::vector<std::pair<std::string, std::string>> DeviceMapFromJson(const boost::json::value& v);
 api::CheckpointJobRequest CheckpointOptionsFromJson(const boost::json::object& o);
 
 struct Job {

@@ -25,10 +25,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <string_view>
 
 #include <boost/json/value.hpp>
 
+#include "common/proc.h"
 #include "common/status.h"
 #include "jobs/job.h"
 #include "store/catalog.h"
@@ -65,6 +67,15 @@ inline Status RunStep(JobContext* ctx, Step step, const std::function<Status()>&
   Status st = fn();
   Status end = ctx->End(step, st);
   return st.ok() ? end : st;
+}
+
+// A callback for a tool's start (CRIU, runc) that notes its pid at
+// `point`, as the journal's `criu`, so that a restart can kill it. Best
+// effort: a tool the journal misses still dies with the daemon.
+inline std::function<void(int)> NoteToolStarted(JobContext* ctx, std::string point) {
+  return [ctx, point = std::move(point)](int pid) {
+    ctx->Note(point, [&](Journal& j) { j.criu = Identify(pid); }).IgnoreError();
+  };
 }
 
 }  // namespace ckptd

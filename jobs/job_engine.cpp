@@ -15,7 +15,9 @@
 #include "common/proc.h"
 #include "jobs/checkpoint_pipeline.h"
 #include "jobs/container_steps.h"
+#include "jobs/job_logs.h"
 #include "jobs/recovery.h"
+#include "jobs/restore_fds.h"
 #include "jobs/restore_pipeline.h"
 #include "store/codec.h"
 #include "store/object_uri.h"
@@ -201,6 +203,16 @@ Result<api::JobSubmitted> JobEngine::SubmitRestore(const api::RestoreJobRequest&
     if (!uri.ok()) return uri.status().WithContext("restore_path");
     CKPTD_RETURN_IF_ERROR(CheckFileUriWithin(*uri, opts_.file_roots).WithContext("restore_path"));
   }
+  for (const auto& f : req.inherit_fd) CKPTD_RETURN_IF_ERROR(CheckUnderRoots(f.path, opts_.file_roots, "inherit_fd path"));
+  // "mnt[KEY]:/host/dir" binds a host directory into the restored tree.
+  for (const auto& e : req.external) {
+    if (!e.starts_with("mnt[")) continue;
+    const size_t at = e.find("]:");
+    if (at != std::string::npos && e.size() > at + 2 && e[at + 2] == '/')
+      CKPTD_RETURN_IF_ERROR(CheckUnderRoots(e.substr(at + 2), opts_.file_roots, "external mount source"));
+  }
+  if (!req.console_socket.empty())
+    CKPTD_RETURN_IF_ERROR(CheckUnderRoots(req.console_socket, opts_.file_roots, "console_socket"));
   CKPTD_RETURN_IF_ERROR(CheckCriu());
   if (req.container) CKPTD_RETURN_IF_ERROR(CheckContainerRestore(env_.runc, *req.container));
   RunPtr run = NewRun(std::move(job));
@@ -223,6 +235,17 @@ Result<json::value> JobEngine::GetJob(std::string_view id) const {
     if (it != jobs_.end()) return it->second->ToJson();
   }
   return store_.Get(id);
+}
+
+Result<std::string> JobEngine::JobLog(std::string_view id) const {
+  CKPTD_RETURN_IF_ERROR(GetJob(id).status());
+  if (opts_.job_log_dir.empty()) return NotFound(fmt::format("job {} kept no log", id));
+  auto log = ReadJobLogs(opts_.job_log_dir, std::string(id));
+  if (!log.ok() && log.status().code() == Code::kNotFound)
+    return NotFound(fmt::format("job {} kept no log: logs are kept for failed jobs (for every job with log_level "
+                                "\"debug\") until the job record is removed",
+                                id));
+  return log;
 }
 
 Result<json::value> JobEngine::WaitJob(std::string_view id, std::chrono::milliseconds timeout) {
@@ -366,6 +389,9 @@ void JobEngine::PruneJobRecords(bool force) {
     spdlog::warn("pruning job records: {}", n.status().ToString());
   else if (*n > 0)
     spdlog::info("removed {} job records finished more than {} s ago", *n, retention / 1000);
+  // Kept logs go with their record.
+  if (n.ok() && !opts_.job_log_dir.empty())
+    PruneJobLogs(opts_.job_log_dir, [&](const std::string& id) { return store_.Get(id).status().code() != Code::kNotFound; });
 }
 
 }  // namespace ckptd

@@ -60,6 +60,7 @@ class JobEngine final : public api::JobService {
   Result<boost::json::value> WaitJob(std::string_view id, std::chrono::milliseconds timeout) override;
   Result<boost::json::array> ListJobs(size_t limit) const override;
   void OnFinished(std::string_view id, JobDone done) override;
+  Result<std::string> JobLog(std::string_view id) const override;
 
  private:
   using RunPtr = std::shared_ptr<JobRun>;

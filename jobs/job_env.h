@@ -54,6 +54,10 @@ struct JobOptions {
   bool page_server = false;
   // Restored containers' stdout and stderr go to <container_log_dir>/<id>.log.
   std::string container_log_dir;
+  // The tools' logs of failed jobs (of every job with keep_every_job_log)
+  // are kept in <job_log_dir>/<job id>/ (jobs/job_logs.h); empty: never.
+  std::string job_log_dir;
+  bool keep_every_job_log = false;
   // Finished job records older than this are deleted (checked at start and
   // after a job ends, at most every min(retention, 10 min)); 0: kept forever.
   int64_t job_retention_ms = 7ll * 86400 * 1000;

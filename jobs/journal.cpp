@@ -155,6 +155,7 @@ json::value Journal::ToJson() const {
                  {"root_existed", root_existed},
                  {"restore_began", restore_began},
                  {"restored", restored ? RefJson(*restored) : json::value(nullptr)}};
+  if (!gpu_device_map.is_null()) o["gpu_device_map"] = gpu_device_map;
   return o;
 }
 
@@ -177,6 +178,7 @@ Result<Journal> Journal::FromJson(const json::value& v) {
   j.root_existed = r.Bool("root_existed");
   j.restore_began = r.Uint("restore_began");
   CKPTD_ASSIGN_OR_RETURN(j.restored, OptRef(r, "restored"));
+  if (const auto* map = r.Find("gpu_device_map")) j.gpu_device_map = *map;
   CKPTD_RETURN_IF_ERROR(r.status());
   return j;
 }

@@ -76,6 +76,7 @@ struct Journal {
   bool root_existed = false;        // that pid was taken before the restore began
   uint64_t restore_began = 0;       // BootTicksNow() when CRIU restore began
   std::optional<ProcRef> restored;  // the restored root, once CRIU named it
+  boost::json::value gpu_device_map;  // the GPU restore's device map ([{"from","to"}]; null: none)
 
   // The step has an intent entry / a kDone entry.
   bool Began(Step s) const;

@@ -15,6 +15,7 @@
 #include "common/mounts.h"
 #include "common/proc.h"
 #include "jobs/checkpoint_pipeline.h"
+#include "jobs/job_logs.h"
 #include "jobs/restore_pipeline.h"
 
 namespace ckptd {
@@ -258,6 +259,10 @@ bool Recovery::Restore(JobRun* run) {
     outcome = Interrupted(j, "nothing was restored");
     Act(*run, "abandon", outcome.message());
   }
+  // A failed restore keeps its tools' logs past staging, as a job failing
+  // while the daemon runs does (GET /v2/jobs/{id}/log).
+  if (!j.staging.empty())
+    outcome = KeepLogsOf(outcome, opts_.keep_every_job_log, j.staging, opts_.job_log_dir, job.id);
   run->Finish(outcome).IgnoreError();
   std::error_code ec;
   if (!j.staging.empty()) fs::remove_all(j.staging, ec);

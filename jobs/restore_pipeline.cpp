@@ -9,6 +9,8 @@
 #include "images/image_transfer.h"
 #include "jobs/container_steps.h"
 #include "jobs/criu_requests.h"
+#include "jobs/job_logs.h"
+#include "jobs/restore_fds.h"
 #include "store/digest.h"
 
 namespace ckptd {
@@ -24,6 +26,8 @@ RestorePipeline::RestorePipeline(const JobOptions& opts, const JobEnv& env, Cata
   images_dir_ = staging_ / "images";
   gpu_.log_tag = job_.LogTag();
   gpu_.device_map = job_.rst.device_map;
+  // Recovery: the map PlanGpu settled on (the request's, or an automatic one).
+  if (job_.journal.gpu_device_map.is_array()) gpu_.device_map = DeviceMapFromJson(job_.journal.gpu_device_map);
   for (const auto& g : job_.journal.gpu) gpu_.pids.push_back(g.pid);
 }
 
@@ -35,9 +39,12 @@ void RestorePipeline::Phase(JobPhase p) {
 Status RestorePipeline::Run() {
   auto t_total = SteadyClock::now();
   Status st = ReadManifest();
+  if (st.ok()) st = PlanGpu();
   if (st.ok()) st = Download();
   if (st.ok()) st = CriuRestore();
   if (st.ok()) st = GpuRestore();
+  // The error names CRIU's (or runc's) log: kept past the staging directory.
+  st = KeepLogsOf(st, opts_.keep_every_job_log, staging_, opts_.job_log_dir, job_.id);
   std::error_code ec;
   fs::remove_all(staging_, ec);
   if (!st.ok())
@@ -103,14 +110,20 @@ Status RestorePipeline::CriuRestore() {
   if (of_container)
     return InvalidArgument(
         "the checkpoint is of a container: restore it with \"container\": {\"id\", \"bundle\"} (runc)");
-  auto t = SteadyClock::now();
+  CKPTD_ASSIGN_OR_RETURN(criu::RestoreOptions ro, RestoreOptionsFor(manifest_.options, images_dir_, staging_, &job_.rst));
+  if (ro.orphan_pts_master == job_.rst.console_socket.empty())
+    return InvalidArgument(
+        ro.orphan_pts_master
+            ? "the checkpoint was taken with orphan_pts_master: give 'console_socket', the unix socket its new "
+              "terminal is sent to"
+            : "'console_socket' is for checkpoints taken with orphan_pts_master; this one was not");
+  // The files the request hands to CRIU, held until it has taken them.
+  CKPTD_ASSIGN_OR_RETURN(std::vector<UniqueFd> inherited, OpenInheritFds(job_.rst.inherit_fd, opts_.file_roots));
+  for (size_t i = 0; i < inherited.size(); ++i) ro.inherit_fds.emplace_back(job_.rst.inherit_fd[i].key, inherited[i].get());
   // The killed original's orphans must be reaped or their pids stay taken.
   if (env_.reaper) env_.reaper->ReapOrphans();
-  CKPTD_ASSIGN_OR_RETURN(criu::RestoreOptions ro, RestoreOptionsFor(manifest_.options, images_dir_, staging_));
   ro.deadline = std::chrono::seconds(job_.rst.timeout_s);
-  ro.on_criu_started = [this](pid_t criu_pid) {
-    ctx_->Note("criu-restore:criu-started", [&](Journal& j) { j.criu = Identify(criu_pid); }).IgnoreError();
-  };
+  ro.on_criu_started = NoteToolStarted(ctx_, "criu-restore:criu-started");
   ro.notify = [this](const std::string& script, int pid) -> Status {
     if (pid <= 0 || (script != "setup-namespaces" && script != "post-restore")) return Status::Ok();
     return ctx_->Note("criu-restore:root-known", [&](Journal& j) { j.restored = Identify(pid); });
@@ -119,36 +132,25 @@ Status RestorePipeline::CriuRestore() {
   // dumped root pid appear anyway, it is ours to remove (no half-restored
   // workload). A root already running before is left alone.
   const bool root_existed = manifest_.pid > 0 && kill(manifest_.pid, 0) == 0;
-  std::vector<ProcRef> gpu;
-  for (int p : manifest_.gpu_pids) gpu.push_back(ProcRef{p, 0});
-  Status st = RunStep(
-      ctx_, Step::kCriuRestore,
-      [&]() -> Status {
-        auto res = env_.criu->Restore(ro);
-        if (!res.ok()) {
-          if (KillHalfRestored() > 0)
-            spdlog::warn("{}: restore failed but the dumped tree (pid {}) appeared: killed it", job_.LogTag(),
-                         manifest_.pid);
-          return res.status();
-        }
-        restored_pid_ = res->pid;
-        return ctx_->Note("", [&](Journal& j) { j.restored = Identify(res->pid); });
-      },
-      [&](Journal& j) {
-        j.staging = staging_.string();
-        j.dumped_root = manifest_.pid;
-        j.root_existed = root_existed;
-        j.restore_began = BootTicksNow();
-        j.restored.reset();
-        j.gpu = gpu;
-      });
-  gpu_.pids = manifest_.gpu_pids;
-  timings_["restore"] = MillisSince(t);
-  return st;
+  return JournaledRestore(manifest_.pid, root_existed, [&]() -> Result<int> {
+    auto res = env_.criu->Restore(ro);
+    // The new terminal's master goes to the console socket within the
+    // restore step: a daemon killed before it is sent fails the job (the
+    // half-restored tree is killed by recovery), never leaves it unheld.
+    Status st = res.ok() ? DeliverConsole(res->orphan_pts_master) : res.status();
+    if (st.ok()) return res->pid;
+    if (KillHalfRestored() > 0)
+      spdlog::warn("{}: restore failed but the dumped tree (pid {}) appeared: killed it", job_.LogTag(), manifest_.pid);
+    return st;
+  });
+}
+
+Status RestorePipeline::DeliverConsole(const UniqueFd& master) const {
+  if (master.get() < 0) return Status::Ok();  // the tree had no such terminal
+  return SendConsole(job_.rst.console_socket, opts_.file_roots, master.get()).WithContext("orphan_pts_master");
 }
 
 Status RestorePipeline::ContainerRestoreStep() {
-  auto t = SteadyClock::now();
   const json::object* opts = manifest_.options.if_object();
   auto flag = [opts](const char* k) {
     auto* v = opts ? opts->if_contains(k) : nullptr;
@@ -162,30 +164,51 @@ Status RestorePipeline::ContainerRestoreStep() {
   r.tcp_established = flag("tcp_established");
   r.file_locks = flag("file_locks");
   r.ext_unix_sk = flag("ext_unix_sk");
-  r.on_started = [this](int runc_pid) {
-    ctx_->Note("criu-restore:criu-started", [&](Journal& j) { j.criu = Identify(runc_pid); }).IgnoreError();
-  };
+  r.on_started = NoteToolStarted(ctx_, "criu-restore:criu-started");
+  // A container's pids live in its own namespace: no dumped root to watch.
+  return JournaledRestore(0, false, [&]() -> Result<int> {
+    CKPTD_ASSIGN_OR_RETURN(runc::ContainerState s, RestoreContainer(env_.runc, r, SystemProcessRunner::Default()));
+    container_ = json::object{{"id", s.id}, {"pid", s.pid}, {"bundle", s.bundle}};
+    return s.pid;
+  });
+}
+
+// The restore as the journaled step kCriuRestore: the intent says what a
+// restart must kill should the daemon die inside it (the dumped root pid
+// appearing after restore_began, unless it ran before; the GPU processes),
+// the restored root is noted as soon as it is known.
+Status RestorePipeline::JournaledRestore(int dumped_root, bool root_existed, const std::function<Result<int>()>& restore) {
+  auto t = SteadyClock::now();
   std::vector<ProcRef> gpu;
   for (int p : manifest_.gpu_pids) gpu.push_back(ProcRef{p, 0});
   Status st = RunStep(
       ctx_, Step::kCriuRestore,
       [&]() -> Status {
-        CKPTD_ASSIGN_OR_RETURN(runc::ContainerState s, RestoreContainer(env_.runc, r, SystemProcessRunner::Default()));
-        restored_pid_ = s.pid;
-        container_ = json::object{{"id", s.id}, {"pid", s.pid}, {"bundle", s.bundle}};
-        return ctx_->Note("", [&](Journal& j) { j.restored = Identify(s.pid); });
+        CKPTD_ASSIGN_OR_RETURN(restored_pid_, restore());
+        return ctx_->Note("", [&](Journal& j) { j.restored = Identify(restored_pid_); });
       },
       [&](Journal& j) {
         j.staging = staging_.string();
-        j.dumped_root = 0;  // a container's pids live in its own namespace
-        j.root_existed = false;
+        j.dumped_root = dumped_root;
+        j.root_existed = root_existed;
         j.restore_began = BootTicksNow();
         j.restored.reset();
         j.gpu = gpu;
+        j.gpu_device_map = DeviceMapToJson(gpu_.device_map);
       });
   gpu_.pids = manifest_.gpu_pids;
   timings_["restore"] = MillisSince(t);
   return st;
+}
+
+Status RestorePipeline::PlanGpu() {
+  if (!env_.gpu || manifest_.gpu_pids.empty()) return Status::Ok();
+  GpuJobContext plan = gpu_;
+  plan.pids = manifest_.gpu_pids;
+  plan.platform = manifest_.gpu_platform;
+  CKPTD_RETURN_IF_ERROR(env_.gpu->PlanRestore(&plan).WithContext("GPU compatibility"));
+  gpu_.device_map = plan.device_map;
+  return Status::Ok();
 }
 
 Status RestorePipeline::GpuRestore() {

@@ -23,10 +23,12 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include <boost/json/value.hpp>
 
+#include "common/fd.h"
 #include "images/manifest.h"
 #include "jobs/job_context.h"
 #include "jobs/job_env.h"
@@ -53,8 +55,14 @@ class RestorePipeline {
  private:
   Status ReadManifest();
   Status Download();
+  // The GPU compatibility check and device map, before anything is fetched.
+  Status PlanGpu();
   Status CriuRestore();
   Status ContainerRestoreStep();
+  // Sends the pty master CRIU made (orphan_pts_master) to the request's
+  // console_socket. Ok when CRIU made none.
+  Status DeliverConsole(const UniqueFd& master) const;
+  Status JournaledRestore(int dumped_root, bool root_existed, const std::function<Result<int>()>& restore);
   Status GpuRestore();
   void Phase(JobPhase p);
   int KillHalfRestored() { return KillRestoringTree(job_.journal); }

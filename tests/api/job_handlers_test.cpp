@@ -33,11 +33,25 @@ class ControlledJobs final : public JobService {
   Result<JobSubmitted> SubmitCheckpoint(const CheckpointJobRequest& req) override {
     if (full) return ResourceExhausted("job queue is full (2 running, 16 waiting); retry later");
     std::lock_guard lock(mu_);
+    last_checkpoint_ = req;
     std::string id = "job-" + std::to_string(++n_);
     jobs_[id] = json::object{{"id", id}, {"state", "running"}, {"pid", req.pid}};
     return JobSubmitted{id, "ckpt-" + id};
   }
-  Result<JobSubmitted> SubmitRestore(const RestoreJobRequest&) override { return Unavailable("no"); }
+  Result<JobSubmitted> SubmitRestore(const RestoreJobRequest& req) override {
+    std::lock_guard lock(mu_);
+    last_restore_ = req;
+    return Unavailable("no");
+  }
+  // What the handlers passed on last.
+  CheckpointJobRequest last_checkpoint() const {
+    std::lock_guard lock(mu_);
+    return last_checkpoint_;
+  }
+  RestoreJobRequest last_restore() const {
+    std::lock_guard lock(mu_);
+    return last_restore_;
+  }
   Result<json::value> GetJob(std::string_view id) const override {
     std::lock_guard lock(mu_);
     auto it = jobs_.find(std::string(id));
@@ -46,6 +60,7 @@ class ControlledJobs final : public JobService {
   }
   Result<json::value> WaitJob(std::string_view id, std::chrono::milliseconds) override { return GetJob(id); }
   Result<json::array> ListJobs(size_t) const override { return json::array{}; }
+  Result<std::string> JobLog(std::string_view) const override { return NotFound("no log"); }
   void OnFinished(std::string_view id, JobDone done) override {
     std::lock_guard lock(mu_);
     waiting_.emplace_back(std::string(id), std::move(done));
@@ -70,6 +85,8 @@ class ControlledJobs final : public JobService {
   int n_ = 0;
   std::map<std::string, json::object> jobs_;
   std::vector<std::pair<std::string, JobDone>> waiting_;
+  CheckpointJobRequest last_checkpoint_;
+  RestoreJobRequest last_restore_;
 };
 
 class JobHandlersTest : public ::testing::Test {
@@ -132,6 +149,116 @@ TEST_F(JobHandlersTest, FullQueueIs429WithRetryAfter) {
   EXPECT_EQ(r->status, 429) << r->body;
   ASSERT_TRUE(r->headers.count("retry-after")) << r->body;
   EXPECT_EQ(r->headers.at("retry-after"), std::to_string(kRetryAfterSeconds));
+}
+
+// An option ckptd lacks is refused, naming it, before any job exists; the
+// Cedana and agent routes keep their specs' leniency (their own tests).
+TEST_F(JobHandlersTest, UnknownFieldsAre400NamingThem) {
+  auto c = Client();
+  auto r = c->Send("POST", "/v2/jobs/checkpoint", R"({"pid": 42, "lazy_pages": true, "bogus_field": 1})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("'lazy_pages', 'bogus_field'"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("known: pid, container"), std::string::npos) << r->body;
+  for (const char* body : {R"({"checkpoint_id": "x", "leave_running": true})",
+                           R"({"checkpoint_id": "x", "device_map": [{"from": "GPU-a", "to": "GPU-b", "via": 1}]})",
+                           R"({"checkpoint_id": "x", "container": {"id": "c", "bundle": "/b", "image": "i"}})"}) {
+    auto bad = c->Send("POST", "/v2/jobs/restore", body);
+    ASSERT_TRUE(bad.ok());
+    EXPECT_EQ(bad->status, 400) << body << " -> " << bad->body;
+    EXPECT_NE(bad->body.find("unknown fields"), std::string::npos) << bad->body;
+  }
+  auto runc_lacks = c->Send("POST", "/v2/jobs/checkpoint", R"({"container": {"id": "c"}, "tcp_close": true})");
+  ASSERT_TRUE(runc_lacks.ok());
+  EXPECT_EQ(runc_lacks->status, 400) << runc_lacks->body;
+  EXPECT_NE(runc_lacks->body.find("'tcp_close' are for processes"), std::string::npos) << runc_lacks->body;
+  auto container = c->Send("POST", "/v2/jobs/checkpoint", R"({"container": {"id": "c", "bundle": "/b"}})");
+  ASSERT_TRUE(container.ok());
+  EXPECT_EQ(container->status, 400) << "a checkpoint's container has no bundle: " << container->body;
+  // Every known field is still taken.
+  auto ok = c->Send("POST", "/v2/jobs/checkpoint",
+                    R"({"pid": 42, "name": "n", "leave_running": true, "tcp_established": false, "shell_job": false,
+                        "ext_unix_sk": false, "file_locks": false, "link_remap": false, "manage_cgroups": false,
+                        "wait": false, "timeout": 60, "log_level": 2, "compression": "lz4", "gpu": "off",
+                        "external": [], "tcp_close": true, "skip_in_flight": true, "ghost_limit": 4194304})");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->status, 202) << ok->body;
+}
+
+// The CRIU options beyond the booleans: checked (400 naming the field and
+// the choices), passed on, and refused for containers instead of dropped.
+TEST_F(JobHandlersTest, CriuOptionsAreCheckedAndPassedOn) {
+  auto c = Client();
+  auto expect_400 = [&](const char* route, const char* body, const char* says) {
+    auto r = c->Send("POST", route, body);
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->status, 400) << body << " -> " << r->body;
+    EXPECT_NE(r->body.find(says), std::string::npos) << body << " -> " << r->body;
+  };
+  const char* ckpt = "/v2/jobs/checkpoint";
+  const char* rst = "/v2/jobs/restore";
+  expect_400(ckpt, R"({"pid": 42, "manage_cgroups_mode": "hard"})", "'manage_cgroups_mode' must be one of");
+  expect_400(ckpt, R"({"pid": 42, "manage_cgroups": false, "manage_cgroups_mode": "full"})", "contradicts");
+  expect_400(ckpt, R"({"pid": 42, "network_lock": "pf"})", "'network_lock' must be one of");
+  expect_400(ckpt, R"({"pid": 42, "evasive_devices": "yes"})", "'evasive_devices' must be a boolean");
+  expect_400(ckpt, R"({"pid": 42, "enable_fs": ["fuse", "Bad/Name"]})", "not a filesystem type name");
+  expect_400(ckpt, R"({"pid": 42, "enable_fs": "fuse"})", "'enable_fs' must be an array");
+  expect_400(ckpt, R"({"pid": 42, "external": ["mnt[a]:b", ""]})", "'external' must be an array");
+  expect_400(ckpt, R"({"pid": 42, "external": ["mnt[a]:b\nx"]})", "line breaks");
+  expect_400(ckpt, R"({"container": {"id": "c"}, "manage_cgroups_mode": "soft", "evasive_devices": true})",
+             "'manage_cgroups_mode', 'evasive_devices' are for processes");
+  expect_400(rst, R"({"checkpoint_id": "x", "lsm_profile": "smack:x"})", "apparmor:<profile>");
+  expect_400(rst, R"({"checkpoint_id": "x", "lsm_profile": "apparmor:"})", "apparmor:<profile>");
+  expect_400(rst, R"({"checkpoint_id": "x", "network_lock": 1})", "'network_lock' must be a string");
+  expect_400(rst, R"({"checkpoint_id": "x", "container": {"id": "c", "bundle": "/b"}, "lsm_profile": "apparmor:p"})",
+             "are for processes");
+  expect_400(rst, R"({"checkpoint_id": "x", "inherit_fd": [{"key": "file[1:2]"}]})", "'inherit_fd' must be");
+  expect_400(rst, R"({"checkpoint_id": "x", "inherit_fd": [{"key": "k", "path": "rel/p"}]})", "absolute path");
+  expect_400(rst, R"({"checkpoint_id": "x", "inherit_fd": [{"key": "k", "path": "/p", "mode": "x"}]})",
+             "'inherit_fd' must be");
+  expect_400(rst, R"({"checkpoint_id": "x", "inherit_fd": [{"key": "k", "path": "/p", "fd": 3}]})", "unknown fields");
+  expect_400(rst, R"({"checkpoint_id": "x", "console_socket": "sock"})", "absolute path");
+  expect_400(ckpt, R"({"container": {"id": "c"}, "orphan_pts_master": true})", "'orphan_pts_master' are for processes");
+
+  auto ok = c->Send("POST", ckpt,
+                    R"({"pid": 42, "manage_cgroups": true, "network_lock": "skip", "evasive_devices": true,
+                        "enable_fs": ["fuse", "nfs4"], "external": ["mnt[/data]:data"]})");
+  ASSERT_TRUE(ok.ok());
+  ASSERT_EQ(ok->status, 202) << ok->body;
+  EXPECT_EQ(jobs_.last_checkpoint().manage_cgroups_mode, "soft");
+  EXPECT_EQ(jobs_.last_checkpoint().network_lock, "skip");
+  EXPECT_TRUE(jobs_.last_checkpoint().evasive_devices);
+  EXPECT_EQ(jobs_.last_checkpoint().enable_fs, (std::vector<std::string>{"fuse", "nfs4"}));
+  EXPECT_EQ(jobs_.last_checkpoint().external, (std::vector<std::string>{"mnt[/data]:data"}));
+  ok = c->Send("POST", ckpt, R"({"pid": 42, "manage_cgroups_mode": "strict"})");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(jobs_.last_checkpoint().manage_cgroups_mode, "strict");
+  EXPECT_EQ(jobs_.last_checkpoint().network_lock, "nftables");
+
+  auto r = c->Send("POST", rst,
+                   R"({"checkpoint_id": "x", "manage_cgroups_mode": "ignore", "network_lock": "iptables",
+                       "lsm_profile": "apparmor:unconfined", "external": ["mnt[k]:/srv/k"]})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->status, 503) << "passed to the service, which refused: " << r->body;
+  EXPECT_EQ(jobs_.last_restore().manage_cgroups_mode, std::optional<std::string>("ignore"));
+  EXPECT_EQ(jobs_.last_restore().network_lock, std::optional<std::string>("iptables"));
+  EXPECT_EQ(jobs_.last_restore().lsm_profile, "apparmor:unconfined");
+  EXPECT_EQ(jobs_.last_restore().external, (std::vector<std::string>{"mnt[k]:/srv/k"}));
+  r = c->Send("POST", rst,
+              R"({"checkpoint_id": "x", "inherit_fd": [{"key": "file[1a:2b]", "path": "/srv/f", "mode": "r"},
+                                                        {"key": "pipe:[7]", "path": "/srv/p"}],
+                  "console_socket": "/srv/console.sock"})");
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(jobs_.last_restore().inherit_fd.size(), 2u);
+  EXPECT_EQ(jobs_.last_restore().inherit_fd[0].key, "file[1a:2b]");
+  EXPECT_EQ(jobs_.last_restore().inherit_fd[0].mode, "r");
+  EXPECT_EQ(jobs_.last_restore().inherit_fd[1].path, "/srv/p");
+  EXPECT_EQ(jobs_.last_restore().inherit_fd[1].mode, "rw");
+  EXPECT_EQ(jobs_.last_restore().console_socket, "/srv/console.sock");
+  r = c->Send("POST", rst, R"({"checkpoint_id": "x"})");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(jobs_.last_restore().manage_cgroups_mode.has_value()) << "unset: the checkpoint's own";
+  EXPECT_FALSE(jobs_.last_restore().network_lock.has_value());
 }
 
 }  // namespace

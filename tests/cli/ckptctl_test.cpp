@@ -63,6 +63,29 @@ TEST_F(CkptctlTest, GetAndDeprecate) {
   EXPECT_EQ(json::parse(js.out).at("status").as_string(), "deprecated");
 }
 
+// `get` prints info as an outline a person reads: phases with their unit,
+// sizes in binary units, options and GPU steps nested; --json is the API's.
+TEST_F(CkptctlTest, GetPrintsInfoReadably) {
+  auto id = Create(R"({"name":"gamma"})");
+  auto put = Client()->Send("PUT", "/v2/checkpoints/info/" + id, R"({"gpu":"none","platform":"linux/x86_64","info":
+      {"pid": 42, "options": {"leave_running": true, "external": []},
+       "timings_ms": {"dump": 887, "upload": 1310},
+       "image_bytes": 1610612736,
+       "gpu": {"steps": [{"step": "lock", "ms": 12}]}}})");
+  ASSERT_TRUE(put.ok());
+  ASSERT_EQ(put->status, 200) << put->body;
+  auto get = Ctl({"get", id});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  for (const char* line : {"info:\n", "\n  pid: 42\n", "\n  options:\n    leave_running: true\n    external: []\n",
+                           "\n  timings_ms:\n    dump: 887 ms\n    upload: 1310 ms\n",
+                           "\n  image_bytes: 1.5 GiB (1610612736)\n",
+                           "\n  gpu:\n    steps:\n      -\n        step: lock\n        ms: 12\n"})
+    EXPECT_NE(get.out.find(line), std::string::npos) << "missing '" << line << "' in:\n" << get.out;
+  auto js = Ctl({"--json", "get", id});
+  ASSERT_EQ(js.exit_code, 0) << js.err;
+  EXPECT_EQ(json::parse(js.out).at("info").at("timings_ms").at("dump").as_int64(), 887);
+}
+
 TEST_F(CkptctlTest, ErrorsHaveMessagesAndExitCodes) {
   auto unknown = Ctl({"get", "3f2a0000-0000-4000-8000-000000000000"});
   EXPECT_EQ(unknown.exit_code, 1);

@@ -289,14 +289,46 @@ TEST(CriuLog, ErrorExcerptKeepsLastErrorLines) {
     std::ofstream f(log);
     f << "(00.000001) Version: 4.2.1\n";
     for (int i = 0; i < 15; ++i) f << "(00.00000" << i % 10 << ") Error (criu/x.c:" << i << "): boom " << i << "\n";
-    f << "(00.100000) Warn  (criu/y.c:1): not an error\n";
+    f << "(00.100000) Warn  (criu/y.c:1): a warning\n";
   }
   std::string e = CriuLogErrors(log, 10);
   EXPECT_EQ(e.find("boom 4"), std::string::npos) << e;
   EXPECT_NE(e.find("Error (criu/x.c:5): boom 5"), std::string::npos) << e;
   EXPECT_NE(e.find("boom 14"), std::string::npos) << e;
-  EXPECT_EQ(e.find("Warn"), std::string::npos) << e;
+  // Ten errors leave no room for the warning among them: it is only the
+  // log's last line.
+  EXPECT_NE(e.find("boom 14 | last lines: Warn  (criu/y.c:1): a warning"), std::string::npos) << e;
+  EXPECT_EQ(e.find("(00."), std::string::npos) << "timestamps are dropped: " << e;
   EXPECT_EQ(CriuLogErrors(tmp.path() / "missing.log"), "");
+}
+
+// A restore's per-task lines carry the task's pid: they are the root cause
+// ("Can't restore not-sent send queue data") and must not be dropped.
+TEST(CriuLog, ExcerptKeepsPidPrefixedErrorsWarningsAndTheLastLines) {
+  TempDir tmp;
+  auto log = tmp.path() / "restore.log";
+  {
+    std::ofstream f(log);
+    f << "(00.000001) Version: 4.2.1\n"
+      << "(00.010000) Warn  (criu/kerndat.c:9): a harmless warning\n"
+      << "(00.020000)  27983: Restoring sockets\n"
+      << "(00.030000)  27983: Error (soccr/soccr.c:819): Can't restore not-sent send queue data\n"
+      << "27983: Error (criu/files.c:1213): Unable to open fd=3\n"
+      << "(00.040000) Error (criu/cr-restore.c:2613): Restoring FAILED.\n"
+      << "(00.050000) Unlock network\n";
+  }
+  std::string e = CriuLogErrors(log, 10);
+  EXPECT_NE(e.find("Error (soccr/soccr.c:819): Can't restore not-sent send queue data; "
+                   "Error (criu/files.c:1213): Unable to open fd=3; Error (criu/cr-restore.c:2613): Restoring FAILED."),
+            std::string::npos)
+      << e;
+  EXPECT_NE(e.find("Warn  (criu/kerndat.c:9): a harmless warning"), std::string::npos) << e;
+  EXPECT_NE(e.find(" | last lines: Unlock network"), std::string::npos) << e;
+  EXPECT_EQ(e.find("27983"), std::string::npos) << "pid prefixes are dropped: " << e;
+  // With room for two, the warning goes first.
+  std::string two = CriuLogErrors(log, 2);
+  EXPECT_EQ(two, "Error (criu/files.c:1213): Unable to open fd=3; Error (criu/cr-restore.c:2613): Restoring FAILED."
+                 " | last lines: Unlock network");
 }
 
 }  // namespace

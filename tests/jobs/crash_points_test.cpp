@@ -19,6 +19,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -180,6 +181,15 @@ class CrashPointTest : public ::testing::TestWithParam<Case> {
       ASSERT_EQ(GpuState(pid_), "running");
     }
   }
+  static constexpr const char* kGpuA = "GPU-aaaaaaaa-0000-4000-8000-00000000000a";
+  static constexpr const char* kGpuB = "GPU-bbbbbbbb-0000-4000-8000-00000000000b";
+  void SetGpus(const std::string& uuid) const { std::ofstream(gpu_state_ / "devices") << uuid << " Fake H200\n"; }
+  std::string GpuStateFile(int pid) const {
+    std::ifstream in(gpu_state_ / (std::to_string(pid) + ".state"));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
   std::string GpuState(int pid) const {
     std::ifstream in(gpu_state_ / (std::to_string(pid) + ".state"));
     std::string word;
@@ -202,11 +212,15 @@ class CrashPointTest : public ::testing::TestWithParam<Case> {
     const Case& c = GetParam();
     if (IsRestore(variant())) {
       // A good checkpoint first, from a daemon without crash points.
+      SetGpus(kGpuA);
       StartDaemon();
       json::object job = Job("/v2/jobs/checkpoint", {{"pid", pid_}});
       ASSERT_EQ(job.at("state"), "succeeded") << json::serialize(job);
       restore_of_ = std::string(job.at("checkpoint_id").as_string());
       ASSERT_TRUE(WaitDead(pid_));
+      // Restored on a node with another GPU of the model: an automatic
+      // device map, which a recovery must use too.
+      SetGpus(kGpuB);
     }
     StartDaemon(c.point, variant() == Variant::kRollback ? "upload:before" : "");
     int status = 0;
@@ -260,6 +274,28 @@ class CrashPointTest : public ::testing::TestWithParam<Case> {
       std::string s(j.at("state").as_string());
       EXPECT_TRUE(s == "succeeded" || s == "failed") << json::serialize(j);
     }
+  }
+
+  // A restore that recovery failed after CRIU had started keeps CRIU's
+  // logs: GET /v2/jobs/{id}/log serves them.
+  void ExpectFailedRestoreKeptItsLog() {
+    const std::string point = GetParam().point;
+    if (!IsRestore(variant()) || (point != "criu-restore:criu-started" && point != "criu-restore:root-known")) return;
+    // Once CRIU has its request (root-known), its own log exists; just
+    // spawned, only its stderr file does.
+    const std::string kept = point == "criu-restore:root-known" ? "==> restore.log <==" : "==> restore.log";
+    int restores = 0;
+    for (const auto& j : Jobs()) {
+      const json::object& o = j.as_object();
+      if (o.at("kind") != "restore") continue;
+      ++restores;
+      EXPECT_EQ(o.at("state"), "failed") << json::serialize(o);
+      auto log = daemon_.client()->Send("GET", "/v2/jobs/" + std::string(o.at("id").as_string()) + "/log");
+      ASSERT_TRUE(log.ok()) << log.status().ToString();
+      EXPECT_EQ(log->status, 200) << log->body;
+      EXPECT_NE(log->body.find(kept), std::string::npos) << log->body;
+    }
+    EXPECT_EQ(restores, 1) << "the restore job is not listed";
   }
 
   void ExpectGpuRunning() {
@@ -328,6 +364,7 @@ TEST_P(CrashPointTest, RestartLeavesEverythingWhole) {
   StartDaemon("", variant() == Variant::kNoUpload ? "upload:before" : "");
   if (HasFatalFailure()) return;
   ExpectNothingUnfinished();
+  ExpectFailedRestoreKeptItsLog();
   ExpectGpuRunning();
   bool ready = false;
   for (const auto& c : Checkpoints()) {
@@ -355,6 +392,11 @@ TEST_P(CrashPointTest, RestartLeavesEverythingWhole) {
     EXPECT_GT(ProcState(pid_), 0) << "recovery should have restored the workload from staging\n" << Log();
   }
   ExpectReadyCheckpointsRestore();
+  if (variant() == Variant::kGpuRestore && ProcState(pid_) != 0) {
+    // However the GPU restore came about (the job, recovery, a new job).
+    EXPECT_NE(GpuStateFile(pid_).find(std::string("device_map=") + kGpuA + "=" + kGpuB), std::string::npos)
+        << GpuStateFile(pid_);
+  }
   ExpectCleanedUp();
 }
 

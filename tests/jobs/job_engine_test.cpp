@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -21,6 +22,7 @@
 #include "store/digest.h"
 #include "store/local_object_store.h"
 #include "tests/testing/criu_test_util.h"
+#include "tests/jobs/jobs_fixture.h"
 #include "tests/testing/daemon_fixture.h"
 #include "tests/testing/prom_parser.h"
 
@@ -31,58 +33,7 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 namespace ct = ckptd::criu::testing;
 
-class JobsTest : public testing::DaemonFixture {
- protected:
-  JobsTest() : DaemonFixture(When::kByTest, "ckptd-jobs-test") {}
-  void SetUp() override {
-    if (geteuid() != 0) GTEST_SKIP() << "CRIU needs root";
-    StartDaemon();
-  }
-  void TearDown() override {
-    targets_.KillAll();
-    DaemonFixture::TearDown();
-  }
-  std::string Images() const { return dir_.File("images"); }
-  std::string Staging() const { return dir_.File("staging"); }
-  // The counter keeps going from `from` (never below it, grows by 5).
-  static void ExpectContinues(const fs::path& out, uint64_t from) {
-    auto first = ct::ReadProgress(out);
-    ASSERT_TRUE(first.valid);
-    EXPECT_GE(first.n, from) << "counter reset after restore";
-    EXPECT_TRUE(ct::WaitProgress(out, from + 5)) << "counter does not advance after restore";
-    auto later = ct::ReadProgress(out);
-    EXPECT_TRUE(later.ok);
-    EXPECT_GE(later.n, from + 5);
-  }
-
-  // targets_.Start(mode, out, min_n, args, timeout) into *pid, then a
-  // checkpoint of it with `extra` that must succeed: the finished job;
-  // empty when the workload did not start or the job failed.
-  json::object CheckpointNew(pid_t* pid, const std::string& mode, const fs::path& out, uint64_t min_n,
-                             json::object extra = {}, const std::vector<std::string>& args = {},
-                             std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-    *pid = targets_.Start(mode, out, min_n, args, timeout);
-    EXPECT_GT(*pid, 0) << mode << " did not start";
-    if (*pid <= 0) return {};
-    json::object job = Checkpoint(*pid, std::move(extra));
-    EXPECT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
-    return Str(job, "state") == "succeeded" ? job : json::object{};
-  }
-
-  // Restores checkpoint `id`, which must succeed: the restored root,
-  // killed at TearDown; -1 when the job failed.
-  pid_t RestoredFrom(const std::string& id) {
-    json::object rj = Restore(id);
-    EXPECT_EQ(Str(rj, "state"), "succeeded") << json::serialize(rj);
-    if (Str(rj, "state") != "succeeded") return -1;
-    auto restored = static_cast<pid_t>(rj.at("pid").as_int64());
-    targets_.Add(restored);
-    return restored;
-  }
-
-  ct::TempDir work_{"ckptd-jobs-work"};
-  ct::Targets targets_;
-};
+using JobsTest = testing::JobsFixture;
 
 TEST_F(JobsTest, CounterCheckpointRestoreContinues) {
   auto out = work_.path() / "counter";
@@ -423,19 +374,10 @@ TEST_F(JobsTest, SecondCheckpointOfTheSamePidConflicts) {
 
 TEST_F(JobsTest, FailedDumpDeprecatesAndCleansUp) {
   // An established TCP connection without tcp_established: CRIU refuses.
-  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(listen(lfd, 4), 0);
-  ASSERT_EQ(getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len), 0);
   auto out = work_.path() / "tcp";
-  pid_t pid = ct::StartWorkload("tcp", out, {"--port", std::to_string(ntohs(a.sin_port))});
-  targets_.Add(pid);
-  for (int i = 0; i < 200 && ct::ProcState(pid) != 'S'; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  pid_t pid = -1;
+  int lfd = ConnectedTcpWorkload(out, &pid);
+  ASSERT_GE(lfd, 0);
   auto r = Post("/v2/jobs/checkpoint", {{"pid", pid}, {"wait", true}});
   close(lfd);
   ASSERT_EQ(r.status, 200);
@@ -453,6 +395,46 @@ TEST_F(JobsTest, FailedDumpDeprecatesAndCleansUp) {
   EXPECT_NE(ct::ProcState(pid), 'T') << "target left frozen";
 }
 
+// A restore CRIU refuses (the tree's pid is taken: the original still
+// runs) says why in its error, from CRIU's log, and that log is kept and
+// served; a job that succeeded keeps none.
+TEST_F(JobsTest, FailedRestoreExplainsItselfAndKeepsItsLog) {
+  auto out = work_.path() / "counter";
+  pid_t pid = -1;
+  json::object job = CheckpointNew(&pid, "counter", out, 3, {{"leave_running", true}});
+  ASSERT_FALSE(job.empty());
+  auto r = Post("/v2/jobs/restore", {{"checkpoint_id", Str(job, "checkpoint_id")}, {"wait", true}});
+  ASSERT_EQ(r.status, 200);
+  const json::object& failed = r.body.as_object();
+  ASSERT_EQ(Str(failed, "state"), "failed") << json::serialize(failed);
+  const std::string error = Str(failed, "error");
+  EXPECT_NE(error.find("Error ("), std::string::npos) << "no CRIU error line: " << error;
+  const std::string kept = dir_.File("job-logs") + "/" + Str(failed, "id") + "/restore.log";
+  EXPECT_NE(error.find(kept), std::string::npos) << "the error does not name the kept log: " << error;
+  EXPECT_EQ(error.find(Staging()), std::string::npos) << "the error names the deleted staging dir: " << error;
+  EXPECT_TRUE(fs::exists(kept));
+
+  auto c = Client();
+  auto log = c->Send("GET", "/v2/jobs/" + Str(failed, "id") + "/log");
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->status, 200) << log->body;
+  EXPECT_EQ(log->headers["content-type"], "text/plain; charset=utf-8");
+  EXPECT_NE(log->body.find("==> restore.log <=="), std::string::npos) << log->body.substr(0, 400);
+  EXPECT_NE(log->body.find("Restoring FAILED"), std::string::npos);
+  auto none = c->Send("GET", "/v2/jobs/" + Str(job, "id") + "/log");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->status, 404) << none->body;
+  EXPECT_NE(none->body.find("kept no log"), std::string::npos) << none->body;
+  EXPECT_EQ(Send("GET", "/v2/jobs/00000000-0000-4000-8000-000000000000/log").status, 404);
+  auto unauth = Client("wrong-token")->Send("GET", "/v2/jobs/" + Str(failed, "id") + "/log");
+  ASSERT_TRUE(unauth.ok());
+  EXPECT_EQ(unauth->status, 401);
+  EXPECT_TRUE(ct::Alive(pid)) << "the failed restore touched the original";
+}
+
+// An open file with no name: CRIU dumps its contents only below
+// ghost_limit (1 MiB by default); above it the dump fails, saying why, and
+// the target runs on.
 TEST_F(JobsTest, UploadFailureAfterDumpBringsTheTargetBack) {
   auto out = work_.path() / "counter";
   pid_t pid = targets_.Start("counter", out, 5);
@@ -641,10 +623,16 @@ TEST_F(JobRetentionTest, OldFinishedJobRecordsArePruned) {
   std::string a = FailingRestore("nothing-a");
   ASSERT_FALSE(a.empty());
   EXPECT_EQ(Send("GET", "/v2/jobs/" + a).status, 200);
+  // Kept logs go with their record.
+  const fs::path a_logs = fs::path(dir_.File("job-logs")) / a;
+  fs::create_directories(a_logs);
+  std::ofstream(a_logs / "restore.log") << "(00.000001) Error (criu/x.c:1): boom\n";
+  EXPECT_EQ(Send("GET", "/v2/jobs/" + a + "/log").status, 200);
   std::this_thread::sleep_for(std::chrono::milliseconds(2200));
   std::string b = FailingRestore("nothing-b");
   ASSERT_FALSE(b.empty());
   EXPECT_EQ(Send("GET", "/v2/jobs/" + a).status, 404) << "a job finished over job_retention_s ago is still there";
+  EXPECT_FALSE(fs::exists(a_logs)) << "the logs outlived their job record";
   auto got = Send("GET", "/v2/jobs/" + b);
   EXPECT_EQ(got.status, 200);
   EXPECT_EQ(Str(got.body.as_object(), "state"), "failed");

@@ -455,9 +455,11 @@ TEST(JournalTest, RoundTripsThroughJson) {
   j.root_existed = true;
   j.restore_began = 77;
   j.restored = ProcRef{14, 80};
+  j.gpu_device_map = json::array{json::object{{"from", "GPU-a"}, {"to", "GPU-b"}}};
   auto back = Journal::FromJson(j.ToJson());
   ASSERT_TRUE(back.ok()) << back.status().ToString();
   EXPECT_EQ(json::serialize(back->ToJson()), json::serialize(j.ToJson()));
+  EXPECT_EQ(DeviceMapFromJson(back->gpu_device_map), (std::vector<std::pair<std::string, std::string>>{{"GPU-a", "GPU-b"}}));
   EXPECT_FALSE(back->Open());
   EXPECT_TRUE(back->Began(Step::kDump));
   EXPECT_FALSE(back->Done(Step::kDump));

@@ -12,10 +12,24 @@
 //                             (i = 0..N-1); the parent counts into FILE
 //     memory --mib M          fill M MiB (first half a repeating pattern,
 //                             second half pseudo-random) and re-verify it
+//     ghost --mib M           hold FILE.ghost (M MiB of a pattern) open after
+//                             unlinking it, and re-read and verify it
 //   common options:
 //     --gpu-lib PATH          dlopen PATH at start and keep it mapped
 //     --log FILE              stdout/stderr go there (default /dev/null)
 //     --interval-ms N         tick (default 20)
+//     --hold PATH             open PATH read-write at start and keep it open
+//                             (a terminal becomes the session's: the
+//                             workload leads it); counter writes a byte to
+//                             it every tick (a failed write is "bad")
+//     --listen-port P         listen on 127.0.0.1:P at start and never accept:
+//                             connections made to it wait in its queue
+//     --ramfs DIR             enter a mount namespace of its own (private
+//                             propagation) and mount a ramfs on DIR there
+//     --bind SRC:DST          the same, with a bind mount of SRC on DST
+//                             (before --out is opened: it may lie in DST);
+//                             with either, it runs itself again once the
+//                             mounts are made
 //
 // Progress file format: FILE always holds exactly one 25-byte line,
 //   "%020llu ok \n"  or  "%020llu bad\n",
@@ -37,7 +51,9 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -62,6 +78,10 @@ struct Args {
   std::string out;
   std::string log;
   std::string gpu_lib;
+  std::string hold;
+  int listen_port = 0;
+  std::string ramfs;
+  std::string bind;
   int port = 0;
   int children = 2;
   int mib = 16;
@@ -69,8 +89,9 @@ struct Args {
 };
 
 [[noreturn]] void Usage(const char* why) {
-  std::fprintf(stderr, "ckptd_workload: %s\nusage: ckptd_workload counter|files|tcp|fork|memory --out FILE "
-                       "[--port P] [--children N] [--mib M] [--gpu-lib PATH] [--log FILE] [--interval-ms N]\n",
+  std::fprintf(stderr, "ckptd_workload: %s\nusage: ckptd_workload counter|files|tcp|fork|memory|ghost --out FILE "
+                       "[--port P] [--children N] [--mib M] [--gpu-lib PATH] [--log FILE] [--interval-ms N] "
+                       "[--hold PATH] [--listen-port P] [--ramfs DIR] [--bind SRC:DST]\n",
                why);
   std::exit(2);
 }
@@ -86,6 +107,10 @@ Args Parse(int argc, char** argv) {
     if (k == "--out") a.out = v;
     else if (k == "--log") a.log = v;
     else if (k == "--gpu-lib") a.gpu_lib = v;
+    else if (k == "--hold") a.hold = v;
+    else if (k == "--listen-port") a.listen_port = std::atoi(v.c_str());
+    else if (k == "--ramfs") a.ramfs = v;
+    else if (k == "--bind") a.bind = v;
     else if (k == "--port") a.port = std::atoi(v.c_str());
     else if (k == "--children") a.children = std::atoi(v.c_str());
     else if (k == "--mib") a.mib = std::atoi(v.c_str());
@@ -150,10 +175,36 @@ class Progress {
   bool bad_ = false;
 };
 
+// --ramfs and --bind: a mount namespace of its own with those mounts.
+bool OwnMounts(const Args& a) {
+  if (a.ramfs.empty() && a.bind.empty()) return true;
+  if (unshare(CLONE_NEWNS) != 0 || mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) {
+    std::fprintf(stderr, "mount namespace: %s\n", std::strerror(errno));
+    return false;
+  }
+  if (!a.ramfs.empty() && mount("ckptd-test", a.ramfs.c_str(), "ramfs", 0, nullptr) != 0) {
+    std::fprintf(stderr, "ramfs on %s: %s\n", a.ramfs.c_str(), std::strerror(errno));
+    return false;
+  }
+  if (a.bind.empty()) return true;
+  const size_t colon = a.bind.find(':');
+  const std::string src = a.bind.substr(0, colon), dst = colon == std::string::npos ? "" : a.bind.substr(colon + 1);
+  if (dst.empty() || mount(src.c_str(), dst.c_str(), nullptr, MS_BIND, nullptr) != 0) {
+    std::fprintf(stderr, "bind %s: %s\n", a.bind.c_str(), std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+int g_held = -1;  // --hold's fd
+
 [[noreturn]] void Counter(const Args& a, const std::string& out) {
   Progress p(out);
   for (uint64_t n = 1;; ++n) {
-    p.Report(n);
+    if (g_held >= 0 && write(g_held, "x", 1) != 1)
+      p.Bad(n, std::string("write to the held file: ") + std::strerror(errno));
+    else
+      p.Report(n);
     SleepMs(a.interval_ms);
   }
 }
@@ -255,6 +306,34 @@ bool RecvAll(int fd, void* buf, size_t len) {
   }
 }
 
+// An open file with no name left: CRIU dumps its contents ("ghost file")
+// when they fit ghost_limit, and refuses the dump otherwise.
+[[noreturn]] void Ghost(const Args& a) {
+  if (a.mib <= 0) Usage("ghost needs --mib M > 0");
+  Progress p(a.out);
+  const std::string path = a.out + ".ghost";
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) std::exit(2);
+  std::vector<uint64_t> block(1 << 17);  // 1 MiB
+  for (int m = 0; m < a.mib; ++m) {
+    for (size_t i = 0; i < block.size(); ++i) block[i] = (static_cast<uint64_t>(m) << 32) | i;
+    if (pwrite(fd, block.data(), 1 << 20, static_cast<off_t>(m) << 20) != 1 << 20) std::exit(2);
+  }
+  if (unlink(path.c_str()) != 0) std::exit(2);
+  for (uint64_t n = 1;; ++n) {
+    bool same = true;
+    for (int m = 0; m < a.mib && same; ++m) {
+      same = pread(fd, block.data(), 1 << 20, static_cast<off_t>(m) << 20) == 1 << 20;
+      for (size_t i = 0; i < block.size() && same; ++i) same = block[i] == ((static_cast<uint64_t>(m) << 32) | i);
+    }
+    if (same)
+      p.Report(n);
+    else
+      p.Bad(n - 1, "the unlinked file's contents changed");
+    SleepMs(a.interval_ms);
+  }
+}
+
 [[noreturn]] void Fork(const Args& a) {
   if (a.children <= 0) Usage("fork needs --children N > 0");
   for (int i = 0; i < a.children; ++i) {
@@ -305,6 +384,19 @@ uint64_t Expected(uint64_t word_index, uint64_t half_words) {
 
 int main(int argc, char** argv) {
   Args a = Parse(argc, argv);
+  if ((!a.ramfs.empty() || !a.bind.empty()) && !getenv("CKPTD_WORKLOAD_OWN_MOUNTS")) {
+    // Mounts first, then run again from within them: a program mapped from
+    // the old namespace's mounts is one CRIU cannot dump.
+    // By its path, looked up in the new namespace (/proc/self/exe would
+    // lead back to the old mount).
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0 || !OwnMounts(a) || setenv("CKPTD_WORKLOAD_OWN_MOUNTS", "1", 1) != 0) return 2;
+    self[n] = '\0';
+    execv(self, argv);
+    std::fprintf(stderr, "re-exec: %s\n", std::strerror(errno));
+    return 2;
+  }
   Detach(a);
   if (!a.gpu_lib.empty()) {
     // Kept mapped for the life of the process: GPU discovery looks for it in
@@ -315,11 +407,29 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (!a.hold.empty() && (g_held = open(a.hold.c_str(), O_RDWR | O_CLOEXEC)) < 0) {
+    std::fprintf(stderr, "open %s: %s\n", a.hold.c_str(), std::strerror(errno));
+    return 2;
+  }
+  if (a.listen_port > 0) {
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(a.listen_port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (s < 0 || bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(s, 8) != 0) {
+      std::fprintf(stderr, "listen on port %d: %s\n", a.listen_port, std::strerror(errno));
+      return 2;
+    }
+  }
   std::printf("ckptd_workload %s pid %d\n", a.mode.c_str(), static_cast<int>(getpid()));
   if (a.mode == "counter") Counter(a, a.out);
   if (a.mode == "files") Files(a);
   if (a.mode == "tcp") Tcp(a);
   if (a.mode == "fork") Fork(a);
   if (a.mode == "memory") Memory(a);
+  if (a.mode == "ghost") Ghost(a);
   Usage(("unknown mode " + a.mode).c_str());
 }

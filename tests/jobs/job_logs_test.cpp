@@ -1,0 +1,99 @@
+// Keeping the tools' logs of a job past its staging directory.
+#include "jobs/job_logs.h"
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "tests/testing/test_util.h"
+
+namespace ckptd {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::ReadFileText;
+using testing::TempDir;
+
+void Write(const fs::path& p, const std::string& text) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << text;
+}
+
+TEST(JobLogsTest, KeepsToolLogsOnlyWithoutFollowingSymlinks) {
+  TempDir tmp("ckptd-job-logs");
+  const fs::path staging = tmp.path() / "staging", root = tmp.path() / "job-logs";
+  Write(staging / "restore.log", "criu\n");
+  Write(staging / "restore.log.stderr", "stderr\n");
+  Write(staging / "work" / "runc.log", "runc\n");
+  Write(staging / "rollback-work" / "restore.log", "rollback\n");
+  Write(staging / "images" / "x.log", "an image dir is never read\n");
+  Write(staging / "inventory.img", "not a log");
+  Write(tmp.path() / "secret.log", "outside");
+  fs::create_symlink(tmp.path() / "secret.log", staging / "dump.log");
+  auto kept = KeepJobLogs(staging, root, "job-1");
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  EXPECT_EQ(*kept, 4);
+  EXPECT_EQ(ReadFileText((root / "job-1" / "work" / "runc.log").string()), "runc\n");
+  EXPECT_FALSE(fs::exists(root / "job-1" / "dump.log")) << "a symlink was followed";
+  EXPECT_FALSE(fs::exists(root / "job-1" / "images"));
+  EXPECT_FALSE(fs::exists(root / "job-1" / "inventory.img"));
+  auto all = ReadJobLogs(root, "job-1");
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(*all,
+            "==> restore.log <==\ncriu\n==> restore.log.stderr <==\nstderr\n==> rollback-work/restore.log <==\n"
+            "rollback\n==> work/runc.log <==\nrunc\n");
+  EXPECT_EQ(ReadJobLogs(root, "job-2").status().code(), Code::kNotFound);
+}
+
+TEST(JobLogsTest, BigLogsKeepTheirEnd) {
+  TempDir tmp("ckptd-job-logs");
+  const fs::path staging = tmp.path() / "staging", root = tmp.path() / "job-logs";
+  std::string big(kMaxKeptLogBytes + 1000, 'x');
+  big.replace(big.size() - 5, 5, "FAIL\n");
+  Write(staging / "dump.log", big);
+  ASSERT_TRUE(KeepJobLogs(staging, root, "j").ok());
+  std::string kept = ReadFileText((root / "j" / "dump.log").string());
+  EXPECT_EQ(kept.rfind("[ckptd: the first 1000 bytes of this log are cut]\n", 0), 0u);
+  EXPECT_TRUE(kept.ends_with("FAIL\n"));
+  EXPECT_LT(kept.size(), kMaxKeptLogBytes + 100);
+}
+
+TEST(JobLogsTest, ErrorsNameTheKeptCopies) {
+  TempDir tmp("ckptd-job-logs");
+  const fs::path staging = tmp.path() / "staging" / "restore-j", root = tmp.path() / "job-logs";
+  Write(staging / "restore.log", "Error (x): boom\n");
+  const std::string msg = "criu restore from " + (staging / "images").string() + ": failed: log " +
+                          (staging / "restore.log").string() + ": Error (x): boom";
+  Status kept = KeepLogsOf(IOError(msg), false, staging, root, "j");
+  EXPECT_EQ(kept.code(), Code::kIOError);
+  // The log names its kept copy; the images directory, gone, only its name.
+  EXPECT_EQ(kept.message(),
+            "criu restore from images: failed: log " + (root / "j" / "restore.log").string() + ": Error (x): boom");
+  // A success keeps nothing unless asked to.
+  EXPECT_TRUE(KeepLogsOf(Status::Ok(), false, staging, root, "ok").ok());
+  EXPECT_FALSE(fs::exists(root / "ok"));
+  EXPECT_TRUE(KeepLogsOf(Status::Ok(), true, staging, root, "debug").ok());
+  EXPECT_TRUE(fs::exists(root / "debug" / "restore.log"));
+}
+
+TEST(JobLogsTest, IdsCannotEscapeAndPruneFollowsTheRecords) {
+  TempDir tmp("ckptd-job-logs");
+  const fs::path staging = tmp.path() / "staging", root = tmp.path() / "job-logs";
+  Write(staging / "dump.log", "x\n");
+  for (const char* bad : {"", "..", "../x", "a/b", "a b"}) {
+    EXPECT_EQ(KeepJobLogs(staging, root, bad).status().code(), Code::kInvalidArgument) << bad;
+    EXPECT_EQ(ReadJobLogs(root, bad).status().code(), Code::kInvalidArgument) << bad;
+  }
+  ASSERT_TRUE(KeepJobLogs(staging, root, "keep").ok());
+  ASSERT_TRUE(KeepJobLogs(staging, root, "gone").ok());
+  fs::create_directories(root / "not a job");
+  PruneJobLogs(root, [](const std::string& id) { return id == "keep"; });
+  EXPECT_TRUE(fs::exists(root / "keep" / "dump.log"));
+  EXPECT_FALSE(fs::exists(root / "gone"));
+  EXPECT_FALSE(fs::exists(root / "not a job"));
+}
+
+}  // namespace
+}  // namespace ckptd
