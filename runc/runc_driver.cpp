@@ -91,10 +91,13 @@ Result<RunResult> RuncDriver::Exec(std::vector<std::string> argv, RunOptions ro)
 }
 
 Result<RuncVersion> RuncDriver::Probe() const {
+  MutexLock lock(probe_mu_);
+  if (probed_) return *probed_;
   CKPTD_ASSIGN_OR_RETURN(RunResult r, Exec({opts_.binary, "--version"}, {}));
   if (!r.ok()) return Unavailable(fmt::format("`{} --version`: {}", opts_.binary, r.Describe()));
   CKPTD_ASSIGN_OR_RETURN(RuncVersion v, ParseRuncVersion(r.out));
   if (v.major < 1) return Unavailable(fmt::format("runc {} is too old: checkpointing needs runc 1.0 or later", v.text));
+  probed_ = v;
   return v;
 }
 
@@ -126,7 +129,6 @@ Status RuncDriver::Checkpoint(const CheckpointArgs& a) const {
   std::vector<std::string> argv = Base(a.root);
   argv.insert(argv.end(), {"checkpoint", "--image-path", a.image_path, "--work-path", a.work_path});
   if (a.leave_running) argv.push_back("--leave-running");
-  if (!a.page_server.empty()) argv.insert(argv.end(), {"--page-server", a.page_server});
   AddCriuFlags(&argv, a.tcp_established, a.file_locks, a.ext_unix_sk);
   argv.insert(argv.end(), a.extra_args.begin(), a.extra_args.end());
   argv.push_back(a.id);
@@ -166,6 +168,16 @@ Result<ContainerState> RuncDriver::Restore(const RestoreArgs& a) const {
     return Failure(fmt::format("runc restore {}", a.id), r, (fs::path(a.work_path) / "restore.log").string());
   }
   return State(a.root, a.id);
+}
+
+Status RuncDriver::Pause(const std::string& root, const std::string& id) const {
+  CKPTD_RETURN_IF_ERROR(ValidateRoot(root));
+  CKPTD_RETURN_IF_ERROR(ValidateContainerId(id));
+  std::vector<std::string> argv = Base(root);
+  argv.insert(argv.end(), {"pause", id});
+  CKPTD_ASSIGN_OR_RETURN(RunResult r, Exec(std::move(argv), {}));
+  if (!r.ok()) return Failure(fmt::format("runc pause {}", id), r);
+  return Status::Ok();
 }
 
 Status RuncDriver::Thaw(const std::string& root, const std::string& id) const {

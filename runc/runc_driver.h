@@ -8,7 +8,9 @@
 //   under RuncOptions::deadline (SIGTERM, then SIGKILL, to runc's process
 //   group, which holds the CRIU runc started), and always reaps it.
 // - Probe() answers whether runc can be used at all: kUnavailable when the
-//   binary is missing or older than 1.0 (the message says which).
+//   binary is missing or older than 1.0 (the message says which). A usable
+//   version is kept for the driver's life (every job asks); a failure is
+//   asked again next time, so installing runc needs no restart.
 // - State(): kNotFound for a container the runtime root does not have;
 //   kInvalidArgument for an id or root that runc would misread.
 // - Checkpoint(): runc hands CRIU the container's freezer cgroup, so a CRIU
@@ -20,6 +22,9 @@
 //   package); a container whose stdio is a host file (not a pipe) cannot be
 //   dumped ("Can't lookup mount ... path=/dev/null"): containerd's shim gives
 //   pipes, and runc records them in descriptors.json.
+// - Pause(): `runc pause`. The jobs pause a container before they save its
+//   rootfs diff and dump it paused (runc checkpoints a paused container;
+//   CRIU leaves the freezer as it found it), then Thaw() it.
 // - Restore(): `runc restore --detach`; runc gives the restored container its
 //   own stdio for the pipes recorded at checkpoint, so RestoreArgs::stdio
 //   (pipes the caller keeps or hands on) become the container's stdin,
@@ -38,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
 #include "common/status.h"
 #include "common/subprocess.h"
 
@@ -70,7 +76,6 @@ struct CheckpointArgs {
   bool tcp_established = false;
   bool file_locks = false;
   bool ext_unix_sk = false;
-  std::string page_server;                  // "addr:port"; empty: pages to image_path
   std::vector<std::string> extra_args;      // appended before the id (tests inject faults)
   std::function<void(int pid)> on_started;  // runc's pid (its process group)
 };
@@ -93,6 +98,8 @@ class RuncApi {
   virtual Result<ContainerState> State(const std::string& root, const std::string& id) const = 0;
   virtual Status Checkpoint(const CheckpointArgs& a) const = 0;
   virtual Result<ContainerState> Restore(const RestoreArgs& a) const = 0;
+  // A running container paused (its cgroup frozen: `runc pause`).
+  virtual Status Pause(const std::string& root, const std::string& id) const = 0;
   // A paused container resumed; a running one left alone.
   virtual Status Thaw(const std::string& root, const std::string& id) const = 0;
   // The container killed (SIGKILL) and deleted, with what a runc killed
@@ -110,6 +117,7 @@ class RuncDriver final : public RuncApi {
   Result<ContainerState> State(const std::string& root, const std::string& id) const override;
   Status Checkpoint(const CheckpointArgs& a) const override;
   Result<ContainerState> Restore(const RestoreArgs& a) const override;
+  Status Pause(const std::string& root, const std::string& id) const override;
   Status Thaw(const std::string& root, const std::string& id) const override;
   Status Remove(const std::string& root, const std::string& id) const override;
 
@@ -121,6 +129,8 @@ class RuncDriver final : public RuncApi {
 
   RuncOptions opts_;
   ProcessRunner* runner_;
+  mutable Mutex probe_mu_;
+  mutable std::optional<RuncVersion> probed_ GUARDED_BY(probe_mu_);
 };
 
 // "1.1.5+ds1" -> {1, 1, 5}; from `runc --version`'s first line.

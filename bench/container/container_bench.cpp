@@ -1,17 +1,22 @@
 // container_bench [--mib N] [--rounds R] [--compression zstd|lz4|none]
+//                 [--staging-dir DIR]
 //
 // A busybox container (real runc, ckptd's CRIU) holding N MiB (default 1024)
 // of incompressible-ish memory (base64 of random bytes in a shell
 // variable). Each round, in alternating order:
 //   checkpoint  `runc checkpoint --leave-running` by hand into a local dir
-//               vs a ckptd checkpoint job of the container (leave_running;
-//               dump + compress + checksum + upload to the local store +
-//               manifest);
+//               (also timed until syncfs() has made it durable, which
+//               the job's store does for its objects) vs a ckptd
+//               checkpoint job of the container (leave_running; dump +
+//               compress + checksum + upload to the local store +
+//               manifest); staging in <data_dir>/staging unless
+//               --staging-dir (a tmpfs dir such as /dev/shm/x is faster);
 //   restore     `runc restore --detach` by hand from that dir vs a ckptd
 //               restore job (download + verify + runc restore), each as a
 //               new container, removed afterwards.
 // Prints every round, the medians and the job/by-hand ratios (the goal for
 // checkpoints: <= 1.2). No pass/fail. Needs root.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -69,7 +74,7 @@ struct Bench {
 
 int Main(int argc, char** argv) {
   int mib = 1024, rounds = 3;
-  std::string compression = "zstd";
+  std::string compression = "zstd", staging;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--mib" && i + 1 < argc)
@@ -78,8 +83,10 @@ int Main(int argc, char** argv) {
       rounds = std::atoi(argv[++i]);
     else if (a == "--compression" && i + 1 < argc)
       compression = argv[++i];
+    else if (a == "--staging-dir" && i + 1 < argc)
+      staging = argv[++i];
     else
-      Die("usage: container_bench [--mib N] [--rounds R] [--compression zstd|lz4|none]");
+      Die("usage: container_bench [--mib N] [--rounds R] [--compression zstd|lz4|none] [--staging-dir DIR]");
   }
   if (mib <= 0 || rounds <= 0) Die("--mib and --rounds must be > 0");
   spdlog::set_level(spdlog::level::warn);
@@ -99,6 +106,7 @@ int Main(int argc, char** argv) {
   cfg.listen = "127.0.0.1:0";
   cfg.data_dir = (b.tmp.path() / "daemon").string();
   cfg.log_level = "warn";
+  if (!staging.empty()) cfg.staging_dir = staging;
   ckptd::Daemon daemon(cfg);
   if (auto st = daemon.Start(); !st.ok()) Die(st.ToString());
   auto* jobs = daemon.job_system()->jobs();
@@ -107,7 +115,7 @@ int Main(int argc, char** argv) {
   std::printf("container: busybox sh holding %d MiB; %s; job compression %s; %d rounds\n", mib, version.c_str(),
               compression.c_str(), rounds);
 
-  std::vector<double> raw_ckpt, job_ckpt, raw_rst, job_rst;
+  std::vector<double> raw_ckpt, raw_durable, job_ckpt, raw_rst, job_rst;
   std::string ckpt_phases, rst_phases;  // the last jobs' timings_ms
   for (int r = 0; r < rounds; ++r) {
     fs::path raw_dir = b.tmp.Sub("raw-" + std::to_string(r));
@@ -116,6 +124,10 @@ int Main(int argc, char** argv) {
       b.Runc("checkpoint --leave-running --image-path " + raw_dir.string() + " --work-path " + raw_dir.string() +
              "-work bench");
       raw_ckpt.push_back(Secs(t));
+      int fd = ::open(raw_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0 || ::syncfs(fd) != 0) Die("syncfs " + raw_dir.string());
+      ::close(fd);
+      raw_durable.push_back(Secs(t));
     };
     std::string checkpoint_id;
     auto job = [&] {
@@ -168,13 +180,16 @@ int Main(int argc, char** argv) {
       job_restore();
       raw_restore();
     }
-    std::printf("round %d: checkpoint by hand %.2f s, job %.2f s; restore by hand %.2f s, job %.2f s\n", r + 1,
-                raw_ckpt.back(), job_ckpt.back(), raw_rst.back(), job_rst.back());
+    std::printf(
+        "round %d: checkpoint by hand %.2f s (durable %.2f s), job %.2f s; restore by hand %.2f s, job %.2f s\n",
+        r + 1, raw_ckpt.back(), raw_durable.back(), job_ckpt.back(), raw_rst.back(), job_rst.back());
     fs::remove_all(raw_dir);
   }
-  double rc = Median(raw_ckpt), jc = Median(job_ckpt), rr = Median(raw_rst), jr = Median(job_rst);
+  double rc = Median(raw_ckpt), rd = Median(raw_durable), jc = Median(job_ckpt), rr = Median(raw_rst),
+         jr = Median(job_rst);
   std::printf("\nmedian of %d rounds         by hand      ckptd   ratio\n", rounds);
   std::printf("checkpoint (leave running) %7.2f s  %7.2f s   x%.2f (goal <= 1.2)\n", rc, jc, jc / rc);
+  std::printf("  by hand + syncfs         %7.2f s  %7.2f s   x%.2f\n", rd, jc, jc / rd);
   std::printf("restore (new container)    %7.2f s  %7.2f s   x%.2f\n", rr, jr, jr / rr);
   std::printf("last checkpoint job's phases (ms): %s\nlast restore job's phases (ms): %s\n", ckpt_phases.c_str(),
               rst_phases.c_str());

@@ -1,7 +1,9 @@
 // `ckptctl checkpoint` / `ckptctl restore` (the real binary) against an
-// in-process daemon with the real CRIU and the counter workload.
+// in-process daemon with the real CRIU and the counter workload, and with
+// the real runc on a busybox container.
 #include <unistd.h>
 
+#include <filesystem>
 #include <thread>
 
 #include <boost/json.hpp>
@@ -10,12 +12,15 @@
 #include "common/subprocess.h"
 #include "tests/testing/criu_test_util.h"
 #include "tests/testing/daemon_fixture.h"
+#include "tests/testing/runc_fixture.h"
 
 namespace ckptd {
 namespace {
 
 namespace json = boost::json;
+namespace fs = std::filesystem;
 namespace ct = ckptd::criu::testing;
+namespace tt = ckptd::testing;
 
 class CkptctlJobsTest : public testing::DaemonFixture {
  protected:
@@ -57,20 +62,27 @@ TEST_F(CkptctlJobsTest, CheckpointAndRestoreRoundTrip) {
   EXPECT_TRUE(ct::Alive(pid));
 
   // --json: the final job JSON.
-  auto cj = Ctl({"checkpoint", "--pid", std::to_string(pid), "--json", "--gpu", "off"});
+  auto cj = Ctl({"checkpoint", "--pid", std::to_string(pid), "--json", "--gpu", "off", "--tcp-close", "--ghost-limit",
+                 "4194304", "--manage-cgroups-mode", "soft", "--network-lock", "skip"});
   ASSERT_EQ(cj.exit_code, 0) << cj.out << cj.err;
   json::value job = json::parse(cj.out);
   EXPECT_EQ(job.at("state").as_string(), "succeeded");
   EXPECT_EQ(job.at("options").at("gpu").as_string(), "off");
+  EXPECT_TRUE(job.at("options").at("tcp_close").as_bool());
+  EXPECT_EQ(job.at("options").at("ghost_limit").as_int64(), 4194304);
+  EXPECT_EQ(job.at("options").at("manage_cgroups_mode").as_string(), "soft");
+  EXPECT_EQ(job.at("options").at("network_lock").as_string(), "skip");
   std::string id(job.at("checkpoint_id").as_string());
   std::string path(job.at("result").at("restore_path").as_string());
   EXPECT_TRUE(ct::ReapedOrGone(pid));
   uint64_t at_dump = ct::ReadProgress(out).n;
 
-  auto rj = Ctl({"restore", id, "--json"});
+  auto rj = Ctl({"restore", id, "--json", "--manage-cgroups-mode", "ignore", "--network-lock", "nftables"});
   ASSERT_EQ(rj.exit_code, 0) << rj.out << rj.err;
   json::value r = json::parse(rj.out);
   EXPECT_EQ(r.at("state").as_string(), "succeeded");
+  EXPECT_EQ(r.at("options").at("manage_cgroups_mode").as_string(), "ignore");
+  EXPECT_EQ(r.at("options").at("network_lock").as_string(), "nftables");
   pid_t restored = static_cast<pid_t>(r.at("pid").as_int64());
   cleanup_.push_back(restored);
   EXPECT_TRUE(ct::WaitProgress(out, at_dump + 3));
@@ -79,12 +91,62 @@ TEST_F(CkptctlJobsTest, CheckpointAndRestoreRoundTrip) {
   auto clash = Ctl({"restore", path});
   EXPECT_EQ(clash.exit_code, 1) << clash.out << clash.err;
   EXPECT_NE(clash.err.find("failed"), std::string::npos) << clash.err;
+  // ... and `ckptctl job log` shows CRIU's log of it.
+  auto last = Client()->Send("GET", "/v2/jobs?limit=1");
+  ASSERT_TRUE(last.ok());
+  std::string clash_job(json::parse(last->body).at("jobs").at(0).at("id").as_string());
+  auto log = Ctl({"job", "log", clash_job});
+  EXPECT_EQ(log.exit_code, 0) << log.err;
+  EXPECT_NE(log.out.find("==> restore.log <=="), std::string::npos) << log.out.substr(0, 400);
+  auto rec = Ctl({"job", "get", clash_job});
+  EXPECT_EQ(rec.exit_code, 0) << rec.err;
+  EXPECT_EQ(json::parse(rec.out).at("state").as_string(), "failed") << rec.out;
+  auto unknown = Ctl({"job", "log", "00000000-0000-4000-8000-000000000000"});
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.err;
+  EXPECT_NE(unknown.err.find("HTTP 404"), std::string::npos) << unknown.err;
 
   // Human output of a restore, after the restored tree is gone.
   ct::KillTree(restored);
   auto hr = Ctl({"restore", id});
   ASSERT_EQ(hr.exit_code, 0) << hr.out << hr.err;
   EXPECT_NE(hr.out.find("restored as pid " + std::to_string(pid)), std::string::npos) << hr.out;
+}
+
+// The container flags: checkpoint a runc container by id under a runtime
+// root, restore it as a new container from a bundle of its own.
+TEST_F(CkptctlJobsTest, ContainerCheckpointAndRestore) {
+  const fs::path root = work_.path() / "runc-root", data = work_.path() / "data";
+  fs::create_directories(root);
+  fs::create_directories(data);
+  tt::RuncContainers containers(root);
+  const std::string c1 = tt::UniqueId(work_.path(), "c1"), c2 = tt::UniqueId(work_.path(), "c2");
+  tt::MakeBundle(work_.path() / "b1", tt::CounterSpec(data.string()));
+  containers.Run(c1, work_.path() / "b1");
+  ASSERT_TRUE(tt::CountsPast(data / "count", 2));
+
+  auto cp = Ctl({"checkpoint", "--container", c1, "--runtime-root", root.string(), "--json"});
+  ASSERT_EQ(cp.exit_code, 0) << cp.out << cp.err;
+  json::value job = json::parse(cp.out);
+  ASSERT_EQ(job.at("state").as_string(), "succeeded") << cp.out;
+  EXPECT_EQ(job.at("result").at("container").at("id").as_string(), c1);
+  EXPECT_EQ(containers.Status(c1), "") << "the checkpoint (no --leave-running) ends the container";
+  const long stopped_at = tt::ReadCount(data / "count");
+
+  tt::MakeBundle(work_.path() / "b2", tt::CounterSpec(data.string()));
+  containers.Track(c2);
+  auto rs = Ctl({"restore", std::string(job.at("checkpoint_id").as_string()), "--container", c2, "--bundle",
+                 (work_.path() / "b2").string(), "--runtime-root", root.string()});
+  ASSERT_EQ(rs.exit_code, 0) << rs.out << rs.err;
+  EXPECT_NE(rs.out.find("restored as container " + c2), std::string::npos) << rs.out;
+  EXPECT_EQ(containers.Status(c2), "running");
+  EXPECT_TRUE(tt::CountsPast(data / "count", stopped_at + 3)) << "the restored container does not count on";
+
+  // An unknown container is the API's 404 (exit 1); --container needs --bundle on restore (exit 2).
+  auto unknown = Ctl({"checkpoint", "--container", "no-such-container", "--runtime-root", root.string()});
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.out << unknown.err;
+  EXPECT_NE(unknown.err.find("HTTP 404"), std::string::npos) << unknown.err;
+  EXPECT_EQ(Ctl({"restore", "x", "--container", "y"}).exit_code, 2);
+  EXPECT_EQ(Ctl({"checkpoint", "--pid", "5", "--container", "y"}).exit_code, 2);
 }
 
 TEST_F(CkptctlJobsTest, Errors) {
@@ -96,6 +158,9 @@ TEST_F(CkptctlJobsTest, Errors) {
   EXPECT_EQ(Ctl({"checkpoint"}).exit_code, 2);
   EXPECT_EQ(Ctl({"checkpoint", "--pid", "5", "--gpu", "maybe"}).exit_code, 2);
   EXPECT_EQ(Ctl({"restore", "x", "--device-map", "nonsense"}).exit_code, 2);
+  EXPECT_EQ(Ctl({"checkpoint", "--pid", "5", "--manage-cgroups-mode", "hard"}).exit_code, 2);
+  EXPECT_EQ(Ctl({"restore", "x", "--network-lock", "pf"}).exit_code, 2);
+  EXPECT_EQ(Ctl({"restore", "x", "--inherit-fd", "no-equals-sign"}).exit_code, 2);
   // --no-wait prints the submitted ids.
   auto out = work_.path() / "counter";
   pid_t pid = ct::StartWorkload("counter", out);

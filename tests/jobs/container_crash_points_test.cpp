@@ -64,8 +64,9 @@ void PrintTo(const Case& c, std::ostream* os) { *os << "container " << Name(c.va
 std::vector<Case> Cases() {
   std::vector<Case> out;
   for (Variant v : {Variant::kStop, Variant::kRun})
-    for (const char* p : {"create:after", "describe:after", "dump:before", "dump:criu-started", "dump:images-written",
-                          "dump:after", "upload:after", "manifest:after", "ready:before", "ready:after"})
+    for (const char* p : {"create:after", "describe:after", "dump:before", "dump:container-paused", "dump:criu-started",
+                          "dump:images-written", "dump:after", "upload:after", "manifest:after", "ready:before",
+                          "ready:after"})
       out.push_back({v, p});
   for (const char* p : {"rollback:before", "rollback:criu-started", "rollback:root-known", "rollback:after"})
     out.push_back({Variant::kRollback, p});
@@ -87,15 +88,6 @@ bool ExpectReady(const Case& c) {
          p.starts_with("ready:");
 }
 
-bool CountsPast(const fs::path& file, long above, std::chrono::milliseconds within = 15s) {
-  auto end = std::chrono::steady_clock::now() + within;
-  while (std::chrono::steady_clock::now() < end) {
-    if (tt::ReadCount(file) > above) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return false;
-}
-
 class ContainerCrashPointTest : public ::testing::TestWithParam<Case> {
  protected:
   ContainerCrashPointTest()
@@ -108,7 +100,7 @@ class ContainerCrashPointTest : public ::testing::TestWithParam<Case> {
   void TearDown() override { daemon_ = tt::DaemonChild(); }
 
   Variant variant() const { return GetParam().variant; }
-  std::string Id(const std::string& name) const { return dir_.path().filename().string() + "-" + name; }
+  std::string Id(const std::string& name) const { return tt::UniqueId(dir_.path(), name); }
   fs::path Bundle(const std::string& name) const { return dir_.path() / name; }
   json::object Target(const std::string& id) const {
     return json::object{{"id", id}, {"runtime_root", root_.string()}};
@@ -184,7 +176,7 @@ class ContainerCrashPointTest : public ::testing::TestWithParam<Case> {
 
   void ExpectCounting(const std::string& what) {
     long n = tt::ReadCount(data_ / "count");
-    EXPECT_TRUE(CountsPast(data_ / "count", n + 3)) << what << ": the counter does not advance\n" << Log();
+    EXPECT_TRUE(tt::CountsPast(data_ / "count", n + 3)) << what << ": the counter does not advance\n" << Log();
   }
 
   tt::TempDir dir_;
@@ -197,7 +189,7 @@ class ContainerCrashPointTest : public ::testing::TestWithParam<Case> {
 
 TEST_P(ContainerCrashPointTest, RestartLeavesEverythingWhole) {
   containers_.Run(Id("c1"), Bundle("b1"));
-  ASSERT_TRUE(CountsPast(data_ / "count", 3));
+  ASSERT_TRUE(tt::CountsPast(data_ / "count", 3));
   CrashDuringJob();
   if (HasFatalFailure()) return;
   StartDaemon();

@@ -23,15 +23,6 @@ namespace fs = std::filesystem;
 namespace tt = ckptd::testing;
 using namespace std::chrono_literals;
 
-bool CountsPast(const fs::path& file, long above, std::chrono::milliseconds within = 10s) {
-  auto end = std::chrono::steady_clock::now() + within;
-  while (std::chrono::steady_clock::now() < end) {
-    if (tt::ReadCount(file) > above) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return false;
-}
-
 class ContainerJobsTest : public tt::DaemonFixture {
  protected:
   ContainerJobsTest()
@@ -57,8 +48,7 @@ class ContainerJobsTest : public tt::DaemonFixture {
     return bundle;
   }
   virtual tt::BundleSpec Spec(const std::string& /*bundle*/) { return tt::CounterSpec(data_.string()); }
-  // Ids unique to this test (runc names a container's cgroup after it).
-  std::string Id(const std::string& name) const { return dir_.path().filename().string() + "-" + name; }
+  std::string Id(const std::string& name) const { return tt::UniqueId(dir_.path(), name); }
   json::object Target(const std::string& id) const {
     return json::object{{"id", id}, {"runtime_root", root_.string()}};
   }
@@ -87,7 +77,7 @@ class ContainerJobsTest : public tt::DaemonFixture {
 TEST_F(ContainerJobsTest, CheckpointThenRestoreAsANewContainer) {
   fs::path b1 = OverlayBundle("b1");
   containers_.Run(Id("c1"), b1);
-  ASSERT_TRUE(CountsPast(count(), 2));
+  ASSERT_TRUE(tt::CountsPast(count(), 2));
   json::object job = CheckpointContainer(Id("c1"));
   ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
   const json::object& res = job.at("result").as_object();
@@ -110,7 +100,7 @@ TEST_F(ContainerJobsTest, CheckpointThenRestoreAsANewContainer) {
   EXPECT_EQ(Str(rc, "id"), Id("c2"));
   EXPECT_GT(rc.at("pid").as_int64(), 0);
   EXPECT_EQ(containers_.Status(Id("c2")), "running");
-  ASSERT_TRUE(CountsPast(count(), stopped_at + 3)) << "the restored container does not count on";
+  ASSERT_TRUE(tt::CountsPast(count(), stopped_at + 3)) << "the restored container does not count on";
   EXPECT_EQ(tt::ReadFileText((b2 / "rootfs/tmp/marker").string()), "written-before\n");
   EXPECT_FALSE(fs::exists(b2 / "rootfs/etc/deleteme")) << "a whiteout was not applied";
   EXPECT_TRUE(fs::exists(b2 / "config.json"));
@@ -127,7 +117,7 @@ TEST_F(ContainerJobsTest, CheckpointThenRestoreAsANewContainer) {
 TEST_F(ContainerJobsTest, RestoreOnASecondDaemon) {
   fs::path b1 = OverlayBundle("b1");
   containers_.Run(Id("c1"), b1);
-  ASSERT_TRUE(CountsPast(count(), 2));
+  ASSERT_TRUE(tt::CountsPast(count(), 2));
   json::object job = CheckpointContainer(Id("c1"));
   ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
   long stopped_at = tt::ReadCount(count());
@@ -144,19 +134,19 @@ TEST_F(ContainerJobsTest, RestoreOnASecondDaemon) {
                       {{"restore_path", path}, {"container", NewContainer(Id("c2"), b2)}, {"wait", true}});
   ASSERT_EQ(r.status, 200) << json::serialize(r.body);
   ASSERT_EQ(Str(r.body, "state"), "succeeded") << json::serialize(r.body);
-  EXPECT_TRUE(CountsPast(count(), stopped_at + 3));
+  EXPECT_TRUE(tt::CountsPast(count(), stopped_at + 3));
   EXPECT_EQ(tt::ReadFileText((b2 / "rootfs/tmp/marker").string()), "written-before\n");
 }
 
 TEST_F(ContainerJobsTest, LeaveRunningKeepsItCounting) {
   fs::path b1 = OverlayBundle("b1");
   containers_.Run(Id("c1"), b1);
-  ASSERT_TRUE(CountsPast(count(), 2));
+  ASSERT_TRUE(tt::CountsPast(count(), 2));
   json::object job = CheckpointContainer(Id("c1"), {{"leave_running", true}});
   ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
   EXPECT_EQ(containers_.Status(Id("c1")), "running");
   long now = tt::ReadCount(count());
-  EXPECT_TRUE(CountsPast(count(), now + 3));
+  EXPECT_TRUE(tt::CountsPast(count(), now + 3));
 }
 
 TEST_F(ContainerJobsTest, ErrorsHaveTheirCodes) {
@@ -203,7 +193,7 @@ TEST_F(ContainerJobsTest, FailureHalfwayLeavesItRunning) {
   ASSERT_EQ(containers_.Runc("run --detach --bundle " + b1.string() + " " + Id("hostfile") + " </dev/null >" +
                              dir_.File("out") + " 2>&1"),
             0);
-  ASSERT_TRUE(CountsPast(count(), 2));
+  ASSERT_TRUE(tt::CountsPast(count(), 2));
   auto r = Post("/v2/jobs/checkpoint", {{"container", Target(Id("hostfile"))}, {"wait", true}});
   ASSERT_EQ(r.status, 200);
   EXPECT_EQ(Str(r.body, "state"), "failed");
@@ -212,14 +202,14 @@ TEST_F(ContainerJobsTest, FailureHalfwayLeavesItRunning) {
   EXPECT_EQ(Str(rec, "status"), "deprecated");
   EXPECT_EQ(containers_.Status(Id("hostfile")), "running");
   long now = tt::ReadCount(count());
-  EXPECT_TRUE(CountsPast(count(), now + 3));
+  EXPECT_TRUE(tt::CountsPast(count(), now + 3));
 }
 
 // A container checkpoint is restored only as a container.
 TEST_F(ContainerJobsTest, ContainerCheckpointNeedsAContainerRestore) {
   fs::path b1 = OverlayBundle("b1");
   containers_.Run(Id("c1"), b1);
-  ASSERT_TRUE(CountsPast(count(), 2));
+  ASSERT_TRUE(tt::CountsPast(count(), 2));
   json::object job = CheckpointContainer(Id("c1"), {{"leave_running", true}});
   ASSERT_EQ(Str(job, "state"), "succeeded");
   json::object bare = Restore(Str(job, "checkpoint_id"));
@@ -250,7 +240,7 @@ class ContainerTcpTest : public ContainerJobsTest {
 TEST_F(ContainerTcpTest, ChildAndConnectionComeBack) {
   fs::path b1 = OverlayBundle("b1");
   containers_.Run(Id("c1"), b1);
-  ASSERT_TRUE(CountsPast(count(), 5));
+  ASSERT_TRUE(tt::CountsPast(count(), 5));
   json::object job = CheckpointContainer(Id("c1"), {{"tcp_established", true}});
   ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
   long stopped_at = tt::ReadCount(count());
@@ -259,7 +249,7 @@ TEST_F(ContainerTcpTest, ChildAndConnectionComeBack) {
   containers_.Track(Id("c2"));
   json::object back = Restore(Str(job, "checkpoint_id"), {{"container", NewContainer(Id("c2"), b2)}});
   ASSERT_EQ(Str(back, "state"), "succeeded") << json::serialize(back);
-  EXPECT_TRUE(CountsPast(count(), stopped_at + 5));
+  EXPECT_TRUE(tt::CountsPast(count(), stopped_at + 5));
   // The restored connection still carries the count to the listener.
   auto end = std::chrono::steady_clock::now() + 5s;
   while (fs::file_size(data_ / "received") <= received + 10 && std::chrono::steady_clock::now() < end)

@@ -16,19 +16,10 @@ namespace ckptd::runc {
 namespace {
 
 namespace fs = std::filesystem;
+using ckptd::testing::CountsPast;
 using ckptd::testing::ReadCount;
 using ckptd::testing::TempDir;
 using namespace std::chrono_literals;
-
-// Waits until the counter in `file` exceeds `above` (the container runs).
-bool CountsPast(const fs::path& file, long above, std::chrono::milliseconds within = 5s) {
-  auto end = std::chrono::steady_clock::now() + within;
-  while (std::chrono::steady_clock::now() < end) {
-    if (ReadCount(file) > above) return true;
-    std::this_thread::sleep_for(20ms);
-  }
-  return false;
-}
 
 class RuncDriverTest : public ::testing::Test {
  protected:
@@ -67,9 +58,7 @@ class RuncDriverTest : public ::testing::Test {
     return r;
   }
   fs::path count() const { return data_ / "count"; }
-  // Ids unique to this test: runc names a container's cgroup after its id,
-  // and tests run in parallel.
-  std::string Id(const std::string& name) const { return dir_.path().filename().string() + "-" + name; }
+  std::string Id(const std::string& name) const { return ckptd::testing::UniqueId(dir_.path(), name); }
 
   TempDir dir_;
   fs::path root_, data_, bundle_;
@@ -82,6 +71,28 @@ TEST_F(RuncDriverTest, ProbeReadsTheVersion) {
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_GE(v->major, 1);
   EXPECT_FALSE(v->text.empty());
+}
+
+// Counts the commands it runs, running them for real.
+class CountingRunner final : public ckptd::ProcessRunner {
+ public:
+  Result<ckptd::RunResult> Run(const std::vector<std::string>& argv, const ckptd::RunOptions& opts) override {
+    ++runs;
+    return ckptd::SystemProcessRunner::Default()->Run(argv, opts);
+  }
+  int runs = 0;
+};
+
+TEST_F(RuncDriverTest, ProbeAsksRuncOnceAndAFailureAgain) {
+  CountingRunner runner;
+  RuncDriver runc(RuncOptions{ckptd::testing::RuncPath(), ckptd::criu::testing::CriuPath()}, &runner);
+  ASSERT_TRUE(runc.Probe().ok());
+  ASSERT_TRUE(runc.Probe().ok());
+  EXPECT_EQ(runner.runs, 1);
+  RuncDriver missing(RuncOptions{"/nonexistent/runc", ckptd::criu::testing::CriuPath()}, &runner);
+  EXPECT_FALSE(missing.Probe().ok());
+  EXPECT_FALSE(missing.Probe().ok());
+  EXPECT_EQ(runner.runs, 3);
 }
 
 TEST_F(RuncDriverTest, MissingRuncIsUnavailable) {

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
@@ -136,5 +137,16 @@ long ReadCount(const fs::path& file) {
   if (s.empty()) return -1;
   return std::strtol(s.c_str(), nullptr, 10);
 }
+
+bool CountsPast(const fs::path& file, long above, std::chrono::milliseconds within) {
+  auto end = std::chrono::steady_clock::now() + within;
+  while (std::chrono::steady_clock::now() < end) {
+    if (ReadCount(file) > above) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+std::string UniqueId(const fs::path& dir, const std::string& name) { return dir.filename().string() + "-" + name; }
 
 }  // namespace ckptd::testing

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <filesystem>
 #include <string>
 #include <utility>
@@ -107,5 +108,12 @@ class RuncContainers {
 
 // The integer in a file (-1 when unreadable).
 long ReadCount(const std::filesystem::path& file);
+// Whether the counter in `file` exceeds `above` within `within` (the
+// container counts, so it runs).
+bool CountsPast(const std::filesystem::path& file, long above,
+                std::chrono::milliseconds within = std::chrono::seconds(15));
+// "<dir's name>-<name>": a container id unique to the test owning `dir`.
+// runc names a container's cgroup after its id, and tests run in parallel.
+std::string UniqueId(const std::filesystem::path& dir, const std::string& name);
 
 }  // namespace ckptd::testing
