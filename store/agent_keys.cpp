@@ -93,6 +93,12 @@ std::string GlobalIndexKey(std::string_view id, std::string_view thread, std::st
   return k;
 }
 
+std::string TombstoneKey(std::string_view thread) {
+  std::string k(1, kTombstoneTag);
+  AppendAsc(&k, thread);
+  return k;
+}
+
 std::string BlobKey(std::string_view thread, std::string_view ns, std::string_view channel, std::string_view version) {
   std::string k;
   AppendAsc(&k, thread);

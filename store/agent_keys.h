@@ -15,6 +15,8 @@
 //     'c' Asc(thread) Asc(ns) Desc(id)   -> checkpoint record (EncodeCheckpoint)
 //     'n' Asc(thread) Desc(id) Asc(ns)   -> ""  (a thread's checkpoints, all namespaces)
 //     'g' Desc(id) Asc(thread) Asc(ns)   -> ""  (every thread, newest first)
+//     't' Asc(thread)                    -> the newest checkpoint id a
+//                                           delete-thread removed (tombstone)
 //   agent_blobs:  Asc(thread) Asc(ns) Asc(channel) Asc(version) -> blob
 //   agent_writes: Asc(thread) Asc(ns) Asc(checkpoint_id) Asc(task_id) Int(idx) -> write
 // Thread safety: pure functions.
@@ -43,10 +45,12 @@ std::string PrefixEnd(std::string_view prefix);
 inline constexpr char kCheckpointTag = 'c';
 inline constexpr char kThreadIndexTag = 'n';
 inline constexpr char kGlobalIndexTag = 'g';
+inline constexpr char kTombstoneTag = 't';
 
 std::string CheckpointKey(std::string_view thread, std::string_view ns, std::string_view id);
 std::string ThreadIndexKey(std::string_view thread, std::string_view id, std::string_view ns);
 std::string GlobalIndexKey(std::string_view id, std::string_view thread, std::string_view ns);
+std::string TombstoneKey(std::string_view thread);
 std::string BlobKey(std::string_view thread, std::string_view ns, std::string_view channel, std::string_view version);
 std::string WriteKey(std::string_view thread, std::string_view ns, std::string_view checkpoint_id,
                      std::string_view task_id, int64_t idx);

@@ -1,5 +1,6 @@
 #include "store/agent_store.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -212,6 +213,7 @@ std::mutex& AgentStore::LockFor(std::string_view thread_id) {
 
 Status AgentStore::Put(const AgentCheckpoint& c, const std::vector<AgentBlob>& blobs) {
   std::lock_guard lock(LockFor(c.thread_id));
+  CKPTD_RETURN_IF_ERROR(RefuseLate(c.thread_id, {c.checkpoint_id, c.parent_checkpoint_id.value_or("")}));
   rocksdb::WriteBatch batch;
   std::set<std::string> seen;
   std::string existing;
@@ -237,6 +239,7 @@ Status AgentStore::PutWrites(std::string_view thread_id, std::string_view ns, st
                              const std::vector<AgentWrite>& writes, bool upsert) {
   if (writes.empty()) return Status::Ok();
   std::lock_guard lock(LockFor(thread_id));
+  CKPTD_RETURN_IF_ERROR(RefuseLate(thread_id, {checkpoint_id}));
   rocksdb::WriteBatch batch;
   std::set<std::string> seen;
   std::string existing;
@@ -361,24 +364,36 @@ Result<std::optional<AgentTuple>> AgentStore::GetTuple(std::string_view thread_i
   return std::optional<AgentTuple>(std::move(t));
 }
 
-// Blobs named by channel_versions: a channel unchanged since an older
-// checkpoint keeps its version, so its blob carries over.
-Status AgentStore::ReadBlobs(const rocksdb::ReadOptions& ro, const AgentCheckpoint& c,
-                             std::vector<AgentBlob>* out) const {
+namespace {
+
+// The blobs a checkpoint names (channel and version, in channel_versions
+// order), with their keys.
+Status NamedBlobs(const AgentCheckpoint& c, std::vector<AgentBlob>* wanted, std::vector<std::string>* keys) {
   json::error_code ec;
   json::value cp = json::parse(c.checkpoint_json, ec);
   if (ec || !cp.is_object()) return Corruption("agent checkpoint " + c.checkpoint_id + ": not a JSON object");
   const json::value* cv = cp.get_object().if_contains("channel_versions");
   if (!cv || !cv->is_object()) return Status::Ok();
-  std::vector<std::string> keys;
-  std::vector<AgentBlob> wanted;
   for (const auto& kv : cv->get_object()) {
     AgentBlob b;
     b.channel = kv.key();
     b.version = VersionString(kv.value());
-    keys.push_back(k::BlobKey(c.thread_id, c.checkpoint_ns, b.channel, b.version));
-    wanted.push_back(std::move(b));
+    keys->push_back(k::BlobKey(c.thread_id, c.checkpoint_ns, b.channel, b.version));
+    wanted->push_back(std::move(b));
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+// Blobs named by channel_versions: a channel unchanged since an older
+// checkpoint keeps its version, so its blob carries over.
+Status AgentStore::ReadBlobs(const rocksdb::ReadOptions& ro, const AgentCheckpoint& c,
+                             std::vector<AgentBlob>* out) const {
+  std::vector<std::string> keys;
+  std::vector<AgentBlob> wanted;
+  CKPTD_RETURN_IF_ERROR(NamedBlobs(c, &wanted, &keys));
+  if (keys.empty()) return Status::Ok();
   std::vector<rocksdb::Slice> slices;
   for (const auto& key : keys) slices.emplace_back(key);
   std::vector<rocksdb::PinnableSlice> values(keys.size());
@@ -412,12 +427,36 @@ Status AgentStore::ReadWrites(const rocksdb::Snapshot* snapshot, const AgentChec
   return Status::Ok();
 }
 
+Status AgentStore::RefuseLate(std::string_view thread_id, std::initializer_list<std::string_view> ids) const {
+  std::string newest;
+  auto s = db_->raw()->Get(rocksdb::ReadOptions(), checkpoints_, S(k::TombstoneKey(thread_id)), &newest);
+  if (s.IsNotFound()) return Status::Ok();
+  if (!s.ok()) return FromRocks(s, "agent: read tombstone");
+  for (std::string_view id : ids) {
+    if (!id.empty() && id <= newest) {
+      return Conflict(fmt::format(
+          "thread {} was deleted: checkpoint {} belongs to its deleted history (ids up to {}); a new history needs "
+          "newer checkpoint ids",
+          thread_id, id, newest));
+    }
+  }
+  return Status::Ok();
+}
+
 Status AgentStore::DeleteThread(std::string_view thread_id) {
   std::lock_guard lock(LockFor(thread_id));
+  AgentPruneResult removed;
+  return DeleteThreadLocked(thread_id, &removed);
+}
+
+Status AgentStore::DeleteThreadLocked(std::string_view thread_id, AgentPruneResult* removed) {
   rocksdb::DB* db = db_->raw();
   rocksdb::WriteBatch batch;
   std::string cprefix(1, k::kCheckpointTag);
   k::AppendAsc(&cprefix, thread_id);
+  std::string newest;
+  auto ts = db->Get(rocksdb::ReadOptions(), checkpoints_, S(k::TombstoneKey(thread_id)), &newest);
+  if (!ts.ok() && !ts.IsNotFound()) return FromRocks(ts, "agent delete-thread: read tombstone");
   {
     // The global index is ordered by id first, so its entries are found
     // through the thread's records; the rest goes by range.
@@ -431,8 +470,14 @@ Status AgentStore::DeleteThread(std::string_view thread_id) {
                      batch.Delete(checkpoints_, S(k::GlobalIndexKey(id, thread_id, ns)))}) {
         if (!s.ok()) return FromRocks(s, "agent delete-thread: batch");
       }
+      newest = std::max(newest, id);
+      ++removed->checkpoints;
     }
     if (!scan.it->status().ok()) return FromRocks(scan.it->status(), "agent delete-thread: scan");
+  }
+  if (!newest.empty()) {
+    auto s = batch.Put(checkpoints_, S(k::TombstoneKey(thread_id)), S(newest));
+    if (!s.ok()) return FromRocks(s, "agent delete-thread: batch");
   }
   std::string tprefix;
   k::AppendAsc(&tprefix, thread_id);
@@ -442,6 +487,145 @@ Status AgentStore::DeleteThread(std::string_view thread_id) {
     if (!s.ok()) return FromRocks(s, "agent delete-thread: batch");
   }
   return db_->Write(&batch).WithContext(fmt::format("agent delete-thread {}", thread_id));
+}
+
+namespace {
+
+// How many keys of `cf` start with `prefix`.
+Result<uint64_t> CountPrefix(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const std::string& prefix) {
+  uint64_t n = 0;
+  PrefixScan scan(db, cf, nullptr, prefix, prefix);
+  for (; scan.it->Valid(); scan.it->Next()) ++n;
+  if (!scan.it->status().ok()) return FromRocks(scan.it->status(), "agent: count");
+  return n;
+}
+
+}  // namespace
+
+Result<AgentPruneResult> AgentStore::Prune(const std::vector<std::string>& thread_ids, AgentPruneStrategy strategy) {
+  AgentPruneResult removed;
+  for (const auto& thread : thread_ids) {
+    std::lock_guard lock(LockFor(thread));
+    if (strategy == AgentPruneStrategy::kKeepLatest) {
+      CKPTD_RETURN_IF_ERROR(KeepLatestLocked(thread, &removed));
+      continue;
+    }
+    std::string tprefix;
+    k::AppendAsc(&tprefix, thread);
+    CKPTD_ASSIGN_OR_RETURN(uint64_t blobs, CountPrefix(db_->raw(), blobs_, tprefix));
+    CKPTD_ASSIGN_OR_RETURN(uint64_t writes, CountPrefix(db_->raw(), writes_, tprefix));
+    CKPTD_RETURN_IF_ERROR(DeleteThreadLocked(thread, &removed));
+    removed.blobs += blobs;
+    removed.writes += writes;
+  }
+  return removed;
+}
+
+// The newest checkpoint of each namespace stays (the first of its 'c' keys:
+// ids descend); every other checkpoint goes with its index entries, every
+// write not of a kept checkpoint, every blob no kept checkpoint names.
+Status AgentStore::KeepLatestLocked(std::string_view thread_id, AgentPruneResult* removed) {
+  rocksdb::DB* db = db_->raw();
+  rocksdb::WriteBatch batch;
+  std::set<std::pair<std::string, std::string>> kept;  // (ns, id)
+  std::set<std::string> named_blobs;
+  std::string cprefix(1, k::kCheckpointTag);
+  k::AppendAsc(&cprefix, thread_id);
+  PrefixScan scan(db, checkpoints_, nullptr, cprefix, cprefix);
+  std::string ns, id;
+  std::optional<std::string> last_ns;
+  for (; scan.it->Valid(); scan.it->Next()) {
+    std::string_view rest = V(scan.it->key()).substr(cprefix.size());
+    if (!k::ReadAsc(&rest, &ns) || !k::ReadDesc(&rest, &id)) return Corruption("agent checkpoint key: malformed");
+    if (last_ns != ns) {
+      last_ns = ns;
+      CKPTD_ASSIGN_OR_RETURN(AgentCheckpoint c, DecodeCheckpoint(V(scan.it->value())));
+      std::vector<AgentBlob> unused;
+      std::vector<std::string> keys;
+      CKPTD_RETURN_IF_ERROR(NamedBlobs(c, &unused, &keys));
+      named_blobs.insert(keys.begin(), keys.end());
+      kept.emplace(ns, id);
+      continue;
+    }
+    for (auto s : {batch.Delete(checkpoints_, scan.it->key()),
+                   batch.Delete(checkpoints_, S(k::ThreadIndexKey(thread_id, id, ns))),
+                   batch.Delete(checkpoints_, S(k::GlobalIndexKey(id, thread_id, ns)))}) {
+      if (!s.ok()) return FromRocks(s, "agent prune: batch");
+    }
+    ++removed->checkpoints;
+  }
+  if (!scan.it->status().ok()) return FromRocks(scan.it->status(), "agent prune: scan");
+
+  std::string tprefix;
+  k::AppendAsc(&tprefix, thread_id);
+  PrefixScan writes(db, writes_, nullptr, tprefix, tprefix);
+  for (; writes.it->Valid(); writes.it->Next()) {
+    std::string_view rest = V(writes.it->key()).substr(tprefix.size());
+    if (!k::ReadAsc(&rest, &ns) || !k::ReadAsc(&rest, &id)) return Corruption("agent write key: malformed");
+    if (kept.count({ns, id})) continue;
+    if (auto s = batch.Delete(writes_, writes.it->key()); !s.ok()) return FromRocks(s, "agent prune: batch");
+    ++removed->writes;
+  }
+  if (!writes.it->status().ok()) return FromRocks(writes.it->status(), "agent prune: scan writes");
+  PrefixScan blobs(db, blobs_, nullptr, tprefix, tprefix);
+  for (; blobs.it->Valid(); blobs.it->Next()) {
+    if (named_blobs.count(blobs.it->key().ToString())) continue;
+    if (auto s = batch.Delete(blobs_, blobs.it->key()); !s.ok()) return FromRocks(s, "agent prune: batch");
+    ++removed->blobs;
+  }
+  if (!blobs.it->status().ok()) return FromRocks(blobs.it->status(), "agent prune: scan blobs");
+  if (batch.Count() == 0) return Status::Ok();
+  return db_->Write(&batch).WithContext(fmt::format("agent prune {}", thread_id));
+}
+
+Result<uint64_t> AgentStore::CopyThread(std::string_view source, std::string_view target) {
+  if (source == target) return Conflict(fmt::format("copy-thread: source and target are both {}", source));
+  // Both threads' locks, in address order (they may share a stripe).
+  std::mutex* first = &LockFor(source);
+  std::mutex* second = &LockFor(target);
+  if (second < first) std::swap(first, second);
+  std::lock_guard lock_first(*first);
+  std::unique_lock<std::mutex> lock_second;
+  if (second != first) lock_second = std::unique_lock(*second);
+  CKPTD_ASSIGN_OR_RETURN(bool taken, ThreadExists(target));
+  if (taken) return Conflict(fmt::format("copy-thread: thread {} already has checkpoints", target));
+
+  rocksdb::DB* db = db_->raw();
+  SnapshotHolder snap(db);
+  rocksdb::WriteBatch batch;
+  uint64_t copied = 0;
+  std::string cprefix(1, k::kCheckpointTag);
+  k::AppendAsc(&cprefix, source);
+  PrefixScan scan(db, checkpoints_, snap.get(), cprefix, cprefix);
+  for (; scan.it->Valid(); scan.it->Next()) {
+    CKPTD_ASSIGN_OR_RETURN(AgentCheckpoint c, DecodeCheckpoint(V(scan.it->value())));
+    c.thread_id = std::string(target);
+    for (auto s : {batch.Put(checkpoints_, S(k::CheckpointKey(target, c.checkpoint_ns, c.checkpoint_id)),
+                             S(EncodeCheckpoint(c))),
+                   batch.Put(checkpoints_, S(k::ThreadIndexKey(target, c.checkpoint_id, c.checkpoint_ns)), ""),
+                   batch.Put(checkpoints_, S(k::GlobalIndexKey(c.checkpoint_id, target, c.checkpoint_ns)), "")}) {
+      if (!s.ok()) return FromRocks(s, "agent copy-thread: batch");
+    }
+    ++copied;
+  }
+  if (!scan.it->status().ok()) return FromRocks(scan.it->status(), "agent copy-thread: scan");
+  if (copied == 0) return NotFound(fmt::format("copy-thread: thread {} has no checkpoint", source));
+  // Blob and write keys start with Asc(thread): the rest is kept as it is.
+  std::string from, to;
+  k::AppendAsc(&from, source);
+  k::AppendAsc(&to, target);
+  for (auto* cfh : {blobs_, writes_}) {
+    PrefixScan items(db, cfh, snap.get(), from, from);
+    for (; items.it->Valid(); items.it->Next()) {
+      std::string key = to + std::string(V(items.it->key()).substr(from.size()));
+      if (auto s = batch.Put(cfh, S(key), items.it->value()); !s.ok()) return FromRocks(s, "agent copy-thread: batch");
+    }
+    if (!items.it->status().ok()) return FromRocks(items.it->status(), "agent copy-thread: scan");
+  }
+  if (auto s = batch.Delete(checkpoints_, S(k::TombstoneKey(target))); !s.ok())
+    return FromRocks(s, "agent copy-thread: batch");
+  CKPTD_RETURN_IF_ERROR(db_->Write(&batch).WithContext(fmt::format("agent copy-thread {} -> {}", source, target)));
+  return copied;
 }
 
 Result<bool> AgentStore::ThreadExists(std::string_view thread_id) const {

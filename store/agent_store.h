@@ -16,7 +16,19 @@
 // - ListTuples() is List() with, per item, what GetTuple() adds (the blobs
 //   when `values`, the pending writes when `writes`), all from one
 //   snapshot: a LangGraph list in one call instead of one per item.
-// - DeleteThread() removes everything of a thread in one synced batch.
+// - DeleteThread() removes everything of a thread in one synced batch and
+//   leaves a tombstone: the newest checkpoint id it removed. From then on
+//   Put() of a checkpoint whose id or parent id is not newer than that, and
+//   PutWrites() for such a checkpoint, are Conflict: a late write of the
+//   deleted history is refused, not resurrected. A new history (newer ids,
+//   as LangGraph's time-ordered ids are) is accepted.
+// - Prune() per thread: kKeepLatest keeps the newest checkpoint of each
+//   namespace and removes the others, the pending writes of every removed
+//   checkpoint and every blob no kept checkpoint names; kDelete is
+//   DeleteThread(). One synced batch per thread.
+// - CopyThread() writes every checkpoint, blob and write of `source` under
+//   `target` in one synced batch (target's tombstone goes): NotFound when
+//   source has no checkpoint, Conflict when target has one.
 // Checkpoint and metadata are stored as serialized JSON text and handed back
 // as such, so listings can splice them into a response without re-parsing.
 // Errors: IOError/Corruption from RocksDB; inputs are validated by callers.
@@ -25,6 +37,7 @@
 #pragma once
 
 #include <array>
+#include <initializer_list>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -70,6 +83,15 @@ struct AgentTuple {
   std::vector<AgentWrite> pending_writes;  // by (task_id, idx)
 };
 
+enum class AgentPruneStrategy { kKeepLatest, kDelete };
+
+// What Prune() removed, over all the threads it was given.
+struct AgentPruneResult {
+  uint64_t checkpoints = 0;
+  uint64_t writes = 0;
+  uint64_t blobs = 0;
+};
+
 struct AgentListQuery {
   std::optional<std::string> thread_id;         // nullopt: every thread
   std::optional<std::string> checkpoint_ns;     // nullopt: every namespace
@@ -101,6 +123,9 @@ class AgentStore {
   Result<std::optional<AgentTuple>> GetTuple(std::string_view thread_id, std::string_view checkpoint_ns,
                                              const std::optional<std::string>& checkpoint_id) const;
   Status DeleteThread(std::string_view thread_id);
+  Result<AgentPruneResult> Prune(const std::vector<std::string>& thread_ids, AgentPruneStrategy strategy);
+  // The number of checkpoints copied.
+  Result<uint64_t> CopyThread(std::string_view source, std::string_view target);
   // Whether the thread has any checkpoint in any namespace.
   Result<bool> ThreadExists(std::string_view thread_id) const;
 
@@ -109,6 +134,11 @@ class AgentStore {
   Result<std::vector<AgentCheckpoint>> Scan(const AgentListQuery& q, const rocksdb::Snapshot* snapshot) const;
   Status ReadBlobs(const rocksdb::ReadOptions& ro, const AgentCheckpoint& c, std::vector<AgentBlob>* out) const;
   Status ReadWrites(const rocksdb::Snapshot* snapshot, const AgentCheckpoint& c, std::vector<AgentWrite>* out) const;
+  // Under the thread's lock: Conflict when the thread was deleted and one
+  // of `ids` is not newer than the newest checkpoint deleted.
+  Status RefuseLate(std::string_view thread_id, std::initializer_list<std::string_view> ids) const;
+  Status DeleteThreadLocked(std::string_view thread_id, AgentPruneResult* removed);
+  Status KeepLatestLocked(std::string_view thread_id, AgentPruneResult* removed);
 
   Db* db_;
   rocksdb::ColumnFamilyHandle* checkpoints_;
