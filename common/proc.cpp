@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -93,6 +94,44 @@ int TracerPid(int pid) {
   while (std::getline(f, line))
     if (line.rfind("TracerPid:", 0) == 0) return std::atoi(line.c_str() + 10);
   return -1;
+}
+
+namespace {
+
+// NSpid of /proc/<pid>/status: the pid in each namespace, host's first.
+std::vector<int> NsPidChain(int pid) {
+  std::ifstream f(fmt::format("/proc/{}/status", pid));
+  std::string line;
+  std::vector<int> chain;
+  while (std::getline(f, line)) {
+    if (line.rfind("NSpid:", 0) != 0) continue;
+    std::istringstream in(line.substr(6));
+    int p;
+    while (in >> p) chain.push_back(p);
+    break;
+  }
+  return chain;
+}
+
+}  // namespace
+
+std::optional<int> PidSeenFrom(int pid, int root) {
+  std::vector<int> r = NsPidChain(root), p = NsPidChain(pid);
+  if (r.empty() || p.size() < r.size()) return std::nullopt;
+  return p[r.size() - 1];
+}
+
+std::optional<std::vector<int>> HostPidsOf(int root, const std::vector<int>& ns_pids) {
+  std::map<int, int> host_of;
+  for (int pid : TreePids(root))
+    if (auto seen = PidSeenFrom(pid, root)) host_of.emplace(*seen, pid);
+  std::vector<int> out;
+  for (int ns : ns_pids) {
+    auto it = host_of.find(ns);
+    if (it == host_of.end()) return std::nullopt;
+    out.push_back(it->second);
+  }
+  return out;
 }
 
 bool IsHeld(int pid) {

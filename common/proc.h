@@ -51,6 +51,18 @@ std::vector<int> TreePids(int root);
 // The same with start times (members that vanish while read are left out).
 std::vector<ProcRef> TreeOf(int root);
 
+// The pid of `pid` in the innermost PID namespace of `root`, the
+// namespace a checkpoint of root's tree restores (NSpid of
+// /proc/<pid>/status, the entry at root's depth); nullopt when either is
+// gone or `pid` is not in root's namespace. Equal to `pid` for a tree in the
+// daemon's own namespace.
+std::optional<int> PidSeenFrom(int pid, int root);
+// The host pids of the members of the tree rooted at `root` whose
+// PidSeenFrom(root) are `ns_pids`, in their order: after a restore into a
+// new PID namespace (a container) the same processes have new host pids.
+// nullopt when the tree lacks one of them.
+std::optional<std::vector<int>> HostPidsOf(int root, const std::vector<int>& ns_pids);
+
 // SIGKILL to `p` if it is still that process; true when it was sent.
 bool KillRef(const ProcRef& p);
 // SIGKILL to every member of the tree rooted at `root`; how many.

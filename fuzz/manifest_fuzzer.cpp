@@ -54,7 +54,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fuzz::Fail("a parsed manifest does not parse again once serialized", again.status().ToString() + "\n" + text);
   if (again->version != m->version || again->checkpoint_id != m->checkpoint_id || again->pid != m->pid ||
       again->criu_version != m->criu_version || again->codec != m->codec || again->created_at_ms != m->created_at_ms ||
-      again->options != m->options || again->gpu_pids != m->gpu_pids || again->gpu_platform != m->gpu_platform ||
+      again->options != m->options || again->gpu_pids != m->gpu_pids || again->gpu_ns_pids != m->gpu_ns_pids ||
+      again->gpu_platform != m->gpu_platform ||
       !fuzz::SameFiles(*m, *again))
     fuzz::Fail("manifest round trip changed it", text);
   return 0;

@@ -42,6 +42,7 @@ std::string Manifest::Serialize() const {
     for (int p : gpu_pids) g.push_back(p);
     o["gpu_pids"] = std::move(g);
   }
+  if (!gpu_ns_pids.empty()) o["gpu_ns_pids"] = json::array(gpu_ns_pids.begin(), gpu_ns_pids.end());
   if (!gpu_platform.is_null()) o["gpu_platform"] = gpu_platform;
   return json::serialize(o);
 }
@@ -112,6 +113,14 @@ Result<Manifest> Manifest::Parse(std::string_view bytes) {
       if (!p.is_int64()) return Corruption("manifest: gpu_pids must be integers");
       m.gpu_pids.push_back(static_cast<int>(p.as_int64()));
     }
+  }
+  if (const auto* pids = r.OptArray("gpu_ns_pids")) {
+    for (const auto& p : *pids) {
+      if (!p.is_int64()) return Corruption("manifest: gpu_ns_pids must be integers");
+      m.gpu_ns_pids.push_back(static_cast<int>(p.as_int64()));
+    }
+    if (m.gpu_ns_pids.size() != m.gpu_pids.size())
+      return Corruption("manifest: gpu_ns_pids and gpu_pids differ in length");
   }
   if (const auto* platform = r.Find("gpu_platform")) {
     if (!platform->is_object() || !NoFractions(*platform))

@@ -43,6 +43,10 @@ struct Manifest {
   // come back CHECKPOINTED after CRIU restore); "gpu_pids", written only when
   // non-empty so older manifests and readers are unchanged.
   std::vector<int> gpu_pids;
+  // The same processes' pids in the tree root's PID namespace, which the
+  // restore keeps (a container's restore gives them new host pids);
+  // "gpu_ns_pids", written only when non-empty, then as long as gpu_pids.
+  std::vector<int> gpu_ns_pids;
   // The checkpoint's node as the GPU driver saw it (gpu::GpuPlatform JSON:
   // driver version, GPU UUIDs and models), for the restore's compatibility
   // check; "gpu_platform", written only when set (an object when present).

@@ -41,6 +41,7 @@ CheckpointPipeline::CheckpointPipeline(const JobOptions& opts, const JobEnv& env
   gpu_.log_tag = job_.LogTag();
   gpu_.mode = job_.ckpt.gpu;
   for (const auto& g : job_.journal.gpu) gpu_.pids.push_back(g.pid);
+  gpu_.ns_pids = job_.journal.gpu_ns;
 }
 
 CheckpointPipeline::~CheckpointPipeline() { StopUploaders(); }
@@ -115,9 +116,23 @@ Status CheckpointPipeline::GpuPrepare() {
   std::vector<ProcRef> refs;
   for (int p : gpu_.pids)
     if (auto r = Identify(p)) refs.push_back(*r);
+  // What identifies them in a restored tree, where a container's processes
+  // get new host pids.
+  gpu_.ns_pids.clear();
+  for (int p : gpu_.pids) {
+    auto seen = PidSeenFrom(p, pid_);
+    if (!seen || refs.size() != gpu_.pids.size()) {
+      gpu_.ns_pids.clear();
+      break;
+    }
+    gpu_.ns_pids.push_back(*seen);
+  }
   Status st = RunStep(
       ctx_, Step::kGpuLock, [&] { return env_.gpu->Lock(&gpu_).WithContext("gpu lock"); },
-      [&](Journal& j) { j.gpu = refs; });
+      [&](Journal& j) {
+        j.gpu = refs;
+        j.gpu_ns = gpu_.ns_pids;
+      });
   // Locked processes are ours to bring back, whatever happens next.
   gpu_held_ = st.ok();
   if (st.ok()) {
@@ -314,6 +329,7 @@ Manifest CheckpointPipeline::BaseManifest() const {
   m.codec = std::string(CodecName(codec_.codec));
   m.options = options_;
   m.gpu_pids = gpu_.pids;
+  if (gpu_.ns_pids.size() == gpu_.pids.size()) m.gpu_ns_pids = gpu_.ns_pids;
   if (!gpu_.pids.empty()) m.gpu_platform = gpu_.platform;
   return m;
 }
@@ -446,7 +462,8 @@ Result<int> CheckpointPipeline::RollbackFromStaging() {
         // terminal to (back.orphan_pts_master closes): it hangs up.
         // The restored tree's GPU processes are still checkpointed.
         if (env_.gpu && !gpu_.pids.empty()) {
-          Status g = env_.gpu->AfterRestore(back.pid, &gpu_);
+          Status g = FollowRestoredGpuPids(back.pid, &gpu_);
+          if (g.ok()) g = env_.gpu->AfterRestore(back.pid, &gpu_);
           if (!g.ok()) return Status(g.code(), "gpu restore of the rolled-back tree: " + g.message());
         }
         return Status::Ok();
@@ -483,7 +500,10 @@ Result<int> CheckpointPipeline::RollbackContainer() {
         CKPTD_ASSIGN_OR_RETURN(runc::ContainerState s, RestoreContainer(env_.runc, r, SystemProcessRunner::Default()));
         restored = s.pid;
         CKPTD_RETURN_IF_ERROR(ctx_->Note("rollback:root-known", [&](Journal& j) { j.restored = Identify(s.pid); }));
-        if (env_.gpu && !gpu_.pids.empty()) return env_.gpu->AfterRestore(s.pid, &gpu_).WithContext("gpu restore");
+        if (env_.gpu && !gpu_.pids.empty()) {
+          CKPTD_RETURN_IF_ERROR(FollowRestoredGpuPids(s.pid, &gpu_).WithContext("gpu restore"));
+          return env_.gpu->AfterRestore(s.pid, &gpu_).WithContext("gpu restore");
+        }
         return Status::Ok();
       },
       [&](Journal& j) {

@@ -17,12 +17,14 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include <boost/json/value.hpp>
 
+#include "common/proc.h"
 #include "common/status.h"
 
 namespace ckptd {
@@ -37,6 +39,10 @@ struct GpuJobContext {
   std::string mode = "auto";  // checkpoint: auto | on | off (api::CheckpointJobRequest::gpu)
   std::vector<std::pair<std::string, std::string>> device_map;  // restore: GPU UUID from -> to
   std::vector<int> pids;                  // the GPU processes handled (checkpoint: found; restore: from the manifest)
+  // Their pids in the tree root's PID namespace (common/proc.h PidSeenFrom):
+  // what identifies them after a restore into a new PID namespace. Empty
+  // when not known (older checkpoints): pids are used as they are.
+  std::vector<int> ns_pids;
   std::string model = "none";             // the catalog's gpu field: GPU model, "cuda", or "none"
   boost::json::value report;              // GpuReport::ToJson() (null when no GPU work was done)
   std::shared_ptr<gpu::GpuReport> state;  // the hooks' own record between calls
@@ -45,6 +51,18 @@ struct GpuJobContext {
   boost::json::value platform;
   std::string log_tag;                    // "job <id> checkpoint <id>", leads the hooks' log lines
 };
+
+// After a restore of the tree rooted at `root`: ctx->pids become the host
+// pids of ctx->ns_pids in that tree (a container's restore gives its
+// processes new host pids; a tree in the daemon's namespace keeps them).
+// NotFound when the tree lacks one; nothing changes without ns_pids.
+inline Status FollowRestoredGpuPids(int root, GpuJobContext* ctx) {
+  if (ctx->ns_pids.empty() || ctx->ns_pids.size() != ctx->pids.size()) return Status::Ok();
+  std::optional<std::vector<int>> host = HostPidsOf(root, ctx->ns_pids);
+  if (!host) return NotFound("a GPU process of the checkpoint is not in the restored tree of pid " + std::to_string(root));
+  ctx->pids = std::move(*host);
+  return Status::Ok();
+}
 
 class JobHooks {
  public:

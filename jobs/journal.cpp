@@ -156,6 +156,7 @@ json::value Journal::ToJson() const {
                  {"restore_began", restore_began},
                  {"restored", restored ? RefJson(*restored) : json::value(nullptr)}};
   if (!gpu_device_map.is_null()) o["gpu_device_map"] = gpu_device_map;
+  if (!gpu_ns.empty()) o["gpu_ns"] = json::array(gpu_ns.begin(), gpu_ns.end());
   return o;
 }
 
@@ -179,6 +180,12 @@ Result<Journal> Journal::FromJson(const json::value& v) {
   j.restore_began = r.Uint("restore_began");
   CKPTD_ASSIGN_OR_RETURN(j.restored, OptRef(r, "restored"));
   if (const auto* map = r.Find("gpu_device_map")) j.gpu_device_map = *map;
+  if (const auto* ns = r.OptArray("gpu_ns")) {
+    for (const auto& p : *ns) {
+      if (!p.is_int64()) return Corruption("journal: gpu_ns must be integers");
+      j.gpu_ns.push_back(static_cast<int>(p.as_int64()));
+    }
+  }
   CKPTD_RETURN_IF_ERROR(r.status());
   return j;
 }

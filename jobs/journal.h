@@ -67,6 +67,9 @@ struct Journal {
   std::optional<ProcRef> target;  // checkpoint: the tree's root
   std::vector<ProcRef> tree;      // checkpoint: the tree when the dump began
   std::vector<ProcRef> gpu;       // GPU processes about to be (or) locked
+  // Their pids in the tree root's PID namespace (PidSeenFrom), which a
+  // restore keeps while host pids change (containers); empty: not known.
+  std::vector<int> gpu_ns;
   std::optional<ProcRef> criu;    // the CRIU of the step running now
   bool images_complete = false;   // CRIU said every image is written (post-dump)
   bool staging_kept = false;      // the job ended but its staging holds the only copy of a tree

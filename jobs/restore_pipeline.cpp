@@ -29,6 +29,7 @@ RestorePipeline::RestorePipeline(const JobOptions& opts, const JobEnv& env, Cata
   // Recovery: the map PlanGpu settled on (the request's, or an automatic one).
   if (job_.journal.gpu_device_map.is_array()) gpu_.device_map = DeviceMapFromJson(job_.journal.gpu_device_map);
   for (const auto& g : job_.journal.gpu) gpu_.pids.push_back(g.pid);
+  gpu_.ns_pids = job_.journal.gpu_ns;
 }
 
 void RestorePipeline::Phase(JobPhase p) {
@@ -194,9 +195,11 @@ Status RestorePipeline::JournaledRestore(int dumped_root, bool root_existed, con
         j.restore_began = BootTicksNow();
         j.restored.reset();
         j.gpu = gpu;
+        j.gpu_ns = manifest_.gpu_ns_pids;
         j.gpu_device_map = DeviceMapToJson(gpu_.device_map);
       });
   gpu_.pids = manifest_.gpu_pids;
+  gpu_.ns_pids = manifest_.gpu_ns_pids;
   timings_["restore"] = MillisSince(t);
   return st;
 }
@@ -213,7 +216,17 @@ Status RestorePipeline::PlanGpu() {
 
 Status RestorePipeline::GpuRestore() {
   if (!env_.gpu || gpu_.pids.empty()) return Status::Ok();
-  Status st = RunStep(ctx_, Step::kGpuRestore, [&] { return env_.gpu->AfterRestore(restored_pid_, &gpu_); });
+  // The restored processes' host pids (new ones in a container's new PID
+  // namespace), journaled for a restart that finishes this step.
+  Status st = FollowRestoredGpuPids(restored_pid_, &gpu_);
+  if (st.ok()) {
+    std::vector<ProcRef> refs;
+    for (int p : gpu_.pids)
+      if (auto r = Identify(p)) refs.push_back(*r);
+    st = RunStep(
+        ctx_, Step::kGpuRestore, [&] { return env_.gpu->AfterRestore(restored_pid_, &gpu_); },
+        [&](Journal& j) { j.gpu = refs; });
+  }
   if (st.ok()) return st;
   // Never leave a half-restored workload behind.
   KillTree(restored_pid_);

@@ -96,9 +96,25 @@ struct Record {
   std::string extra;  // key=value lines after the state word
 };
 
+// The record's file name: "id-<v>" for a process whose environment has
+// CKPTD_FAKE_CUDA_ID=<v> (it keeps its record across a restore that gives it
+// another pid, as the real driver keeps a process's state), else its pid.
+std::string RecordName(int pid) {
+  bool exists;
+  std::string env = ReadFile("/proc/" + std::to_string(pid) + "/environ", &exists);
+  const std::string key = std::string(kIdEnv) + "=";
+  for (size_t at = 0; at < env.size();) {
+    size_t end = env.find('\0', at);
+    if (end == std::string::npos) end = env.size();
+    if (env.compare(at, key.size(), key) == 0) return "id-" + env.substr(at + key.size(), end - at - key.size());
+    at = end + 1;
+  }
+  return std::to_string(pid);
+}
+
 bool LoadRecord(const std::string& dir, int pid, Record* rec) {
   bool exists;
-  std::string text = ReadFile(dir + "/" + std::to_string(pid) + ".state", &exists);
+  std::string text = ReadFile(dir + "/" + RecordName(pid) + ".state", &exists);
   if (!exists) return false;
   std::istringstream in(text);
   std::string word;
@@ -114,7 +130,7 @@ bool LoadRecord(const std::string& dir, int pid, Record* rec) {
 }
 
 void StoreRecord(const std::string& dir, int pid, const Record& rec) {
-  WriteAtomically(dir + "/" + std::to_string(pid) + ".state", std::string(StateWord(rec.state)) + "\n" + rec.extra);
+  WriteAtomically(dir + "/" + RecordName(pid) + ".state", std::string(StateWord(rec.state)) + "\n" + rec.extra);
 }
 
 void Log(const std::string& dir, const std::string& line) {

@@ -6,6 +6,10 @@
 // State directory: $CKPTD_FAKE_CUDA_STATE_DIR (required for the checkpoint
 // calls; without it they return CUDA_ERROR_NOT_SUPPORTED).
 //   <pid>.state       first line: running | locked | checkpointed | failed;
+//                     ("id-<v>.state" for a process whose environment has
+//                     CKPTD_FAKE_CUDA_ID=<v>: the record follows it through
+//                     a restore into a new PID namespace, where its pid
+//                     changes, as the real driver's state does)
 //                     then key=value lines (device_map=old=new,...). Replaced
 //                     atomically (write temp + rename). A process becomes a
 //                     "CUDA process" when the library is loaded into it
@@ -38,6 +42,7 @@
 namespace fakecuda {
 
 inline constexpr const char* kStateDirEnv = "CKPTD_FAKE_CUDA_STATE_DIR";
+inline constexpr const char* kIdEnv = "CKPTD_FAKE_CUDA_ID";
 
 enum : int {
   kSuccess = 0,

@@ -18,19 +18,22 @@ std::string WithMember(const std::string& member) {
 }
 
 TEST(ManifestTest, GpuPlatformRoundTrips) {
-  auto m = Manifest::Parse(WithMember(R"("gpu_pids":[7],"gpu_platform":{"cuda_version":13000,"devices":[]})"));
+  auto m = Manifest::Parse(
+      WithMember(R"("gpu_pids":[7],"gpu_ns_pids":[1],"gpu_platform":{"cuda_version":13000,"devices":[]})"));
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   auto again = Manifest::Parse(m->Serialize());
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(again->gpu_platform, m->gpu_platform);
   EXPECT_EQ(again->gpu_pids, std::vector<int>{7});
+  EXPECT_EQ(again->gpu_ns_pids, std::vector<int>{1});
 }
 
 TEST(ManifestTest, FractionsAndNonObjectsAreCorruption) {
   // 1.2307121280103317E-206 is one a fuzzer found: it parsed back 1 ulp off.
   for (const char* member : {R"("gpu_platform":{"cuda_version":1e999})", R"("gpu_platform":[1])",
                              R"("options":{"x":[-1e400]})", R"("options":{"x":1.2307121280103317E-206})",
-                             R"("gpu_platform":{"cuda_version":13000,"devices":[{"uuid":"u","name":"n","m":0.5}]})"}) {
+                             R"("gpu_platform":{"cuda_version":13000,"devices":[{"uuid":"u","name":"n","m":0.5}]})",
+                             R"("gpu_pids":[7],"gpu_ns_pids":[1,2])", R"("gpu_pids":[7],"gpu_ns_pids":["1"])"}) {
     auto m = Manifest::Parse(WithMember(member));
     ASSERT_FALSE(m.ok()) << member;
     EXPECT_EQ(m.status().code(), Code::kCorruption) << member;

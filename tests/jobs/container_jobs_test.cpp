@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <boost/json.hpp>
 
+#include "tests/testing/criu_test_util.h"
 #include "tests/testing/daemon_fixture.h"
 #include "tests/testing/runc_fixture.h"
 #include "tests/testing/test_util.h"
@@ -255,6 +256,67 @@ TEST_F(ContainerTcpTest, ChildAndConnectionComeBack) {
   while (fs::file_size(data_ / "received") <= received + 10 && std::chrono::steady_clock::now() < end)
     std::this_thread::sleep_for(50ms);
   EXPECT_GT(fs::file_size(data_ / "received"), received + 10);
+}
+
+// A GPU process as a container's init: ckptd_workload with the fake
+// driver mapped, the host's /usr and the build tree bind-mounted. The
+// checkpoint locks and checkpoints it by its host pid; the restore, into a
+// new container whose PID namespace gives it another host pid, must find
+// it by its pid inside the container (the fake keeps its state under
+// CKPTD_FAKE_CUDA_ID, as the real driver's follows the process).
+class ContainerGpuTest : public ContainerJobsTest {
+ protected:
+  void SetUp() override {
+    setenv("CKPTD_FAKE_CUDA_STATE_DIR", state_.c_str(), 1);
+    unsetenv("CKPTD_FAKE_CUDA_INIT_ERROR");
+    ContainerJobsTest::SetUp();
+    // The host's libraries through its /usr (Debian's /lib and /lib64 are links into it).
+    for (const char* l : {"lib", "lib64"}) fs::create_symlink(std::string("usr/") + l, base_ / l);
+  }
+  Config MakeConfig() override {
+    Config c = ContainerJobsTest::MakeConfig();
+    c.cuda_library = kFakeCudaLib;
+    c.cuda_checkpoint_path = "";
+    return c;
+  }
+  tt::BundleSpec Spec(const std::string& /*bundle*/) override {
+    tt::BundleSpec s;
+    s.args = {ckptd::criu::testing::WorkloadPath(), "counter", "--out", "/data/count", "--gpu-lib", kFakeCudaLib};
+    s.binds = {{data_.string(), "/data"}, {"/usr", "/usr"}, {CKPTD_BINARY_DIR, CKPTD_BINARY_DIR}, {state_, state_}};
+    s.env = {"CKPTD_FAKE_CUDA_STATE_DIR=" + state_, "CKPTD_FAKE_CUDA_ID=ctr-gpu"};
+    return s;
+  }
+  std::string FakeState() const {
+    std::string text = tt::ReadFileText(state_ + "/id-ctr-gpu.state");
+    return text.substr(0, text.find('\n'));
+  }
+  static inline const std::string kFakeCudaLib = CKPTD_BINARY_DIR "/tests/fake_cuda/libcuda.so.1";
+  const std::string state_ = dir_.Sub("fake-cuda").string();
+};
+
+TEST_F(ContainerGpuTest, GpuProcessComesBackUnderItsNewHostPid) {
+  fs::path b1 = OverlayBundle("b1");
+  containers_.Run(Id("c1"), b1);
+  ASSERT_TRUE(tt::CountsPast(count(), 3));
+  ASSERT_EQ(FakeState(), "running") << "the workload did not register with the fake driver";
+  json::object job = CheckpointContainer(Id("c1"));
+  ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
+  const json::object& res = job.at("result").as_object();
+  ASSERT_TRUE(res.contains("gpu")) << json::serialize(job);
+  const int64_t host_pid = res.at("gpu").at("processes").at(0).at("pid").as_int64();
+  EXPECT_EQ(FakeState(), "checkpointed");
+  EXPECT_NE(Str(GetCheckpoint(Str(job, "checkpoint_id")), "gpu"), "none");
+  long stopped_at = tt::ReadCount(count());
+
+  fs::path b2 = OverlayBundle("b2", /*config=*/false);
+  containers_.Track(Id("c2"));
+  json::object back = Restore(Str(job, "checkpoint_id"), {{"container", NewContainer(Id("c2"), b2)}});
+  ASSERT_EQ(Str(back, "state"), "succeeded") << json::serialize(back);
+  const int64_t new_pid = back.at("result").at("container").at("pid").as_int64();
+  EXPECT_NE(new_pid, host_pid) << "the restored container kept its host pid: nothing was tested";
+  EXPECT_EQ(back.at("result").at("gpu").at("processes").at(0).at("pid").as_int64(), new_pid);
+  EXPECT_EQ(FakeState(), "running");
+  EXPECT_TRUE(tt::CountsPast(count(), stopped_at + 3)) << "the restored container does not count on";
 }
 
 }  // namespace

@@ -64,6 +64,7 @@ void WriteConfig(const fs::path& dir, const BundleSpec& spec) {
   json::array args;
   for (const auto& a : spec.args) args.emplace_back(a);
   process["args"] = std::move(args);
+  for (const auto& e : spec.env) process["env"].as_array().emplace_back(e);
   c["root"].as_object()["readonly"] = false;
   if (!spec.netns.empty())
     for (auto& ns : c["linux"].as_object()["namespaces"].as_array())

@@ -17,6 +17,7 @@ struct BundleSpec {
   std::vector<std::string> args;                           // the init's argv
   std::vector<std::pair<std::string, std::string>> binds;  // host dir -> container dir
   std::string netns;                                       // join this network namespace (a path) instead of a new one
+  std::vector<std::string> env;                            // more "NAME=value" for the init
 };
 
 // A named network namespace with its loopback up (`ip netns add`), as CNI
