@@ -113,18 +113,22 @@ std::vector<int> NsPidChain(int pid) {
   return chain;
 }
 
-}  // namespace
-
-std::optional<int> PidSeenFrom(int pid, int root) {
-  std::vector<int> r = NsPidChain(root), p = NsPidChain(pid);
-  if (r.empty() || p.size() < r.size()) return std::nullopt;
-  return p[r.size() - 1];
+// `pid` in the PID namespace `depth` levels below the host's (1: host).
+std::optional<int> PidAtDepth(int pid, size_t depth) {
+  std::vector<int> chain = NsPidChain(pid);
+  if (depth == 0 || chain.size() < depth) return std::nullopt;
+  return chain[depth - 1];
 }
 
+}  // namespace
+
+std::optional<int> PidSeenFrom(int pid, int root) { return PidAtDepth(pid, NsPidChain(root).size()); }
+
 std::optional<std::vector<int>> HostPidsOf(int root, const std::vector<int>& ns_pids) {
+  const size_t depth = NsPidChain(root).size();
   std::map<int, int> host_of;
   for (int pid : TreePids(root))
-    if (auto seen = PidSeenFrom(pid, root)) host_of.emplace(*seen, pid);
+    if (auto seen = PidAtDepth(pid, depth)) host_of.emplace(*seen, pid);
   std::vector<int> out;
   for (int ns : ns_pids) {
     auto it = host_of.find(ns);

@@ -119,9 +119,9 @@ Status CheckpointPipeline::GpuPrepare() {
   // What identifies them in a restored tree, where a container's processes
   // get new host pids.
   gpu_.ns_pids.clear();
-  for (int p : gpu_.pids) {
-    auto seen = PidSeenFrom(p, pid_);
-    if (!seen || refs.size() != gpu_.pids.size()) {
+  for (size_t i = 0; i < gpu_.pids.size() && refs.size() == gpu_.pids.size(); ++i) {
+    auto seen = PidSeenFrom(gpu_.pids[i], pid_);
+    if (!seen) {
       gpu_.ns_pids.clear();
       break;
     }
