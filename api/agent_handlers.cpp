@@ -16,7 +16,6 @@ namespace {
 
 constexpr int64_t kMaxListLimit = 1000;
 constexpr int64_t kDefaultListLimit = 100;
-constexpr size_t kMaxPruneThreads = 1000;  // thread ids in one prune request
 
 const json::array kBody{"body"};
 
@@ -259,66 +258,6 @@ Response GetTupleHandler(AgentStore* store, const Request& req) {
   return RawJson(200, std::move(out));
 }
 
-Response DeleteThreadHandler(AgentStore* store, const Request& req) {
-  BodyValidator v(req);
-  if (!v.ok()) return v.ErrorResponse();
-  auto thread = v.String(v.body(), kBody, "thread_id");
-  if (!v.ok()) return v.ErrorResponse();
-  if (Status st = store->DeleteThread(*thread); !st.ok()) return DetailFor(st);
-  return NoContent();
-}
-
-// Our extension: {"thread_ids": [...], "strategy": "keep_latest"|"delete"}
-// -> {"removed": {"checkpoints", "writes", "blobs"}}.
-Response PruneHandler(AgentStore* store, const Request& req) {
-  BodyValidator v(req);
-  if (!v.ok()) return v.ErrorResponse();
-  const json::object& b = v.body();
-  std::vector<std::string> threads;
-  if (const json::array* arr = v.Array(b, kBody, "thread_ids", true)) {
-    const json::array loc = BodyValidator::At(kBody, "thread_ids");
-    if (arr->empty()) {
-      v.Add(loc, "too_short", "List should have at least 1 item after validation, not 0", *arr,
-            json::object{{"field_type", "List"}, {"min_length", 1}, {"actual_length", 0}});
-    } else if (arr->size() > kMaxPruneThreads) {
-      v.Add(loc, "too_long",
-            fmt::format("List should have at most {} items after validation, not {}", kMaxPruneThreads, arr->size()),
-            *arr, json::object{{"field_type", "List"}, {"max_length", kMaxPruneThreads}, {"actual_length", arr->size()}});
-    }
-    for (size_t i = 0; i < arr->size(); ++i) {
-      if ((*arr)[i].is_string()) {
-        threads.emplace_back((*arr)[i].get_string());
-      } else {
-        v.Add(BodyValidator::At(loc, i), "string_type", "Input should be a valid string", (*arr)[i]);
-      }
-    }
-  }
-  auto strategy = v.String(b, kBody, "strategy", std::string("keep_latest"));
-  if (strategy && *strategy != "keep_latest" && *strategy != "delete") {
-    v.Add(BodyValidator::At(kBody, "strategy"), "literal_error", "Input should be 'keep_latest' or 'delete'",
-          json::value(*strategy), json::object{{"expected", "'keep_latest' or 'delete'"}});
-  }
-  if (!v.ok()) return v.ErrorResponse();
-  auto removed = store->Prune(
-      threads, *strategy == "delete" ? AgentPruneStrategy::kDelete : AgentPruneStrategy::kKeepLatest);
-  if (!removed.ok()) return DetailFor(removed.status());
-  json::object counts{{"checkpoints", removed->checkpoints}, {"writes", removed->writes}, {"blobs", removed->blobs}};
-  return RawJson(200, json::serialize(json::object{{"removed", std::move(counts)}}));
-}
-
-// Our extension: {"source_thread_id", "target_thread_id"} -> {"copied": n};
-// 404 for a source without checkpoints, 409 for a target with some.
-Response CopyThreadHandler(AgentStore* store, const Request& req) {
-  BodyValidator v(req);
-  if (!v.ok()) return v.ErrorResponse();
-  auto source = v.String(v.body(), kBody, "source_thread_id");
-  auto target = v.String(v.body(), kBody, "target_thread_id");
-  if (!v.ok()) return v.ErrorResponse();
-  auto copied = store->CopyThread(*source, *target);
-  if (!copied.ok()) return DetailFor(copied.status());
-  return RawJson(200, json::serialize(json::object{{"copied", *copied}}));
-}
-
 }  // namespace
 
 void RegisterAgentRoutes(Router* router, AgentStore* store, size_t body_limit) {
@@ -331,9 +270,11 @@ void RegisterAgentRoutes(Router* router, AgentStore* store, size_t body_limit) {
   add("/checkpoints/put-writes", PutWritesHandler);
   add("/checkpoints/list", ListHandler);
   add("/checkpoints/get-tuple", GetTupleHandler);
-  add("/checkpoints/delete-thread", DeleteThreadHandler);
-  add("/checkpoints/prune", PruneHandler);
-  add("/checkpoints/copy-thread", CopyThreadHandler);
+  add("/checkpoints/delete-thread", agent::DeleteThread);
+  add("/checkpoints/prune", agent::Prune);
+  add("/checkpoints/copy-thread", agent::CopyThread);
+  add("/checkpoints/retention", agent::ThreadRetention);
+  add("/checkpoints/sweep", agent::Sweep);
   add("/threads/{thread_id}/state/checkpoint", agent::ThreadStateAtCheckpoint);
 }
 

@@ -145,6 +145,12 @@ const std::vector<ConfigSetting>& ConfigSettings() {
       // (api/server.h); a request being read keeps the ones it began with.
       Reloadable(IntSetting("max_body_bytes", "largest request body (agent-state routes; SIGHUP applies it)",
                             &Config::max_body_bytes, 1024, int64_t{1} << 32)),
+      IntSetting("agent_ttl_s", "agent-state threads expire this many seconds after their last write (0: kept)",
+                 &Config::agent_ttl_s, 0, 100ll * 365 * 86400),
+      ChoiceSetting("agent_ttl_strategy", "delete|keep_latest: what an expired agent-state thread loses",
+                    &Config::agent_ttl_strategy, {"delete", "keep_latest"}),
+      IntSetting("agent_sweep_interval_s", "seconds between agent-state retention sweeps (0: off)",
+                 &Config::agent_sweep_interval_s, 0, 30 * 86400),
       Reloadable(IntSetting("header_limit_bytes", "largest request header block (SIGHUP applies it)",
                             &Config::header_limit_bytes, 1024, 1 << 20)),
       Reloadable(IntSetting("read_timeout_s", "seconds to receive a request (SIGHUP applies it)",

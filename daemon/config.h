@@ -58,6 +58,11 @@ struct Config {
   int job_queue = 16;
   int64_t job_retention_s = 7 * 86400;  // finished job records kept this long (0: forever)
   int64_t max_body_bytes = 64 << 20;    // agent-state routes
+  // Agent-state retention (store/agent_store.h): a thread expires this long
+  // after its last write (0: kept), unless it has a TTL of its own.
+  int64_t agent_ttl_s = 0;
+  std::string agent_ttl_strategy = "delete";  // delete | keep_latest
+  int64_t agent_sweep_interval_s = 300;       // between sweeps; 0: only POST /checkpoints/sweep
   int64_t header_limit_bytes = 16 << 10;
   int64_t read_timeout_s = 30;
   int64_t idle_timeout_s = 60;

@@ -113,6 +113,19 @@ Status Daemon::Start() {
   readers_ = std::make_unique<CheckpointReaders>();
   api::RegisterCedanaRoutes(&router_, catalog_.get(), readers_.get());
   agent_store_ = std::make_unique<AgentStore>(db_.get());
+  CKPTD_RETURN_IF_ERROR(agent_store_->SetDefaultRetention(
+      {config_.agent_ttl_s, config_.agent_ttl_strategy == "delete" ? AgentPruneStrategy::kDelete
+                                                                   : AgentPruneStrategy::kKeepLatest}));
+  agent_sweeper_ = std::make_unique<PeriodicTask>(std::chrono::seconds(config_.agent_sweep_interval_s), [this] {
+    auto swept = agent_store_->Sweep();
+    if (!swept.ok()) {
+      spdlog::warn("agent-state retention sweep: {}", swept.status().ToString());
+    } else if (swept->threads) {
+      spdlog::info("agent-state retention: {} threads expired ({} checkpoints, {} writes, {} blobs removed)",
+                   swept->threads, swept->removed.checkpoints, swept->removed.writes, swept->removed.blobs);
+    }
+  });
+  agent_sweeper_->Start();
   // Remembered so that a reload can change max_body_bytes on these routes.
   agent_routes_first_ = router_.routes().size();
   api::RegisterAgentRoutes(&router_, agent_store_.get(), static_cast<size_t>(config_.max_body_bytes));
@@ -155,6 +168,7 @@ void Daemon::Stop() {
   running_ = false;
   // No new cleanup rounds; a running one ends at its next record.
   if (cleaner_) cleaner_->Stop();
+  if (agent_sweeper_) agent_sweeper_->Stop();
   // Jobs drain first (new job requests are answered 503 meanwhile); the job
   // system itself goes only after the server, whose handlers may use it.
   if (jobs_) jobs_->Drain(std::chrono::seconds(config_.shutdown_drain_s));
@@ -163,6 +177,7 @@ void Daemon::Stop() {
   jobs_.reset();
   server_.reset();
   readers_.reset();  // after the jobs holding it and the deprecate handler
+  agent_sweeper_.reset();
   agent_store_.reset();
   mirror_.reset();  // after every catalog writer; undelivered rows stay
   catalog_.reset();

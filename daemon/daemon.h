@@ -23,6 +23,7 @@
 #include "federation/upstream_mirror.h"
 #include "jobs/checkpoint_readers.h"
 #include "jobs/cleanup.h"
+#include "common/periodic.h"
 #include "store/agent_store.h"
 #include "store/catalog.h"
 #include "store/db.h"
@@ -81,6 +82,7 @@ class Daemon {
   std::unique_ptr<Catalog> catalog_;
   std::unique_ptr<UpstreamMirror> mirror_;  // federation; outlives all catalog writers
   std::unique_ptr<AgentStore> agent_store_;
+  std::unique_ptr<PeriodicTask> agent_sweeper_;  // retention sweeps of agent_store_
   std::unique_ptr<CheckpointReaders> readers_;  // restore jobs' holds; outlives jobs_
   std::unique_ptr<JobSystem> jobs_;             // checkpoint/restore jobs, CRIU probe, reaper
   std::unique_ptr<Cleaner> cleaner_;            // deprecated checkpoints' objects and records

@@ -93,8 +93,18 @@ std::string GlobalIndexKey(std::string_view id, std::string_view thread, std::st
   return k;
 }
 
-std::string TombstoneKey(std::string_view thread) {
-  std::string k(1, kTombstoneTag);
+std::string ThreadPrefix(char tag, std::string_view thread) {
+  std::string k(1, tag);
+  AppendAsc(&k, thread);
+  return k;
+}
+
+std::string TombstoneKey(std::string_view thread) { return ThreadPrefix(kTombstoneTag, thread); }
+std::string ThreadMetaKey(std::string_view thread) { return ThreadPrefix(kThreadMetaTag, thread); }
+
+std::string DueKey(int64_t due_ms, std::string_view thread) {
+  std::string k(1, kDueTag);
+  AppendInt(&k, due_ms);
   AppendAsc(&k, thread);
   return k;
 }

@@ -17,6 +17,13 @@
 //     'g' Desc(id) Asc(thread) Asc(ns)   -> ""  (every thread, newest first)
 //     't' Asc(thread)                    -> the newest checkpoint id a
 //                                           delete-thread removed (tombstone)
+//     'u' Asc(thread)                    -> the thread's retention record:
+//                                           last write, TTL overrides, due hint
+//     'e' Int(due_ms) Asc(thread)        -> ""  (retention due hints, soonest
+//                                           first; a hint is never later than
+//                                           the thread's true due time)
+//     'o'                                -> Int(default TTL s) the hints were
+//                                           computed with
 //   agent_blobs:  Asc(thread) Asc(ns) Asc(channel) Asc(version) -> blob
 //   agent_writes: Asc(thread) Asc(ns) Asc(checkpoint_id) Asc(task_id) Int(idx) -> write
 // Thread safety: pure functions.
@@ -46,11 +53,18 @@ inline constexpr char kCheckpointTag = 'c';
 inline constexpr char kThreadIndexTag = 'n';
 inline constexpr char kGlobalIndexTag = 'g';
 inline constexpr char kTombstoneTag = 't';
+inline constexpr char kThreadMetaTag = 'u';
+inline constexpr char kDueTag = 'e';
+inline constexpr char kRetentionDefaultKey[] = "o";
 
 std::string CheckpointKey(std::string_view thread, std::string_view ns, std::string_view id);
 std::string ThreadIndexKey(std::string_view thread, std::string_view id, std::string_view ns);
 std::string GlobalIndexKey(std::string_view id, std::string_view thread, std::string_view ns);
 std::string TombstoneKey(std::string_view thread);
+std::string ThreadMetaKey(std::string_view thread);
+std::string DueKey(int64_t due_ms, std::string_view thread);
+// `tag` followed by Asc(thread): where a thread's keys of that kind begin.
+std::string ThreadPrefix(char tag, std::string_view thread);
 std::string BlobKey(std::string_view thread, std::string_view ns, std::string_view channel, std::string_view version);
 std::string WriteKey(std::string_view thread, std::string_view ns, std::string_view checkpoint_id,
                      std::string_view task_id, int64_t idx);

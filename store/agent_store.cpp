@@ -11,13 +11,15 @@
 #include <boost/json.hpp>
 
 #include "store/agent_keys.h"
+#include "store/agent_store_internal.h"
 
 namespace ckptd {
 
 namespace json = boost::json;
 namespace k = agent_keys;
+using namespace agent_internal;  // NOLINT(google-build-using-namespace): the store's own internals
 
-namespace {
+namespace agent_internal {
 
 constexpr char kRecordVersion = 1;
 
@@ -51,6 +53,10 @@ Result<AgentCheckpoint> DecodeCheckpoint(std::string_view v) {
   c.checkpoint_json = cp;
   return c;
 }
+
+}  // namespace agent_internal
+
+namespace {
 
 std::string EncodeBlob(const AgentBlob& b) {
   std::string v(1, b.data ? 1 : 0);
@@ -100,9 +106,6 @@ Status DecodeWrite(std::string_view v, AgentWrite* w) {
   return Status::Ok();
 }
 
-rocksdb::Slice S(std::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
-std::string_view V(const rocksdb::Slice& s) { return std::string_view(s.data(), s.size()); }
-
 // The seek key for "ids strictly older than `before`" under a prefix that is
 // followed by Desc(id): just past every key that starts with Desc(before).
 std::string SeekPastId(const std::string& prefix, std::string_view before) {
@@ -110,34 +113,6 @@ std::string SeekPastId(const std::string& prefix, std::string_view before) {
   k::AppendDesc(&d, before);
   return k::PrefixEnd(prefix + d);
 }
-
-// An iterator over [start, PrefixEnd(prefix)) reading from `snapshot`.
-struct PrefixScan {
-  std::string upper;
-  rocksdb::Slice upper_slice;
-  rocksdb::ReadOptions ro;
-  std::unique_ptr<rocksdb::Iterator> it;
-
-  PrefixScan(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const rocksdb::Snapshot* snapshot,
-             const std::string& prefix, const std::string& start)
-      : upper(k::PrefixEnd(prefix)), upper_slice(upper) {
-    ro.snapshot = snapshot;
-    ro.iterate_upper_bound = &upper_slice;
-    it.reset(db->NewIterator(ro, cf));
-    it->Seek(S(start));
-  }
-};
-
-class SnapshotHolder {
- public:
-  explicit SnapshotHolder(rocksdb::DB* db) : db_(db), snap_(db->GetSnapshot()) {}
-  ~SnapshotHolder() { db_->ReleaseSnapshot(snap_); }
-  const rocksdb::Snapshot* get() const { return snap_; }
-
- private:
-  rocksdb::DB* db_;
-  const rocksdb::Snapshot* snap_;
-};
 
 bool NumberEqual(const json::value& a, const json::value& b) {
   if (a.is_double() || b.is_double()) return a.to_number<double>() == b.to_number<double>();
@@ -201,8 +176,48 @@ std::string VersionString(const json::value& v) {
   return json::serialize(v);
 }
 
-AgentStore::AgentStore(Db* db)
+namespace agent_internal {
+
+Status NamedBlobs(const AgentCheckpoint& c, std::vector<AgentBlob>* wanted, std::vector<std::string>* keys) {
+  json::error_code ec;
+  json::value cp = json::parse(c.checkpoint_json, ec);
+  if (ec || !cp.is_object()) return Corruption("agent checkpoint " + c.checkpoint_id + ": not a JSON object");
+  const json::value* cv = cp.get_object().if_contains("channel_versions");
+  if (!cv || !cv->is_object()) return Status::Ok();
+  for (const auto& kv : cv->get_object()) {
+    AgentBlob b;
+    b.channel = kv.key();
+    b.version = VersionString(kv.value());
+    keys->push_back(k::BlobKey(c.thread_id, c.checkpoint_ns, b.channel, b.version));
+    wanted->push_back(std::move(b));
+  }
+  return Status::Ok();
+}
+
+Status PutCheckpoint(rocksdb::WriteBatch* batch, rocksdb::ColumnFamilyHandle* cf, const AgentCheckpoint& c) {
+  for (auto s : {batch->Put(cf, S(k::CheckpointKey(c.thread_id, c.checkpoint_ns, c.checkpoint_id)), S(EncodeCheckpoint(c))),
+                 batch->Put(cf, S(k::ThreadIndexKey(c.thread_id, c.checkpoint_id, c.checkpoint_ns)), ""),
+                 batch->Put(cf, S(k::GlobalIndexKey(c.checkpoint_id, c.thread_id, c.checkpoint_ns)), "")}) {
+    if (!s.ok()) return FromRocks(s, "agent: batch");
+  }
+  return Status::Ok();
+}
+
+Status DeleteCheckpoint(rocksdb::WriteBatch* batch, rocksdb::ColumnFamilyHandle* cf, std::string_view thread,
+                        std::string_view ns, std::string_view id) {
+  for (auto s : {batch->Delete(cf, S(k::CheckpointKey(thread, ns, id))),
+                 batch->Delete(cf, S(k::ThreadIndexKey(thread, id, ns))),
+                 batch->Delete(cf, S(k::GlobalIndexKey(id, thread, ns)))}) {
+    if (!s.ok()) return FromRocks(s, "agent: batch");
+  }
+  return Status::Ok();
+}
+
+}  // namespace agent_internal
+
+AgentStore::AgentStore(Db* db, const Clock* clock)
     : db_(db),
+      clock_(clock),
       checkpoints_(db->Handle(cf::kAgentCheckpoints)),
       blobs_(db->Handle(cf::kAgentBlobs)),
       writes_(db->Handle(cf::kAgentWrites)) {}
@@ -226,12 +241,8 @@ Status AgentStore::Put(const AgentCheckpoint& c, const std::vector<AgentBlob>& b
     auto ps = batch.Put(blobs_, S(key), S(EncodeBlob(b)));
     if (!ps.ok()) return FromRocks(ps, "agent put: batch");
   }
-  std::string record = EncodeCheckpoint(c);
-  for (auto s : {batch.Put(checkpoints_, S(k::CheckpointKey(c.thread_id, c.checkpoint_ns, c.checkpoint_id)), S(record)),
-                 batch.Put(checkpoints_, S(k::ThreadIndexKey(c.thread_id, c.checkpoint_id, c.checkpoint_ns)), ""),
-                 batch.Put(checkpoints_, S(k::GlobalIndexKey(c.checkpoint_id, c.thread_id, c.checkpoint_ns)), "")}) {
-    if (!s.ok()) return FromRocks(s, "agent put: batch");
-  }
+  CKPTD_RETURN_IF_ERROR(PutCheckpoint(&batch, checkpoints_, c));
+  CKPTD_RETURN_IF_ERROR(TouchInto(c.thread_id, nullptr, &batch));
   return db_->Write(&batch).WithContext("agent put " + c.thread_id + "/" + c.checkpoint_id);
 }
 
@@ -256,6 +267,7 @@ Status AgentStore::PutWrites(std::string_view thread_id, std::string_view ns, st
     if (!ps.ok()) return FromRocks(ps, "agent put-writes: batch");
   }
   if (batch.Count() == 0) return Status::Ok();
+  CKPTD_RETURN_IF_ERROR(TouchInto(thread_id, nullptr, &batch));
   return db_->Write(&batch).WithContext(fmt::format("agent put-writes {}/{}", thread_id, checkpoint_id));
 }
 
@@ -347,8 +359,7 @@ Result<std::optional<AgentTuple>> AgentStore::GetTuple(std::string_view thread_i
     if (s.IsNotFound()) return std::optional<AgentTuple>();
     if (!s.ok()) return FromRocks(s, "agent get-tuple: read checkpoint");
   } else {
-    std::string prefix(1, k::kCheckpointTag);
-    k::AppendAsc(&prefix, thread_id);
+    std::string prefix = k::ThreadPrefix(k::kCheckpointTag, thread_id);
     k::AppendAsc(&prefix, ns);
     PrefixScan scan(db, checkpoints_, snap.get(), prefix, prefix);
     if (!scan.it->Valid()) {
@@ -363,28 +374,6 @@ Result<std::optional<AgentTuple>> AgentStore::GetTuple(std::string_view thread_i
   CKPTD_RETURN_IF_ERROR(ReadWrites(snap.get(), t.checkpoint, &t.pending_writes));
   return std::optional<AgentTuple>(std::move(t));
 }
-
-namespace {
-
-// The blobs a checkpoint names (channel and version, in channel_versions
-// order), with their keys.
-Status NamedBlobs(const AgentCheckpoint& c, std::vector<AgentBlob>* wanted, std::vector<std::string>* keys) {
-  json::error_code ec;
-  json::value cp = json::parse(c.checkpoint_json, ec);
-  if (ec || !cp.is_object()) return Corruption("agent checkpoint " + c.checkpoint_id + ": not a JSON object");
-  const json::value* cv = cp.get_object().if_contains("channel_versions");
-  if (!cv || !cv->is_object()) return Status::Ok();
-  for (const auto& kv : cv->get_object()) {
-    AgentBlob b;
-    b.channel = kv.key();
-    b.version = VersionString(kv.value());
-    keys->push_back(k::BlobKey(c.thread_id, c.checkpoint_ns, b.channel, b.version));
-    wanted->push_back(std::move(b));
-  }
-  return Status::Ok();
-}
-
-}  // namespace
 
 // Blobs named by channel_versions: a channel unchanged since an older
 // checkpoint keeps its version, so its blob carries over.
@@ -446,136 +435,9 @@ Status AgentStore::RefuseLate(std::string_view thread_id, std::initializer_list<
 Status AgentStore::DeleteThread(std::string_view thread_id) {
   std::lock_guard lock(LockFor(thread_id));
   AgentPruneResult removed;
-  return DeleteThreadLocked(thread_id, &removed);
-}
-
-Status AgentStore::DeleteThreadLocked(std::string_view thread_id, AgentPruneResult* removed) {
-  rocksdb::DB* db = db_->raw();
   rocksdb::WriteBatch batch;
-  std::string cprefix(1, k::kCheckpointTag);
-  k::AppendAsc(&cprefix, thread_id);
-  std::string newest;
-  auto ts = db->Get(rocksdb::ReadOptions(), checkpoints_, S(k::TombstoneKey(thread_id)), &newest);
-  if (!ts.ok() && !ts.IsNotFound()) return FromRocks(ts, "agent delete-thread: read tombstone");
-  {
-    // The global index is ordered by id first, so its entries are found
-    // through the thread's records; the rest goes by range.
-    PrefixScan scan(db, checkpoints_, nullptr, cprefix, cprefix);
-    std::string ns, id;
-    for (; scan.it->Valid(); scan.it->Next()) {
-      std::string_view rest = V(scan.it->key()).substr(cprefix.size());
-      if (!k::ReadAsc(&rest, &ns) || !k::ReadDesc(&rest, &id)) return Corruption("agent checkpoint key: malformed");
-      for (auto s : {batch.Delete(checkpoints_, scan.it->key()),
-                     batch.Delete(checkpoints_, S(k::ThreadIndexKey(thread_id, id, ns))),
-                     batch.Delete(checkpoints_, S(k::GlobalIndexKey(id, thread_id, ns)))}) {
-        if (!s.ok()) return FromRocks(s, "agent delete-thread: batch");
-      }
-      newest = std::max(newest, id);
-      ++removed->checkpoints;
-    }
-    if (!scan.it->status().ok()) return FromRocks(scan.it->status(), "agent delete-thread: scan");
-  }
-  if (!newest.empty()) {
-    auto s = batch.Put(checkpoints_, S(k::TombstoneKey(thread_id)), S(newest));
-    if (!s.ok()) return FromRocks(s, "agent delete-thread: batch");
-  }
-  std::string tprefix;
-  k::AppendAsc(&tprefix, thread_id);
-  std::string tend = k::PrefixEnd(tprefix);
-  for (auto* cfh : {blobs_, writes_}) {
-    auto s = batch.DeleteRange(cfh, S(tprefix), S(tend));
-    if (!s.ok()) return FromRocks(s, "agent delete-thread: batch");
-  }
+  CKPTD_RETURN_IF_ERROR(DeleteThreadInto(thread_id, &batch, &removed));
   return db_->Write(&batch).WithContext(fmt::format("agent delete-thread {}", thread_id));
-}
-
-namespace {
-
-// How many keys of `cf` start with `prefix`.
-Result<uint64_t> CountPrefix(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const std::string& prefix) {
-  uint64_t n = 0;
-  PrefixScan scan(db, cf, nullptr, prefix, prefix);
-  for (; scan.it->Valid(); scan.it->Next()) ++n;
-  if (!scan.it->status().ok()) return FromRocks(scan.it->status(), "agent: count");
-  return n;
-}
-
-}  // namespace
-
-Result<AgentPruneResult> AgentStore::Prune(const std::vector<std::string>& thread_ids, AgentPruneStrategy strategy) {
-  AgentPruneResult removed;
-  for (const auto& thread : thread_ids) {
-    std::lock_guard lock(LockFor(thread));
-    if (strategy == AgentPruneStrategy::kKeepLatest) {
-      CKPTD_RETURN_IF_ERROR(KeepLatestLocked(thread, &removed));
-      continue;
-    }
-    std::string tprefix;
-    k::AppendAsc(&tprefix, thread);
-    CKPTD_ASSIGN_OR_RETURN(uint64_t blobs, CountPrefix(db_->raw(), blobs_, tprefix));
-    CKPTD_ASSIGN_OR_RETURN(uint64_t writes, CountPrefix(db_->raw(), writes_, tprefix));
-    CKPTD_RETURN_IF_ERROR(DeleteThreadLocked(thread, &removed));
-    removed.blobs += blobs;
-    removed.writes += writes;
-  }
-  return removed;
-}
-
-// The newest checkpoint of each namespace stays (the first of its 'c' keys:
-// ids descend); every other checkpoint goes with its index entries, every
-// write not of a kept checkpoint, every blob no kept checkpoint names.
-Status AgentStore::KeepLatestLocked(std::string_view thread_id, AgentPruneResult* removed) {
-  rocksdb::DB* db = db_->raw();
-  rocksdb::WriteBatch batch;
-  std::set<std::pair<std::string, std::string>> kept;  // (ns, id)
-  std::set<std::string> named_blobs;
-  std::string cprefix(1, k::kCheckpointTag);
-  k::AppendAsc(&cprefix, thread_id);
-  PrefixScan scan(db, checkpoints_, nullptr, cprefix, cprefix);
-  std::string ns, id;
-  std::optional<std::string> last_ns;
-  for (; scan.it->Valid(); scan.it->Next()) {
-    std::string_view rest = V(scan.it->key()).substr(cprefix.size());
-    if (!k::ReadAsc(&rest, &ns) || !k::ReadDesc(&rest, &id)) return Corruption("agent checkpoint key: malformed");
-    if (last_ns != ns) {
-      last_ns = ns;
-      CKPTD_ASSIGN_OR_RETURN(AgentCheckpoint c, DecodeCheckpoint(V(scan.it->value())));
-      std::vector<AgentBlob> unused;
-      std::vector<std::string> keys;
-      CKPTD_RETURN_IF_ERROR(NamedBlobs(c, &unused, &keys));
-      named_blobs.insert(keys.begin(), keys.end());
-      kept.emplace(ns, id);
-      continue;
-    }
-    for (auto s : {batch.Delete(checkpoints_, scan.it->key()),
-                   batch.Delete(checkpoints_, S(k::ThreadIndexKey(thread_id, id, ns))),
-                   batch.Delete(checkpoints_, S(k::GlobalIndexKey(id, thread_id, ns)))}) {
-      if (!s.ok()) return FromRocks(s, "agent prune: batch");
-    }
-    ++removed->checkpoints;
-  }
-  if (!scan.it->status().ok()) return FromRocks(scan.it->status(), "agent prune: scan");
-
-  std::string tprefix;
-  k::AppendAsc(&tprefix, thread_id);
-  PrefixScan writes(db, writes_, nullptr, tprefix, tprefix);
-  for (; writes.it->Valid(); writes.it->Next()) {
-    std::string_view rest = V(writes.it->key()).substr(tprefix.size());
-    if (!k::ReadAsc(&rest, &ns) || !k::ReadAsc(&rest, &id)) return Corruption("agent write key: malformed");
-    if (kept.count({ns, id})) continue;
-    if (auto s = batch.Delete(writes_, writes.it->key()); !s.ok()) return FromRocks(s, "agent prune: batch");
-    ++removed->writes;
-  }
-  if (!writes.it->status().ok()) return FromRocks(writes.it->status(), "agent prune: scan writes");
-  PrefixScan blobs(db, blobs_, nullptr, tprefix, tprefix);
-  for (; blobs.it->Valid(); blobs.it->Next()) {
-    if (named_blobs.count(blobs.it->key().ToString())) continue;
-    if (auto s = batch.Delete(blobs_, blobs.it->key()); !s.ok()) return FromRocks(s, "agent prune: batch");
-    ++removed->blobs;
-  }
-  if (!blobs.it->status().ok()) return FromRocks(blobs.it->status(), "agent prune: scan blobs");
-  if (batch.Count() == 0) return Status::Ok();
-  return db_->Write(&batch).WithContext(fmt::format("agent prune {}", thread_id));
 }
 
 Result<uint64_t> AgentStore::CopyThread(std::string_view source, std::string_view target) {
@@ -594,18 +456,12 @@ Result<uint64_t> AgentStore::CopyThread(std::string_view source, std::string_vie
   SnapshotHolder snap(db);
   rocksdb::WriteBatch batch;
   uint64_t copied = 0;
-  std::string cprefix(1, k::kCheckpointTag);
-  k::AppendAsc(&cprefix, source);
+  std::string cprefix = k::ThreadPrefix(k::kCheckpointTag, source);
   PrefixScan scan(db, checkpoints_, snap.get(), cprefix, cprefix);
   for (; scan.it->Valid(); scan.it->Next()) {
     CKPTD_ASSIGN_OR_RETURN(AgentCheckpoint c, DecodeCheckpoint(V(scan.it->value())));
     c.thread_id = std::string(target);
-    for (auto s : {batch.Put(checkpoints_, S(k::CheckpointKey(target, c.checkpoint_ns, c.checkpoint_id)),
-                             S(EncodeCheckpoint(c))),
-                   batch.Put(checkpoints_, S(k::ThreadIndexKey(target, c.checkpoint_id, c.checkpoint_ns)), ""),
-                   batch.Put(checkpoints_, S(k::GlobalIndexKey(c.checkpoint_id, target, c.checkpoint_ns)), "")}) {
-      if (!s.ok()) return FromRocks(s, "agent copy-thread: batch");
-    }
+    CKPTD_RETURN_IF_ERROR(PutCheckpoint(&batch, checkpoints_, c));
     ++copied;
   }
   if (!scan.it->status().ok()) return FromRocks(scan.it->status(), "agent copy-thread: scan");
@@ -624,13 +480,15 @@ Result<uint64_t> AgentStore::CopyThread(std::string_view source, std::string_vie
   }
   if (auto s = batch.Delete(checkpoints_, S(k::TombstoneKey(target))); !s.ok())
     return FromRocks(s, "agent copy-thread: batch");
+  // The copy keeps the source's own retention; its clock starts now.
+  CKPTD_ASSIGN_OR_RETURN(AgentRetentionState source_retention, ReadRetention(source, snap.get()));
+  CKPTD_RETURN_IF_ERROR(TouchInto(target, &source_retention.own, &batch));
   CKPTD_RETURN_IF_ERROR(db_->Write(&batch).WithContext(fmt::format("agent copy-thread {} -> {}", source, target)));
   return copied;
 }
 
 Result<bool> AgentStore::ThreadExists(std::string_view thread_id) const {
-  std::string prefix(1, k::kThreadIndexTag);
-  k::AppendAsc(&prefix, thread_id);
+  std::string prefix = k::ThreadPrefix(k::kThreadIndexTag, thread_id);
   PrefixScan scan(db_->raw(), checkpoints_, nullptr, prefix, prefix);
   if (!scan.it->status().ok()) return FromRocks(scan.it->status(), "agent thread lookup");
   return scan.it->Valid();

@@ -25,7 +25,19 @@
 // - Prune() per thread: kKeepLatest keeps the newest checkpoint of each
 //   namespace and removes the others, the pending writes of every removed
 //   checkpoint and every blob no kept checkpoint names; kDelete is
-//   DeleteThread(). One synced batch per thread.
+//   DeleteThread(). With `before`, only checkpoints whose id is older than
+//   it are removed (kDelete then leaves no tombstone: the thread lives on).
+//   One synced batch per thread.
+// - Retention: a thread expires `ttl_s` after its last write (Put,
+//   PutWrites, CopyThread into it, SetThreadRetention); the TTL and the
+//   strategy are the thread's own (SetThreadRetention) or the default
+//   (SetDefaultRetention; ttl 0 = keep forever). Sweep() applies the
+//   strategy to every expired thread: kDelete deletes it as DeleteThread()
+//   does, kKeepLatest prunes it to its latest checkpoints (and it is not due
+//   again until its next write). Expiry is indexed by due time, so a sweep
+//   reads only the threads that are due. Each thread's write and its
+//   retention record go in the same synced batch, so a crash never leaves a
+//   written thread without its due time.
 // - CopyThread() writes every checkpoint, blob and write of `source` under
 //   `target` in one synced batch (target's tombstone goes): NotFound when
 //   source has no checkpoint, Conflict when target has one.
@@ -46,7 +58,9 @@
 #include <vector>
 
 #include <boost/json/object.hpp>
+#include <rocksdb/write_batch.h>
 
+#include "common/clock.h"
 #include "common/status.h"
 #include "store/db.h"
 
@@ -92,6 +106,31 @@ struct AgentPruneResult {
   uint64_t blobs = 0;
 };
 
+struct AgentRetention {
+  int64_t ttl_s = 0;  // 0: kept forever
+  AgentPruneStrategy strategy = AgentPruneStrategy::kDelete;
+};
+
+// A thread's own retention: each unset member follows the default.
+struct AgentThreadRetention {
+  std::optional<int64_t> ttl_s;
+  std::optional<AgentPruneStrategy> strategy;
+};
+
+// A thread's retention in force, as SetThreadRetention() reports it.
+struct AgentRetentionState {
+  AgentRetention effective;
+  AgentThreadRetention own;
+  int64_t last_write_ms = 0;
+  std::optional<int64_t> expires_at_ms;  // nullopt: kept forever
+};
+
+// What a Sweep() did: the threads whose strategy it applied and what went.
+struct AgentSweepResult {
+  uint64_t threads = 0;
+  AgentPruneResult removed;
+};
+
 struct AgentListQuery {
   std::optional<std::string> thread_id;         // nullopt: every thread
   std::optional<std::string> checkpoint_ns;     // nullopt: every namespace
@@ -112,7 +151,18 @@ std::string VersionString(const boost::json::value& v);
 
 class AgentStore {
  public:
-  explicit AgentStore(Db* db);
+  explicit AgentStore(Db* db, const Clock* clock = SystemClock::Default());
+
+  // The default retention. Call before any other method: when its TTL is
+  // not the one the due index was built with, the index is rebuilt (one
+  // pass over the threads' retention records, crash-safe: the pass is redone
+  // until it completes).
+  Status SetDefaultRetention(const AgentRetention& retention);
+  // Sets the thread's own TTL and strategy (unset members: the default) and
+  // restarts its clock. The thread need not have checkpoints yet.
+  Result<AgentRetentionState> SetThreadRetention(std::string_view thread_id, const AgentThreadRetention& own);
+  // Applies retention to every thread due by now.
+  Result<AgentSweepResult> Sweep();
 
   Status Put(const AgentCheckpoint& checkpoint, const std::vector<AgentBlob>& blobs);
   Status PutWrites(std::string_view thread_id, std::string_view checkpoint_ns, std::string_view checkpoint_id,
@@ -123,7 +173,8 @@ class AgentStore {
   Result<std::optional<AgentTuple>> GetTuple(std::string_view thread_id, std::string_view checkpoint_ns,
                                              const std::optional<std::string>& checkpoint_id) const;
   Status DeleteThread(std::string_view thread_id);
-  Result<AgentPruneResult> Prune(const std::vector<std::string>& thread_ids, AgentPruneStrategy strategy);
+  Result<AgentPruneResult> Prune(const std::vector<std::string>& thread_ids, AgentPruneStrategy strategy,
+                                 const std::optional<std::string>& before = std::nullopt);
   // The number of checkpoints copied.
   Result<uint64_t> CopyThread(std::string_view source, std::string_view target);
   // Whether the thread has any checkpoint in any namespace.
@@ -137,10 +188,28 @@ class AgentStore {
   // Under the thread's lock: Conflict when the thread was deleted and one
   // of `ids` is not newer than the newest checkpoint deleted.
   Status RefuseLate(std::string_view thread_id, std::initializer_list<std::string_view> ids) const;
-  Status DeleteThreadLocked(std::string_view thread_id, AgentPruneResult* removed);
-  Status KeepLatestLocked(std::string_view thread_id, AgentPruneResult* removed);
+  // The *Into methods run under the thread's lock and add their changes to
+  // `batch`; the caller writes it.
+  Status DeleteThreadInto(std::string_view thread_id, rocksdb::WriteBatch* batch, AgentPruneResult* removed);
+  // Removes the checkpoints that are neither the newest of their namespace
+  // (when keep_latest) nor at least `before`, their writes, and the blobs no
+  // kept checkpoint names.
+  Status PruneInto(std::string_view thread_id, bool keep_latest, const std::optional<std::string>& before,
+                   rocksdb::WriteBatch* batch, AgentPruneResult* removed);
+  // Records a write to the thread now: its retention record and due hint.
+  // `own` replaces the thread's own retention when given.
+  Status TouchInto(std::string_view thread_id, const AgentThreadRetention* own, rocksdb::WriteBatch* batch,
+                   AgentRetentionState* state = nullptr);
+  // Applies retention to one thread whose hint `hint_ms` is due.
+  Status SweepThread(const std::string& thread_id, int64_t hint_ms, AgentSweepResult* result);
+  AgentRetention DefaultRetention() const;
+  // The thread's retention record as of `snapshot` (null: now).
+  Result<AgentRetentionState> ReadRetention(std::string_view thread_id, const rocksdb::Snapshot* snapshot) const;
 
   Db* db_;
+  const Clock* clock_;
+  mutable std::mutex default_mu_;
+  AgentRetention default_retention_;
   rocksdb::ColumnFamilyHandle* checkpoints_;
   rocksdb::ColumnFamilyHandle* blobs_;
   rocksdb::ColumnFamilyHandle* writes_;

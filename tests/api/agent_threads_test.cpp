@@ -1,9 +1,12 @@
 // Thread-level operations of the agent-state API: delete-thread's tombstone
 // (a late write of the deleted history is refused, a new history is not),
 // prune (keep_latest and delete) and copy-thread, each checked against
-// what get-tuple and list answered before, and across a daemon restart.
+// what get-tuple and list answered before, and across a daemon restart;
+// retention (a thread's own TTL, the daemon's default, the sweep).
+#include <chrono>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -168,6 +171,86 @@ TEST_F(AgentThreadsTest, BadRequestsAre422) {
   auto copy = Post("/checkpoints/copy-thread", json::object{{"source_thread_id", "t"}});
   ASSERT_EQ(copy.status, 422) << copy.raw;
   EXPECT_EQ(copy.body.at("detail").at(0).at("loc"), (json::value{"body", "target_thread_id"}));
+}
+
+TEST_F(AgentThreadsTest, ThreadRetentionExpiresThreadsAndSurvivesARestart) {
+  PutChain("t", "", "c", 3);
+  PutChain("k", "", "c", 3);
+  PutChain("k", "a", "c", 2);
+  PutChain("x", "", "c", 1);
+  auto t = Post("/checkpoints/retention", json::object{{"thread_id", "t"}, {"ttl_s", 1}});
+  ASSERT_EQ(t.status, 200) << t.raw;
+  EXPECT_EQ(t.body.at("ttl_s"), 1);
+  EXPECT_EQ(t.body.at("strategy"), "delete");  // the daemon default's
+  EXPECT_EQ(t.body.at("own"), (json::object{{"ttl_s", 1}, {"strategy", nullptr}}));
+  EXPECT_TRUE(t.body.at("expires_at").is_string()) << t.raw;
+  auto k = Post("/checkpoints/retention", json::object{{"thread_id", "k"}, {"ttl_s", 1}, {"strategy", "keep_latest"}});
+  ASSERT_EQ(k.status, 200) << k.raw;
+  auto x = Post("/checkpoints/retention", json::object{{"thread_id", "x"}, {"ttl_s", nullptr}});
+  ASSERT_EQ(x.status, 200) << x.raw;
+  EXPECT_EQ(x.body.at("ttl_s"), 0);
+  EXPECT_TRUE(x.body.at("expires_at").is_null());
+
+  auto early = Post("/checkpoints/sweep", json::object{});
+  ASSERT_EQ(early.status, 200) << early.raw;
+  EXPECT_EQ(early.body.at("threads"), 0);
+  Restart();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  auto swept = Post("/checkpoints/sweep", json::object{});
+  ASSERT_EQ(swept.status, 200) << swept.raw;
+  EXPECT_EQ(swept.body.at("threads"), 2);
+  EXPECT_EQ(swept.body.at("removed").at("checkpoints"), 3 + 2 + 1);
+  EXPECT_EQ(ListIds({{"thread_id", "t"}, {"checkpoint_ns", nullptr}}), Ids{});
+  EXPECT_EQ(PutWrites("t", "", "c3", {Write("t", 9, "x", "json", "late")}).status, 409);
+  EXPECT_EQ(ListIds({{"thread_id", "k"}, {"checkpoint_ns", nullptr}}), (Ids{"c3", "c2"}));
+  EXPECT_EQ(ListIds({{"thread_id", "x"}, {"checkpoint_ns", nullptr}}), Ids{"c1"});
+}
+
+TEST_F(AgentThreadsTest, PruneBeforeKeepsNewerCheckpoints) {
+  PutChain("t", "", "c", 5);
+  auto r = Post("/checkpoints/prune", json::object{{"thread_ids", {"t"}}, {"strategy", "delete"}, {"before", "c3"}});
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body.at("removed").at("checkpoints"), 2);
+  EXPECT_EQ(ListIds({{"thread_id", "t"}, {"checkpoint_ns", nullptr}}), (Ids{"c5", "c4", "c3"}));
+  // "y" stays at version 1 from c1: its blob is still named, so still there.
+  EXPECT_EQ(TupleOf("t", "", json::value("c3")).at("blobs").as_array().size(), 2u);
+}
+
+TEST_F(AgentThreadsTest, BadRetentionRequestsAre422) {
+  auto negative = Post("/checkpoints/retention", json::object{{"thread_id", "t"}, {"ttl_s", -1}});
+  ASSERT_EQ(negative.status, 422) << negative.raw;
+  EXPECT_EQ(negative.body.at("detail").at(0).at("loc"), (json::value{"body", "ttl_s"}));
+  auto strategy = Post("/checkpoints/retention", json::object{{"thread_id", "t"}, {"strategy", "all"}});
+  ASSERT_EQ(strategy.status, 422) << strategy.raw;
+  EXPECT_EQ(strategy.body.at("detail").at(0).at("type"), "literal_error");
+  EXPECT_EQ(Post("/checkpoints/retention", json::object{{"ttl_s", 5}}).status, 422);
+  auto before = Post("/checkpoints/prune", json::object{{"thread_ids", {"t"}}, {"before", 5}});
+  EXPECT_EQ(before.status, 422) << before.raw;
+}
+
+// The daemon's own default and its background sweep.
+class AgentTtlDaemonTest : public AgentThreadsTest {
+ protected:
+  Config MakeConfig() override {
+    Config c = AgentThreadsTest::MakeConfig();
+    c.agent_ttl_s = 1;
+    c.agent_ttl_strategy = "keep_latest";
+    c.agent_sweep_interval_s = 1;
+    return c;
+  }
+};
+
+TEST_F(AgentTtlDaemonTest, TheBackgroundSweepAppliesTheDefault) {
+  PutChain("t", "", "c", 3);
+  ASSERT_EQ(Post("/checkpoints/retention", json::object{{"thread_id", "kept"}, {"ttl_s", 0}}).status, 200);
+  PutChain("kept", "", "c", 2);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (ListIds({{"thread_id", "t"}, {"checkpoint_ns", nullptr}}).size() > 1 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(ListIds({{"thread_id", "t"}, {"checkpoint_ns", nullptr}}), Ids{"c3"});
+  EXPECT_EQ(ListIds({{"thread_id", "kept"}, {"checkpoint_ns", nullptr}}), (Ids{"c2", "c1"}));
 }
 
 }  // namespace
