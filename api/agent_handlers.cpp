@@ -93,6 +93,9 @@ Response RawJson(int status, std::string body) {
   return r;
 }
 
+// Puts and put-writes are group-committed: applied at once (under the
+// thread's lock, so the thread's next request sees them) and answered once a
+// WAL sync shared with concurrent writers has made them durable.
 Response PutHandler(AgentStore* store, const Request& req) {
   BodyValidator v(req);
   if (!v.ok()) return v.ErrorResponse();
@@ -136,10 +139,10 @@ Response PutHandler(AgentStore* store, const Request& req) {
   c.parent_checkpoint_id = std::move(*parent);
   c.checkpoint_json = json::serialize(*checkpoint);
   c.metadata_json = json::serialize(*metadata);
-  if (Status st = store->Put(c, blobs); !st.ok()) return DetailFor(st);
-  return Json(
-      200,
-      json::object{{"thread_id", c.thread_id}, {"checkpoint_ns", c.checkpoint_ns}, {"checkpoint_id", c.checkpoint_id}});
+  if (Status st = store->Put(c, blobs, Sync::kDeferred); !st.ok()) return DetailFor(st);
+  return WhenDurable(store, Json(200, json::object{{"thread_id", c.thread_id},
+                                                   {"checkpoint_ns", c.checkpoint_ns},
+                                                   {"checkpoint_id", c.checkpoint_id}}));
 }
 
 Response PutWritesHandler(AgentStore* store, const Request& req) {
@@ -176,8 +179,8 @@ Response PutWritesHandler(AgentStore* store, const Request& req) {
     }
   }
   if (!v.ok()) return v.ErrorResponse();
-  if (Status st = store->PutWrites(*thread, *ns, *id, writes, *upsert); !st.ok()) return DetailFor(st);
-  return NoContent();
+  if (Status st = store->PutWrites(*thread, *ns, *id, writes, *upsert, Sync::kDeferred); !st.ok()) return DetailFor(st);
+  return WhenDurable(store, NoContent());
 }
 
 // Our extension "include": ["values", "pending_writes"]: each item also

@@ -13,7 +13,7 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr size_t kMaxPruneThreads = 1000;      // thread ids in one prune request
+constexpr size_t kMaxPruneThreads = 1000;          // thread ids in one prune request
 constexpr int64_t kMaxTtlS = 100ll * 365 * 86400;  // a century
 const json::array kBody{"body"};
 
@@ -43,7 +43,8 @@ std::vector<std::string> ThreadIds(BodyValidator* v) {
   } else if (arr->size() > kMaxPruneThreads) {
     v->Add(loc, "too_long",
            fmt::format("List should have at most {} items after validation, not {}", kMaxPruneThreads, arr->size()),
-           *arr, json::object{{"field_type", "List"}, {"max_length", kMaxPruneThreads}, {"actual_length", arr->size()}});
+           *arr,
+           json::object{{"field_type", "List"}, {"max_length", kMaxPruneThreads}, {"actual_length", arr->size()}});
   }
   for (size_t i = 0; i < arr->size(); ++i) {
     if ((*arr)[i].is_string()) {
@@ -120,7 +121,8 @@ Response ThreadRetention(AgentStore* store, const Request& req) {
        {{"ttl_s", OptionalInt(state->own.ttl_s)},
         {"strategy", state->own.strategy ? json::value(StrategyName(*state->own.strategy)) : json::value(nullptr)}}},
       {"last_write_at", FormatTimestamp(state->last_write_ms)},
-      {"expires_at", state->expires_at_ms ? json::value(FormatTimestamp(*state->expires_at_ms)) : json::value(nullptr)}};
+      {"expires_at",
+       state->expires_at_ms ? json::value(FormatTimestamp(*state->expires_at_ms)) : json::value(nullptr)}};
   return Json(200, out);
 }
 

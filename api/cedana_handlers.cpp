@@ -135,6 +135,8 @@ Response GetHandler(Catalog* catalog, const Request& req) {
   return Json(200, CheckpointToJson(*r));
 }
 
+// Create, info and uploaded are group-committed: applied at once and
+// answered once a WAL sync shared with concurrent writers made them durable.
 Response CreateHandler(Catalog* catalog, const Request& req) {
   auto body = BodyObject(req, false);
   if (!body.ok()) return Error(body.status());
@@ -142,9 +144,9 @@ Response CreateHandler(Catalog* catalog, const Request& req) {
   if (!name.ok()) return Error(name.status());
   if (*name && (*name)->size() > kMaxNameBytes)
     return Error(400, fmt::format("'name' is longer than {} bytes", kMaxNameBytes));
-  auto r = catalog->Create(std::move(name).value());
+  auto r = catalog->Create(std::move(name).value(), {}, Sync::kDeferred);
   if (!r.ok()) return Error(r.status());
-  return Text(200, r->id);
+  return WhenDurable(catalog, Text(200, r->id));
 }
 
 // Deprecated first, then wait: a restore that takes its hold after this
@@ -174,9 +176,10 @@ Response InfoHandler(Catalog* catalog, const Request& req) {
   if (!platform.ok()) return Error(platform.status());
   json::value info = nullptr;
   if (auto it = body->find("info"); it != body->end()) info = it->value();
-  auto r = catalog->SetInfo(Lower(id), std::move(gpu).value(), std::move(platform).value(), std::move(info));
+  auto r = catalog->SetInfo(Lower(id), std::move(gpu).value(), std::move(platform).value(), std::move(info),
+                            Sync::kDeferred);
   if (!r.ok()) return Error(r.status());
-  return Text(200, r->id);
+  return WhenDurable(catalog, Text(200, r->id));
 }
 
 Response UploadedHandler(Catalog* catalog, const Request& req) {
@@ -188,9 +191,10 @@ Response UploadedHandler(Catalog* catalog, const Request& req) {
   if (!restore_path.ok()) return Error(restore_path.status());
   auto checksum = OptionalStringField(*body, "checksum");
   if (!checksum.ok()) return Error(checksum.status());
-  auto r = catalog->MarkReady(Lower(id), std::move(restore_path).value(), std::move(checksum).value());
+  auto r =
+      catalog->MarkReady(Lower(id), std::move(restore_path).value(), std::move(checksum).value(), {}, Sync::kDeferred);
   if (!r.ok()) return Error(r.status());
-  return Text(200, r->id);
+  return WhenDurable(catalog, Text(200, r->id));
 }
 
 }  // namespace

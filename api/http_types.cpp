@@ -1,5 +1,6 @@
 #include "api/http_types.h"
 
+#include <spdlog/spdlog.h>
 #include <boost/json.hpp>
 
 #include "common/json_reader.h"
@@ -18,6 +19,18 @@ std::optional<std::string> Request::Query(std::string_view name) const {
   auto it = query.find(std::string(name));
   if (it == query.end()) return std::nullopt;
   return it->second;
+}
+
+Response WhenDurable(AfterSyncFn after_sync, Response res) {
+  Response out;
+  out.deferred = [after_sync = std::move(after_sync), res = std::move(res)](Response::Done done) mutable {
+    after_sync([done = std::move(done), res = std::move(res)](Status st) mutable {
+      if (st.ok()) return done(std::move(res));
+      spdlog::error("a write could not be made durable: {}", st.ToString());
+      done(Error(500, "the write could not be made durable: " + st.message()));
+    });
+  };
+  return out;
 }
 
 Response Json(int status, const json::value& body) {

@@ -54,6 +54,17 @@ struct Response {
 // A 429 (a full queue) tells the client when to try again.
 inline constexpr int kRetryAfterSeconds = 5;
 
+// `res`, answered once `after_sync` reports durable the writes the handler
+// applied with Sync::kDeferred (store/db.h); a 500 when that sync failed.
+// No thread waits meanwhile.
+using AfterSyncFn = std::function<void(std::function<void(Status)>)>;
+Response WhenDurable(AfterSyncFn after_sync, Response res);
+// The same through a store's AfterSync() (Catalog, AgentStore).
+template <typename Store>
+Response WhenDurable(Store* store, Response res) {
+  return WhenDurable([store](std::function<void(Status)> done) { store->AfterSync(std::move(done)); }, std::move(res));
+}
+
 Response Json(int status, const boost::json::value& body);
 Response Text(int status, std::string body);
 Response NoContent();

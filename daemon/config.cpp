@@ -163,6 +163,10 @@ const std::vector<ConfigSetting>& ConfigSettings() {
                  1 << 20, int64_t{1} << 40),
       IntSetting("db_write_buffer_bytes", "RocksDB memtables of every column family together (flushed past it)",
                  &Config::db_write_buffer_bytes, 1 << 20, int64_t{1} << 40),
+      ChoiceSetting("group_commit",
+                    "true|false: API writes are answered once a WAL sync shared with concurrent writers made them "
+                    "durable, and no handler thread waits for it (false: each write syncs on its own thread)",
+                    &Config::group_commit, {"true", "false"}),
       IntSetting("shutdown_drain_s", "seconds SIGTERM waits for running jobs", &Config::shutdown_drain_s, 0, 86400),
       Reloadable(IntSetting("cleanup_interval_s",
                             "seconds between cleanup rounds of deprecated checkpoints (0: off; SIGHUP applies it)",

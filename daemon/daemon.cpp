@@ -88,6 +88,7 @@ Status Daemon::Start() {
 
   DbOptions dbo;
   dbo.block_cache_bytes = static_cast<uint64_t>(config_.db_block_cache_bytes);
+  dbo.group_commit = config_.group_commit == "true";
   dbo.write_buffer_bytes = static_cast<uint64_t>(config_.db_write_buffer_bytes);
   CKPTD_ASSIGN_OR_RETURN(db_, Db::Open(config_.DbDir(), dbo));
   catalog_ = std::make_unique<Catalog>(db_.get(), SystemClock::Default());
@@ -114,8 +115,8 @@ Status Daemon::Start() {
   api::RegisterCedanaRoutes(&router_, catalog_.get(), readers_.get());
   agent_store_ = std::make_unique<AgentStore>(db_.get());
   CKPTD_RETURN_IF_ERROR(agent_store_->SetDefaultRetention(
-      {config_.agent_ttl_s, config_.agent_ttl_strategy == "delete" ? AgentPruneStrategy::kDelete
-                                                                   : AgentPruneStrategy::kKeepLatest}));
+      {config_.agent_ttl_s,
+       config_.agent_ttl_strategy == "delete" ? AgentPruneStrategy::kDelete : AgentPruneStrategy::kKeepLatest}));
   agent_sweeper_ = std::make_unique<PeriodicTask>(std::chrono::seconds(config_.agent_sweep_interval_s), [this] {
     auto swept = agent_store_->Sweep();
     if (!swept.ok()) {
@@ -173,6 +174,9 @@ void Daemon::Stop() {
   // system itself goes only after the server, whose handlers may use it.
   if (jobs_) jobs_->Drain(std::chrono::seconds(config_.shutdown_drain_s));
   server_->Stop(std::chrono::seconds(10));
+  // Answers waiting for a WAL sync post to the server's sessions: they run
+  // (into a stopped server) before the server goes.
+  db_->WaitForSyncs();
   cleaner_.reset();  // uses the job system's image store
   jobs_.reset();
   server_.reset();

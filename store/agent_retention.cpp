@@ -18,8 +18,8 @@ using namespace agent_internal;  // NOLINT(google-build-using-namespace): the st
 namespace {
 
 constexpr char kMetaVersion = 1;
-constexpr size_t kSweepPage = 256;      // due threads read at once
-constexpr size_t kRebuildBatch = 512;   // retention records per batch when the default changes
+constexpr size_t kSweepPage = 256;     // due threads read at once
+constexpr size_t kRebuildBatch = 512;  // retention records per batch when the default changes
 constexpr int64_t kMaxHintSlackMs = 3600 * 1000;
 
 // The value of a thread's 'u' key.
@@ -253,8 +253,7 @@ Status AgentStore::SweepThread(const std::string& thread_id, int64_t hint_ms, Ag
   return db_->Write(&batch).WithContext(fmt::format("agent sweep {}", thread_id));
 }
 
-Status AgentStore::DeleteThreadInto(std::string_view thread_id, rocksdb::WriteBatch* batch,
-                                    AgentPruneResult* removed) {
+Status AgentStore::DeleteThreadInto(std::string_view thread_id, rocksdb::WriteBatch* batch, AgentPruneResult* removed) {
   rocksdb::DB* db = db_->raw();
   std::string cprefix = k::ThreadPrefix(k::kCheckpointTag, thread_id);
   std::string newest;
@@ -307,8 +306,7 @@ Result<AgentPruneResult> AgentStore::Prune(const std::vector<std::string>& threa
     if (strategy == AgentPruneStrategy::kDelete && !before) {
       CKPTD_RETURN_IF_ERROR(DeleteThreadInto(thread, &batch, &removed));
     } else {
-      CKPTD_RETURN_IF_ERROR(
-          PruneInto(thread, strategy == AgentPruneStrategy::kKeepLatest, before, &batch, &removed));
+      CKPTD_RETURN_IF_ERROR(PruneInto(thread, strategy == AgentPruneStrategy::kKeepLatest, before, &batch, &removed));
     }
     if (batch.Count() == 0) continue;
     CKPTD_RETURN_IF_ERROR(db_->Write(&batch).WithContext(fmt::format("agent prune {}", thread)));

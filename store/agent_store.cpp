@@ -195,9 +195,10 @@ Status NamedBlobs(const AgentCheckpoint& c, std::vector<AgentBlob>* wanted, std:
 }
 
 Status PutCheckpoint(rocksdb::WriteBatch* batch, rocksdb::ColumnFamilyHandle* cf, const AgentCheckpoint& c) {
-  for (auto s : {batch->Put(cf, S(k::CheckpointKey(c.thread_id, c.checkpoint_ns, c.checkpoint_id)), S(EncodeCheckpoint(c))),
-                 batch->Put(cf, S(k::ThreadIndexKey(c.thread_id, c.checkpoint_id, c.checkpoint_ns)), ""),
-                 batch->Put(cf, S(k::GlobalIndexKey(c.checkpoint_id, c.thread_id, c.checkpoint_ns)), "")}) {
+  for (auto s :
+       {batch->Put(cf, S(k::CheckpointKey(c.thread_id, c.checkpoint_ns, c.checkpoint_id)), S(EncodeCheckpoint(c))),
+        batch->Put(cf, S(k::ThreadIndexKey(c.thread_id, c.checkpoint_id, c.checkpoint_ns)), ""),
+        batch->Put(cf, S(k::GlobalIndexKey(c.checkpoint_id, c.thread_id, c.checkpoint_ns)), "")}) {
     if (!s.ok()) return FromRocks(s, "agent: batch");
   }
   return Status::Ok();
@@ -205,9 +206,9 @@ Status PutCheckpoint(rocksdb::WriteBatch* batch, rocksdb::ColumnFamilyHandle* cf
 
 Status DeleteCheckpoint(rocksdb::WriteBatch* batch, rocksdb::ColumnFamilyHandle* cf, std::string_view thread,
                         std::string_view ns, std::string_view id) {
-  for (auto s : {batch->Delete(cf, S(k::CheckpointKey(thread, ns, id))),
-                 batch->Delete(cf, S(k::ThreadIndexKey(thread, id, ns))),
-                 batch->Delete(cf, S(k::GlobalIndexKey(id, thread, ns)))}) {
+  for (auto s :
+       {batch->Delete(cf, S(k::CheckpointKey(thread, ns, id))), batch->Delete(cf, S(k::ThreadIndexKey(thread, id, ns))),
+        batch->Delete(cf, S(k::GlobalIndexKey(id, thread, ns)))}) {
     if (!s.ok()) return FromRocks(s, "agent: batch");
   }
   return Status::Ok();
@@ -226,7 +227,7 @@ std::mutex& AgentStore::LockFor(std::string_view thread_id) {
   return locks_[std::hash<std::string_view>{}(thread_id) % locks_.size()];
 }
 
-Status AgentStore::Put(const AgentCheckpoint& c, const std::vector<AgentBlob>& blobs) {
+Status AgentStore::Put(const AgentCheckpoint& c, const std::vector<AgentBlob>& blobs, Sync sync) {
   std::lock_guard lock(LockFor(c.thread_id));
   CKPTD_RETURN_IF_ERROR(RefuseLate(c.thread_id, {c.checkpoint_id, c.parent_checkpoint_id.value_or("")}));
   rocksdb::WriteBatch batch;
@@ -243,11 +244,11 @@ Status AgentStore::Put(const AgentCheckpoint& c, const std::vector<AgentBlob>& b
   }
   CKPTD_RETURN_IF_ERROR(PutCheckpoint(&batch, checkpoints_, c));
   CKPTD_RETURN_IF_ERROR(TouchInto(c.thread_id, nullptr, &batch));
-  return db_->Write(&batch).WithContext("agent put " + c.thread_id + "/" + c.checkpoint_id);
+  return db_->Write(&batch, sync).WithContext("agent put " + c.thread_id + "/" + c.checkpoint_id);
 }
 
 Status AgentStore::PutWrites(std::string_view thread_id, std::string_view ns, std::string_view checkpoint_id,
-                             const std::vector<AgentWrite>& writes, bool upsert) {
+                             const std::vector<AgentWrite>& writes, bool upsert, Sync sync) {
   if (writes.empty()) return Status::Ok();
   std::lock_guard lock(LockFor(thread_id));
   CKPTD_RETURN_IF_ERROR(RefuseLate(thread_id, {checkpoint_id}));
@@ -268,7 +269,7 @@ Status AgentStore::PutWrites(std::string_view thread_id, std::string_view ns, st
   }
   if (batch.Count() == 0) return Status::Ok();
   CKPTD_RETURN_IF_ERROR(TouchInto(thread_id, nullptr, &batch));
-  return db_->Write(&batch).WithContext(fmt::format("agent put-writes {}/{}", thread_id, checkpoint_id));
+  return db_->Write(&batch, sync).WithContext(fmt::format("agent put-writes {}/{}", thread_id, checkpoint_id));
 }
 
 Result<std::vector<AgentCheckpoint>> AgentStore::List(const AgentListQuery& q) const {

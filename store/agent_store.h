@@ -57,8 +57,8 @@
 #include <string_view>
 #include <vector>
 
-#include <boost/json/object.hpp>
 #include <rocksdb/write_batch.h>
+#include <boost/json/object.hpp>
 
 #include "common/clock.h"
 #include "common/status.h"
@@ -164,9 +164,12 @@ class AgentStore {
   // Applies retention to every thread due by now.
   Result<AgentSweepResult> Sweep();
 
-  Status Put(const AgentCheckpoint& checkpoint, const std::vector<AgentBlob>& blobs);
+  // Synced before they return; with Sync::kDeferred applied, and the caller
+  // acknowledges them only from AfterSync() (group commit, store/db.h).
+  Status Put(const AgentCheckpoint& checkpoint, const std::vector<AgentBlob>& blobs, Sync sync = Sync::kNow);
   Status PutWrites(std::string_view thread_id, std::string_view checkpoint_ns, std::string_view checkpoint_id,
-                   const std::vector<AgentWrite>& writes, bool upsert);
+                   const std::vector<AgentWrite>& writes, bool upsert, Sync sync = Sync::kNow);
+  void AfterSync(std::function<void(Status)> done) { db_->AfterSync(std::move(done)); }
   Result<std::vector<AgentCheckpoint>> List(const AgentListQuery& query) const;
   Result<std::vector<AgentTuple>> ListTuples(const AgentListQuery& query, bool values, bool writes) const;
   // checkpoint_id nullopt: the newest in the namespace. nullopt when absent.

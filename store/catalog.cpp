@@ -48,7 +48,8 @@ Status Catalog::Init() {
 
 std::mutex& Catalog::LockFor(std::string_view id) { return locks_[std::hash<std::string_view>{}(id) % locks_.size()]; }
 
-Status Catalog::Commit(const CheckpointRecord* before, const CheckpointRecord* after, const BatchExtra& extra) {
+Status Catalog::Commit(const CheckpointRecord* before, const CheckpointRecord* after, const BatchExtra& extra,
+                       Sync sync) {
   rocksdb::WriteBatch batch;
   rocksdb::Status s;
   if (after) {
@@ -61,12 +62,12 @@ Status Catalog::Commit(const CheckpointRecord* before, const CheckpointRecord* a
   CKPTD_RETURN_IF_ERROR(FromRocks(s, "batch"));
   if (extra && after) CKPTD_RETURN_IF_ERROR(extra(*after, &batch));
   for (auto* o : observers_) CKPTD_RETURN_IF_ERROR(o->OnWrite(before, after, &batch));
-  CKPTD_RETURN_IF_ERROR(db_->Write(&batch));
+  CKPTD_RETURN_IF_ERROR(db_->Write(&batch, sync));
   for (auto* o : observers_) o->AfterWrite(before, after);
   return Status::Ok();
 }
 
-Result<CheckpointRecord> Catalog::Create(std::optional<std::string> name, const BatchExtra& extra) {
+Result<CheckpointRecord> Catalog::Create(std::optional<std::string> name, const BatchExtra& extra, Sync sync) {
   CheckpointRecord r;
   r.id = NewUuid();
   r.name = std::move(name);
@@ -74,7 +75,7 @@ Result<CheckpointRecord> Catalog::Create(std::optional<std::string> name, const 
   r.created_at_ms = r.updated_at_ms = clock_->NowMillis();
   r.seq = next_seq_.fetch_add(1);
   std::lock_guard lock(LockFor(r.id));
-  CKPTD_RETURN_IF_ERROR(Commit(nullptr, &r, extra).WithContext("create checkpoint"));
+  CKPTD_RETURN_IF_ERROR(Commit(nullptr, &r, extra, sync).WithContext("create checkpoint"));
   return r;
 }
 
@@ -103,19 +104,19 @@ Result<std::vector<CheckpointRecord>> Catalog::GetMany(const std::vector<std::st
   return out;
 }
 
-Result<CheckpointRecord> Catalog::Update(std::string_view id, const Mutator& fn, const BatchExtra& extra) {
+Result<CheckpointRecord> Catalog::Update(std::string_view id, const Mutator& fn, const BatchExtra& extra, Sync sync) {
   std::lock_guard lock(LockFor(id));
   CKPTD_ASSIGN_OR_RETURN(CheckpointRecord before, Get(id));
   CheckpointRecord r = before;
   CKPTD_RETURN_IF_ERROR(fn(r));
   r.updated_at_ms = clock_->NowMillis();
-  CKPTD_RETURN_IF_ERROR(Commit(&before, &r, extra).WithContext(fmt::format("update checkpoint {}", id)));
+  CKPTD_RETURN_IF_ERROR(Commit(&before, &r, extra, sync).WithContext(fmt::format("update checkpoint {}", id)));
   return r;
 }
 
-Result<CheckpointRecord> Catalog::SetInfo(std::string_view id, std::string gpu, std::string platform,
-                                          json::value info) {
-  return Update(id, [&](CheckpointRecord& r) -> Status {
+Result<CheckpointRecord> Catalog::SetInfo(std::string_view id, std::string gpu, std::string platform, json::value info,
+                                          Sync sync) {
+  auto set = [&](CheckpointRecord& r) -> Status {
     if (r.status == CheckpointStatus::kInitializing) {
       CKPTD_RETURN_IF_ERROR(r.TransitionTo(CheckpointStatus::kUpdatedInfo, clock_->NowMillis()));
     } else if (r.status != CheckpointStatus::kUpdatedInfo) {
@@ -125,7 +126,8 @@ Result<CheckpointRecord> Catalog::SetInfo(std::string_view id, std::string gpu, 
     r.platform = std::move(platform);
     r.info = std::move(info);
     return Status::Ok();
-  });
+  };
+  return Update(id, set, {}, sync);
 }
 
 Result<CheckpointRecord> Catalog::MarkPossiblyUploaded(std::string_view id) {
@@ -135,7 +137,7 @@ Result<CheckpointRecord> Catalog::MarkPossiblyUploaded(std::string_view id) {
 }
 
 Result<CheckpointRecord> Catalog::MarkReady(std::string_view id, std::optional<std::string> restore_path,
-                                            std::optional<std::string> checksum, const BatchExtra& extra) {
+                                            std::optional<std::string> checksum, const BatchExtra& extra, Sync sync) {
   return Update(
       id,
       [&](CheckpointRecord& r) -> Status {
@@ -148,7 +150,7 @@ Result<CheckpointRecord> Catalog::MarkReady(std::string_view id, std::optional<s
         if (checksum) r.checksum = std::move(checksum);
         return Status::Ok();
       },
-      extra);
+      extra, sync);
 }
 
 Result<CheckpointRecord> Catalog::Deprecate(std::string_view id, std::optional<std::string> error,

@@ -35,7 +35,8 @@ namespace ckptd {
 // Sees every change of the catalog. OnWrite runs inside the change, before
 // the batch is written, and may add entries to it (an outbox row, a counter)
 // so they commit atomically with the record; an error aborts the change.
-// AfterWrite runs once the batch is durable. `before` is empty on create,
+// AfterWrite runs once the batch is written (synced, or with Sync::kDeferred
+// applied and its shared sync under way). `before` is empty on create,
 // `after` is empty on remove. Calls for one id are serialized; calls for
 // different ids may run concurrently.
 class CatalogObserver {
@@ -58,25 +59,31 @@ class Catalog {
   // record as it will be written; an error aborts the change.
   using BatchExtra = std::function<Status(const CheckpointRecord& after, rocksdb::WriteBatch* batch)>;
 
-  Result<CheckpointRecord> Create(std::optional<std::string> name, const BatchExtra& extra = {});
+  // Writes are synced before the call returns; with Sync::kDeferred they
+  // are applied and the caller acknowledges them only from AfterSync().
+  Result<CheckpointRecord> Create(std::optional<std::string> name, const BatchExtra& extra = {},
+                                  Sync sync = Sync::kNow);
   Result<CheckpointRecord> Get(std::string_view id) const;
   // Records for the given ids that exist, in the order given (duplicates
   // collapsed).
   Result<std::vector<CheckpointRecord>> GetMany(const std::vector<std::string>& ids) const;
 
   using Mutator = std::function<Status(CheckpointRecord&)>;
-  Result<CheckpointRecord> Update(std::string_view id, const Mutator& fn, const BatchExtra& extra = {});
+  Result<CheckpointRecord> Update(std::string_view id, const Mutator& fn, const BatchExtra& extra = {},
+                                  Sync sync = Sync::kNow);
 
   // Lifecycle operations shared by the API and the daemon's jobs.
   // Sets gpu/platform/info: initializing -> updated_info; on updated_info it
   // refreshes the fields; any other status is a Conflict.
-  Result<CheckpointRecord> SetInfo(std::string_view id, std::string gpu, std::string platform, boost::json::value info);
+  Result<CheckpointRecord> SetInfo(std::string_view id, std::string gpu, std::string platform, boost::json::value info,
+                                   Sync sync = Sync::kNow);
   // updated_info -> possibly_uploaded.
   Result<CheckpointRecord> MarkPossiblyUploaded(std::string_view id);
   // -> ready with restore_path (and checksum when given); from updated_info
   // the record passes through possibly_uploaded in the same batch.
   Result<CheckpointRecord> MarkReady(std::string_view id, std::optional<std::string> restore_path,
-                                     std::optional<std::string> checksum, const BatchExtra& extra = {});
+                                     std::optional<std::string> checksum, const BatchExtra& extra = {},
+                                     Sync sync = Sync::kNow);
   // -> deprecated; already deprecated is not an error (idempotent). When
   // `error` is given it is stored as info.error.
   Result<CheckpointRecord> Deprecate(std::string_view id, std::optional<std::string> error = {},
@@ -94,6 +101,8 @@ class Catalog {
   Status Remove(std::string_view id);
 
   const Clock* clock() const { return clock_; }
+  // Db::AfterSync: for callers of the Sync::kDeferred writes.
+  void AfterSync(std::function<void(Status)> done) { db_->AfterSync(std::move(done)); }
   // Observers are added before the catalog is shared between threads.
   void AddObserver(CatalogObserver* observer) { observers_.push_back(observer); }
 
@@ -101,7 +110,8 @@ class Catalog {
   std::mutex& LockFor(std::string_view id);
   // Writes `after` (or removes `before` when after is null) with the
   // observers' additions, in one synced batch.
-  Status Commit(const CheckpointRecord* before, const CheckpointRecord* after, const BatchExtra& extra = {});
+  Status Commit(const CheckpointRecord* before, const CheckpointRecord* after, const BatchExtra& extra = {},
+                Sync sync = Sync::kNow);
   static std::string IndexKey(uint64_t seq, std::string_view id);
 
   Db* db_;

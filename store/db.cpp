@@ -2,12 +2,15 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <future>
 
 #include <fmt/format.h>
 #include <rocksdb/cache.h>
 #include <rocksdb/options.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_buffer_manager.h>
+
+#include "store/wal_syncer.h"
 
 namespace ckptd {
 
@@ -39,6 +42,7 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& dir, const DbOptions& op
 
   rocksdb::Options options;
   options.create_if_missing = true;
+  if (opts.env) options.env = opts.env;
   options.create_missing_column_families = true;
   options.IncreaseParallelism(2);
   options.keep_log_file_num = 5;
@@ -74,10 +78,12 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& dir, const DbOptions& op
   if (!s.ok()) return FromRocks(s, fmt::format("open {}", dir));
   db->db_.reset(raw);
   db->names_ = names;
+  if (opts.group_commit) db->syncer_ = std::make_unique<WalSyncer>(raw);
   return db;
 }
 
 Db::~Db() {
+  syncer_.reset();  // its last callers are answered first
   if (!db_) return;
   for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
   db_->Close().PermitUncheckedError();
@@ -90,10 +96,23 @@ rocksdb::ColumnFamilyHandle* Db::Handle(std::string_view name) const {
   std::abort();
 }
 
-Status Db::Write(rocksdb::WriteBatch* batch) {
+Status Db::Write(rocksdb::WriteBatch* batch, Sync sync) {
   rocksdb::WriteOptions wo;
-  wo.sync = true;
+  wo.sync = sync == Sync::kNow || !syncer_;
   return FromRocks(db_->Write(wo, batch), "write");
+}
+
+void Db::AfterSync(std::function<void(Status)> done) {
+  if (!syncer_) return done(Status::Ok());
+  syncer_->AfterSync(std::move(done));
+}
+
+void Db::WaitForSyncs() {
+  // Rounds run in order, and a round's callbacks in order: when this one
+  // runs, every earlier one has.
+  std::promise<void> ran;
+  AfterSync([&ran](Status) { ran.set_value(); });
+  ran.get_future().wait();
 }
 
 Result<std::string> Db::Get(std::string_view cf_name, std::string_view key) const {

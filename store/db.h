@@ -5,9 +5,14 @@
 // kColumnFamilies (plus any found on disk, so an older binary can open a
 // newer database). Write() applies a WriteBatch atomically and synced (fsync
 // of the WAL) before it returns: what Write() accepted survives a crash.
+// Group commit: Write(batch, Sync::kDeferred) applies the batch and writes
+// it to the WAL file without an fsync (it then survives the daemon's own
+// crash, not the machine's), and AfterSync() says when a shared fsync has
+// made it durable; a caller acknowledges such a write only from there.
 // Thread safety: Db is safe to use from many threads (RocksDB is).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -39,7 +44,17 @@ struct DbOptions {
   uint64_t block_cache_bytes = 32ull << 20;
   // All memtables together (a WriteBufferManager): past it RocksDB flushes.
   uint64_t write_buffer_bytes = 64ull << 20;
+  // false: Sync::kDeferred writes are synced at once and AfterSync() calls
+  // back at once (every write pays its own fsync, on its caller's thread).
+  bool group_commit = true;
+  // The environment RocksDB's files go through; null: the default (tests
+  // pass one that watches or fails WAL syncs). Must outlive the Db.
+  rocksdb::Env* env = nullptr;
 };
+
+enum class Sync { kNow, kDeferred };
+
+class WalSyncer;
 
 class Db {
  public:
@@ -52,8 +67,14 @@ class Db {
   // The handle of a column family listed in namespace cf; aborts on an
   // unknown name (a programming error, not an environment error).
   rocksdb::ColumnFamilyHandle* Handle(std::string_view name) const;
-  // Atomic, synced write.
-  Status Write(rocksdb::WriteBatch* batch);
+  // Atomic write; synced before it returns unless `sync` is kDeferred (see
+  // above), when the caller must wait for AfterSync() before acknowledging.
+  Status Write(rocksdb::WriteBatch* batch, Sync sync = Sync::kNow);
+  // Calls done(status) once every write applied before this call is durable
+  // (WalSyncer; inline without group commit). `done` must not block.
+  void AfterSync(std::function<void(Status)> done);
+  // Returns once every AfterSync() callback asked for before it has run.
+  void WaitForSyncs();
   // Point read: NotFound when the key is absent.
   Result<std::string> Get(std::string_view cf_name, std::string_view key) const;
   // Approximate on-disk size of all column families, for metrics.
@@ -64,6 +85,7 @@ class Db {
   Db() = default;
   std::string dir_;
   std::unique_ptr<rocksdb::DB> db_;
+  std::unique_ptr<WalSyncer> syncer_;  // null without group commit
   std::vector<std::string> names_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 };

@@ -309,8 +309,7 @@ TEST_F(AgentApiTest, RoutesRequireTheToken) {
   auto anon = Client("");
   for (std::string p : {"/checkpoints/put", "/checkpoints/put-writes", "/checkpoints/list", "/checkpoints/get-tuple",
                         "/checkpoints/delete-thread", "/checkpoints/prune", "/checkpoints/copy-thread",
-                        "/checkpoints/retention", "/checkpoints/sweep",
-                        "/threads/t/state/checkpoint"}) {
+                        "/checkpoints/retention", "/checkpoints/sweep", "/threads/t/state/checkpoint"}) {
     auto r = anon->Send("POST", p, "{}");
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->status, 401) << p;

@@ -80,8 +80,7 @@ TEST_F(AgentRetentionTest, DefaultTtlDeletesAThreadItsTtlAfterItsLastWrite) {
   EXPECT_TRUE(Ids("a").empty());
   EXPECT_EQ(Ids("b").size(), 1u);
   // Deleted as delete-thread deletes: the late write is refused.
-  EXPECT_EQ(store_->PutWrites("a", "", "1", {{"task", 1, "x", "json", "late", ""}}, false).code(),
-            Code::kConflict);
+  EXPECT_EQ(store_->PutWrites("a", "", "1", {{"task", 1, "x", "json", "late", ""}}, false).code(), Code::kConflict);
   EXPECT_EQ(SweepAt(109), 0u);
   EXPECT_EQ(SweepAt(110), 1u);
   EXPECT_TRUE(Ids("b").empty());

@@ -1,6 +1,18 @@
-// The database's memory bounds (store/db.h): one block cache and one
-// memtable budget for every column family, as configured.
+// The database (store/db.h): its memory bounds (one block cache and one
+// memtable budget for every column family, as configured) and group commit
+// (deferred writes answered after a WAL sync that callers share), watched
+// through a file system whose WAL syncs the test holds, counts and fails.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
 #include <gtest/gtest.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/write_buffer_manager.h>
 
 #include "store/db.h"
@@ -27,6 +39,193 @@ TEST(DbTest, MemoryIsBoundedAsConfigured) {
     EXPECT_EQ(capacity, 8ull << 20) << name;
     EXPECT_EQ(raw->GetOptions((*db)->Handle(name)).write_buffer_size, 4ull << 20) << name;
   }
+}
+
+// WAL files whose Sync/Fsync wait while the gate is closed, counted, and
+// failed on demand.
+class GatedSyncFs : public rocksdb::FileSystemWrapper {
+ public:
+  GatedSyncFs() : rocksdb::FileSystemWrapper(rocksdb::FileSystem::Default()) {}
+  static const char* kClassName() { return "GatedSyncFs"; }
+  const char* Name() const override { return kClassName(); }
+
+  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
+                                    std::unique_ptr<rocksdb::FSWritableFile>* r, rocksdb::IODebugContext* d) override {
+    auto s = target()->NewWritableFile(f, o, r, d);
+    if (s.ok() && f.ends_with(".log")) *r = std::make_unique<File>(std::move(*r), this);
+    return s;
+  }
+
+  void Close() {
+    std::lock_guard l(mu_);
+    open_ = false;
+  }
+  void Open() {
+    {
+      std::lock_guard l(mu_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  // Waits until a sync is held at the closed gate.
+  bool WaitForWaiter() {
+    std::unique_lock l(mu_);
+    return cv_.wait_for(l, std::chrono::seconds(10), [&] { return waiting_ > 0; });
+  }
+  std::atomic<int> syncs{0};
+  std::atomic<bool> fail{false};
+
+ private:
+  class File : public rocksdb::FSWritableFileOwnerWrapper {
+   public:
+    File(std::unique_ptr<rocksdb::FSWritableFile> t, GatedSyncFs* fs)
+        : rocksdb::FSWritableFileOwnerWrapper(std::move(t)), fs_(fs) {}
+    rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+      if (auto s = Gate(); !s.ok()) return s;
+      return target()->Sync(o, d);
+    }
+    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
+      if (auto s = Gate(); !s.ok()) return s;
+      return target()->Fsync(o, d);
+    }
+
+   private:
+    rocksdb::IOStatus Gate() {
+      std::unique_lock l(fs_->mu_);
+      ++fs_->waiting_;
+      fs_->cv_.notify_all();
+      fs_->cv_.wait(l, [&] { return fs_->open_; });
+      --fs_->waiting_;
+      ++fs_->syncs;
+      return fs_->fail ? rocksdb::IOStatus::IOError("injected sync failure") : rocksdb::IOStatus::OK();
+    }
+    GatedSyncFs* fs_;
+  };
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = true;
+  int waiting_ = 0;
+};
+
+class GroupCommitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs_ = std::make_shared<GatedSyncFs>();
+    env_ = rocksdb::NewCompositeEnv(fs_);
+    DbOptions o;
+    o.env = env_.get();
+    auto db = Db::Open(dir_.path(), o);
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(*db);
+  }
+  void TearDown() override {
+    fs_->Open();
+    db_.reset();
+  }
+  Status Put(const std::string& key, Sync sync) {
+    rocksdb::WriteBatch b;
+    EXPECT_TRUE(b.Put(db_->Handle(cf::kJobs), key, "v").ok());
+    return db_->Write(&b, sync);
+  }
+  // A future that AfterSync() fulfils.
+  std::future<Status> AfterSync() {
+    auto p = std::make_shared<std::promise<Status>>();
+    db_->AfterSync([p](Status st) { p->set_value(st); });
+    return p->get_future();
+  }
+  static bool Ready(std::future<Status>& f, int ms = 0) {
+    return f.wait_for(std::chrono::milliseconds(ms)) == std::future_status::ready;
+  }
+
+  testing::TempDir dir_;
+  std::shared_ptr<GatedSyncFs> fs_;
+  std::unique_ptr<rocksdb::Env> env_;
+  std::unique_ptr<Db> db_;
+};
+
+TEST_F(GroupCommitTest, ADeferredWriteIsVisibleAtOnceAndAnsweredOnlyAfterItsSync) {
+  fs_->Close();
+  ASSERT_TRUE(Put("a", Sync::kDeferred).ok());  // does not wait for the disk
+  EXPECT_TRUE(db_->Get(cf::kJobs, "a").ok());
+  auto done = AfterSync();
+  ASSERT_TRUE(fs_->WaitForWaiter());
+  EXPECT_FALSE(Ready(done, 200));
+  fs_->Open();
+  ASSERT_TRUE(Ready(done, 10000));
+  EXPECT_TRUE(done.get().ok());
+}
+
+TEST_F(GroupCommitTest, CallersThatArriveDuringASyncShareTheNextOne) {
+  fs_->Close();
+  ASSERT_TRUE(Put("first", Sync::kDeferred).ok());
+  auto first = AfterSync();
+  ASSERT_TRUE(fs_->WaitForWaiter());  // the syncer is inside the first sync
+  int before = fs_->syncs;
+  std::vector<std::future<Status>> later;
+  std::vector<std::thread> writers;
+  std::mutex mu;
+  for (int i = 0; i < 32; ++i) {
+    writers.emplace_back([&, i] {
+      ASSERT_TRUE(Put("k" + std::to_string(i), Sync::kDeferred).ok());
+      auto f = AfterSync();
+      std::lock_guard l(mu);
+      later.push_back(std::move(f));
+    });
+  }
+  for (auto& t : writers) t.join();
+  for (auto& f : later) EXPECT_FALSE(Ready(f));
+  fs_->Open();
+  for (auto& f : later) {
+    ASSERT_TRUE(Ready(f, 10000));
+    EXPECT_TRUE(f.get().ok());
+  }
+  EXPECT_TRUE(first.get().ok());
+  // The first sync, and one more for all 32.
+  EXPECT_EQ(fs_->syncs - before, 2);
+}
+
+TEST_F(GroupCommitTest, AFailedSyncIsReportedToItsCallers) {
+  ASSERT_TRUE(Put("a", Sync::kDeferred).ok());
+  fs_->fail = true;
+  auto done = AfterSync();
+  ASSERT_TRUE(Ready(done, 10000));
+  EXPECT_FALSE(done.get().ok());
+}
+
+TEST_F(GroupCommitTest, PendingCallersAreAnsweredWhenTheDbCloses) {
+  fs_->Close();
+  ASSERT_TRUE(Put("a", Sync::kDeferred).ok());
+  auto done = AfterSync();
+  ASSERT_TRUE(fs_->WaitForWaiter());
+  auto second = AfterSync();
+  std::thread closer([&] { db_.reset(); });
+  fs_->Open();
+  closer.join();
+  ASSERT_TRUE(Ready(done));
+  ASSERT_TRUE(Ready(second));
+  auto reopened = Db::Open(dir_.path());
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_TRUE((*reopened)->Get(cf::kJobs, "a").ok());
+}
+
+TEST(GroupCommitOffTest, DeferredWritesSyncAtOnceAndAfterSyncAnswersInline) {
+  testing::TempDir dir;
+  auto fs = std::make_shared<GatedSyncFs>();
+  auto env = rocksdb::NewCompositeEnv(fs);
+  DbOptions o;
+  o.env = env.get();
+  o.group_commit = false;
+  auto db = Db::Open(dir.path(), o);
+  ASSERT_TRUE(db.ok());
+  int before = fs->syncs;
+  rocksdb::WriteBatch b;
+  ASSERT_TRUE(b.Put((*db)->Handle(cf::kJobs), "a", "v").ok());
+  ASSERT_TRUE((*db)->Write(&b, Sync::kDeferred).ok());
+  EXPECT_EQ(fs->syncs - before, 1);
+  bool called = false;
+  (*db)->AfterSync([&](Status st) { called = st.ok(); });
+  EXPECT_TRUE(called);
 }
 
 }  // namespace
