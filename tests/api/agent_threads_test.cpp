@@ -178,13 +178,13 @@ TEST_F(AgentThreadsTest, ThreadRetentionExpiresThreadsAndSurvivesARestart) {
   PutChain("k", "", "c", 3);
   PutChain("k", "a", "c", 2);
   PutChain("x", "", "c", 1);
-  auto t = Post("/checkpoints/retention", json::object{{"thread_id", "t"}, {"ttl_s", 1}});
+  auto t = Post("/checkpoints/retention", json::object{{"thread_id", "t"}, {"ttl_s", 2}});
   ASSERT_EQ(t.status, 200) << t.raw;
-  EXPECT_EQ(t.body.at("ttl_s"), 1);
+  EXPECT_EQ(t.body.at("ttl_s"), 2);
   EXPECT_EQ(t.body.at("strategy"), "delete");  // the daemon default's
-  EXPECT_EQ(t.body.at("own"), (json::object{{"ttl_s", 1}, {"strategy", nullptr}}));
+  EXPECT_EQ(t.body.at("own"), (json::object{{"ttl_s", 2}, {"strategy", nullptr}}));
   EXPECT_TRUE(t.body.at("expires_at").is_string()) << t.raw;
-  auto k = Post("/checkpoints/retention", json::object{{"thread_id", "k"}, {"ttl_s", 1}, {"strategy", "keep_latest"}});
+  auto k = Post("/checkpoints/retention", json::object{{"thread_id", "k"}, {"ttl_s", 2}, {"strategy", "keep_latest"}});
   ASSERT_EQ(k.status, 200) << k.raw;
   auto x = Post("/checkpoints/retention", json::object{{"thread_id", "x"}, {"ttl_s", nullptr}});
   ASSERT_EQ(x.status, 200) << x.raw;
@@ -195,7 +195,7 @@ TEST_F(AgentThreadsTest, ThreadRetentionExpiresThreadsAndSurvivesARestart) {
   ASSERT_EQ(early.status, 200) << early.raw;
   EXPECT_EQ(early.body.at("threads"), 0);
   Restart();
-  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
   auto swept = Post("/checkpoints/sweep", json::object{});
   ASSERT_EQ(swept.status, 200) << swept.raw;
   EXPECT_EQ(swept.body.at("threads"), 2);
