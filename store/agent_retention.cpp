@@ -65,6 +65,15 @@ std::optional<int64_t> DueMs(const ThreadMeta& m, const AgentRetention& def) {
   return m.last_write_ms + ttl * 1000;
 }
 
+AgentRetentionState StateOf(const ThreadMeta& m, const AgentRetention& def) {
+  AgentRetentionState state;
+  state.own = m.own;
+  state.effective = Effective(m.own, def);
+  state.last_write_ms = m.last_write_ms;
+  state.expires_at_ms = DueMs(m, def);
+  return state;
+}
+
 // Points the thread's hint at `due` (removes it when nullopt).
 Status MoveHint(rocksdb::WriteBatch* batch, rocksdb::ColumnFamilyHandle* cf, std::string_view thread, ThreadMeta* m,
                 std::optional<int64_t> due) {
@@ -153,13 +162,8 @@ Status AgentStore::SetDefaultRetention(const AgentRetention& retention) {
 Result<AgentRetentionState> AgentStore::ReadRetention(std::string_view thread_id,
                                                       const rocksdb::Snapshot* snapshot) const {
   CKPTD_ASSIGN_OR_RETURN(std::optional<ThreadMeta> m, ReadMeta(db_->raw(), checkpoints_, thread_id, snapshot));
-  AgentRetention def = DefaultRetention();
-  AgentRetentionState state;
-  ThreadMeta meta = m.value_or(ThreadMeta{});
-  state.own = meta.own;
-  state.effective = Effective(meta.own, def);
-  state.last_write_ms = meta.last_write_ms;
-  if (m) state.expires_at_ms = DueMs(meta, def);
+  AgentRetentionState state = StateOf(m.value_or(ThreadMeta{}), DefaultRetention());
+  if (!m) state.expires_at_ms.reset();  // never written: no clock runs
   return state;
 }
 
@@ -178,12 +182,7 @@ Status AgentStore::TouchInto(std::string_view thread_id, const AgentThreadRetent
   bool keep = due && m.hint_ms >= 0 && m.hint_ms <= *due && *due - m.hint_ms <= slack;
   if (!keep) CKPTD_RETURN_IF_ERROR(MoveHint(batch, checkpoints_, thread_id, &m, due));
   CKPTD_RETURN_IF_ERROR(PutMeta(batch, checkpoints_, thread_id, m));
-  if (state) {
-    state->own = m.own;
-    state->effective = Effective(m.own, def);
-    state->last_write_ms = m.last_write_ms;
-    state->expires_at_ms = due;
-  }
+  if (state) *state = StateOf(m, def);
   return Status::Ok();
 }
 
@@ -245,8 +244,10 @@ Status AgentStore::SweepThread(const std::string& thread_id, int64_t hint_ms, Ag
     ++result->threads;
   } else {
     // keep_latest, or no TTL any more: not due again until the next write.
-    if (due) CKPTD_RETURN_IF_ERROR(PruneInto(thread_id, true, std::nullopt, &batch, &result->removed));
-    if (due) ++result->threads;
+    if (due) {
+      CKPTD_RETURN_IF_ERROR(PruneInto(thread_id, true, std::nullopt, &batch, &result->removed));
+      ++result->threads;
+    }
     CKPTD_RETURN_IF_ERROR(MoveHint(&batch, checkpoints_, thread_id, &m, std::nullopt));
     CKPTD_RETURN_IF_ERROR(PutMeta(&batch, checkpoints_, thread_id, m));
   }
@@ -269,7 +270,7 @@ Status AgentStore::DeleteThreadInto(std::string_view thread_id, rocksdb::WriteBa
       if (!k::ReadAsc(&rest, &ns) || !k::ReadDesc(&rest, &id)) return Corruption("agent checkpoint key: malformed");
       CKPTD_RETURN_IF_ERROR(DeleteCheckpoint(batch, checkpoints_, thread_id, ns, id));
       newest = std::max(newest, id);
-      ++removed->checkpoints;
+      if (removed) ++removed->checkpoints;
     }
     if (!scan.it->status().ok()) return FromRocks(scan.it->status(), "agent delete-thread: scan");
   }
@@ -286,10 +287,12 @@ Status AgentStore::DeleteThreadInto(std::string_view thread_id, rocksdb::WriteBa
   std::string tprefix;
   k::AppendAsc(&tprefix, thread_id);
   std::string tend = k::PrefixEnd(tprefix);
-  CKPTD_ASSIGN_OR_RETURN(uint64_t blobs, CountPrefix(db, blobs_, tprefix));
-  CKPTD_ASSIGN_OR_RETURN(uint64_t writes, CountPrefix(db, writes_, tprefix));
-  removed->blobs += blobs;
-  removed->writes += writes;
+  if (removed) {  // counting reads every key that DeleteRange drops unread
+    CKPTD_ASSIGN_OR_RETURN(uint64_t blobs, CountPrefix(db, blobs_, tprefix));
+    CKPTD_ASSIGN_OR_RETURN(uint64_t writes, CountPrefix(db, writes_, tprefix));
+    removed->blobs += blobs;
+    removed->writes += writes;
+  }
   for (auto* cfh : {blobs_, writes_}) {
     auto s = batch->DeleteRange(cfh, S(tprefix), S(tend));
     if (!s.ok()) return FromRocks(s, "agent delete-thread: batch");

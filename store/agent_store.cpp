@@ -435,9 +435,8 @@ Status AgentStore::RefuseLate(std::string_view thread_id, std::initializer_list<
 
 Status AgentStore::DeleteThread(std::string_view thread_id) {
   std::lock_guard lock(LockFor(thread_id));
-  AgentPruneResult removed;
   rocksdb::WriteBatch batch;
-  CKPTD_RETURN_IF_ERROR(DeleteThreadInto(thread_id, &batch, &removed));
+  CKPTD_RETURN_IF_ERROR(DeleteThreadInto(thread_id, &batch, nullptr));
   return db_->Write(&batch).WithContext(fmt::format("agent delete-thread {}", thread_id));
 }
 

@@ -193,6 +193,8 @@ class AgentStore {
   Status RefuseLate(std::string_view thread_id, std::initializer_list<std::string_view> ids) const;
   // The *Into methods run under the thread's lock and add their changes to
   // `batch`; the caller writes it.
+  // `removed` may be null: then nothing is counted (counting reads every
+  // blob and write key of the thread).
   Status DeleteThreadInto(std::string_view thread_id, rocksdb::WriteBatch* batch, AgentPruneResult* removed);
   // Removes the checkpoints that are neither the newest of their namespace
   // (when keep_latest) nor at least `before`, their writes, and the blobs no

@@ -110,11 +110,14 @@ class GatedSyncFs : public rocksdb::FileSystemWrapper {
 
 class GroupCommitTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Open(true); }
+  void Open(bool group_commit) {
+    db_.reset();
     fs_ = std::make_shared<GatedSyncFs>();
     env_ = rocksdb::NewCompositeEnv(fs_);
     DbOptions o;
     o.env = env_.get();
+    o.group_commit = group_commit;
     auto db = Db::Open(dir_.path(), o);
     ASSERT_TRUE(db.ok()) << db.status().ToString();
     db_ = std::move(*db);
@@ -209,22 +212,13 @@ TEST_F(GroupCommitTest, PendingCallersAreAnsweredWhenTheDbCloses) {
   EXPECT_TRUE((*reopened)->Get(cf::kJobs, "a").ok());
 }
 
-TEST(GroupCommitOffTest, DeferredWritesSyncAtOnceAndAfterSyncAnswersInline) {
-  testing::TempDir dir;
-  auto fs = std::make_shared<GatedSyncFs>();
-  auto env = rocksdb::NewCompositeEnv(fs);
-  DbOptions o;
-  o.env = env.get();
-  o.group_commit = false;
-  auto db = Db::Open(dir.path(), o);
-  ASSERT_TRUE(db.ok());
-  int before = fs->syncs;
-  rocksdb::WriteBatch b;
-  ASSERT_TRUE(b.Put((*db)->Handle(cf::kJobs), "a", "v").ok());
-  ASSERT_TRUE((*db)->Write(&b, Sync::kDeferred).ok());
-  EXPECT_EQ(fs->syncs - before, 1);
+TEST_F(GroupCommitTest, WithoutGroupCommitDeferredWritesSyncAtOnceAndAfterSyncAnswersInline) {
+  Open(false);
+  int before = fs_->syncs;
+  ASSERT_TRUE(Put("a", Sync::kDeferred).ok());
+  EXPECT_EQ(fs_->syncs - before, 1);
   bool called = false;
-  (*db)->AfterSync([&](Status st) { called = st.ok(); });
+  db_->AfterSync([&](Status st) { called = st.ok(); });
   EXPECT_TRUE(called);
 }
 
