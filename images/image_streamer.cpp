@@ -29,6 +29,14 @@ int PidfdSendSignal(int pidfd, int sig) {
 }
 constexpr uint64_t kPunchGranule = 4ull << 20;  // punch in 4 MiB steps (fewer syscalls)
 constexpr size_t kMaxPerPass = 16u << 20;       // fairness between files in one pass
+constexpr uint64_t kWritebackGranule = 8ull << 20;  // linking: start writeback in 8 MiB steps
+
+// Whether `path` names the file open as `fd` (not one put in its place).
+bool SameFile(int fd, const fs::path& path) {
+  struct stat a {};
+  struct stat b {};
+  return fstat(fd, &a) == 0 && stat(path.c_str(), &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
 }  // namespace
 
 struct ImageStreamer::File {
@@ -40,6 +48,8 @@ struct ImageStreamer::File {
   bool committed = false;
   bool dirty = false;  // modified after commit, or shrank: re-upload at Finish
   std::unique_ptr<EncodingWriter> w;
+  std::unique_ptr<ContentHash> hash;  // linking: the checksum so far
+  uint64_t writeback = 0;             // linking: writeback started up to here
   ManifestFile mf;
   ~File() {
     if (w) w->Abort();
@@ -58,6 +68,12 @@ Result<std::unique_ptr<ImageStreamer>> ImageStreamer::Start(ImageStreamerOptions
   s->event_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (s->event_fd_ < 0) return ErrnoError("eventfd", errno);
   s->buf_.resize(std::max<size_t>(s->opts_.chunk_bytes, 64 << 10));
+  ImageStreamerOptions& o = s->opts_;
+  s->link_ = o.link_files && o.codec.codec == Codec::kNone && o.store->CanLinkFrom(o.dir);
+  if (s->link_) {
+    o.punch_holes = false;  // the staging files are the objects' bytes
+    o.max_backlog_bytes = 0;
+  }
   s->start_ = std::chrono::steady_clock::now();
   s->thread_ = std::thread([p = s.get()] { p->Loop(); });
   if (s->opts_.max_backlog_bytes > 0) s->watcher_ = std::thread([p = s.get()] { p->WatchLoop(); });
@@ -246,20 +262,15 @@ Status ImageStreamer::Pump(File* f, bool to_end, bool* progressed) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoError("read " + path, errno);
     if (n == 0) break;
-    if (!f->w) {
-      if (!first_byte_sent_) {
-        first_byte_sent_ = true;
-        {
-          MutexLock lock(mu_);
-          stats_.first_byte_ms = ElapsedMs();
-        }
-        if (opts_.on_first_byte) CKPTD_RETURN_IF_ERROR(opts_.on_first_byte());
+    if (!first_byte_sent_) {
+      first_byte_sent_ = true;
+      {
+        MutexLock lock(mu_);
+        stats_.first_byte_ms = ElapsedMs();
       }
-      CKPTD_ASSIGN_OR_RETURN(auto inner, opts_.store->NewWriter(opts_.key_prefix + f->name));
-      CKPTD_ASSIGN_OR_RETURN(f->w, EncodingWriter::Create(std::move(inner), opts_.codec, opts_.encoding));
+      if (opts_.on_first_byte) CKPTD_RETURN_IF_ERROR(opts_.on_first_byte());
     }
-    CKPTD_RETURN_IF_ERROR(f->w->Write(std::string_view(buf_.data(), static_cast<size_t>(n)))
-                              .WithContext("upload " + opts_.key_prefix + f->name));
+    CKPTD_RETURN_IF_ERROR(Take(f, std::string_view(buf_.data(), static_cast<size_t>(n))));
     f->shipped += static_cast<uint64_t>(n);
     pushed += static_cast<size_t>(n);
     *progressed = true;
@@ -284,7 +295,52 @@ Status ImageStreamer::Pump(File* f, bool to_end, bool* progressed) {
   return Status::Ok();
 }
 
+Status ImageStreamer::Take(File* f, std::string_view bytes) {
+  if (link_) {
+    if (!f->hash) f->hash = std::make_unique<ContentHash>(opts_.encoding.hash);
+    f->hash->Update(bytes);
+    // Writeback starts behind the checksum, so the fsync at the link waits
+    // only for the last granule. Advisory: the fsync does the whole job.
+    uint64_t end = f->shipped + bytes.size();
+    if (end - f->writeback >= kWritebackGranule) {
+      uint64_t upto = end / kWritebackGranule * kWritebackGranule;
+      if (sync_file_range(f->fd, static_cast<off_t>(f->writeback), static_cast<off_t>(upto - f->writeback),
+                          SYNC_FILE_RANGE_WRITE) == 0)
+        f->writeback = upto;
+    }
+    return Status::Ok();
+  }
+  if (!f->w) {
+    CKPTD_ASSIGN_OR_RETURN(auto inner, opts_.store->NewWriter(opts_.key_prefix + f->name));
+    CKPTD_ASSIGN_OR_RETURN(f->w, EncodingWriter::Create(std::move(inner), opts_.codec, opts_.encoding));
+  }
+  return f->w->Write(bytes).WithContext("upload " + opts_.key_prefix + f->name);
+}
+
+// Linking: the file, complete and checksummed, becomes the object.
+Status ImageStreamer::LinkFile(File* f) {
+  const std::string key = opts_.key_prefix + f->name;
+  CKPTD_RETURN_IF_ERROR(opts_.store->LinkFile(key, opts_.dir / f->name).WithContext("upload " + key));
+  if (!f->hash) f->hash = std::make_unique<ContentHash>(opts_.encoding.hash);  // an empty image
+  f->mf.name = f->name;
+  f->mf.size = f->mf.stored_size = f->shipped;
+  f->mf.hash = f->hash->alg();
+  f->mf.digest = f->hash->FinishHex();
+  f->mf.codec = std::string(CodecName(Codec::kNone));
+  f->hash.reset();
+  f->committed = true;
+  {
+    MutexLock lock(mu_);
+    stats_.stored_bytes += f->shipped;
+    stats_.linked_files++;
+  }
+  // Staging still has every image: a recovery uploads them again.
+  CrashPoint("upload:image-linked");
+  return Status::Ok();
+}
+
 Status ImageStreamer::CommitFile(File* f) {
+  if (link_) return LinkFile(f);
   if (!f->w) {
     // An empty image: CRIU wrote nothing into it (still an object).
     CKPTD_ASSIGN_OR_RETURN(auto inner, opts_.store->NewWriter(opts_.key_prefix + f->name));
@@ -321,6 +377,12 @@ Status ImageStreamer::Reupload(File* f) {
   f->dirty = false;
   f->shipped = 0;
   f->w.reset();
+  f->hash.reset();
+  if (link_ && f->fd >= 0) {  // read it again under its name: that is what gets linked
+    close(f->fd);
+    f->fd = -1;
+    f->writeback = 0;
+  }
   bool progressed = false;
   CKPTD_RETURN_IF_ERROR(Pump(f, true, &progressed));
   return CommitFile(f);
@@ -343,8 +405,9 @@ Status ImageStreamer::FinishAll() {
     if (f->fd < 0) continue;  // vanished before we could open it
     struct stat st {};
     if (fstat(f->fd, &st) != 0) return ErrnoError("stat " + name, errno);
-    if (static_cast<uint64_t>(st.st_size) != f->shipped) {
-      // Shrank (truncated and rewritten): start over from the file.
+    if (static_cast<uint64_t>(st.st_size) != f->shipped || (link_ && !SameFile(f->fd, opts_.dir / name))) {
+      // Shrank (truncated and rewritten), or another file took its name:
+      // start over from the file.
       if (f->w) f->w->Abort();
       f->w.reset();
       f->committed = true;  // so Reupload restarts it
@@ -411,7 +474,8 @@ void ImageStreamer::Loop() {
         if (size > f->shipped) backlog += size - f->shipped;
         // Closed and read to the end: done (a later change is caught by
         // the check at Finish).
-        if (f->closed && size == f->shipped) CKPTD_RETURN_IF_ERROR(CommitFile(f.get()));
+        // Linking waits for Finish: CRIU is done with every file then.
+        if (f->closed && size == f->shipped && !link_) CKPTD_RETURN_IF_ERROR(CommitFile(f.get()));
       }
       {
         MutexLock lock(mu_);

@@ -19,6 +19,13 @@
 // Safety net: at Finish() every file's final size must equal what was
 // shipped; a file that shrank or was modified after its close is uploaded
 // again whole (impossible after holes were punched: then an error).
+// Linking (codec none, a store that can take the staging files as they are:
+// the local store on the same filesystem, ObjectStore::CanLinkFrom): the
+// bytes are never copied. The thread only checksums each file as CRIU
+// writes it and starts its writeback; at Finish() every file is
+// hard-linked into the store (fsynced first), so the staging copy stays
+// whole for a recovery, no holes are punched and max_backlog_bytes does
+// not apply (staging holds nothing the store would not).
 //
 // Errors: the first error (store, read, progress callback) stops the
 // uploader; Finish() returns it. Objects already committed stay: the caller
@@ -53,6 +60,7 @@ namespace ckptd {
 struct ImageStreamerOptions : ImageUploadOptions {
   std::filesystem::path dir;     // the images dir CRIU writes; must exist
   bool punch_holes = false;      // release shipped bytes of the staging files
+  bool link_files = true;        // link instead of copying where the store can (see above)
   size_t chunk_bytes = 1 << 20;  // read size
   // Nice value of the upload threads while CRIU dumps (0: leave as is). On
   // a machine with few cores the upload competes with CRIU, and every
@@ -80,6 +88,7 @@ struct StreamStats {
   int64_t finish_called_ms = -1;
   int64_t done_ms = -1;        // every object committed
   uint64_t writer_pauses = 0;  // times CRIU was paused for max_backlog_bytes
+  uint64_t linked_files = 0;   // images linked into the store, not copied
   int64_t writer_paused_ms = 0;
 };
 
@@ -110,7 +119,9 @@ class ImageStreamer {
   Status Rescan();
   File* Track(const std::string& name);
   Status Pump(File* f, bool to_end, bool* progressed);
+  Status Take(File* f, std::string_view bytes);  // one chunk read: to the writer or the checksum
   Status CommitFile(File* f);
+  Status LinkFile(File* f);
   Status Reupload(File* f);
   Status FinishAll();
   void Wake();
@@ -131,6 +142,7 @@ class ImageStreamer {
   std::chrono::steady_clock::time_point start_;
   std::map<std::string, std::unique_ptr<File>> files_;  // uploader thread only
   std::string buf_;
+  bool link_ = false;  // linking, not copying (set by Start)
   bool first_byte_sent_ = false;
   std::atomic<int> writer_pidfd_{-1};
   bool writer_paused_ = false;  // watcher thread only

@@ -72,30 +72,46 @@ Status UploadFile(ObjectStore* store, const std::string& key, const fs::path& fi
   if (fd < 0) return ErrnoError("open " + file.string(), errno);
   FdCloser closer{fd};
   uint64_t size = fs::file_size(file);
-  CKPTD_ASSIGN_OR_RETURN(auto inner, store->NewWriter(key, WriteOptions{size}));
-  EncodingOptions eo;
-  eo.hash = hash;
-  CKPTD_ASSIGN_OR_RETURN(auto w, EncodingWriter::Create(std::move(inner), co, eo));
+  // Uncompressed into a store that can take the file as it is: checksum
+  // it, then link it (no copy).
+  const bool link = co.codec == Codec::kNone && store->CanLinkFrom(file.parent_path());
+  std::unique_ptr<EncodingWriter> w;
+  ContentHash sum(hash);
+  uint64_t read_bytes = 0;
+  if (!link) {
+    CKPTD_ASSIGN_OR_RETURN(auto inner, store->NewWriter(key, WriteOptions{size}));
+    EncodingOptions eo;
+    eo.hash = hash;
+    CKPTD_ASSIGN_OR_RETURN(w, EncodingWriter::Create(std::move(inner), co, eo));
+  }
   std::string buf(1 << 20, '\0');
   for (;;) {
     ssize_t n = read(fd, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      w->Abort();
-      return ErrnoError("read " + file.string(), errno);
-    }
+    if (n < 0) return ErrnoError("read " + file.string(), errno);  // w aborts as it goes
     if (n == 0) break;
-    Status st = w->Write(std::string_view(buf.data(), static_cast<size_t>(n))).WithContext("upload " + key);
-    if (st.ok()) st = progress(static_cast<uint64_t>(n));
-    if (!st.ok()) {
-      w->Abort();
-      return st;
+    std::string_view chunk(buf.data(), static_cast<size_t>(n));
+    read_bytes += chunk.size();
+    if (w) {
+      CKPTD_RETURN_IF_ERROR(w->Write(chunk).WithContext("upload " + key));
+    } else {
+      sum.Update(chunk);
     }
+    CKPTD_RETURN_IF_ERROR(progress(chunk.size()));
   }
-  CKPTD_RETURN_IF_ERROR(w->Commit().WithContext("upload " + key));
-  *out = CommittedFile(file.filename().string(), *w);
-  if (out->size != size)
-    return IOError(fmt::format("{} changed while uploading ({} bytes, then {})", file.string(), size, out->size));
+  if (read_bytes != size || fs::file_size(file) != size)
+    return IOError(fmt::format("{} changed while uploading ({} bytes, then {})", file.string(), size, read_bytes));
+  if (w) {
+    CKPTD_RETURN_IF_ERROR(w->Commit().WithContext("upload " + key));
+    *out = CommittedFile(file.filename().string(), *w);
+    return Status::Ok();
+  }
+  CKPTD_RETURN_IF_ERROR(store->LinkFile(key, file).WithContext("upload " + key));
+  out->name = file.filename().string();
+  out->size = out->stored_size = size;
+  out->hash = hash;
+  out->digest = sum.FinishHex();
+  out->codec = std::string(CodecName(Codec::kNone));
   return Status::Ok();
 }
 

@@ -296,6 +296,7 @@ Status CheckpointPipeline::CollectStreamed(std::vector<ManifestFile>* out) {
   timings_["upload_after_dump"] = MillisSince(t);
   timings_["staging_peak_backlog_bytes"] = ss.peak_backlog;
   timings_["upload_bytes_during_dump"] = ss.bytes_before_finish;
+  if (ss.linked_files > 0) timings_["images_linked"] = ss.linked_files;
   if (ss.writer_pauses > 0) {
     timings_["criu_paused_for_upload"] = ss.writer_paused_ms;
     timings_["criu_pauses"] = ss.writer_pauses;

@@ -179,6 +179,18 @@ Result<std::unique_ptr<ObjectWriter>> LocalObjectStore::NewWriter(std::string_vi
   return NewLocalWriter(root_fd_, key, Describe(), io_);
 }
 
+bool LocalObjectStore::CanLinkFrom(const std::filesystem::path& dir) const {
+  struct stat root {};
+  struct stat other {};
+  return ::fstat(root_fd_, &root) == 0 && ::stat(dir.c_str(), &other) == 0 && S_ISDIR(other.st_mode) &&
+         root.st_dev == other.st_dev;
+}
+
+Status LocalObjectStore::LinkFile(std::string_view key, const std::filesystem::path& path) {
+  CKPTD_RETURN_IF_ERROR(ValidateKey(key));
+  return LinkLocalFile(root_fd_, key, path, Describe());
+}
+
 Result<std::unique_ptr<ObjectReader>> LocalObjectStore::NewReader(std::string_view key, const ReadOptions& opts) {
   CKPTD_RETURN_IF_ERROR(ValidateKey(key));
   auto not_found = [&] { return NotFound(fmt::format("{}: object '{}' not found", Describe(), key)); };

@@ -47,6 +47,11 @@ class LocalObjectStore final : public ObjectStore {
   // root) and removes the directories that leaves empty.
   Status RemoveIncomplete(std::string_view prefix) override;
   std::string Describe() const override;
+  // Same filesystem as the root: a hard link into a hidden temporary name
+  // beneath the root (never following a symlink there), then a rename into
+  // place and an fsync of the directory, as a writer's Commit.
+  bool CanLinkFrom(const std::filesystem::path& dir) const override;
+  Status LinkFile(std::string_view key, const std::filesystem::path& path) override;
 
   const std::string& root() const { return root_; }
 

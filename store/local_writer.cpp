@@ -381,4 +381,37 @@ Result<std::unique_ptr<ObjectWriter>> NewLocalWriter(int root, std::string_view 
   }
 }
 
+Status LinkLocalFile(int root, std::string_view key, const std::filesystem::path& path, const std::string& where) {
+  auto fail = [&](std::string_view op, int err) {
+    return ErrnoError(fmt::format("{}: {} '{}' as '{}'", where, op, path.string(), key), err);
+  };
+  localfs::Fd src(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (src.get() < 0) return fail("open", errno);
+  struct stat st {};
+  if (::fstat(src.get(), &st) != 0) return fail("stat", errno);
+  if (!S_ISREG(st.st_mode)) return InvalidArgument(fmt::format("{}: '{}' is not a regular file", where, path.string()));
+  // Images hold process memory: the object is private whatever the file was.
+  if (::fchmod(src.get(), 0600) != 0) return fail("chmod", errno);
+  if (::fsync(src.get()) != 0) return fail("fsync", errno);
+  std::string base(localfs::BaseOf(key));
+  const std::string proc_path = fmt::format("/proc/self/fd/{}", src.get());
+  for (int attempt = 0;; ++attempt) {
+    auto dir = localfs::OpenDir(root, localfs::DirOf(key), true);
+    if (!dir.ok()) return dir.status().WithContext(fmt::format("{}: link '{}'", where, key));
+    localfs::TempFile tmp{dir->get(), std::string(localfs::kTmpPrefix) + base + "." + RandomSuffix()};
+    // Through /proc/self/fd: the inode opened (and checked) above, not
+    // whatever the path names by now (linkat(2), no CAP_DAC_READ_SEARCH).
+    if (::linkat(AT_FDCWD, proc_path.c_str(), dir->get(), tmp.name.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+      if (errno == ENOENT && attempt < 3) continue;  // the directory went meanwhile: again
+      return fail("link", errno);
+    }
+    if (::renameat(dir->get(), tmp.name.c_str(), dir->get(), base.c_str()) != 0) {
+      int err = errno;
+      tmp.Unlink();
+      return fail("rename", err);
+    }
+    return localfs::FsyncFd(dir->get(), "directory").WithContext(fmt::format("{}: link '{}'", where, key));
+  }
+}
+
 }  // namespace ckptd

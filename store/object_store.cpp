@@ -82,4 +82,8 @@ Result<std::string> ObjectStore::GetBytes(std::string_view key) {
   return out;
 }
 
+Status ObjectStore::LinkFile(std::string_view key, const std::filesystem::path&) {
+  return Internal(Describe() + ": cannot link a file as '" + std::string(key) + "'");
+}
+
 }  // namespace ckptd

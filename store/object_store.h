@@ -25,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -112,6 +113,18 @@ class ObjectStore {
   virtual Status RemoveIncomplete(std::string_view prefix) { return Status::Ok(); }
   // "file:///var/lib/ckptd/images/" or "s3://bucket/prefix/" for messages.
   virtual std::string Describe() const = 0;
+
+  // Zero-copy ingest. CanLinkFrom: whether finished files in the local
+  // directory `dir` can become objects through LinkFile, sharing their
+  // bytes instead of copying them (the local store on the same filesystem).
+  // Default: no (remote stores copy).
+  virtual bool CanLinkFrom(const std::filesystem::path& dir) const { return false; }
+  // Makes the complete regular file `path` (in a directory CanLinkFrom
+  // accepted) the object `key`, durably, replacing any object there: the
+  // file is fsynced and hard-linked into place. `path` keeps its name too:
+  // nobody may write the file afterwards. The caller has checksummed it.
+  // Stores that cannot: Internal.
+  virtual Status LinkFile(std::string_view key, const std::filesystem::path& path);
 
   // Convenience wrappers for small objects (manifests, tests).
   Status PutBytes(std::string_view key, std::string_view data);

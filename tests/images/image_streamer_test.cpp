@@ -181,6 +181,43 @@ TEST_F(StoragePipelineTest, CheckpointToS3OnARestoreOnB) {
   RestoreOnBContinues(pid, out, restore_path);
 }
 
+// Uncompressed images into the local store on staging's filesystem are
+// linked, not copied: the job says so, the objects are exactly what CRIU
+// wrote (the checkpoint restores and the memory checks out), and staging is
+// emptied as usual.
+TEST_F(StoragePipelineTest, UncompressedImagesAreLinkedIntoALocalStore) {
+  Config c = testing::TestConfig(dir_a_.path());
+  c.page_server = "false";
+  ASSERT_TRUE(a_.Start(c));
+  auto out = work_.path() / "memory";
+  pid_t pid = targets_.Start("memory", out, 1, {"--mib", "64"}, std::chrono::seconds(30));
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  json::value job =
+      Send(a_, "POST", "/v2/jobs/checkpoint", {{"pid", pid}, {"compression", "none"}, {"wait", true}}, &status);
+  ASSERT_EQ(status, 200);
+  ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
+  const auto& t = job.at("result").at("timings_ms").as_object();
+  ASSERT_TRUE(t.contains("images_linked")) << json::serialize(t);
+  EXPECT_GT(t.at("images_linked").to_number<int64_t>(), 1);
+  json::value rec = Send(a_, "GET", "/v2/checkpoints/" + Str(job, "checkpoint_id"));
+  EXPECT_EQ(Str(rec, "status"), "ready");
+  std::string restore_path = Str(rec, "restore_path");
+  ASSERT_TRUE(restore_path.starts_with("file://")) << restore_path;
+  // The staging names are gone: each object is the only name of its bytes.
+  EXPECT_TRUE(fs::is_empty(dir_a_.File("staging")));
+  int pages = 0;
+  for (const auto& e : fs::directory_iterator(restore_path.substr(7))) {
+    if (!e.path().filename().string().starts_with("pages-")) continue;
+    ++pages;
+    EXPECT_EQ(e.hard_link_count(), 1u) << e.path();
+  }
+  EXPECT_GT(pages, 0);
+
+  EXPECT_TRUE(ct::ReapedOrGone(pid)) << "the dump left the target running";
+  RestoreContinues(a_, {{"restore_path", restore_path}}, out, std::chrono::seconds(30));
+}
+
 // A flipped byte in a stored object: restore refuses before CRIU runs.
 TEST_F(StoragePipelineTest, CorruptedObjectIsRefused) {
   a_.Start(S3NodeConfig(dir_a_.path(), true));

@@ -45,6 +45,7 @@ const std::string kFakeLib = CKPTD_BINARY_DIR "/tests/fake_cuda/libcuda.so.1";
 
 enum class Variant {
   kStop,          // leave_running false
+  kLinked,        // leave_running false, compression none: images linked from staging into the store
   kRun,           // leave_running true, staging files
   kPageServer,    // leave_running true, pages over CRIU's page-server socket
   kBackpressure,  // leave_running true, a small staging backlog: CRIU gets paused
@@ -64,6 +65,7 @@ struct Case {
 const char* Name(Variant v) {
   switch (v) {
     case Variant::kStop: return "stop";
+    case Variant::kLinked: return "linked";
     case Variant::kRun: return "run";
     case Variant::kPageServer: return "pageserver";
     case Variant::kBackpressure: return "backpressure";
@@ -117,6 +119,8 @@ std::vector<Case> Cases() {
   for (const char* p : {"rollback:before", "rollback:criu-started", "rollback:root-known", "rollback:after"})
     out.push_back({Variant::kRollback, p});
   for (const char* p : {"dump:images-written", "dump:after", "upload:before"}) out.push_back({Variant::kNoUpload, p});
+  // A link leaves the staging name: recovery uploads from staging as ever.
+  for (const char* p : {"upload:image-linked", "upload:after"}) out.push_back({Variant::kLinked, p});
   for (const char* p : {"read-manifest:before", "download:before", "download:after", "criu-restore:before",
                         "criu-restore:criu-started", "criu-restore:root-known", "criu-restore:after"})
     out.push_back({Variant::kRestore, p});
@@ -227,7 +231,9 @@ class CrashPointTest : public ::testing::TestWithParam<Case> {
     if (IsRestore(variant())) {
       Call("POST", "/v2/jobs/restore", {{"checkpoint_id", restore_of_}}, &status);
     } else {
-      Call("POST", "/v2/jobs/checkpoint", {{"pid", pid_}, {"leave_running", LeaveRunning(variant())}}, &status);
+      json::object req = {{"pid", pid_}, {"leave_running", LeaveRunning(variant())}};
+      if (variant() == Variant::kLinked) req["compression"] = "none";
+      Call("POST", "/v2/jobs/checkpoint", req, &status);
     }
     auto rc = daemon_.process()->Wait(120s);
     ASSERT_TRUE(rc.has_value()) << "crash point " << c.point << " not reached\n" << Log();

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/mount.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -146,6 +147,56 @@ TEST(LocalObjectStoreTest, SymlinksUnderTheRootAreNeverFollowed) {
   // A writer does not write through a link either.
   EXPECT_FALSE((*store)->PutBytes("linked/new.img", "x").ok());
   EXPECT_FALSE(fs::exists(dir.File("outside/new.img")));
+}
+
+// A finished file on the root's filesystem becomes an object without a
+// copy: the object is the same inode, made private, and the file keeps its
+// own name; an existing object is replaced.
+TEST(LocalObjectStoreTest, LinkFileSharesTheBytes) {
+  TempDir tmp("ckptd-link");
+  auto store = LocalObjectStore::Open(tmp.File("objects"));
+  ASSERT_TRUE(store.ok());
+  fs::create_directories(tmp.File("staging"));
+  const std::string bytes = RandomBytes(3 << 20, 7);
+  std::ofstream(tmp.File("staging/pages-1.img"), std::ios::binary) << bytes;
+  fs::permissions(tmp.File("staging/pages-1.img"), fs::perms::owner_all | fs::perms::group_read | fs::perms::others_read);
+  ASSERT_TRUE((*store)->PutBytes("ckpt/pages-1.img", "an older object").ok());
+
+  EXPECT_TRUE((*store)->CanLinkFrom(tmp.File("staging")));
+  ASSERT_TRUE((*store)->LinkFile("ckpt/pages-1.img", tmp.File("staging/pages-1.img")).ok());
+  EXPECT_EQ(*(*store)->GetBytes("ckpt/pages-1.img"), bytes);
+  struct stat obj {}, staged {};
+  ASSERT_EQ(::stat(tmp.File("objects/ckpt/pages-1.img").c_str(), &obj), 0);
+  ASSERT_EQ(::stat(tmp.File("staging/pages-1.img").c_str(), &staged), 0);
+  EXPECT_EQ(obj.st_ino, staged.st_ino);
+  EXPECT_EQ(obj.st_nlink, 2u);
+  EXPECT_EQ(obj.st_mode & 0777, 0600u);
+  // No temporary name stays behind.
+  EXPECT_EQ(std::distance(fs::directory_iterator(tmp.File("objects/ckpt")), fs::directory_iterator()), 1);
+}
+
+// What cannot be linked is refused, and nothing appears under the key: a
+// symlink (never followed), a directory, a bad key, another filesystem.
+TEST(LocalObjectStoreTest, LinkFileRefusals) {
+  TempDir tmp("ckptd-link");
+  auto store = LocalObjectStore::Open(tmp.File("objects"));
+  ASSERT_TRUE(store.ok());
+  std::ofstream(tmp.File("secret")) << "not an image";
+  fs::create_symlink(tmp.File("secret"), tmp.File("link.img"));
+  EXPECT_FALSE((*store)->LinkFile("ckpt/a.img", tmp.File("link.img")).ok());
+  EXPECT_FALSE((*store)->LinkFile("ckpt/b.img", tmp.File("objects")).ok());
+  EXPECT_FALSE((*store)->LinkFile("ckpt/c.img", tmp.File("missing.img")).ok());
+  EXPECT_EQ((*store)->LinkFile("../outside.img", tmp.File("secret")).code(), Code::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(tmp.File("outside.img")));
+  EXPECT_TRUE((*store)->List("")->objects.empty());
+  EXPECT_FALSE((*store)->CanLinkFrom(tmp.File("missing")));
+  if (fs::is_directory("/dev/shm")) {
+    TempDir shm("ckptd-link", "/dev/shm");
+    std::ofstream(shm.File("pages-1.img")) << "elsewhere";
+    EXPECT_FALSE((*store)->CanLinkFrom(shm.path()));
+    EXPECT_FALSE((*store)->LinkFile("ckpt/d.img", shm.File("pages-1.img")).ok());
+    EXPECT_TRUE((*store)->List("")->objects.empty());
+  }
 }
 
 TEST(LocalObjectStoreTest, KeysStayUnderRoot) {
