@@ -12,7 +12,10 @@
 //   `parallelism` threads (largest first), decoding each and checking its
 //   size and checksum against the manifest before it returns OK; the first
 //   error stops the others at their next chunk and is returned. Files are
-//   created new (O_EXCL) with mode 0600.
+//   created new (O_EXCL) with mode 0600. An uncompressed page image
+//   (pages-*.img) the store can share with `dir`'s filesystem
+//   (ObjectStore::CanLinkFrom) is linked instead and read once to verify
+//   it: CRIU only reads those, and the object must stay unwritten.
 // - `progress` is called with every chunk's uncompressed byte count; an
 //   error from it stops the transfer with that error.
 // Memory: one 1 MiB buffer per file in flight plus its codec's window.
@@ -45,7 +48,8 @@ Status UploadFile(ObjectStore* store, const std::string& key, const std::filesys
 Status UploadDir(ObjectStore* store, const std::string& prefix, const std::filesystem::path& dir,
                  const CodecOptions& codec, HashAlg hash, const ProgressFn& progress, std::vector<ManifestFile>* out);
 
+// *linked_files (when given): how many were linked, not copied.
 Status DownloadAll(ObjectStore* store, const std::vector<ManifestFile>& files, const std::filesystem::path& dir,
-                   int parallelism, const ProgressFn& progress);
+                   int parallelism, const ProgressFn& progress, int* linked_files = nullptr);
 
 }  // namespace ckptd

@@ -92,15 +92,18 @@ Status RestorePipeline::Download() {
   auto t = SteadyClock::now();
   CKPTD_RETURN_IF_ERROR(ResetDir(staging_));
   CKPTD_RETURN_IF_ERROR(ResetDir(images_dir_));
+  int linked = 0;
   Status st = RunStep(
       ctx_, Step::kDownload,
       [&] {
-        return DownloadAll(store_.get(), manifest_.files, images_dir_, opts_.restore_parallelism,
-                           [this](uint64_t n) { return ctx_->Progress(n); });
+        return DownloadAll(
+            store_.get(), manifest_.files, images_dir_, opts_.restore_parallelism,
+            [this](uint64_t n) { return ctx_->Progress(n); }, &linked);
       },
       [&](Journal& j) { j.staging = staging_.string(); });
   hold_.Release();
   timings_["download"] = MillisSince(t);
+  if (linked > 0) timings_["images_linked"] = linked;
   return st;
 }
 

@@ -191,28 +191,46 @@ Status LocalObjectStore::LinkFile(std::string_view key, const std::filesystem::p
   return LinkLocalFile(root_fd_, key, path, Describe());
 }
 
-Result<std::unique_ptr<ObjectReader>> LocalObjectStore::NewReader(std::string_view key, const ReadOptions& opts) {
+Result<UniqueFd> LocalObjectStore::OpenObject(std::string_view key, uint64_t* size) const {
   CKPTD_RETURN_IF_ERROR(ValidateKey(key));
   auto not_found = [&] { return NotFound(fmt::format("{}: object '{}' not found", Describe(), key)); };
   auto dir = localfs::OpenDir(root_fd_, localfs::DirOf(key), false);
   if (!dir.ok()) return dir.status().code() == Code::kNotFound ? not_found() : dir.status();
   std::string base(localfs::BaseOf(key));
-  int fd = ::openat(dir->get(), base.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) {
+  UniqueFd fd(::openat(dir->get(), base.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.get() < 0) {
     if (errno == ENOENT || errno == ENOTDIR || errno == EISDIR || errno == ELOOP) return not_found();
     return ErrnoError(fmt::format("{}: open '{}'", Describe(), key), errno);
   }
-  Fd owned(fd);
   struct stat st;
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return not_found();
-  uint64_t size = static_cast<uint64_t>(st.st_size);
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return not_found();
+  *size = static_cast<uint64_t>(st.st_size);
+  return fd;
+}
+
+Result<std::unique_ptr<ObjectReader>> LocalObjectStore::NewReader(std::string_view key, const ReadOptions& opts) {
+  uint64_t size = 0;
+  CKPTD_ASSIGN_OR_RETURN(UniqueFd fd, OpenObject(key, &size));
   uint64_t offset = std::min(opts.offset, size);
   uint64_t remaining = size - offset;
   if (opts.length) remaining = std::min(remaining, *opts.length);
-  if (offset > 0 && ::lseek(fd, static_cast<off_t>(offset), SEEK_SET) < 0)
+  if (offset > 0 && ::lseek(fd.get(), static_cast<off_t>(offset), SEEK_SET) < 0)
     return ErrnoError(fmt::format("{}: seek '{}'", Describe(), key), errno);
   return std::unique_ptr<ObjectReader>(
-      new LocalReader(owned.release(), size, remaining, fmt::format("{}: '{}'", Describe(), key)));
+      new LocalReader(fd.release(), size, remaining, fmt::format("{}: '{}'", Describe(), key)));
+}
+
+Status LocalObjectStore::LinkObjectAs(std::string_view key, const std::filesystem::path& dest) {
+  uint64_t size = 0;
+  CKPTD_ASSIGN_OR_RETURN(UniqueFd fd, OpenObject(key, &size));
+  // Through /proc/self/fd: the inode opened beneath the root (linkat(2)).
+  const std::string proc_path = fmt::format("/proc/self/fd/{}", fd.get());
+  if (::linkat(AT_FDCWD, proc_path.c_str(), AT_FDCWD, dest.c_str(), AT_SYMLINK_FOLLOW) != 0) {
+    int err = errno;
+    std::string what = fmt::format("{}: link '{}' as {}", Describe(), key, dest.string());
+    return err == EEXIST ? AlreadyExists(what + ": it exists") : ErrnoError(what, err);
+  }
+  return Status::Ok();
 }
 
 Result<ObjectInfo> LocalObjectStore::Head(std::string_view key) {

@@ -27,6 +27,7 @@
 #include <memory>
 #include <string>
 
+#include "common/fd.h"
 #include "store/object_store.h"
 
 namespace ckptd {
@@ -52,6 +53,9 @@ class LocalObjectStore final : public ObjectStore {
   // place and an fsync of the directory, as a writer's Commit.
   bool CanLinkFrom(const std::filesystem::path& dir) const override;
   Status LinkFile(std::string_view key, const std::filesystem::path& path) override;
+  // The object is opened beneath the root as a reader would (no symlink
+  // followed) and that inode is linked as `dest`.
+  Status LinkObjectAs(std::string_view key, const std::filesystem::path& dest) override;
 
   const std::string& root() const { return root_; }
 
@@ -68,6 +72,9 @@ class LocalObjectStore final : public ObjectStore {
 
  private:
   LocalObjectStore(std::string root, int root_fd) : root_(std::move(root)), root_fd_(root_fd) {}
+  // The object's file, read-only, reached beneath the root without
+  // following a symlink; NotFound unless it is a regular file.
+  Result<UniqueFd> OpenObject(std::string_view key, uint64_t* size) const;
 
   std::string root_;  // absolute, no trailing '/'
   // Every key is reached from here one component at a time with

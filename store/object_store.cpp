@@ -86,4 +86,8 @@ Status ObjectStore::LinkFile(std::string_view key, const std::filesystem::path&)
   return Internal(Describe() + ": cannot link a file as '" + std::string(key) + "'");
 }
 
+Status ObjectStore::LinkObjectAs(std::string_view key, const std::filesystem::path&) {
+  return Internal(Describe() + ": cannot link the object '" + std::string(key) + "' as a file");
+}
+
 }  // namespace ckptd

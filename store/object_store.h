@@ -114,9 +114,9 @@ class ObjectStore {
   // "file:///var/lib/ckptd/images/" or "s3://bucket/prefix/" for messages.
   virtual std::string Describe() const = 0;
 
-  // Zero-copy ingest. CanLinkFrom: whether finished files in the local
-  // directory `dir` can become objects through LinkFile, sharing their
-  // bytes instead of copying them (the local store on the same filesystem).
+  // Zero copies. CanLinkFrom: whether files in the local directory `dir`
+  // and objects can share their bytes instead of copying them, through
+  // LinkFile and LinkObjectAs (the local store on the same filesystem).
   // Default: no (remote stores copy).
   virtual bool CanLinkFrom(const std::filesystem::path& dir) const { return false; }
   // Makes the complete regular file `path` (in a directory CanLinkFrom
@@ -125,6 +125,10 @@ class ObjectStore {
   // nobody may write the file afterwards. The caller has checksummed it.
   // Stores that cannot: Internal.
   virtual Status LinkFile(std::string_view key, const std::filesystem::path& path);
+  // The reverse: the object `key` also becomes the new file `dest` (in a
+  // directory CanLinkFrom accepted; AlreadyExists when it is there). Nobody
+  // may write `dest`: it is the object. Stores that cannot: Internal.
+  virtual Status LinkObjectAs(std::string_view key, const std::filesystem::path& dest);
 
   // Convenience wrappers for small objects (manifests, tests).
   Status PutBytes(std::string_view key, std::string_view data);

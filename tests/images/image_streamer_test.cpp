@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <thread>
 
 #include <boost/json.hpp>
@@ -108,6 +110,7 @@ class StoragePipelineTest : public ::testing::Test {
     json::value rj = Send(n, "POST", "/v2/jobs/restore", what, &status);
     ASSERT_EQ(status, 200) << json::serialize(rj);
     ASSERT_EQ(Str(rj, "state"), "succeeded") << json::serialize(rj);
+    last_restore_ = rj;
     targets_.Add(static_cast<pid_t>(rj.at("pid").to_number<int64_t>()));
     EXPECT_TRUE(ct::WaitProgress(out, at_dump + 2, timeout)) << "memory verification stalled";
     EXPECT_TRUE(ct::ReadProgress(out).ok) << "memory content differs after restore";
@@ -149,6 +152,7 @@ class StoragePipelineTest : public ::testing::Test {
   ct::TempDir work_;
   Node a_, b_;
   ct::Targets targets_;
+  json::value last_restore_;  // the last job RestoreContinues ran
 };
 
 // Daemon A checkpoints to S3; daemon B, which has never seen the checkpoint
@@ -182,9 +186,9 @@ TEST_F(StoragePipelineTest, CheckpointToS3OnARestoreOnB) {
 }
 
 // Uncompressed images into the local store on staging's filesystem are
-// linked, not copied: the job says so, the objects are exactly what CRIU
-// wrote (the checkpoint restores and the memory checks out), and staging is
-// emptied as usual.
+// linked, not copied, both ways: the jobs say so, the objects are exactly
+// what CRIU wrote (the checkpoint restores and the memory checks out), the
+// restore leaves them as they were, and staging is emptied as usual.
 TEST_F(StoragePipelineTest, UncompressedImagesAreLinkedIntoALocalStore) {
   Config c = testing::TestConfig(dir_a_.path());
   c.page_server = "false";
@@ -206,16 +210,59 @@ TEST_F(StoragePipelineTest, UncompressedImagesAreLinkedIntoALocalStore) {
   ASSERT_TRUE(restore_path.starts_with("file://")) << restore_path;
   // The staging names are gone: each object is the only name of its bytes.
   EXPECT_TRUE(fs::is_empty(dir_a_.File("staging")));
-  int pages = 0;
-  for (const auto& e : fs::directory_iterator(restore_path.substr(7))) {
-    if (!e.path().filename().string().starts_with("pages-")) continue;
-    ++pages;
-    EXPECT_EQ(e.hard_link_count(), 1u) << e.path();
-  }
-  EXPECT_GT(pages, 0);
+  auto page_objects = [&] {
+    std::map<std::string, std::string> pages;  // name -> contents
+    for (const auto& e : fs::directory_iterator(restore_path.substr(7))) {
+      if (!e.path().filename().string().starts_with("pages-")) continue;
+      EXPECT_EQ(e.hard_link_count(), 1u) << e.path();
+      std::ifstream in(e.path(), std::ios::binary);
+      pages[e.path().filename().string()] = std::string(std::istreambuf_iterator<char>(in), {});
+    }
+    return pages;
+  };
+  auto before = page_objects();
+  EXPECT_FALSE(before.empty());
 
   EXPECT_TRUE(ct::ReapedOrGone(pid)) << "the dump left the target running";
   RestoreContinues(a_, {{"restore_path", restore_path}}, out, std::chrono::seconds(30));
+  const auto& rt = last_restore_.at("result").at("timings_ms").as_object();
+  ASSERT_TRUE(rt.contains("images_linked")) << json::serialize(rt);
+  EXPECT_EQ(rt.at("images_linked").to_number<int64_t>(), static_cast<int64_t>(before.size()));
+  EXPECT_TRUE(page_objects() == before) << "the restore changed a stored image";
+}
+
+// A flipped byte in an uncompressed object that a restore links instead of
+// copying: refused before CRIU runs, like a copied one.
+TEST_F(StoragePipelineTest, CorruptedLinkedObjectIsRefused) {
+  Config c = testing::TestConfig(dir_a_.path());
+  c.page_server = "false";
+  ASSERT_TRUE(a_.Start(c));
+  auto out = work_.path() / "counter";
+  pid_t pid = targets_.Start("counter", out, 5);
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  json::value job = Send(a_, "POST", "/v2/jobs/checkpoint",
+                         {{"pid", pid}, {"wait", true}, {"leave_running", true}, {"compression", "none"}}, &status);
+  ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
+  std::string restore_path = Str(Send(a_, "GET", "/v2/checkpoints/" + Str(job, "checkpoint_id")), "restore_path");
+  fs::path victim;
+  for (const auto& e : fs::directory_iterator(restore_path.substr(7)))
+    if (e.path().filename().string().starts_with("pages-") && e.file_size() > 0) victim = e.path();
+  ASSERT_FALSE(victim.empty());
+  {
+    std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(fs::file_size(victim) / 2));
+    char b = 0;
+    f.read(&b, 1);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(victim) / 2));
+    b = static_cast<char>(b ^ 0x5a);
+    f.write(&b, 1);
+  }
+  json::value rj = Send(a_, "POST", "/v2/jobs/restore", {{"restore_path", restore_path}, {"wait", true}}, &status);
+  EXPECT_EQ(Str(rj, "state"), "failed") << json::serialize(rj);
+  EXPECT_EQ(Str(rj, "phase"), "download");
+  EXPECT_NE(Str(rj, "error").find("blake3"), std::string::npos) << Str(rj, "error");
+  EXPECT_TRUE(ct::Alive(pid));
 }
 
 // A flipped byte in a stored object: restore refuses before CRIU runs.

@@ -199,6 +199,30 @@ TEST(LocalObjectStoreTest, LinkFileRefusals) {
   }
 }
 
+// The reverse: an object appears as a new file sharing its inode; a
+// symlink under the root is not followed, an existing file not replaced.
+TEST(LocalObjectStoreTest, LinkObjectAsSharesTheBytes) {
+  TempDir tmp("ckptd-link");
+  auto store = LocalObjectStore::Open(tmp.File("objects"));
+  ASSERT_TRUE(store.ok());
+  fs::create_directories(tmp.File("staging"));
+  ASSERT_TRUE((*store)->PutBytes("ckpt/pages-1.img", "page bytes").ok());
+  ASSERT_TRUE((*store)->LinkObjectAs("ckpt/pages-1.img", tmp.File("staging/pages-1.img")).ok());
+  struct stat obj {};
+  struct stat linked {};
+  ASSERT_EQ(::stat(tmp.File("objects/ckpt/pages-1.img").c_str(), &obj), 0);
+  ASSERT_EQ(::stat(tmp.File("staging/pages-1.img").c_str(), &linked), 0);
+  EXPECT_EQ(obj.st_ino, linked.st_ino);
+  EXPECT_EQ((*store)->LinkObjectAs("ckpt/pages-1.img", tmp.File("staging/pages-1.img")).code(),
+            Code::kAlreadyExists);
+  EXPECT_EQ((*store)->LinkObjectAs("ckpt/none.img", tmp.File("staging/none.img")).code(), Code::kNotFound);
+  EXPECT_EQ((*store)->LinkObjectAs("../x", tmp.File("staging/x")).code(), Code::kInvalidArgument);
+  std::ofstream(tmp.File("secret")) << "not yours";
+  fs::create_symlink(tmp.File("secret"), tmp.File("objects/ckpt/pages-2.img"));
+  EXPECT_EQ((*store)->LinkObjectAs("ckpt/pages-2.img", tmp.File("staging/pages-2.img")).code(), Code::kNotFound);
+  EXPECT_FALSE(fs::exists(tmp.File("staging/pages-2.img")));
+}
+
 TEST(LocalObjectStoreTest, KeysStayUnderRoot) {
   TempDir tmp("ckptd-local");
   const std::string dir = tmp.path().string();
