@@ -69,7 +69,7 @@ Result<std::unique_ptr<ImageStreamer>> ImageStreamer::Start(ImageStreamerOptions
   if (s->event_fd_ < 0) return ErrnoError("eventfd", errno);
   s->buf_.resize(std::max<size_t>(s->opts_.chunk_bytes, 64 << 10));
   ImageStreamerOptions& o = s->opts_;
-  s->link_ = o.link_files && o.codec.codec == Codec::kNone && o.store->CanLinkFrom(o.dir);
+  s->link_ = o.codec.codec == Codec::kNone && o.store->CanLinkFrom(o.dir);
   if (s->link_) {
     o.punch_holes = false;  // the staging files are the objects' bytes
     o.max_backlog_bytes = 0;
@@ -322,11 +322,7 @@ Status ImageStreamer::LinkFile(File* f) {
   const std::string key = opts_.key_prefix + f->name;
   CKPTD_RETURN_IF_ERROR(opts_.store->LinkFile(key, opts_.dir / f->name).WithContext("upload " + key));
   if (!f->hash) f->hash = std::make_unique<ContentHash>(opts_.encoding.hash);  // an empty image
-  f->mf.name = f->name;
-  f->mf.size = f->mf.stored_size = f->shipped;
-  f->mf.hash = f->hash->alg();
-  f->mf.digest = f->hash->FinishHex();
-  f->mf.codec = std::string(CodecName(Codec::kNone));
+  f->mf = LinkedFile(f->name, f->shipped, *f->hash);
   f->hash.reset();
   f->committed = true;
   {

@@ -60,7 +60,6 @@ namespace ckptd {
 struct ImageStreamerOptions : ImageUploadOptions {
   std::filesystem::path dir;     // the images dir CRIU writes; must exist
   bool punch_holes = false;      // release shipped bytes of the staging files
-  bool link_files = true;        // link instead of copying where the store can (see above)
   size_t chunk_bytes = 1 << 20;  // read size
   // Nice value of the upload threads while CRIU dumps (0: leave as is). On
   // a machine with few cores the upload competes with CRIU, and every

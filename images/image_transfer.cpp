@@ -78,11 +78,7 @@ Status LinkUpload(ObjectStore* store, const std::string& key, const fs::path& fi
   if (read_bytes != size || fs::file_size(file) != size)
     return IOError(fmt::format("{} changed while uploading ({} bytes, then {})", file.string(), size, read_bytes));
   CKPTD_RETURN_IF_ERROR(store->LinkFile(key, file).WithContext("upload " + key));
-  out->name = file.filename().string();
-  out->size = out->stored_size = size;
-  out->hash = hash;
-  out->digest = sum.FinishHex();
-  out->codec = std::string(CodecName(Codec::kNone));
+  *out = LinkedFile(file.filename().string(), size, sum);
   return Status::Ok();
 }
 

@@ -41,4 +41,17 @@ inline ManifestFile CommittedFile(std::string name, const EncodingWriter& w) {
   return mf;
 }
 
+// The manifest entry of the uncompressed file `name` of `size` bytes,
+// linked into the store (ObjectStore::LinkFile) after `sum` took in every
+// byte; finishes `sum`.
+inline ManifestFile LinkedFile(std::string name, uint64_t size, ContentHash& sum) {
+  ManifestFile mf;
+  mf.name = std::move(name);
+  mf.size = mf.stored_size = size;
+  mf.hash = sum.alg();
+  mf.digest = sum.FinishHex();
+  mf.codec = std::string(CodecName(Codec::kNone));
+  return mf;
+}
+
 }  // namespace ckptd

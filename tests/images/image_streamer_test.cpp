@@ -140,6 +140,36 @@ class StoragePipelineTest : public ::testing::Test {
     if (Str(job, "state") == "succeeded") r.job = std::move(job);
     return r;
   }
+  // `from` checkpoints an uncompressed counter, leaving it running; a byte
+  // in the middle of a stored page image is flipped; `to`'s restore from the
+  // restore_path fails in download on the checksum, before CRIU runs.
+  void ExpectCorruptedPageImageRefused(Node& from, Node& to) {
+    auto out = work_.path() / "counter";
+    pid_t pid = targets_.Start("counter", out, 5);
+    ASSERT_GT(pid, 0);
+    int status = 0;
+    json::value job = Send(from, "POST", "/v2/jobs/checkpoint",
+                           {{"pid", pid}, {"wait", true}, {"leave_running", true}, {"compression", "none"}}, &status);
+    ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
+    std::string restore_path = Str(Send(from, "GET", "/v2/checkpoints/" + Str(job, "checkpoint_id")), "restore_path");
+    auto store = OpenObjectStore(restore_path, StoreConfig());
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    auto page = (*store)->List("");
+    ASSERT_TRUE(page.ok());
+    std::string victim;
+    for (const auto& o : page->objects)
+      if (o.key.starts_with("pages-") && o.size > 0) victim = o.key;
+    ASSERT_FALSE(victim.empty());
+    auto bytes = (*store)->GetBytes(victim);
+    ASSERT_TRUE(bytes.ok() && !bytes->empty());
+    (*bytes)[bytes->size() / 2] ^= 0x5a;
+    ASSERT_TRUE((*store)->PutBytes(victim, *bytes).ok());
+    json::value rj = Send(to, "POST", "/v2/jobs/restore", {{"restore_path", restore_path}, {"wait", true}}, &status);
+    EXPECT_EQ(Str(rj, "state"), "failed") << json::serialize(rj);
+    EXPECT_EQ(Str(rj, "phase"), "download");
+    EXPECT_NE(Str(rj, "error").find("blake3"), std::string::npos) << Str(rj, "error");
+    EXPECT_TRUE(ct::Alive(pid));
+  }
   ObjectStoreConfig StoreConfig() {
     ObjectStoreConfig sc;
     sc.s3 = s3_.Config();
@@ -237,32 +267,7 @@ TEST_F(StoragePipelineTest, CorruptedLinkedObjectIsRefused) {
   Config c = testing::TestConfig(dir_a_.path());
   c.page_server = "false";
   ASSERT_TRUE(a_.Start(c));
-  auto out = work_.path() / "counter";
-  pid_t pid = targets_.Start("counter", out, 5);
-  ASSERT_GT(pid, 0);
-  int status = 0;
-  json::value job = Send(a_, "POST", "/v2/jobs/checkpoint",
-                         {{"pid", pid}, {"wait", true}, {"leave_running", true}, {"compression", "none"}}, &status);
-  ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
-  std::string restore_path = Str(Send(a_, "GET", "/v2/checkpoints/" + Str(job, "checkpoint_id")), "restore_path");
-  fs::path victim;
-  for (const auto& e : fs::directory_iterator(restore_path.substr(7)))
-    if (e.path().filename().string().starts_with("pages-") && e.file_size() > 0) victim = e.path();
-  ASSERT_FALSE(victim.empty());
-  {
-    std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekg(static_cast<std::streamoff>(fs::file_size(victim) / 2));
-    char b = 0;
-    f.read(&b, 1);
-    f.seekp(static_cast<std::streamoff>(fs::file_size(victim) / 2));
-    b = static_cast<char>(b ^ 0x5a);
-    f.write(&b, 1);
-  }
-  json::value rj = Send(a_, "POST", "/v2/jobs/restore", {{"restore_path", restore_path}, {"wait", true}}, &status);
-  EXPECT_EQ(Str(rj, "state"), "failed") << json::serialize(rj);
-  EXPECT_EQ(Str(rj, "phase"), "download");
-  EXPECT_NE(Str(rj, "error").find("blake3"), std::string::npos) << Str(rj, "error");
-  EXPECT_TRUE(ct::Alive(pid));
+  ExpectCorruptedPageImageRefused(a_, a_);
 }
 
 // A flipped byte in a stored object: restore refuses before CRIU runs.
@@ -270,31 +275,7 @@ TEST_F(StoragePipelineTest, CorruptedObjectIsRefused) {
   a_.Start(S3NodeConfig(dir_a_.path(), true));
   b_.Start(S3NodeConfig(dir_b_.path(), false));
   ASSERT_TRUE(a_.started() && b_.started());
-  auto out = work_.path() / "counter";
-  pid_t pid = targets_.Start("counter", out, 5);
-  ASSERT_GT(pid, 0);
-  int status = 0;
-  json::value job = Send(a_, "POST", "/v2/jobs/checkpoint",
-                         {{"pid", pid}, {"wait", true}, {"leave_running", true}, {"compression", "none"}}, &status);
-  ASSERT_EQ(Str(job, "state"), "succeeded") << json::serialize(job);
-  std::string restore_path = Str(Send(a_, "GET", "/v2/checkpoints/" + Str(job, "checkpoint_id")), "restore_path");
-  auto store = OpenObjectStore(restore_path, StoreConfig());
-  ASSERT_TRUE(store.ok());
-  auto page = (*store)->List("");
-  ASSERT_TRUE(page.ok());
-  std::string victim;
-  for (const auto& o : page->objects)
-    if (o.key.rfind("pages-", 0) == 0) victim = o.key;
-  ASSERT_FALSE(victim.empty());
-  auto bytes = (*store)->GetBytes(victim);
-  ASSERT_TRUE(bytes.ok() && !bytes->empty());
-  (*bytes)[bytes->size() / 2] ^= 0x5a;
-  ASSERT_TRUE((*store)->PutBytes(victim, *bytes).ok());
-  json::value rj = Send(b_, "POST", "/v2/jobs/restore", {{"restore_path", restore_path}, {"wait", true}}, &status);
-  EXPECT_EQ(Str(rj, "state"), "failed") << json::serialize(rj);
-  EXPECT_EQ(Str(rj, "phase"), "download");
-  EXPECT_NE(Str(rj, "error").find("blake3"), std::string::npos) << Str(rj, "error");
-  EXPECT_TRUE(ct::Alive(pid));
+  ExpectCorruptedPageImageRefused(a_, b_);
 }
 
 // The S3 server dies while the dump streams and stays away past the retry
