@@ -462,6 +462,13 @@ TEST_F(JobsTest, StopDrainsARunningJob) {
   auto r = Post("/v2/jobs/checkpoint", {{"pid", pid}, {"leave_running", true}});
   ASSERT_EQ(r.status, 202);
   std::string job_id = Str(r.body.as_object(), "job_id");
+  // Stop only once a worker holds the job: a job still queued at shutdown
+  // fails instead (the engine's contract), which is not what this tests.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (Str(Send("GET", "/v2/jobs/" + job_id).body.as_object(), "state") == "queued") {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "no worker took the job";
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   RestartDaemon();  // Stop() waits for the job (shutdown_drain_s)
   auto j = Send("GET", "/v2/jobs/" + job_id);
   ASSERT_EQ(j.status, 200);
