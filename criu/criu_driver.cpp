@@ -213,6 +213,37 @@ Result<std::string> RestoreRootFor(int pid) {
                   what));
 }
 
+Status PrepareEmptyPluginDir(const fs::path& dir) {
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return ErrnoError("create " + dir.string(), errno);
+  UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (fd.get() < 0) {
+    if (errno == ENOTDIR || errno == ELOOP)
+      return InvalidArgument(fmt::format("{}: not a directory (a symlink?)", dir.string()));
+    return ErrnoError("open " + dir.string(), errno);
+  }
+  struct stat st {};
+  if (fstat(fd.get(), &st) != 0) return ErrnoError("stat " + dir.string(), errno);
+  if (st.st_uid != geteuid() || (st.st_mode & 022) != 0)
+    return InvalidArgument(fmt::format("{}: owned by uid {} with mode {:o}; it must be ours and not group- or "
+                                          "world-writable",
+                                          dir.string(), st.st_uid, st.st_mode & 07777));
+  DIR* d = fdopendir(dup(fd.get()));
+  if (d == nullptr) return ErrnoError("list " + dir.string(), errno);
+  std::string found;
+  while (dirent* e = readdir(d)) {
+    std::string_view name = e->d_name;
+    if (name != "." && name != "..") {
+      found = name;
+      break;
+    }
+  }
+  closedir(d);
+  if (!found.empty())
+    return InvalidArgument(
+        fmt::format("{} must be empty (ckptd loads no CRIU plugins) but holds '{}'", dir.string(), found));
+  return Status::Ok();
+}
+
 // ---------------------------------------------------------------- driver
 
 Result<std::unique_ptr<CriuDriver>> CriuDriver::Create(DriverConfig config) {

@@ -134,6 +134,14 @@ class CriuDriver final : public CriuApi {
   bool owns_plugin_dir_;
 };
 
+// Makes `dir` (created 0700 when absent) an empty directory of our own, fit
+// to be DriverConfig::plugin_dir when no plugin may load. Unlike the
+// driver's private directory it outlives a killed daemon and is reused, so
+// crashes leave nothing behind. Refuses (InvalidArgument) a symlink, a
+// non-directory, another owner, write access for group or others, and any
+// entry in it: it never deletes what it finds.
+Status PrepareEmptyPluginDir(const std::filesystem::path& dir);
+
 // The RestoreOptions::root a restore of the tree rooted at `pid` will need,
 // judged from the caller's namespaces (which CRIU inherits): "" when `pid`
 // shares the caller's mount namespace (CRIU then does not dump mounts), "/"

@@ -86,7 +86,8 @@ const ConfigSetting* FindSetting(const std::string& key) {
 const std::vector<ConfigSetting>& ConfigSettings() {
   static const std::vector<ConfigSetting> settings = {
       StringSetting("listen", "API address:port (loopback by default)", &Config::listen),
-      StringSetting("data_dir", "state directory: RocksDB, token, default image directory", &Config::data_dir),
+      StringSetting("data_dir", "state directory: RocksDB, token, default image directory, CRIU's empty plugin dir",
+                    &Config::data_dir),
       StringSetting("images_dir", "local image directory (default <data_dir>/images)", &Config::images_dir),
       StringSetting("file_roots",
                     "comma-separated directories file:// restore paths may name (the image directory always may)",

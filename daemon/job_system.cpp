@@ -12,6 +12,7 @@
 #include "store/object_uri.h"
 
 #include <algorithm>
+#include <filesystem>
 
 namespace ckptd {
 
@@ -136,7 +137,10 @@ Status JobSystem::Start(const Config& config, Db* db, Catalog* catalog, Checkpoi
   if (!reaper_->Start()) spdlog::warn("not a child subreaper: restored trees' orphans may stay zombies");
   criu::DriverConfig dc;
   dc.criu_path = config.criu_path;
-  auto driver = criu::CriuDriver::Create(dc);
+  // A plugin dir that outlives a killed daemon: none left behind in /tmp.
+  dc.plugin_dir = std::filesystem::path(config.data_dir) / "criu-plugins";
+  Status plugins = criu::PrepareEmptyPluginDir(dc.plugin_dir);
+  auto driver = plugins.ok() ? criu::CriuDriver::Create(dc) : Result<std::unique_ptr<criu::CriuDriver>>(plugins);
   if (driver.ok())
     criu_ = std::move(*driver);
   else

@@ -251,6 +251,27 @@ TEST_F(CriuDump, NotifyErrorAbortsAndTargetResumes) {
   ExpectRunsOn(pid, out, 5, 5s);
 }
 
+// The daemon's own plugin dir: created once, reused, never emptied by us.
+TEST(CriuPlugins, PreparedPluginDirIsOursAndEmpty) {
+  TempDir mine;
+  auto dir = mine.path() / "criu-plugins";
+  ASSERT_TRUE(PrepareEmptyPluginDir(dir).ok());
+  EXPECT_EQ(std::filesystem::status(dir).permissions() & std::filesystem::perms::all, std::filesystem::perms::owner_all);
+  EXPECT_TRUE(PrepareEmptyPluginDir(dir).ok()) << "an existing empty dir is reused";
+  std::ofstream(dir / "cuda_plugin.so") << "x";
+  auto full = PrepareEmptyPluginDir(dir);
+  EXPECT_EQ(full.code(), Code::kInvalidArgument);
+  EXPECT_NE(full.message().find("cuda_plugin.so"), std::string::npos) << full.ToString();
+  EXPECT_TRUE(std::filesystem::exists(dir / "cuda_plugin.so")) << "what it finds is not deleted";
+  std::filesystem::create_directory(mine.path() / "elsewhere");
+  std::filesystem::create_directory_symlink(mine.path() / "elsewhere", mine.path() / "link");
+  EXPECT_EQ(PrepareEmptyPluginDir(mine.path() / "link").code(), Code::kInvalidArgument) << "a symlink is refused";
+  std::filesystem::create_directory(mine.path() / "open");
+  std::filesystem::permissions(mine.path() / "open", std::filesystem::perms::others_write,
+                               std::filesystem::perm_options::add);
+  EXPECT_EQ(PrepareEmptyPluginDir(mine.path() / "open").code(), Code::kInvalidArgument) << "world-writable";
+}
+
 TEST(CriuPlugins, CriuLoadsPluginsOnlyFromTheConfiguredDir) {
   auto driver = MakeDriver();
   ASSERT_TRUE(driver);

@@ -488,6 +488,10 @@ TEST_F(JobsTest, HealthReportsCriu) {
   EXPECT_TRUE(c.at("found").as_bool()) << json::serialize(c);
   EXPECT_TRUE(c.at("version_ok").as_bool());
   EXPECT_TRUE(c.at("check_passed").as_bool());
+  // CRIU's plugin dir is the data dir's, empty and reused: a killed daemon
+  // leaves no directory of its own behind.
+  EXPECT_TRUE(fs::is_directory(dir_.File("criu-plugins")));
+  EXPECT_TRUE(fs::is_empty(dir_.File("criu-plugins")));
 }
 
 TEST_F(JobsTest, InterruptedJobIsRecoveredAtStartup) {
