@@ -193,6 +193,14 @@ Result<struct stat> StatProc(const std::string& path, int pid) {
 
 bool SameInode(const struct stat& a, const struct stat& b) { return a.st_dev == b.st_dev && a.st_ino == b.st_ino; }
 
+// Whether `pid` is in the caller's namespace of `kind` ("mnt", "net"),
+// compared as nsfs inodes.
+Result<bool> SharesOurNamespace(std::string_view kind, pid_t pid) {
+  CKPTD_ASSIGN_OR_RETURN(struct stat own, StatProc(fmt::format("/proc/self/ns/{}", kind), pid));
+  CKPTD_ASSIGN_OR_RETURN(struct stat its, StatProc(fmt::format("/proc/{}/ns/{}", pid, kind), pid));
+  return SameInode(own, its);
+}
+
 }  // namespace
 
 Result<std::string> RestoreRootFor(int pid) {
@@ -200,9 +208,8 @@ Result<std::string> RestoreRootFor(int pid) {
   const std::string what = fmt::format("mount namespace of pid {}", pid);
   // CRIU dumps the mount namespace exactly when the root task's differs from
   // its own, i.e. from ours: compare the same way (nsfs inodes).
-  CKPTD_ASSIGN_OR_RETURN(struct stat own_ns, StatProc("/proc/self/ns/mnt", pid));
-  CKPTD_ASSIGN_OR_RETURN(struct stat its_ns, StatProc(fmt::format("/proc/{}/ns/mnt", pid), pid));
-  if (SameInode(own_ns, its_ns)) return std::string();
+  CKPTD_ASSIGN_OR_RETURN(bool shared, SharesOurNamespace("mnt", pid));
+  if (shared) return std::string();
   // Its root directory, seen through /proc, against ours.
   CKPTD_ASSIGN_OR_RETURN(struct stat own_root, StatProc("/proc/self/root", pid));
   CKPTD_ASSIGN_OR_RETURN(struct stat its_root, StatProc(fmt::format("/proc/{}/root", pid), pid));
@@ -391,6 +398,9 @@ Result<DumpResult> CriuDriver::DumpImpl(const DumpOptions& opts, bool pre_dump) 
   rpc::criu_opts* o = req.mutable_opts();
   FillCommon(opts, images_fd.get(), work_fd.get(), log_file, o);
   o->set_pid(opts.pid);
+  // Nothing to lock (options.h). A pid that is gone is CRIU's to report.
+  Result<bool> shares_netns = SharesOurNamespace("net", opts.pid);
+  if (!opts.tcp_established && shares_netns.ok() && *shares_netns) o->set_network_lock(rpc::SKIP);
   // CRIU always resumes after a pre-dump; say so for clarity.
   if (opts.leave_running || pre_dump) o->set_leave_running(true);
   if (opts.link_remap) o->set_link_remap(true);

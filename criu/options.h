@@ -117,6 +117,11 @@ struct CommonOptions {
   // Filesystem types CRIU may dump as "auto" mounts (re-mounted from the
   // same source at restore), beyond those it knows; CRIU's --enable-fs.
   std::vector<std::string> enable_fs;
+  // How CRIU locks the network. A dump of a tree in CRIU's (the daemon's)
+  // network namespace without tcp_established locks nothing (CRIU locks
+  // only the connections it dumps established), so the driver tells CRIU
+  // to skip then: otherwise each dump makes an empty nftables table, which
+  // a killed CRIU leaves behind for every packet of the host to walk.
   NetworkLock network_lock = NetworkLock::kNftables;
 
   // Whole-operation deadline, from spawning `criu swrk` to reaping it. When

@@ -7,6 +7,8 @@
 
 #include <fstream>
 #include <iostream>
+#include <optional>
+#include <set>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -15,6 +17,7 @@
 #include "criu/criu_log.h"
 #include "tests/testing/criu_fixture.h"
 #include "tests/testing/criu_test_util.h"
+#include "tests/testing/nft_util.h"
 
 namespace ckptd::criu {
 namespace {
@@ -197,6 +200,28 @@ TEST_F(CriuDump, DeadlineKillsCriuAndLeavesTargetRunning) {
   }
 }
 
+// CRIU locks only the connections it dumps established: a tree in our
+// network namespace without them gets no lock table at all (a killed CRIU
+// would leave it behind for every packet of the host to walk).
+TEST_F(CriuDump, NoEstablishedConnectionsNoNetworkLock) {
+  auto out = tmp_.path() / "counter";
+  pid_t pid = StartTarget("counter", out, 3);
+  ASSERT_GT(pid, 0);
+  const std::set<std::string> before = ckptd::testing::CriuLockTables();
+  DumpOptions o = DumpOf(pid, tmp_.Sub("img"), 60s, true);
+  ASSERT_EQ(o.network_lock, NetworkLock::kNftables);
+  std::optional<std::set<std::string>> while_frozen;
+  o.notify = [&](const std::string& script, int) {
+    if (script == "post-dump") while_frozen = ckptd::testing::CriuLockTables();
+    return Status::Ok();
+  };
+  auto r = driver_->Dump(o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(while_frozen.has_value()) << "no post-dump notification";
+  EXPECT_EQ(*while_frozen, before) << "CRIU took a network lock with nothing to lock";
+  ExpectRunsOn(pid, out, 5, 5s);
+}
+
 // A deadline that lands while CRIU is inside the target (parasite injected,
 // pages being drained): the target must survive, not stopped, still sane.
 TEST_F(CriuDump, DeadlineMidPageDumpLeavesTargetRunning) {
@@ -204,6 +229,7 @@ TEST_F(CriuDump, DeadlineMidPageDumpLeavesTargetRunning) {
   pid_t pid = StartTarget("memory", out, 1, {"--mib", "768"}, 60s);
   ASSERT_GT(pid, 0);
   int killed = 0;
+  const std::set<std::string> locks_before = ckptd::testing::CriuLockTables();
   for (auto deadline : {150ms, 300ms, 600ms}) {
     SCOPED_TRACE("deadline " + std::to_string(deadline.count()) + " ms");
     DumpOptions o = DumpOf(pid, tmp_.Sub("img-" + std::to_string(deadline.count())), deadline, true);
@@ -223,6 +249,9 @@ TEST_F(CriuDump, DeadlineMidPageDumpLeavesTargetRunning) {
     }
     ++killed;
     EXPECT_EQ(r.status().code(), Code::kDeadlineExceeded) << r.status().ToString();
+    // No network lock is left behind (none was taken: the tree has no
+    // connection to lock).
+    EXPECT_EQ(ckptd::testing::CriuLockTables(), locks_before);
     std::filesystem::remove_all(o.images_dir);  // incomplete images
     ExpectRunsOn(pid, out, 1, 20s);
     EXPECT_TRUE(ReadProgress(out).ok) << "memory corrupted";

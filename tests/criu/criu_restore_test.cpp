@@ -11,6 +11,7 @@
 #include <atomic>
 #include <fstream>
 #include <iostream>
+#include <set>
 #include <thread>
 
 #include <fmt/format.h>
@@ -19,6 +20,7 @@
 #include "criu/criu_driver.h"
 #include "tests/testing/criu_fixture.h"
 #include "tests/testing/criu_test_util.h"
+#include "tests/testing/nft_util.h"
 
 namespace ckptd::criu {
 namespace {
@@ -261,13 +263,17 @@ TEST_F(CriuRestoreTest, EstablishedTcpConnectionSurvives) {
   ASSERT_GT(pid, 0);
   DumpOptions o;
   o.tcp_established = true;
+  const std::set<std::string> locks = ckptd::testing::CriuLockTables();
   uint64_t at_dump = DumpAndReap(pid, tmp_.Sub("img"), out, o);
   ASSERT_GT(at_dump, 0u);
   EXPECT_FALSE(peer.failed()) << "CRIU's dump reset or closed the connection";
+  // The dumped connection stays locked until the restore takes it back.
+  EXPECT_EQ(ckptd::testing::CriuLockTables().size(), locks.size() + 1) << "no nftables lock on the connection";
   RestoreOptions ro;
   ro.tcp_established = true;
   pid_t restored = RestoreSamePid(pid, tmp_.path() / "img", ro);
   ASSERT_GT(restored, 0);
+  EXPECT_EQ(ckptd::testing::CriuLockTables(), locks) << "the restore left CRIU's lock";
   ExpectContinues(out, at_dump);
   EXPECT_EQ(peer.accepted(), 1) << "the workload reconnected instead of resuming";
   EXPECT_FALSE(peer.failed());
