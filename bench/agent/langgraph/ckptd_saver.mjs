@@ -1,0 +1,134 @@
+// A LangGraph checkpoint saver over ckptd's agent-state API (/checkpoints/*),
+// for the side-by-side benchmark: it serializes exactly as LangGraph's
+// PostgresSaver does (the saver's serde, channel values as blobs at their
+// new versions, the checkpoint without its channel values) and lists in one
+// request with ckptd's "include" extension.
+//
+// One keep-alive HTTP agent per saver; every method may run concurrently.
+import http from "node:http";
+import { BaseCheckpointSaver, WRITES_IDX_MAP } from "@langchain/langgraph-checkpoint";
+
+const LIST_PAGE = 1000; // the API's largest limit
+
+export class CkptdSaver extends BaseCheckpointSaver {
+  constructor({ url, token, maxSockets = 64 }, serde) {
+    super(serde);
+    const u = new URL(url);
+    this.host = u.hostname;
+    this.port = Number(u.port);
+    this.auth = `Bearer ${token}`;
+    this.agent = new http.Agent({ keepAlive: true, maxSockets });
+  }
+
+  // POST `body` as JSON; resolves the parsed answer (null for 204), rejects
+  // with the status and body otherwise.
+  request(path, body) {
+    const data = Buffer.from(JSON.stringify(body));
+    const headers = { "content-type": "application/json", "content-length": data.length, authorization: this.auth };
+    return new Promise((resolve, reject) => {
+      const req = http.request({ host: this.host, port: this.port, path, method: "POST", agent: this.agent, headers }, (res) => {
+        const chunks = [];
+        res.on("data", (c) => chunks.push(c));
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          if (res.statusCode < 200 || res.statusCode >= 300) reject(new Error(`ckptd ${path}: ${res.statusCode} ${text}`));
+          else resolve(text ? JSON.parse(text) : null);
+        });
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.end(data);
+    });
+  }
+
+  async load(type, base64) {
+    return this.serde.loadsTyped(type, Buffer.from(base64, "base64"));
+  }
+
+  async dump(value) {
+    const [type, bytes] = await this.serde.dumpsTyped(value);
+    return [type, Buffer.from(bytes).toString("base64")];
+  }
+
+  // An answer item (get-tuple, or list with include) as a CheckpointTuple.
+  async toTuple(item) {
+    const values = {};
+    for (const b of item.blobs ?? []) {
+      if (b.type !== "empty" && b.blob != null) values[b.channel] = await this.load(b.type, b.blob);
+    }
+    const pendingWrites = await Promise.all(
+      (item.pending_writes ?? []).map(async (w) => [w.task_id, w.channel, await this.load(w.type, w.blob)]));
+    const at = { thread_id: item.thread_id, checkpoint_ns: item.checkpoint_ns };
+    return {
+      config: { configurable: { ...at, checkpoint_id: item.checkpoint_id } },
+      checkpoint: { ...item.checkpoint, channel_values: values },
+      metadata: item.metadata,
+      parentConfig: item.parent_checkpoint_id ? { configurable: { ...at, checkpoint_id: item.parent_checkpoint_id } } : undefined,
+      pendingWrites,
+    };
+  }
+
+  async getTuple(config) {
+    const { thread_id, checkpoint_ns = "", checkpoint_id } = config.configurable ?? {};
+    const item = await this.request("/checkpoints/get-tuple", { thread_id, checkpoint_ns, checkpoint_id: checkpoint_id ?? null });
+    return item ? this.toTuple(item) : undefined;
+  }
+
+  // Newest first; without a limit, page by page through before_checkpoint_id.
+  async *list(config, options) {
+    const { filter, before, limit } = options ?? {};
+    const body = { thread_id: config?.configurable?.thread_id ?? null, include: ["values", "pending_writes"] };
+    const ns = config?.configurable?.checkpoint_ns;
+    if (ns !== undefined && ns !== null) body.checkpoint_ns = ns;
+    if (config?.configurable?.checkpoint_id) {
+      const one = await this.getTuple(config);
+      if (one) yield one;
+      return;
+    }
+    if (filter && Object.keys(filter).length > 0) body.filter_metadata = filter;
+    let cursor = before?.configurable?.checkpoint_id;
+    let left = limit ?? Infinity;
+    while (left > 0) {
+      const page = Math.min(left, LIST_PAGE);
+      const items = await this.request("/checkpoints/list", { ...body, limit: page, before_checkpoint_id: cursor ?? null });
+      for (const item of items) yield await this.toTuple(item);
+      if (items.length < page) return;
+      left -= items.length;
+      cursor = items[items.length - 1].checkpoint_id;
+    }
+  }
+
+  async put(config, checkpoint, metadata, newVersions) {
+    const { thread_id, checkpoint_ns = "", checkpoint_id } = config.configurable ?? {};
+    const { channel_values: values = {}, ...stored } = checkpoint;
+    const blobs = await Promise.all(Object.entries(newVersions).map(async ([channel, version]) => {
+      if (!(channel in values)) return { channel, version: String(version), type: "empty", blob: null };
+      const [type, blob] = await this.dump(values[channel]);
+      return { channel, version: String(version), type, blob };
+    }));
+    const [, meta] = await this.serde.dumpsTyped(metadata);
+    await this.request("/checkpoints/put", {
+      thread_id, checkpoint_ns, checkpoint_id: checkpoint.id, parent_checkpoint_id: checkpoint_id ?? null,
+      checkpoint: stored, metadata: JSON.parse(Buffer.from(meta).toString("utf8")), blobs,
+    });
+    return { configurable: { thread_id, checkpoint_ns, checkpoint_id: checkpoint.id } };
+  }
+
+  async putWrites(config, writes, taskId, taskPath = "") {
+    const { thread_id, checkpoint_ns = "", checkpoint_id } = config.configurable ?? {};
+    const encoded = await Promise.all(writes.map(async ([channel, value], idx) => {
+      const [type, blob] = await this.dump(value);
+      return { task_id: taskId, idx: WRITES_IDX_MAP[channel] ?? idx, channel, type, blob, task_path: taskPath };
+    }));
+    const upsert = writes.every(([channel]) => channel in WRITES_IDX_MAP);
+    await this.request("/checkpoints/put-writes", { thread_id, checkpoint_ns, checkpoint_id, writes: encoded, upsert });
+  }
+
+  async deleteThread(threadId) {
+    await this.request("/checkpoints/delete-thread", { thread_id: threadId });
+  }
+
+  end() {
+    this.agent.destroy();
+  }
+}
