@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,6 +20,7 @@
 #include "common/fd.h"
 #include "common/proc.h"
 #include "criu/criu_log.h"
+#include "criu/network_lock.h"
 #include "criu/rpc.pb.h"
 #include "criu/swrk.h"
 
@@ -199,6 +201,23 @@ Result<bool> SharesOurNamespace(std::string_view kind, pid_t pid) {
   CKPTD_ASSIGN_OR_RETURN(struct stat own, StatProc(fmt::format("/proc/self/ns/{}", kind), pid));
   CKPTD_ASSIGN_OR_RETURN(struct stat its, StatProc(fmt::format("/proc/{}/ns/{}", pid, kind), pid));
   return SameInode(own, its);
+}
+
+// SIGSTOP to every task of the tree: what a tracer's death would let run
+// stays stopped (group-stop survives the detach) until ResumeStoppedTree.
+void StopTree(pid_t root) {
+  for (int p : TreePids(root)) kill(p, SIGSTOP);
+}
+
+// After a killed dump: what CRIU held of the tree's network (network_lock.h).
+void ReleaseNetworkOf(pid_t pid, const std::string& what) {
+  auto r = ReleaseNetworkAfterKill(pid);
+  if (!r.ok()) {
+    spdlog::error("{}: releasing the network the killed CRIU held: {}", what, r.status().ToString());
+    return;
+  }
+  if (r->sockets > 0) spdlog::warn("{}: took {} socket(s) out of TCP repair mode after the kill", what, r->sockets);
+  for (const auto& t : r->tables) spdlog::warn("{}: removed the network lock the killed CRIU left ({})", what, t);
 }
 
 }  // namespace
@@ -423,10 +442,15 @@ Result<DumpResult> CriuDriver::DumpImpl(const DumpOptions& opts, bool pre_dump) 
   SwrkConfig swrk = MakeSwrkConfig(config_, plugin_dir_, ctx.stderr_path);
   swrk.on_spawned = opts.on_criu_started;
   swrk.page_server_fd = opts.page_server_fd;
+  // Sockets CRIU put in repair mode fail every call on them until the kill
+  // is cleaned up (ReleaseNetworkOf): the tree waits stopped until then.
+  if (opts.tcp_established) swrk.before_kill = [pid = opts.pid] { StopTree(pid); };
   CKPTD_ASSIGN_OR_RETURN(SwrkOutcome out, RunSwrk(swrk, req, start + opts.deadline, opts.notify));
   Status st = OutcomeStatus(out, ctx);
   if (!st.ok()) {
-    // CRIU resumes the tree itself when it fails, but not when it is killed.
+    // CRIU resumes the tree and releases its network itself when it fails,
+    // but not when it is killed.
+    if (WIFSIGNALED(out.wait_status)) ReleaseNetworkOf(opts.pid, what);
     int resumed = ResumeStoppedTree(opts.pid);
     if (resumed > 0) spdlog::warn("{}: resumed {} stopped task(s) after failure", what, resumed);
     return st;

@@ -51,8 +51,8 @@ std::vector<std::string> CriuEnvironment(const std::string& plugin_dir) {
 // pid cannot be reused) and the actual reap, so a signal never hits a stranger.
 class Watchdog {
  public:
-  Watchdog(pid_t pid, Clock::time_point deadline, std::chrono::milliseconds grace)
-      : pid_(pid), deadline_(deadline), grace_(grace), thread_([this] { Run(); }) {}
+  Watchdog(pid_t pid, Clock::time_point deadline, std::chrono::milliseconds grace, std::function<void()> before_kill)
+      : pid_(pid), deadline_(deadline), grace_(grace), before_kill_(std::move(before_kill)), thread_([this] { Run(); }) {}
   ~Watchdog() {
     {
       std::lock_guard lock(mu_);
@@ -76,6 +76,7 @@ class Watchdog {
     std::unique_lock lock(mu_);
     if (cv_.wait_until(lock, deadline_, [this] { return done_ || exited_; })) return;
     fired_ = true;
+    if (before_kill_) before_kill_();
     spdlog::warn("criu swrk pid {}: deadline passed, sending SIGTERM", pid_);
     kill(pid_, SIGTERM);
     if (cv_.wait_until(lock, deadline_ + grace_, [this] { return done_ || exited_; })) return;
@@ -88,6 +89,7 @@ class Watchdog {
   const pid_t pid_;
   const Clock::time_point deadline_;
   const std::chrono::milliseconds grace_;
+  const std::function<void()> before_kill_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool done_ = false;
@@ -261,7 +263,7 @@ Result<SwrkOutcome> RunSwrk(const SwrkConfig& config, const rpc::criu_req& reque
   if (config.on_spawned) config.on_spawned(out.criu_pid);
   Status local_error;
   {
-    Watchdog watchdog(out.criu_pid, deadline, config.kill_grace);
+    Watchdog watchdog(out.criu_pid, deadline, config.kill_grace, config.before_kill);
     local_error = SendMessage(fd, request);
     // A killed CRIU closes the socket; but helpers it forked may keep their
     // copy, so stop waiting for messages once the kill grace has passed too.

@@ -57,6 +57,9 @@ struct SwrkConfig {
   std::vector<int> inherited_fds;
   // Called with CRIU's pid once it is spawned (before the request is sent).
   std::function<void(pid_t)> on_spawned;
+  // Called by the watchdog when the deadline passed, just before it
+  // signals CRIU (from the watchdog's thread).
+  std::function<void()> before_kill;
 };
 
 struct SwrkOutcome {

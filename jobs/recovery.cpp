@@ -9,11 +9,13 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <boost/json.hpp>
 
 #include "common/mounts.h"
 #include "common/proc.h"
+#include "criu/network_lock.h"
 #include "jobs/checkpoint_pipeline.h"
 #include "jobs/job_logs.h"
 #include "jobs/restore_pipeline.h"
@@ -141,6 +143,16 @@ void Recovery::ReleaseTree(JobRun* run) {
                       st.ok() ? "resumed" : "could not resume: " + st.ToString()));
   }
   if (!j.target || !IsAlive(*j.target)) return;
+  // The target runs on: its connections must carry data again.
+  if (j.criu) {
+    auto r = criu::ReleaseNetworkAfterKill(j.target->pid);
+    if (!r.ok())
+      Act(*run, "release-network", "releasing what the killed CRIU held of its network: " + r.status().ToString());
+    else if (r->sockets > 0 || !r->tables.empty())
+      Act(*run, "release-network",
+          fmt::format("{} socket(s) out of TCP repair mode; lock table(s) removed: {}", r->sockets,
+                      r->tables.empty() ? "none" : fmt::format("{}", fmt::join(r->tables, ", "))));
+  }
   if (int n = ContinueTree(j.target->pid); n > 0)
     Act(*run, "resume-tree", fmt::format("sent SIGCONT to {} stopped task(s) of pid {}", n, j.target->pid));
   if (!WaitUntracedTree(j.target->pid, kWait))

@@ -6,7 +6,9 @@
 // - a CRIU the dead daemon started (journal.criu, same start time) is
 //   killed with its process group; the target tree is sent SIGCONT and
 //   waited for until no task of it is traced (the kernel detaches the
-//   tracees of a dead tracer);
+//   tracees of a dead tracer); when it runs on, what the killed CRIU held
+//   of its network (sockets in repair mode, the lock table) is released
+//   (criu/network_lock.h);
 // - GPU processes journaled as about to be locked, if still alive, are
 //   brought back to running (get-state, restore, unlock).
 // Then the job's outcome, by checkpoint job:

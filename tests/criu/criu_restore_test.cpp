@@ -279,6 +279,44 @@ TEST_F(CriuRestoreTest, EstablishedTcpConnectionSurvives) {
   EXPECT_FALSE(peer.failed());
 }
 
+// A CRIU killed while it holds an established connection (at post-dump:
+// the socket in repair mode, the connection locked): the driver keeps the
+// tree stopped, takes the socket out of repair mode, removes the lock, and
+// the connection carries data again.
+TEST_F(CriuRestoreTest, KilledTcpDumpLeavesNoLockAndTheConnectionFlows) {
+  EchoPeer peer;
+  auto out = tmp_.path() / "tcp";
+  pid_t pid = StartTarget("tcp", out, 10, {"--port", std::to_string(peer.port())});
+  ASSERT_GT(pid, 0);
+  const std::set<std::string> locks = ckptd::testing::CriuLockTables();
+  DumpOptions o;
+  o.pid = pid;
+  o.images_dir = tmp_.Sub("img");
+  o.deadline = 3s;
+  o.leave_running = true;
+  o.tcp_established = true;
+  std::atomic<pid_t> criu{0};
+  o.on_criu_started = [&](pid_t p) { criu = p; };
+  bool locked = false;
+  o.notify = [&](const std::string& script, int) {
+    if (script != "post-dump") return Status::Ok();
+    locked = ckptd::testing::CriuLockTables().size() > locks.size();
+    // Hold CRIU here until the deadline has it killed.
+    for (int i = 0; i < 1500 && ProcState(criu) != 'Z' && ProcState(criu) != 0; ++i)
+      std::this_thread::sleep_for(20ms);
+    return Status::Ok();
+  };
+  auto r = driver_->Dump(o);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kDeadlineExceeded) << r.status().ToString();
+  EXPECT_TRUE(locked) << "CRIU did not lock the connection: the test proves nothing";
+  EXPECT_EQ(ckptd::testing::CriuLockTables(), locks) << "the killed CRIU's lock is still there";
+  uint64_t n = ReadProgress(out).n;
+  EXPECT_TRUE(WaitProgress(out, n + 5)) << "the connection does not carry data again: "
+                                        << ckptd::testing::ReadFileText(out.string());
+  EXPECT_FALSE(peer.failed());
+}
+
 TEST_F(CriuRestoreTest, RestoredTreeIsNotTheCallersChild) {
   auto out = tmp_.path() / "counter";
   pid_t pid = StartTarget("counter", out, 5);

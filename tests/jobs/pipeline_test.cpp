@@ -2,14 +2,21 @@
 // without root: RocksDB on disk for the catalog and the job table, the fake
 // CRIU and GPU hooks and the in-memory object store of job_fakes.h, and
 // sleeping child processes as targets.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
 
+#include <fmt/format.h>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
@@ -23,6 +30,7 @@
 #include "store/db.h"
 #include "store/job_store.h"
 #include "tests/jobs/job_fakes.h"
+#include "tests/testing/nft_util.h"
 #include "tests/testing/test_util.h"
 
 namespace ckptd {
@@ -376,6 +384,79 @@ TEST_F(RecoveryTest, KillsTheDeadDaemonsCriuAndResumesTheTree) {
   EXPECT_EQ(job.state, JobState::kFailed);
   EXPECT_TRUE(job.error.starts_with("interrupted: the daemon stopped in dump")) << job.error;
   EXPECT_NE(job.error.find("runs on"), std::string::npos) << job.error;
+}
+
+// A CRIU killed with the daemon while it held an established connection
+// of a tree that runs on: the socket in repair mode and CRIU's lock table
+// on the connection (made here as CRIU makes them; root needed) are
+// released.
+TEST_F(RecoveryTest, ReleasesTheNetworkTheKilledCriuHeld) {
+  int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  // The target tells its socket's number, then lives until `stay` closes.
+  int report[2], stay[2];
+  ASSERT_EQ(pipe(report), 0);
+  ASSERT_EQ(pipe(stay), 0);
+  pid_t target = fork();
+  ASSERT_GE(target, 0);
+  if (target == 0) {
+    close(stay[1]);
+    int s = ckptd::testing::ConnectLoopback(ntohs(a.sin_port));
+    (void)!write(report[1], &s, sizeof s);
+    char c;
+    (void)!read(stay[0], &c, 1);
+    _exit(0);
+  }
+  close(stay[0]);
+  close(report[1]);
+  int their_fd = -1;
+  ASSERT_EQ(read(report[0], &their_fd, sizeof their_fd), static_cast<ssize_t>(sizeof their_fd));
+  ASSERT_GE(their_fd, 0);
+  int peer = accept(listener, reinterpret_cast<sockaddr*>(&a), &len);  // a: the target's end
+  ASSERT_GE(peer, 0);
+  sockaddr_in mine{};
+  socklen_t mlen = sizeof mine;
+  ASSERT_EQ(getsockname(peer, reinterpret_cast<sockaddr*>(&mine), &mlen), 0);
+  // The target's socket, in repair mode as CRIU leaves it.
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, target, 0));
+  int sock = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, their_fd, 0));
+  ASSERT_GE(sock, 0) << strerror(errno);
+  int on = TCP_REPAIR_ON;
+  ASSERT_EQ(setsockopt(sock, SOL_TCP, TCP_REPAIR, &on, sizeof on), 0) << strerror(errno);
+  const std::string table = "CRIU-test-recovery";
+  ckptd::testing::NftRun("delete table inet " + table);
+  ASSERT_EQ(ckptd::testing::NftRun("add table inet " + table), "");
+  ASSERT_EQ(ckptd::testing::NftRun("add set inet " + table +
+                                   " conns4 { type ipv4_addr . inet_service . ipv4_addr . inet_service; }"),
+            "");
+  ASSERT_EQ(ckptd::testing::NftRun(fmt::format("add element inet {} conns4 {{ 127.0.0.1 . {} . 127.0.0.1 . {} }}",
+                                               table, ntohs(a.sin_port), ntohs(mine.sin_port))),
+            "");
+  Sleeper fake_criu;
+  JobRun* run = NewCheckpoint(target, true);
+  ASSERT_TRUE(run->Begin(Step::kDump, [&](Journal& j) {
+                   j.target = Identify(target);
+                   j.tree = TreeOf(target);
+                   j.criu = Identify(fake_criu.pid());
+                 }).ok());
+  ASSERT_TRUE(RecoverAll().ok());
+  int repair = -1;
+  socklen_t rlen = sizeof repair;
+  ASSERT_EQ(getsockopt(sock, SOL_TCP, TCP_REPAIR, &repair, &rlen), 0);
+  EXPECT_EQ(repair, 0) << "the socket is still in repair mode";
+  EXPECT_FALSE(ckptd::testing::CriuLockTables().contains(table)) << "the lock table is still there";
+  // The connection carries data again.
+  ASSERT_EQ(write(peer, "x", 1), 1);
+  char c = 0;
+  EXPECT_EQ(recv(sock, &c, 1, 0), 1);
+  for (int fd : {sock, pidfd, peer, listener, report[0], stay[1]}) close(fd);
+  waitpid(target, nullptr, 0);
 }
 
 TEST_F(RecoveryTest, BringsLockedGpuProcessesBack) {
