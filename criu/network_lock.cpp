@@ -2,9 +2,9 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -12,12 +12,15 @@
 
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <set>
 #include <sstream>
+#include <string_view>
 #include <thread>
 #include <tuple>
 
@@ -39,16 +42,27 @@ namespace json = boost::json;
 using Addr = std::array<unsigned char, 16>;
 using Conn = std::tuple<int, Addr, int, Addr, int>;  // family, src, sport, dst, dport
 
-std::set<unsigned long> SocketInodes(pid_t root) {
-  std::set<unsigned long> inodes;
+// A number in `s` in `base`, nothing else; nullopt otherwise.
+std::optional<unsigned long> Number(std::string_view s, int base = 10) {
+  unsigned long v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v, base);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+// Calls fn(pid, fd, inode) for every socket the tree's tasks hold open.
+template <typename Fn>
+void ForEachSocket(pid_t root, Fn fn) {
   for (int p : TreePids(root)) {
     std::error_code ec;
     for (const auto& e : fs::directory_iterator(fmt::format("/proc/{}/fd", p), ec)) {
       std::string target = fs::read_symlink(e.path(), ec).string();
-      if (!ec && target.starts_with("socket:[")) inodes.insert(std::stoul(target.substr(8)));
+      if (ec || !target.starts_with("socket:[") || !target.ends_with("]")) continue;
+      auto inode = Number(std::string_view(target).substr(8, target.size() - 9));
+      auto fd = Number(e.path().filename().string());
+      if (inode && fd) fn(p, static_cast<int>(*fd), *inode);
     }
   }
-  return inodes;
 }
 
 // "0100007F:1388" (/proc/net/tcp: each 32-bit word as the host prints it).
@@ -57,10 +71,14 @@ bool ParseEnd(const std::string& s, int family, Addr* addr, int* port) {
   if (s.size() != words * 8 + 5 || s[words * 8] != ':') return false;
   addr->fill(0);
   for (size_t w = 0; w < words; ++w) {
-    uint32_t v = static_cast<uint32_t>(std::stoul(s.substr(w * 8, 8), nullptr, 16));
-    std::memcpy(addr->data() + w * 4, &v, 4);
+    auto v = Number(std::string_view(s).substr(w * 8, 8), 16);
+    if (!v) return false;
+    const uint32_t word = static_cast<uint32_t>(*v);
+    std::memcpy(addr->data() + w * 4, &word, 4);
   }
-  *port = static_cast<int>(std::stoul(s.substr(words * 8 + 1), nullptr, 16));
+  auto port_number = Number(std::string_view(s).substr(words * 8 + 1), 16);
+  if (!port_number) return false;
+  *port = static_cast<int>(*port_number);
   return true;
 }
 
@@ -72,7 +90,8 @@ struct TreeTcp {
 // The tree's TCP connections, as /proc/<pid>/net/tcp{,6} (its network
 // namespace) shows them.
 TreeTcp TreeConnections(pid_t pid) {
-  const std::set<unsigned long> inodes = SocketInodes(pid);
+  std::set<unsigned long> inodes;
+  ForEachSocket(pid, [&](pid_t, int, unsigned long inode) { inodes.insert(inode); });
   TreeTcp tcp;
   std::set<Conn>& conns = tcp.conns;
   for (int family : {AF_INET, AF_INET6}) {
@@ -103,22 +122,21 @@ TreeTcp TreeConnections(pid_t pid) {
 // a duplicate of each (pidfd_getfd); how many were in it.
 int LeaveRepairMode(pid_t root, const std::set<unsigned long>& inodes) {
   int count = 0;
-  for (int p : TreePids(root)) {
-    UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, p, 0)));
-    if (pidfd.get() < 0) continue;  // gone
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator(fmt::format("/proc/{}/fd", p), ec)) {
-      std::string target = fs::read_symlink(e.path(), ec).string();
-      if (ec || !target.starts_with("socket:[") || !inodes.contains(std::stoul(target.substr(8)))) continue;
-      const int fd = std::stoi(e.path().filename().string());
-      UniqueFd sock(static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), fd, 0)));
-      int repair = 0;
-      socklen_t len = sizeof repair;
-      if (sock.get() < 0 || getsockopt(sock.get(), SOL_TCP, TCP_REPAIR, &repair, &len) != 0 || repair == 0) continue;
-      int off = TCP_REPAIR_OFF;  // with a window probe, as CRIU resumes
-      if (setsockopt(sock.get(), SOL_TCP, TCP_REPAIR, &off, sizeof off) == 0) ++count;
+  pid_t open_for = 0;
+  UniqueFd pidfd;
+  ForEachSocket(root, [&](pid_t p, int fd, unsigned long inode) {
+    if (!inodes.contains(inode)) return;
+    if (open_for != p) {
+      pidfd = UniqueFd(static_cast<int>(syscall(SYS_pidfd_open, p, 0)));
+      open_for = p;
     }
-  }
+    UniqueFd sock(pidfd.get() < 0 ? -1 : static_cast<int>(syscall(SYS_pidfd_getfd, pidfd.get(), fd, 0)));
+    int repair = 0;
+    socklen_t len = sizeof repair;
+    if (sock.get() < 0 || getsockopt(sock.get(), SOL_TCP, TCP_REPAIR, &repair, &len) != 0 || repair == 0) return;
+    int off = TCP_REPAIR_OFF;  // with a window probe, as CRIU resumes
+    if (setsockopt(sock.get(), SOL_TCP, TCP_REPAIR, &off, sizeof off) == 0) ++count;
+  });
   return count;
 }
 
@@ -126,14 +144,16 @@ struct NftCtxFree {
   void operator()(nft_ctx* c) const { nft_ctx_free(c); }
 };
 
-// One nft command, JSON output; its parsed output, or the error.
+// One nft command, JSON output; its parsed output, or the error. Both
+// buffers are read (and so rewound) after every command.
 Result<json::value> Nft(nft_ctx* nft, const std::string& cmd) {
-  if (nft_run_cmd_from_buffer(nft, cmd.c_str()) != 0) {
-    std::string err = nft_ctx_get_error_buffer(nft);
+  const bool failed = nft_run_cmd_from_buffer(nft, cmd.c_str()) != 0;
+  const char* out = nft_ctx_get_output_buffer(nft);
+  std::string err = nft_ctx_get_error_buffer(nft);
+  if (failed) {
     while (!err.empty() && err.back() == '\n') err.pop_back();
     return IOError(fmt::format("nft {}: {}", cmd, err));
   }
-  const char* out = nft_ctx_get_output_buffer(nft);
   boost::system::error_code ec;
   json::value v = json::parse(out && *out ? out : "{}", ec);
   if (ec) return IOError(fmt::format("nft {}: unreadable JSON output", cmd));
