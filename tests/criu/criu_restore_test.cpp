@@ -1,6 +1,4 @@
 // Dump + restore round trips of ckptd_workload with the real CRIU.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -21,6 +19,7 @@
 #include "tests/testing/criu_fixture.h"
 #include "tests/testing/criu_test_util.h"
 #include "tests/testing/nft_util.h"
+#include "tests/testing/test_util.h"
 
 namespace ckptd::criu {
 namespace {
@@ -199,16 +198,10 @@ TEST_F(CriuRestoreTest, PreDumpThenDumpWithParent) {
 class EchoPeer {
  public:
   EchoPeer() {
-    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(listen_fd_, 4) != 0 ||
-        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-      ADD_FAILURE() << "listen: " << strerror(errno);
-    }
-    port_ = ntohs(a.sin_port);
+    uint16_t port = 0;
+    listen_fd_ = ckptd::testing::ListenLoopback(&port);
+    if (listen_fd_ < 0) ADD_FAILURE() << "listen: " << strerror(errno);
+    port_ = port;
     thread_ = std::thread([this] { Run(); });
   }
   ~EchoPeer() {

@@ -4,8 +4,6 @@
 // lock and sockets in repair mode, is in criu_restore_test.cpp.)
 #include "criu/network_lock.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -13,14 +11,15 @@
 
 #include <functional>
 
-#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "tests/testing/nft_util.h"
+#include "tests/testing/test_util.h"
 
 namespace ckptd::criu {
 namespace {
 
+using ckptd::testing::AddCriuLockTable;
 using ckptd::testing::CriuLockTables;
 using ckptd::testing::NftRun;
 
@@ -49,40 +48,21 @@ void End(pid_t pid) {
   waitpid(pid, nullptr, 0);
 }
 
-std::string LockTable(const std::string& name, const std::string& element) {
-  std::string e = NftRun(fmt::format("add table inet {}", name));
-  if (e.empty())
-    e = NftRun(fmt::format("add set inet {} conns4 {{ type ipv4_addr . inet_service . ipv4_addr . inet_service; }}",
-                           name));
-  if (e.empty() && !element.empty()) e = NftRun(fmt::format("add element inet {} conns4 {{ {} }}", name, element));
-  return e;
-}
-
 TEST(NetworkRelease, OnlyTablesHoldingTheTreesConnectionsGo) {
-  int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(listen(listener, 1), 0);
-  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len), 0);
-  pid_t child = Child([&] {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    return connect(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  });
+  uint16_t port = 0;
+  int listener = ckptd::testing::ListenLoopback(&port);
+  ASSERT_GE(listener, 0);
+  pid_t child = Child([&] { return ckptd::testing::ConnectLoopback(port) >= 0; });
   ASSERT_GT(child, 0);
-  int accepted = accept(listener, reinterpret_cast<sockaddr*>(&a), &len);  // a: the child's end now
+  int accepted = accept(listener, nullptr, nullptr);
   ASSERT_GE(accepted, 0);
-  sockaddr_in mine{};
-  socklen_t mlen = sizeof mine;
-  ASSERT_EQ(getsockname(accepted, reinterpret_cast<sockaddr*>(&mine), &mlen), 0);
-  const std::string theirs = fmt::format("127.0.0.1 . {} . 127.0.0.1 . {}", ntohs(a.sin_port), ntohs(mine.sin_port));
+  const std::string theirs = ckptd::testing::Conns4ElementOf(accepted);
+  ASSERT_FALSE(theirs.empty());
   const std::string held = "CRIU-test-held", other = "CRIU-test-other", empty = "CRIU-test-empty";
   for (const auto& t : {held, other, empty}) NftRun("delete table inet " + t);
-  ASSERT_EQ(LockTable(held, theirs), "");
-  ASSERT_EQ(LockTable(other, "127.0.0.1 . 1 . 127.0.0.1 . 2"), "");
-  ASSERT_EQ(LockTable(empty, ""), "");
+  ASSERT_EQ(AddCriuLockTable(held, theirs), "");
+  ASSERT_EQ(AddCriuLockTable(other, "127.0.0.1 . 1 . 127.0.0.1 . 2"), "");
+  ASSERT_EQ(AddCriuLockTable(empty), "");
 
   auto r = ReleaseNetworkAfterKill(child);
   ASSERT_TRUE(r.ok()) << r.status().ToString();

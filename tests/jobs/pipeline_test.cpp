@@ -2,8 +2,6 @@
 // without root: RocksDB on disk for the catalog and the job table, the fake
 // CRIU and GPU hooks and the in-memory object store of job_fakes.h, and
 // sleeping child processes as targets.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -16,7 +14,6 @@
 #include <fstream>
 #include <future>
 
-#include <fmt/format.h>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
@@ -391,14 +388,9 @@ TEST_F(RecoveryTest, KillsTheDeadDaemonsCriuAndResumesTheTree) {
 // on the connection (made here as CRIU makes them; root needed) are
 // released.
 TEST_F(RecoveryTest, ReleasesTheNetworkTheKilledCriuHeld) {
-  int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(listen(listener, 1), 0);
-  ASSERT_EQ(getsockname(listener, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  uint16_t port = 0;
+  int listener = ckptd::testing::ListenLoopback(&port);
+  ASSERT_GE(listener, 0);
   // The target tells its socket's number, then lives until `stay` closes.
   int report[2], stay[2];
   ASSERT_EQ(pipe(report), 0);
@@ -407,7 +399,7 @@ TEST_F(RecoveryTest, ReleasesTheNetworkTheKilledCriuHeld) {
   ASSERT_GE(target, 0);
   if (target == 0) {
     close(stay[1]);
-    int s = ckptd::testing::ConnectLoopback(ntohs(a.sin_port));
+    int s = ckptd::testing::ConnectLoopback(port);
     (void)!write(report[1], &s, sizeof s);
     char c;
     (void)!read(stay[0], &c, 1);
@@ -418,11 +410,8 @@ TEST_F(RecoveryTest, ReleasesTheNetworkTheKilledCriuHeld) {
   int their_fd = -1;
   ASSERT_EQ(read(report[0], &their_fd, sizeof their_fd), static_cast<ssize_t>(sizeof their_fd));
   ASSERT_GE(their_fd, 0);
-  int peer = accept(listener, reinterpret_cast<sockaddr*>(&a), &len);  // a: the target's end
+  int peer = accept(listener, nullptr, nullptr);
   ASSERT_GE(peer, 0);
-  sockaddr_in mine{};
-  socklen_t mlen = sizeof mine;
-  ASSERT_EQ(getsockname(peer, reinterpret_cast<sockaddr*>(&mine), &mlen), 0);
   // The target's socket, in repair mode as CRIU leaves it.
   int pidfd = static_cast<int>(syscall(SYS_pidfd_open, target, 0));
   int sock = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, their_fd, 0));
@@ -431,13 +420,7 @@ TEST_F(RecoveryTest, ReleasesTheNetworkTheKilledCriuHeld) {
   ASSERT_EQ(setsockopt(sock, SOL_TCP, TCP_REPAIR, &on, sizeof on), 0) << strerror(errno);
   const std::string table = "CRIU-test-recovery";
   ckptd::testing::NftRun("delete table inet " + table);
-  ASSERT_EQ(ckptd::testing::NftRun("add table inet " + table), "");
-  ASSERT_EQ(ckptd::testing::NftRun("add set inet " + table +
-                                   " conns4 { type ipv4_addr . inet_service . ipv4_addr . inet_service; }"),
-            "");
-  ASSERT_EQ(ckptd::testing::NftRun(fmt::format("add element inet {} conns4 {{ 127.0.0.1 . {} . 127.0.0.1 . {} }}",
-                                               table, ntohs(a.sin_port), ntohs(mine.sin_port))),
-            "");
+  ASSERT_EQ(ckptd::testing::AddCriuLockTable(table, ckptd::testing::Conns4ElementOf(peer)), "");
   Sleeper fake_criu;
   JobRun* run = NewCheckpoint(target, true);
   ASSERT_TRUE(run->Begin(Step::kDump, [&](Journal& j) {

@@ -1,7 +1,10 @@
 #include "tests/testing/nft_util.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <memory>
@@ -48,6 +51,28 @@ std::set<std::string> CriuLockTables(pid_t netns_pid) {
   while (lines >> table >> family >> name)
     if (name.starts_with("CRIU-")) tables.insert(name);
   return tables;
+}
+
+std::string AddCriuLockTable(const std::string& name, const std::string& conns4_element) {
+  std::string error = NftRun(fmt::format("add table inet {}", name));
+  if (error.empty())
+    error = NftRun(
+        fmt::format("add set inet {} conns4 {{ type ipv4_addr . inet_service . ipv4_addr . inet_service; }}", name));
+  if (error.empty() && !conns4_element.empty())
+    error = NftRun(fmt::format("add element inet {} conns4 {{ {} }}", name, conns4_element));
+  return error;
+}
+
+std::string Conns4ElementOf(int sock) {
+  sockaddr_in peer{}, local{};
+  socklen_t plen = sizeof peer, llen = sizeof local;
+  if (getpeername(sock, reinterpret_cast<sockaddr*>(&peer), &plen) != 0 ||
+      getsockname(sock, reinterpret_cast<sockaddr*>(&local), &llen) != 0)
+    return "";
+  char pa[INET_ADDRSTRLEN] = {}, la[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, &peer.sin_addr, pa, sizeof pa);
+  inet_ntop(AF_INET, &local.sin_addr, la, sizeof la);
+  return fmt::format("{} . {} . {} . {}", pa, ntohs(peer.sin_port), la, ntohs(local.sin_port));
 }
 
 }  // namespace ckptd::testing

@@ -45,6 +45,9 @@ void WriteFileText(const std::string& path, const std::string& text);
 uint16_t FreePort();
 // A TCP connection to 127.0.0.1:port (close-on-exec); -1 when it fails.
 int ConnectLoopback(uint16_t port);
+// A listening TCP socket on 127.0.0.1 at a free port (close-on-exec), the
+// port in *port; -1 when it fails.
+int ListenLoopback(uint16_t* port);
 
 // Runs `command` with /bin/sh; stdout+stderr and the exit status (-1 when
 // it did not exit normally).
