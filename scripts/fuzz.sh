@@ -91,7 +91,7 @@ echo "fuzz: build $((t1 - t0)) s, fuzzing $((t2 - t1)) s"
 if [ "${#failed[@]}" -gt 0 ]; then
   for t in "${failed[@]}"; do
     echo "fuzz: $t FAILED: $DIR/run/$t/log, inputs in $DIR/artifacts/$t/" >&2
-    grep -m1 -E 'ERROR: |FUZZ FINDING|runtime error' "$DIR/run/$t/log" >&2 || true
+    grep -m1 -A1 -E 'ERROR: |FUZZ FINDING|runtime error' "$DIR/run/$t/log" >&2 || true
   done
   exit 1
 fi

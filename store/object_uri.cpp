@@ -10,13 +10,34 @@
 
 namespace ckptd {
 
+namespace {
+
+// "n.n.n.n" at the start of a name. S3 refuses IP-formatted bucket names, and
+// Boost.URL 1.81 reads such a prefix of a host as an IPv4 address and the
+// rest as the path ("s3://1.2.3.4a/" gives host 1.2.3.4, path "a/").
+bool StartsLikeIpv4(std::string_view b) {
+  size_t i = 0;
+  for (int group = 0; group < 4; ++group) {
+    size_t digits = 0;
+    while (i < b.size() && b[i] >= '0' && b[i] <= '9') ++i, ++digits;
+    if (digits == 0) return false;
+    if (group < 3 && (i >= b.size() || b[i++] != '.')) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 Status ValidateBucket(std::string_view b) {
   // S3's rules for bucket names: 3 to 63 lower-case letters, digits, dots
-  // and hyphens, beginning and ending with a letter or digit, no "..".
+  // and hyphens, beginning and ending with a letter or digit, no "..", not
+  // formatted as an IP address.
   auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
   bool ok =
       b.size() >= 3 && b.size() <= 63 && alnum(b.front()) && alnum(b.back()) && b.find("..") == std::string_view::npos;
   for (char c : b) ok = ok && (alnum(c) || c == '.' || c == '-');
+  if (ok && StartsLikeIpv4(b))
+    return InvalidArgument(fmt::format("bucket '{}' begins like an IP address (n.n.n.n), which S3 refuses", b));
   if (!ok)
     return InvalidArgument(fmt::format(
         "bucket '{}' is not a valid S3 bucket name (3-63 of a-z 0-9 . -, starting and ending with a letter or digit)",
@@ -29,6 +50,10 @@ Result<ObjectUri> ObjectUri::Parse(std::string_view text) {
   if (!u) return InvalidArgument("object store URI '" + std::string(text) + "' is not a URI");
   if (u->has_query() || u->has_fragment())
     return InvalidArgument("object store URI '" + std::string(text) + "' has a query or fragment");
+  // After an authority a path is empty or begins with '/'. Boost.URL 1.81
+  // breaks that on hosts that begin like an IPv4 address ("1.2.3.4a").
+  if (u->has_authority() && !u->encoded_path().empty() && u->encoded_path().front() != '/')
+    return InvalidArgument("object store URI '" + std::string(text) + "': its host cannot be told from its path");
   ObjectUri out;
   std::string path = u->path();  // percent-decoded
   if (u->scheme() == "file") {

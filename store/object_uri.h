@@ -31,13 +31,13 @@ struct ObjectUri {
   std::string ToString() const;  // canonical form, ends in '/'
 };
 
+// S3's bucket naming rules; InvalidArgument naming the bucket otherwise.
+Status ValidateBucket(std::string_view bucket);
+
 // For a file:// URI: OK when its directory (symlinks resolved as far as it
 // exists) lies under one of `roots`, else InvalidArgument naming them; URIs
 // of other schemes are always OK. Keeps paths that arrive in requests inside
 // the directories the operator configured.
-// S3's bucket naming rules; InvalidArgument naming the bucket otherwise.
-Status ValidateBucket(std::string_view bucket);
-
 Status CheckFileUriWithin(const ObjectUri& uri, const std::vector<std::string>& roots);
 
 struct ObjectStoreConfig {

@@ -126,11 +126,14 @@ TEST(ObjectUriTest, ParsesFileAndS3) {
   EXPECT_EQ(s->ToString(), "s3://my-bucket/ckpt/node1/");
   EXPECT_EQ(ObjectUri::Parse("s3://bkt")->prefix, "");
   EXPECT_TRUE(ObjectUri::Parse("s3://my.bucket-1/x").ok());
+  EXPECT_TRUE(ObjectUri::Parse("s3://1.2.3.bkt/x").ok());
   for (auto bad : {"relative/path", "file://otherhost/x", "s3:///nobucket", "http://x/y", "s3://bkt/../x",
                    "file:///a/../b", "s3://bkt/x?y=1",
                    // bucket names S3 would refuse
                    "s3://!@$&'()*+,;=/x/", "s3://ab/x", "s3://Bucket/x", "s3://a..b/x", "s3://-bkt/x",
-                   "s3://bkt-/x"}) {
+                   "s3://bkt-/x", "s3://1.2.3.4/x", "s3://0%2E1.2.3.4/x",
+                   // a host Boost.URL would split into an address and a path
+                   "s3://1.2.3.4a/x", "s3://0.1.2.3.4/", "file://127.0.0.1x/a"}) {
     EXPECT_EQ(ObjectUri::Parse(bad).status().code(), Code::kInvalidArgument) << bad;
   }
   // The factory refuses S3 without credentials, with the URI in the message.
