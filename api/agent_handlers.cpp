@@ -1,5 +1,8 @@
 #include "api/agent_handlers.h"
 
+#include <atomic>
+#include <memory>
+
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
@@ -261,6 +264,117 @@ Response GetTupleHandler(AgentStore* store, const Request& req) {
   return RawJson(200, std::move(out));
 }
 
+// --- POST /checkpoints/batch (our extension)
+// {"ops": [{"op": "put"|"put-writes"|"get-tuple"|"list", "body": {...}}]}
+// -> {"results": [{"status": n, "body": that route's answer (null for 204)}]}
+// Each op is exactly what its own route does, run in order (a later op sees
+// an earlier one's write), each with its own status. The answer comes once
+// every write of the batch is durable, from one shared sync: a client that
+// coalesces its concurrent calls pays one round trip and one sync for all.
+constexpr size_t kMaxBatchOps = 256;
+
+using AgentHandler = Response (*)(AgentStore*, const Request&);
+
+AgentHandler BatchOp(std::string_view op) {
+  if (op == "put") return PutHandler;
+  if (op == "put-writes") return PutWritesHandler;
+  if (op == "get-tuple") return GetTupleHandler;
+  if (op == "list") return ListHandler;
+  return nullptr;
+}
+
+// {"status": n, "body": ...}; a body that is not JSON travels as a string.
+void AppendResult(std::string* out, const Response& r) {
+  *out += fmt::format("{{\"status\":{},\"body\":", r.status);
+  if (r.body.empty())
+    *out += "null";
+  else if (r.content_type.starts_with("application/json"))
+    *out += r.body;
+  else
+    AppendJsonString(out, r.body);
+  *out += '}';
+}
+
+Response BatchAnswer(const std::vector<Response>& results) {
+  std::string out = "{\"results\":[";
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (i) out += ',';
+    AppendResult(&out, results[i]);
+  }
+  out += "]}";
+  return RawJson(200, std::move(out));
+}
+
+// The results, answered once every deferred one (a write waiting for its
+// sync) has come in; the last to arrive answers, from its thread.
+Response WhenAllAnswered(std::vector<Response> results) {
+  auto waiting = std::make_shared<std::vector<size_t>>();
+  for (size_t i = 0; i < results.size(); ++i)
+    if (results[i].deferred) waiting->push_back(i);
+  if (waiting->empty()) return BatchAnswer(results);
+  Response out;
+  out.deferred = [results = std::move(results), waiting](Response::Done done) mutable {
+    struct State {
+      std::vector<Response> results;
+      std::atomic<size_t> left;
+      Response::Done done;
+    };
+    auto st = std::make_shared<State>();
+    st->results = std::move(results);
+    st->left = waiting->size();
+    st->done = std::move(done);
+    for (size_t i : *waiting) {
+      auto deferred = std::move(st->results[i].deferred);
+      deferred([st, i](Response r) {
+        st->results[i] = std::move(r);
+        if (st->left.fetch_sub(1, std::memory_order_acq_rel) == 1) st->done(BatchAnswer(st->results));
+      });
+    }
+  };
+  return out;
+}
+
+Response BatchHandler(AgentStore* store, const Request& req) {
+  BodyValidator v(req);
+  if (!v.ok()) return v.ErrorResponse();
+  const json::array* ops = v.Array(v.body(), kBody, "ops", true);
+  if (!v.ok()) return v.ErrorResponse();
+  const json::array oloc = BodyValidator::At(kBody, "ops");
+  if (ops->size() > kMaxBatchOps)
+    v.Add(oloc, "too_long", fmt::format("List should have at most {} items after validation, not {}", kMaxBatchOps,
+                                        ops->size()),
+          nullptr, json::object{{"field_type", "List"}, {"max_length", kMaxBatchOps}, {"actual_length", ops->size()}});
+  std::vector<std::pair<AgentHandler, const json::object*>> calls;
+  for (size_t i = 0; i < ops->size(); ++i) {
+    json::array loc = BodyValidator::At(oloc, i);
+    const json::value& item = (*ops)[i];
+    if (!item.is_object()) {
+      v.Add(loc, "model_type", "Input should be a valid dictionary or instance of BatchOp", item,
+            json::object{{"class_name", "BatchOp"}});
+      continue;
+    }
+    auto op = v.String(item.get_object(), loc, "op");
+    const json::value* body = item.get_object().if_contains("body");
+    AgentHandler fn = op ? BatchOp(*op) : nullptr;
+    if (op && !fn)
+      v.Add(BodyValidator::At(loc, "op"), "literal_error", "Input should be 'put', 'put-writes', 'get-tuple' or 'list'",
+            json::string(*op), json::object{{"expected", "'put', 'put-writes', 'get-tuple' or 'list'"}});
+    if (!body || !body->is_object())
+      v.Add(BodyValidator::At(loc, "body"), body ? "dict_type" : "missing",
+            body ? "Input should be a valid dictionary" : "Field required", body ? *body : json::value(nullptr));
+    if (fn && body && body->is_object()) calls.emplace_back(fn, &body->get_object());
+  }
+  if (!v.ok()) return v.ErrorResponse();
+  std::vector<Response> results;
+  results.reserve(calls.size());
+  Request sub;
+  for (const auto& [fn, body] : calls) {
+    sub.body = json::serialize(*body);
+    results.push_back(fn(store, sub));
+  }
+  return WhenAllAnswered(std::move(results));
+}
+
 }  // namespace
 
 void RegisterAgentRoutes(Router* router, AgentStore* store, size_t body_limit) {
@@ -278,6 +392,7 @@ void RegisterAgentRoutes(Router* router, AgentStore* store, size_t body_limit) {
   add("/checkpoints/copy-thread", agent::CopyThread);
   add("/checkpoints/retention", agent::ThreadRetention);
   add("/checkpoints/sweep", agent::Sweep);
+  add("/checkpoints/batch", BatchHandler);
   add("/threads/{thread_id}/state/checkpoint", agent::ThreadStateAtCheckpoint);
 }
 

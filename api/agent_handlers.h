@@ -11,6 +11,8 @@
 //   POST /checkpoints/copy-thread    -> {"copied": n}
 //   POST /checkpoints/retention      -> the thread's retention in force
 //   POST /checkpoints/sweep          -> {"threads": n, "removed": {...}}
+//   POST /checkpoints/batch          -> {"results": [{status, body}]}: put, put-writes,
+//                                       get-tuple and list calls in one round trip
 //   POST /threads/{thread_id}/state/checkpoint -> ThreadState, 404 when absent
 // Validation errors are FastAPI's 422 shape; other errors {"detail": "..."}.
 // Blobs travel base64-encoded and are stored decoded.

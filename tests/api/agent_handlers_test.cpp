@@ -309,7 +309,8 @@ TEST_F(AgentApiTest, RoutesRequireTheToken) {
   auto anon = Client("");
   for (std::string p : {"/checkpoints/put", "/checkpoints/put-writes", "/checkpoints/list", "/checkpoints/get-tuple",
                         "/checkpoints/delete-thread", "/checkpoints/prune", "/checkpoints/copy-thread",
-                        "/checkpoints/retention", "/checkpoints/sweep", "/threads/t/state/checkpoint"}) {
+                        "/checkpoints/retention", "/checkpoints/sweep", "/checkpoints/batch",
+                        "/threads/t/state/checkpoint"}) {
     auto r = anon->Send("POST", p, "{}");
     ASSERT_TRUE(r.ok());
     EXPECT_EQ(r->status, 401) << p;
@@ -329,7 +330,7 @@ TEST_F(AgentApiTest, EveryAgentRouteIsDocumented) {
     EXPECT_TRUE(route.options.auth);
     EXPECT_EQ(route.options.body_limit, size_t{64} << 20);
   }
-  EXPECT_EQ(agent_routes, 10);
+  EXPECT_EQ(agent_routes, 11);
 }
 
 TEST_F(AgentApiTest, LargeBlobsAboveTheDefaultRouteLimit) {
