@@ -5,19 +5,74 @@
 // request with ckptd's "include" extension.
 //
 // One keep-alive HTTP agent per saver; every method may run concurrently.
+// With `coalesce` (the default), calls made while up to `maxInFlight`
+// batches are on the wire wait and go together as one POST
+// /checkpoints/batch (ckptd's extension): one round trip, and one shared
+// disk sync for the batch's writes. Each call still resolves with its own
+// answer, writes only once durable; a lone call goes to its own route.
 import http from "node:http";
 import { BaseCheckpointSaver, WRITES_IDX_MAP } from "@langchain/langgraph-checkpoint";
 
 const LIST_PAGE = 1000; // the API's largest limit
+const MAX_BATCH = 256; // the API's largest batch
+const MIN_SPLIT = 4; // fewer calls than this per batch are not split further
+const BATCH_OPS = new Map([["/checkpoints/put", "put"], ["/checkpoints/put-writes", "put-writes"],
+  ["/checkpoints/get-tuple", "get-tuple"], ["/checkpoints/list", "list"]]);
 
 export class CkptdSaver extends BaseCheckpointSaver {
-  constructor({ url, token, maxSockets = 64 }, serde) {
+  constructor({ url, token, maxSockets = 64, coalesce = true, maxInFlight = 2 }, serde) {
     super(serde);
     const u = new URL(url);
     this.host = u.hostname;
     this.port = Number(u.port);
     this.auth = `Bearer ${token}`;
     this.agent = new http.Agent({ keepAlive: true, maxSockets });
+    this.coalesce = coalesce;
+    this.maxInFlight = maxInFlight;
+    this.queue = [];
+    this.inFlight = 0;
+    this.flushScheduled = false;
+  }
+
+  // A call of one of BATCH_OPS's routes: queued for the next batch when
+  // coalescing, else sent on its own.
+  call(path, body) {
+    const op = BATCH_OPS.get(path);
+    if (!this.coalesce || !op) return this.request(path, body);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ path, op, body, resolve, reject });
+      this.scheduleFlush();
+    });
+  }
+
+  // After the current turn's calls have queued (setImmediate runs once the
+  // promise continuations are done), when a batch may leave.
+  scheduleFlush() {
+    if (this.flushScheduled || this.inFlight >= this.maxInFlight || this.queue.length === 0) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      // Spread over the free slots, so that the daemon works on one batch
+      // while this process handles another's answer.
+      const per = Math.min(MAX_BATCH, Math.max(MIN_SPLIT, Math.ceil(this.queue.length / (this.maxInFlight - this.inFlight))));
+      while (this.queue.length && this.inFlight < this.maxInFlight) this.send(this.queue.splice(0, per));
+    });
+  }
+
+  send(calls) {
+    this.inFlight++;
+    const sent = calls.length === 1
+      ? this.request(calls[0].path, calls[0].body).then(calls[0].resolve, calls[0].reject)
+      : this.request("/checkpoints/batch", { ops: calls.map((c) => ({ op: c.op, body: c.body })) }).then((ans) => {
+        ans.results.forEach((r, i) => {
+          if (r.status >= 200 && r.status < 300) calls[i].resolve(r.body);
+          else calls[i].reject(new Error(`ckptd ${calls[i].path}: ${r.status} ${JSON.stringify(r.body)}`));
+        });
+      }, (e) => calls.forEach((c) => c.reject(e)));
+    sent.finally(() => {
+      this.inFlight--;
+      this.scheduleFlush();
+    });
   }
 
   // POST `body` as JSON; resolves the parsed answer (null for 204), rejects
@@ -70,7 +125,7 @@ export class CkptdSaver extends BaseCheckpointSaver {
 
   async getTuple(config) {
     const { thread_id, checkpoint_ns = "", checkpoint_id } = config.configurable ?? {};
-    const item = await this.request("/checkpoints/get-tuple", { thread_id, checkpoint_ns, checkpoint_id: checkpoint_id ?? null });
+    const item = await this.call("/checkpoints/get-tuple", { thread_id, checkpoint_ns, checkpoint_id: checkpoint_id ?? null });
     return item ? this.toTuple(item) : undefined;
   }
 
@@ -90,7 +145,7 @@ export class CkptdSaver extends BaseCheckpointSaver {
     let left = limit ?? Infinity;
     while (left > 0) {
       const page = Math.min(left, LIST_PAGE);
-      const items = await this.request("/checkpoints/list", { ...body, limit: page, before_checkpoint_id: cursor ?? null });
+      const items = await this.call("/checkpoints/list", { ...body, limit: page, before_checkpoint_id: cursor ?? null });
       for (const item of items) yield await this.toTuple(item);
       if (items.length < page) return;
       left -= items.length;
@@ -107,7 +162,7 @@ export class CkptdSaver extends BaseCheckpointSaver {
       return { channel, version: String(version), type, blob };
     }));
     const [, meta] = await this.serde.dumpsTyped(metadata);
-    await this.request("/checkpoints/put", {
+    await this.call("/checkpoints/put", {
       thread_id, checkpoint_ns, checkpoint_id: checkpoint.id, parent_checkpoint_id: checkpoint_id ?? null,
       checkpoint: stored, metadata: JSON.parse(Buffer.from(meta).toString("utf8")), blobs,
     });
@@ -121,7 +176,7 @@ export class CkptdSaver extends BaseCheckpointSaver {
       return { task_id: taskId, idx: WRITES_IDX_MAP[channel] ?? idx, channel, type, blob, task_path: taskPath };
     }));
     const upsert = writes.every(([channel]) => channel in WRITES_IDX_MAP);
-    await this.request("/checkpoints/put-writes", { thread_id, checkpoint_ns, checkpoint_id, writes: encoded, upsert });
+    await this.call("/checkpoints/put-writes", { thread_id, checkpoint_ns, checkpoint_id, writes: encoded, upsert });
   }
 
   async deleteThread(threadId) {

@@ -2,7 +2,8 @@
 # The agent-state workload side by side: ckptd (through the HTTP saver in
 # ckptd_saver.mjs) against LangGraph's own PostgresSaver (PostgreSQL 15 from
 # Debian, a private cluster on a unix socket) and SqliteSaver, all driven by
-# the same Node process code (bench.mjs). Rounds interleave the backends in
+# the same Node process code (bench.mjs); ckptd both with the saver's call
+# coalescing (/checkpoints/batch) and without. Rounds interleave the backends in
 # a rotating order; the table shows medians. Then durable single-row inserts
 # under --connections: Cedana creates against PostgreSQL INSERTs.
 #
@@ -69,12 +70,14 @@ URL="http://127.0.0.1:$port"
 TOKEN="$work/ckptd/token"
 
 results="$work/results.jsonl"
-backends=(ckptd postgres sqlite)
+# ckptd: the saver coalesces concurrent calls into /checkpoints/batch;
+# ckptd-single: the same saver with a request per call.
+backends=(ckptd ckptd-single postgres sqlite)
 echo "ckptd $("$CKPTD" --version | awk '{print $2}') vs LangGraph savers ($(node -p "require('$PREFIX/node_modules/@langchain/langgraph-checkpoint-postgres/package.json').version") PostgreSQL, $(node -p "require('$PREFIX/node_modules/@langchain/langgraph-checkpoint-sqlite/package.json').version") SQLite); node $(node --version); $(nproc) CPUs"
 echo "$checkpoints checkpoints in 200 threads, $workers workers, $reads reads each; $rounds rounds"
 for r in $(seq "$rounds"); do
-  for k in 0 1 2; do
-    b="${backends[$(((r + k) % 3))]}"
+  for k in 0 1 2 3; do
+    b="${backends[$(((r + k) % 4))]}"
     sync
     node "$PREFIX/bench.mjs" --backend "$b" --prefix "r$r" --checkpoints "$checkpoints" --reads "$reads" \
       --workers "$workers" --url "$URL" --token-file "$TOKEN" --pg "$PG" --sqlite "$work/sqlite-r$r.db" | tee -a "$results"
