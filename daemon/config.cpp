@@ -134,6 +134,8 @@ const std::vector<ConfigSetting>& ConfigSettings() {
       StringSetting("runc_path", "the runc binary (>= 1.0) for containers; it is given criu_path", &Config::runc_path),
       StringSetting("cuda_library", "CUDA driver library to dlopen", &Config::cuda_library),
       StringSetting("cuda_checkpoint_path", "cuda-checkpoint tool (fallback)", &Config::cuda_checkpoint_path),
+      StringSetting("nvml_library", "NVML library to dlopen for each GPU process's device memory (\"\": not used)",
+                    &Config::nvml_library),
       IntSetting("gpu_lock_timeout_ms", "ms to wait for a GPU process to lock before a checkpoint",
                  &Config::gpu_lock_timeout_ms, 1, 3600000),
       IntSetting("io_threads", "HTTP I/O threads", &Config::io_threads, 1, 64),

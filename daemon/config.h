@@ -51,6 +51,7 @@ struct Config {
   std::string runc_path = "runc";  // containers: the runc binary (>= 1.0), given criu_path as --criu
   std::string cuda_library = "libcuda.so.1";
   std::string cuda_checkpoint_path = "cuda-checkpoint";
+  std::string nvml_library = "libnvidia-ml.so.1";  // each GPU process's device memory; "" = not used
   int64_t gpu_lock_timeout_ms = 10000;  // GPU lock (cuCheckpointProcessLock) timeout per process
   int io_threads = 2;
   int handler_threads = 8;

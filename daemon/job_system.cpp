@@ -72,11 +72,12 @@ gpu::GpuBackend OpenGpu(const Config& config) {
   gpu::GpuConfig gc;
   gc.driver_library = config.cuda_library;
   gc.tool_path = config.cuda_checkpoint_path;
+  gc.nvml_library = config.nvml_library;
   gpu::GpuBackend backend = gpu::OpenGpuCheckpointer(gc, SystemProcessRunner::Default());
   const auto& a = backend.availability;
   if (a.available) {
-    spdlog::info("GPU checkpointing via {} ({}){}", a.backend, a.driver.version,
-                 a.reason.empty() ? "" : ": " + a.reason);
+    spdlog::info("GPU checkpointing via {} ({}){}; device memory per process: {}", a.backend, a.driver.version,
+                 a.reason.empty() ? "" : ": " + a.reason, backend.memory ? "NVML" : backend.memory_unavailable);
   } else {
     spdlog::info("{}; GPU processes cannot be checkpointed", a.reason);
   }

@@ -136,7 +136,9 @@ std::unique_ptr<GpuCheckpointer> MakeUnavailableCheckpointer(std::string reason)
   return std::make_unique<UnavailableCheckpointer>(std::move(reason));
 }
 
-GpuBackend OpenGpuCheckpointer(const GpuConfig& config, ProcessRunner* runner) {
+namespace {
+
+GpuBackend OpenCheckpointingBackend(const GpuConfig& config, ProcessRunner* runner) {
   GpuBackend out;
   std::string driver_why;
   if (config.use_driver_api) {
@@ -177,6 +179,23 @@ GpuBackend OpenGpuCheckpointer(const GpuConfig& config, ProcessRunner* runner) {
   };
   out.availability.reason = std::string(kPrefix) + strip(driver_why) + "; " + strip(tool_why);
   out.checkpointer = MakeUnavailableCheckpointer(out.availability.reason);
+  return out;
+}
+
+}  // namespace
+
+GpuBackend OpenGpuCheckpointer(const GpuConfig& config, ProcessRunner* runner) {
+  GpuBackend out = OpenCheckpointingBackend(config, runner);
+  if (!out.availability.available) return out;
+  if (config.nvml_library.empty()) {
+    out.memory_unavailable = "NVML not configured";
+    return out;
+  }
+  auto nvml = OpenNvml(config.nvml_library);
+  if (nvml.ok())
+    out.memory = std::move(nvml).value();
+  else
+    out.memory_unavailable = nvml.status().message();
   return out;
 }
 

@@ -25,6 +25,7 @@
 #include <boost/json/value.hpp>
 
 #include "common/status.h"
+#include "gpu/nvml.h"
 
 namespace ckptd {
 class ProcessRunner;
@@ -108,6 +109,9 @@ struct GpuConfig {
   std::vector<std::pair<std::string, std::string>> tool_env;
   // Try the driver API at all (false: go straight to the tool).
   bool use_driver_api = true;
+  // dlopen() name or path of NVML, for each process's device memory (the
+  // fake: <build>/tests/fake_cuda/libnvidia-ml.so.1). Empty: not used.
+  std::string nvml_library = "libnvidia-ml.so.1";
 };
 
 // For /healthz and the checkpoint's platform info.
@@ -125,10 +129,15 @@ struct GpuBackend {
   // Unavailable("GPU checkpointing unavailable: <reason>").
   std::unique_ptr<GpuCheckpointer> checkpointer;
   GpuAvailability availability;
+  // Each process's device memory; null when NVML is not there (why: in
+  // memory_unavailable) or no checkpointing backend is.
+  std::unique_ptr<GpuMemoryProbe> memory;
+  std::string memory_unavailable;
 };
 
 // Driver API first (library loads, has the entry points, cuInit succeeds),
-// then the tool (found and `--help` answers), else unavailable.
+// then the tool (found and `--help` answers), else unavailable; with a
+// backend, NVML for the device memory when it opens.
 // `runner` must outlive the returned checkpointer.
 GpuBackend OpenGpuCheckpointer(const GpuConfig& config, ProcessRunner* runner);
 

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "gpu/dl.h"
+
 namespace ckptd::gpu {
 
 namespace cuabi {
@@ -66,27 +68,6 @@ Status CudaError(CUresult r, std::string_view call) {
       return Internal(std::move(msg));
   }
 }
-
-namespace {
-
-std::string DlError() {
-  const char* e = dlerror();
-  return e ? e : "unknown dlerror";
-}
-
-template <typename Fn>
-bool Resolve(void* handle, const char* name, Fn* out, std::vector<std::string>* missing) {
-  dlerror();
-  void* sym = dlsym(handle, name);
-  if (!sym) {
-    if (missing) missing->push_back(name);
-    return false;
-  }
-  *out = reinterpret_cast<Fn>(sym);
-  return true;
-}
-
-}  // namespace
 
 Result<std::unique_ptr<CudaDriverCheckpointer>> CudaDriverCheckpointer::Load(const std::string& library) {
   auto unavailable = [&](const std::string& why) {

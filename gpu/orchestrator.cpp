@@ -104,17 +104,21 @@ boost::json::value GpuReport::ToJson() const {
     po["initial_state"] = p.initial_state ? boost::json::value(StateName(*p.initial_state)) : nullptr;
     po["final_state"] = p.final_state ? boost::json::value(StateName(*p.final_state)) : nullptr;
     for (const char* op : {"lock", "checkpoint", "restore", "unlock"}) po[std::string(op) + "_ms"] = p.MsFor(op);
+    if (p.device_memory_bytes) po["device_memory_bytes"] = *p.device_memory_bytes;
     po["steps"] = std::move(steps);
     procs.push_back(std::move(po));
   }
   boost::json::object phases;
   for (const auto& [name, ms] : phase_ms) phases[name] = ms;
-  return boost::json::object{{"driver", driver.ToJson()},
-                             {"prepare_ms", prepare_ms},
-                             {"phase_ms", std::move(phases)},
-                             {"resume_ms", resume_ms},
-                             {"restore_ms", restore_ms},
-                             {"processes", std::move(procs)}};
+  boost::json::object out{{"driver", driver.ToJson()},   {"prepare_ms", prepare_ms}, {"phase_ms", std::move(phases)},
+                          {"resume_ms", resume_ms},       {"restore_ms", restore_ms}, {"processes", std::move(procs)}};
+  if (!device_memory_source.empty()) {
+    uint64_t total = 0;
+    for (const auto& p : processes) total += p.device_memory_bytes.value_or(0);
+    out["device_memory_source"] = device_memory_source;
+    out["device_memory_bytes"] = total;
+  }
+  return out;
 }
 
 Result<GpuProcessState> GpuOrchestrator::Observe(int pid, const char* phase, GpuProcessReport* pr) {

@@ -35,6 +35,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -63,6 +64,8 @@ struct GpuProcessReport {
   std::optional<GpuProcessState> initial_state;  // first state read
   std::optional<GpuProcessState> final_state;    // last state known
   std::vector<GpuStep> steps;
+  // Device memory in use before the lock, where a probe could tell (NVML).
+  std::optional<uint64_t> device_memory_bytes;
   // Sum of ms per op over the steps ("lock" -> 12.5).
   double MsFor(std::string_view op) const;
 };
@@ -74,12 +77,16 @@ struct GpuReport {
   // Wall time of each phase over all processes, by "<phase>/<op>"
   // ("prepare/lock" -> 201.3), summed when a phase runs more than once.
   std::map<std::string, double> phase_ms;
+  // Where the processes' device_memory_bytes came from ("nvml"); empty: none.
+  std::string device_memory_source;
   GpuProcessReport& ForPid(int pid);
   const GpuProcessReport* Find(int pid) const;
   // {"driver":{...},"prepare_ms":..,"resume_ms":..,"restore_ms":..,
   //  "phase_ms":{"prepare/lock":..,"prepare/checkpoint":..},
+  //  "device_memory_source":"nvml", "device_memory_bytes":<sum> (when known),
   //  "processes":[{"pid":..,"initial_state":"running","final_state":"checkpointed",
   //                "lock_ms":..,"checkpoint_ms":..,"restore_ms":..,"unlock_ms":..,
+  //                "device_memory_bytes":.. (when known),
   //                "steps":[{"phase":"prepare","op":"lock","from":"running","to":"locked","ms":1.2,"ok":true}]}]}
   boost::json::value ToJson() const;
 };

@@ -48,8 +48,24 @@ Status GpuHooks::Find(int pid, GpuJobContext* ctx) {
   return Status::Ok();
 }
 
+void GpuHooks::RecordDeviceMemory(GpuJobContext* ctx) const {
+  if (!backend_.memory) return;
+  auto use = backend_.memory->DeviceMemoryByPid();
+  if (!use.ok()) {
+    spdlog::warn("{}: device memory of the GPU processes unknown: {}", ctx->log_tag, use.status().ToString());
+    return;
+  }
+  gpu::GpuReport* report = Report(ctx);
+  report->device_memory_source = "nvml";
+  for (int pid : ctx->pids) {
+    auto it = use->find(pid);
+    if (it != use->end()) report->ForPid(pid).device_memory_bytes = it->second;
+  }
+}
+
 Status GpuHooks::Lock(GpuJobContext* ctx) {
   if (ctx->pids.empty()) return Status::Ok();
+  RecordDeviceMemory(ctx);
   gpu::GpuOrchestrator orch(backend_.checkpointer.get(), orch_opts_);
   Status st = orch.LockAll(ctx->pids, lock_timeout_, Report(ctx));
   ctx->report = ctx->state->ToJson();

@@ -18,6 +18,9 @@
 //   at this node's GPUs), "cuda" when the backend cannot list the GPUs, else
 //   "none". Checkpoint records the node's GPUs and driver version in
 //   ctx->platform for the manifest.
+// - Lock first records each process's device memory in the report, where
+//   the backend has NVML (report "device_memory_bytes"); a failing NVML is
+//   logged, never fails the job.
 // - PlanRestore refuses a node the checkpoint cannot run on (older driver,
 //   fewer GPUs, other models) and settles the device map (gpu/compat.h);
 //   without a recorded platform (older manifests) or a backend that cannot
@@ -56,6 +59,9 @@ class GpuHooks final : public JobHooks {
   std::string Unavailable() const;
   // The context's report, created on first use.
   gpu::GpuReport* Report(GpuJobContext* ctx) const;
+  // Each GPU process's device memory into the report, before the lock
+  // (a checkpointed process holds none); nothing when NVML is not there.
+  void RecordDeviceMemory(GpuJobContext* ctx) const;
   // The node's platform; Unavailable when the backend cannot list its GPUs.
   Result<gpu::GpuPlatform> Platform() const;
 

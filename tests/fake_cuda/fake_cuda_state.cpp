@@ -1,5 +1,6 @@
 #include "fake_cuda_state.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -11,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -258,7 +260,32 @@ void Register(int pid) {
   std::string dir = StateDir();
   if (dir.empty()) return;
   DirLock lock(dir);
-  StoreRecord(dir, pid, Record{});
+  Record rec;
+  if (const char* mem = std::getenv(kDeviceMemoryEnv)) rec.extra = std::string("device_memory=") + mem + "\n";
+  StoreRecord(dir, pid, rec);
+}
+
+std::vector<std::pair<int, unsigned long long>> DeviceMemory() {
+  std::vector<std::pair<int, unsigned long long>> out;
+  std::string dir = StateDir();
+  if (dir.empty()) return out;
+  DirLock lock(dir);
+  std::unique_ptr<DIR, int (*)(DIR*)> d(opendir(dir.c_str()), closedir);
+  if (!d) return out;
+  const std::string key = "device_memory=";
+  while (dirent* e = readdir(d.get())) {
+    int pid = 0;
+    char tail = 0;
+    if (std::sscanf(e->d_name, "%d.stat%c", &pid, &tail) != 2 || tail != 'e' ||
+        std::string(e->d_name) != std::to_string(pid) + ".state")
+      continue;
+    Record rec;
+    if (!Alive(pid) || !LoadRecord(dir, pid, &rec) || (rec.state != kRunning && rec.state != kLocked)) continue;
+    size_t at = rec.extra.find(key);
+    if (at != std::string::npos) out.emplace_back(pid, std::stoull(rec.extra.substr(at + key.size())));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 int GetState(int pid, int* state) {

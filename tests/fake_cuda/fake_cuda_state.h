@@ -32,17 +32,24 @@
 //                     else it fails with CUDA_ERROR_TIMEOUT after its timeout
 //                     (0: 60 s) and stays running. Locking the ranks one
 //                     after the other therefore always times out.
+// Device memory (for the fake NVML, fake_libnvml.cpp): a process registered
+// with CKPTD_FAKE_CUDA_DEVICE_MEMORY=<bytes> in its environment gets the line
+// device_memory=<bytes>; it uses that much while running or locked (a
+// checkpointed process has released its device memory).
 // Transitions: lock running->locked, checkpoint locked->checkpointed,
 // restore checkpointed->locked, unlock locked->running; any other ->
 // CUDA_ERROR_ILLEGAL_STATE. Unknown or dead PID -> CUDA_ERROR_INVALID_VALUE.
 #pragma once
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace fakecuda {
 
 inline constexpr const char* kStateDirEnv = "CKPTD_FAKE_CUDA_STATE_DIR";
 inline constexpr const char* kIdEnv = "CKPTD_FAKE_CUDA_ID";
+inline constexpr const char* kDeviceMemoryEnv = "CKPTD_FAKE_CUDA_DEVICE_MEMORY";
 
 enum : int {
   kSuccess = 0,
@@ -71,5 +78,9 @@ int Lock(int pid, unsigned timeout_ms);
 int Checkpoint(int pid);
 int Restore(int pid, const std::string& device_map);
 int Unlock(int pid);
+
+// (pid, bytes) of the live processes holding device memory now (running or
+// locked, with a device_memory line), by pid; records named by pid only.
+std::vector<std::pair<int, unsigned long long>> DeviceMemory();
 
 }  // namespace fakecuda

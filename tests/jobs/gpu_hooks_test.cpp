@@ -29,6 +29,7 @@ namespace ct = ckptd::criu::testing;
 const std::string kFakeLib = CKPTD_BINARY_DIR "/tests/fake_cuda/libcuda.so.1";
 const std::string kFakeLibNoCkpt = CKPTD_BINARY_DIR "/tests/fake_cuda/nockpt/libcuda.so.1";
 const std::string kFakeTool = CKPTD_BINARY_DIR "/tests/fake_cuda/cuda-checkpoint";
+const std::string kFakeNvml = CKPTD_BINARY_DIR "/tests/fake_cuda/libnvidia-ml.so.1";
 
 class GpuJobsTest : public testing::DaemonFixture {
  protected:
@@ -48,6 +49,7 @@ class GpuJobsTest : public testing::DaemonFixture {
     c.cuda_library = cuda_library_;
     c.cuda_checkpoint_path = cuda_tool_;
     c.gpu_lock_timeout_ms = lock_timeout_ms_;
+    c.nvml_library = nvml_library_;
     return c;
   }
 
@@ -119,6 +121,7 @@ class GpuJobsTest : public testing::DaemonFixture {
   fs::path state_dir_;
   std::string cuda_library_ = kFakeLib;
   std::string cuda_tool_ = "";
+  std::string nvml_library_ = kFakeNvml;
   int64_t lock_timeout_ms_ = 10000;
   ct::Targets targets_;
 };
@@ -159,6 +162,31 @@ TEST_F(GpuJobsTest, LeaveRunningLocksCheckpointsAndResumes) {
     EXPECT_EQ(prom.Value("ckptd_job_phase_duration_seconds_count", {{"kind", "checkpoint"}, {"phase", step}}), 1)
         << step;
   }
+}
+
+// NVML (the fake) tells each process's device memory before the lock.
+TEST_F(GpuJobsTest, TheReportGivesEachProcesssDeviceMemory) {
+  StartDaemon();
+  setenv("CKPTD_FAKE_CUDA_DEVICE_MEMORY", "6442450944", 1);  // 6 GiB
+  pid_t pid = -1;
+  json::object rec = CheckpointLeavingItRunning(work_.path() / "counter", &pid);
+  unsetenv("CKPTD_FAKE_CUDA_DEVICE_MEMORY");
+  ASSERT_FALSE(rec.empty());
+  const auto& report = rec.at("info").at("gpu").as_object();
+  EXPECT_EQ(Str(report, "device_memory_source"), "nvml") << json::serialize(report);
+  EXPECT_EQ(report.at("device_memory_bytes"), 6442450944);
+  EXPECT_EQ(GpuProcess(report, pid).at("device_memory_bytes"), 6442450944);
+}
+
+TEST_F(GpuJobsTest, WithoutNvmlTheReportSaysNoDeviceMemory) {
+  nvml_library_ = "/nonexistent/libnvidia-ml.so.1";
+  StartDaemon();
+  pid_t pid = -1;
+  json::object rec = CheckpointLeavingItRunning(work_.path() / "counter", &pid);
+  ASSERT_FALSE(rec.empty());
+  const auto& report = rec.at("info").at("gpu").as_object();
+  EXPECT_FALSE(report.contains("device_memory_source")) << json::serialize(report);
+  EXPECT_FALSE(GpuProcess(report, pid).contains("device_memory_bytes"));
 }
 
 TEST_F(GpuJobsTest, CheckpointThenRestoreBringsTheGpuStateBack) {
