@@ -13,6 +13,8 @@
 //   node bench.mjs --mode insert --backend ckptd|postgres --connections 64 --seconds 5
 //       single-row durable inserts: Cedana creates against PostgreSQL INSERTs
 //   node bench.mjs --summarize results.jsonl   (medians per backend, ratios)
+//   --reads-of list,list_filter,get_tuple: only those read phases; --skip-put: read what an
+//       earlier run with the same --prefix and --checkpoints put (for profiling)
 import fs from "node:fs";
 import http from "node:http";
 import { parseArgs } from "node:util";
@@ -25,7 +27,8 @@ const { values: opt } = parseArgs({
     workers: { type: "string", default: "16" }, reads: { type: "string", default: "5000" },
     connections: { type: "string", default: "64" }, seconds: { type: "string", default: "5" },
     prefix: { type: "string", default: "run" }, summarize: { type: "string" },
-    "in-flight": { type: "string", default: "2" },
+    "in-flight": { type: "string", default: "2" }, "reads-of": { type: "string" },
+    "skip-put": { type: "boolean", default: false },
   },
 });
 const num = (k) => Number.parseInt(opt[k], 10);
@@ -134,19 +137,20 @@ async function runSaver() {
   const n = num("checkpoints"), threads = num("threads"), workers = num("workers"), reads = num("reads");
   const steps = Math.floor(n / threads);
   const result = { backend: opt.backend, checkpoints: n, threads, workers, reads };
-  result.put = await timed(n, workers, (i) => putStep(saver, i, threads));
-  result.list = await timed(reads, workers, async () => {
+  if (!opt["skip-put"]) result.put = await timed(n, workers, (i) => putStep(saver, i, threads));
+  const reading = (op) => opt["reads-of"] === undefined || opt["reads-of"].split(",").includes(op);
+  if (reading("list")) result.list = await timed(reads, workers, async () => {
     const items = await listAll(saver, threads);
     if (items.length !== Math.min(10, steps)) fail(`list: ${items.length} items`);
     items.forEach((x) => checkTuple(x, "list"));
   });
   const inputs = Math.ceil(steps / 10);
-  result.list_filter = await timed(reads, workers, async () => {
+  if (reading("list_filter")) result.list_filter = await timed(reads, workers, async () => {
     const items = await listAll(saver, threads, { source: "input" });
     if (items.length !== Math.min(10, inputs) || items.some((x) => x.metadata.source !== "input"))
       fail(`filtered list: ${items.length} items`);
   });
-  result.get_tuple = await timed(reads, workers, async () => {
+  if (reading("get_tuple")) result.get_tuple = await timed(reads, workers, async () => {
     const t = Math.floor(Math.random() * threads);
     const tuple = await saver.getTuple({ configurable: { thread_id: threadId(t), checkpoint_ns: "" } });
     checkTuple(tuple, "get-tuple");
