@@ -341,9 +341,9 @@ Response BatchHandler(AgentStore* store, const Request& req) {
   if (!v.ok()) return v.ErrorResponse();
   const json::array oloc = BodyValidator::At(kBody, "ops");
   if (ops->size() > kMaxBatchOps)
-    v.Add(oloc, "too_long", fmt::format("List should have at most {} items after validation, not {}", kMaxBatchOps,
-                                        ops->size()),
-          nullptr, json::object{{"field_type", "List"}, {"max_length", kMaxBatchOps}, {"actual_length", ops->size()}});
+    v.Add(oloc, "too_long",
+          fmt::format("List should have at most {} items after validation, not {}", kMaxBatchOps, ops->size()), nullptr,
+          json::object{{"field_type", "List"}, {"max_length", kMaxBatchOps}, {"actual_length", ops->size()}});
   std::vector<std::pair<AgentHandler, const json::object*>> calls;
   for (size_t i = 0; i < ops->size(); ++i) {
     json::array loc = BodyValidator::At(oloc, i);

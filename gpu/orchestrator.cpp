@@ -110,8 +110,8 @@ boost::json::value GpuReport::ToJson() const {
   }
   boost::json::object phases;
   for (const auto& [name, ms] : phase_ms) phases[name] = ms;
-  boost::json::object out{{"driver", driver.ToJson()},   {"prepare_ms", prepare_ms}, {"phase_ms", std::move(phases)},
-                          {"resume_ms", resume_ms},       {"restore_ms", restore_ms}, {"processes", std::move(procs)}};
+  boost::json::object out{{"driver", driver.ToJson()}, {"prepare_ms", prepare_ms}, {"phase_ms", std::move(phases)},
+                          {"resume_ms", resume_ms},    {"restore_ms", restore_ms}, {"processes", std::move(procs)}};
   if (!device_memory_source.empty()) {
     uint64_t total = 0;
     for (const auto& p : processes) total += p.device_memory_bytes.value_or(0);

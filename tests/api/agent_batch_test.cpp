@@ -32,9 +32,10 @@ class AgentBatchTest : public AgentApiFixture {
                       {"checkpoint", CheckpointJson("c2", {{"a", "2"}, {"b", "1"}})},
                       {"metadata", json::object{{"step", 2}}},
                       {"blobs", json::array{blob("a", "2", "[2]")}}};
-    json::object writes{{"thread_id", t},
-                        {"checkpoint_id", "c2"},
-                        {"writes", json::array{Write("task", 1, "a", "json", "3"), Write("task", 0, "b", "json", "4")}}};
+    json::object writes{
+        {"thread_id", t},
+        {"checkpoint_id", "c2"},
+        {"writes", json::array{Write("task", 1, "a", "json", "3"), Write("task", 0, "b", "json", "4")}}};
     return {
         {"get-tuple", {{"thread_id", t}}},
         {"put", put1},
@@ -45,9 +46,9 @@ class AgentBatchTest : public AgentApiFixture {
         {"get-tuple", {{"thread_id", t}, {"checkpoint_id", "c1"}}},
         {"list", {{"thread_id", t}, {"include", json::array{"values", "pending_writes"}}}},
         {"list", {{"thread_id", t}, {"filter_metadata", json::object{{"step", 1}}}}},
-        {"get-tuple", {{"checkpoint_id", "c1"}}},                  // no thread_id: 422
-        {"list", {{"thread_id", t}, {"limit", 0}}},                // 422
-        {"put", {{"thread_id", t}, {"checkpoint_id", "c3"}}},      // no checkpoint: 422
+        {"get-tuple", {{"checkpoint_id", "c1"}}},              // no thread_id: 422
+        {"list", {{"thread_id", t}, {"limit", 0}}},            // 422
+        {"put", {{"thread_id", t}, {"checkpoint_id", "c3"}}},  // no checkpoint: 422
     };
   }
 
@@ -127,8 +128,10 @@ TEST_F(AgentBatchTest, BadBatchesAre422AndApplyNothing) {
   for (const auto& c : cases) {
     SCOPED_TRACE(json::serialize(c.ops));
     json::object body;
-    if (!c.ops.is_null()) body["ops"] = c.ops;
-    else body["ops"] = "not a list";
+    if (!c.ops.is_null())
+      body["ops"] = c.ops;
+    else
+      body["ops"] = "not a list";
     auto r = Post("/checkpoints/batch", body);
     ASSERT_EQ(r.status, 422) << r.raw;
     EXPECT_EQ(r.body.at("detail").at(0).at("loc"), c.loc);

@@ -48,8 +48,7 @@ TEST_F(NvmlTest, MissingOrWrongLibrariesAreUnavailable) {
   EXPECT_NE(missing.status().message().find("dlopen"), std::string::npos) << missing.status().ToString();
   auto not_nvml = OpenNvml(kFakeLib);  // the driver: no NVML entry points
   ASSERT_FALSE(not_nvml.ok());
-  EXPECT_NE(not_nvml.status().message().find("missing nvmlInit_v2"), std::string::npos)
-      << not_nvml.status().ToString();
+  EXPECT_NE(not_nvml.status().message().find("missing nvmlInit_v2"), std::string::npos) << not_nvml.status().ToString();
   setenv("CKPTD_FAKE_NVML_INIT_ERROR", "9", 1);
   auto init = OpenNvml(kFakeNvml);
   ASSERT_FALSE(init.ok());
