@@ -33,7 +33,8 @@ pack() {
   rm -rf "$DIR"
   mkdir -p "$DIR/bin" "$DIR/lib" "$DIR/fake" "$DIR/src"
   cp "$BUILD/ckptd" "$BUILD/ckptctl" "$BUILD/tests/gpu/gpu_real_test" \
-    "$BUILD/bench/gpu/ckptd_gpu_phases_bench" "$BUILD/bench/gpu/ckptd_gpu_real_bench" "$DIR/bin/"
+    "$BUILD/bench/gpu/ckptd_gpu_phases_bench" "$BUILD/bench/gpu/ckptd_gpu_real_bench" \
+    "$BUILD/bench/gpu/ckptd_gpu_whole_bench" "$DIR/bin/"
   cp "$CRIU" "$DIR/bin/criu.real"
   # The fakes for the phases benchmark stay out of lib/: on LD_LIBRARY_PATH
   # the fake libcuda.so.1 would hide the real one.
@@ -84,6 +85,7 @@ run() {
   timeout 1500 "$DIR/bin/gpu_real_test" > "$out/tests.log" 2>&1 || rc=$?
   timeout 300 "$DIR/bin/ckptd_gpu_phases_bench" > "$out/phases.log" 2>&1 || true
   timeout 900 "$DIR/bin/ckptd_gpu_real_bench" > "$out/real.log" 2>&1 || true
+  timeout 900 "$DIR/bin/ckptd_gpu_whole_bench" --real --mib 4096 --rounds 3 > "$out/whole.log" 2>&1 || true
 
   echo "== gpu-check: $(uname -n), $(date -u +%FT%TZ)"
   if command -v nvidia-smi > /dev/null; then
@@ -95,7 +97,7 @@ run() {
   awk '/^\[ +(OK|FAILED|SKIPPED) +\] [^ ]+ \(/ {
     r = $2 == "OK" ? "passed" : $2 == "FAILED" ? "FAILED" : "skipped"; printf "%-70s %s\n", $4, r }' "$out/tests.log"
   grep -m1 -E '(no NVIDIA driver|not usable|was not built)' "$out/tests.log" | sed 's/^/skip reason: /' || true
-  cat "$out/phases.log" "$out/real.log"
+  cat "$out/phases.log" "$out/real.log" "$out/whole.log"
   echo "logs: $out"
   if [ "$rc" -ne 0 ]; then
     echo "gpu-check: gpu tests FAILED (exit $rc)"
