@@ -313,6 +313,11 @@ TEST_F(StoragePipelineTest, S3GoneMidUploadFailsCleanly) {
   EXPECT_NE(ct::ProcState(pid), 'T') << "target left frozen";
   uint64_t n = ct::ReadProgress(out).n;
   EXPECT_TRUE(ct::WaitProgress(out, n + 1, std::chrono::seconds(30))) << "target stopped";
+  // The job is seen failed once its record is committed; the pipeline
+  // removes staging right after (recovery does, after a crash between).
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!fs::is_empty(dir_a_.File("staging")) && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_TRUE(fs::is_empty(dir_a_.File("staging")));
 
   // S3 comes back (same port, same data): cleanup removes what is left.
