@@ -4,7 +4,8 @@
 // steps run by hand (issue 17's goal: ckptd within 1.1x):
 //   by hand: the driver API's lock and checkpoint, a CRIU dump into a local
 //            directory (it ends the process); then a CRIU restore and the
-//            driver API's restore and unlock;
+//            driver API's restore and unlock. "synced" adds an fsync of
+//            every image file, which ckptd does before a checkpoint is ready;
 //   ckptd:   a checkpoint job (leave_running off) and a restore job.
 // Each round checkpoints and restores the same process lineage once by hand
 // and once by ckptd, in alternating order (the dumped process is reaped
@@ -14,7 +15,9 @@
 // --fake the fake driver and ckptd_workload's memory mode with --mib MiB of
 // host memory (256). --real without a GPU prints "skipped" and exits 0.
 // Needs root (CRIU).
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -101,6 +104,18 @@ class ByHand {
     if (!dump.ok()) Die("criu dump: " + dump.status().ToString());
   }
 
+  // What ckptd does before it calls a checkpoint ready: the images on disk.
+  void SyncImages() const {
+    for (const auto& e : fs::directory_iterator(dir_)) {
+      int fd = open(e.path().c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || fsync(fd) != 0) Die("fsync " + e.path().string());
+      close(fd);
+    }
+    int fd = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) Die("fsync " + dir_.string());
+    close(fd);
+  }
+
   pid_t Restore() {
     ckptd::criu::RestoreOptions r;
     r.images_dir = dir_;
@@ -136,7 +151,7 @@ pid_t StartGpuWorkload(const Options& o, const fs::path& dir, const std::string&
 
 void Row(const char* what, const std::vector<double>& hand, const std::vector<double>& job) {
   double h = Median(hand), j = Median(job);
-  std::printf("%-12s %12.3f s %12.3f s   x%.2f\n", what, h, j, h > 0 ? j / h : 0);
+  std::printf("%-26s %12.3f s %12.3f s   x%.2f\n", what, h, j, h > 0 ? j / h : 0);
 }
 
 }  // namespace
@@ -173,12 +188,14 @@ int Main(int argc, char** argv) {
   ByHand hand(gpu->get(), criu->get(), tmp.path() / "by-hand");
 
   pid_t pid = StartGpuWorkload(o, tmp.path(), fake_lib);
-  std::vector<double> hand_ckpt, hand_rst, job_ckpt, job_rst;
+  std::vector<double> hand_ckpt, hand_synced, hand_rst, job_ckpt, job_rst;
   std::string ckpt_phases, rst_phases;  // the last jobs' timings_ms
   auto by_hand = [&] {
     auto t = Steady::now();
     hand.Checkpoint(pid);
     hand_ckpt.push_back(Secs(t));
+    hand.SyncImages();
+    hand_synced.push_back(Secs(t));
     if (!ct::ReapedOrGone(pid)) Die("the dump left the process running");
     t = Steady::now();
     pid = hand.Restore();
@@ -216,8 +233,9 @@ int Main(int argc, char** argv) {
   }
   ct::KillTree(pid);
   std::printf("%d rounds, medians; ckptd job compression %s\n", o.rounds, o.compression.c_str());
-  std::printf("%-12s %14s %14s   %s\n", "", "by hand", "ckptd", "ckptd / by hand");
+  std::printf("%-26s %14s %14s   %s\n", "", "by hand", "ckptd", "ckptd / by hand");
   Row("checkpoint", hand_ckpt, job_ckpt);
+  Row("  synced", hand_synced, job_ckpt);
   Row("restore", hand_rst, job_rst);
   std::printf("last checkpoint job's phases (ms): %s\nlast restore job's phases (ms): %s\n", ckpt_phases.c_str(),
               rst_phases.c_str());
