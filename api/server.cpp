@@ -87,14 +87,16 @@ struct HttpServer::Impl {
   void AcceptAfter(std::chrono::milliseconds delay) {
     backoff.expires_after(delay);
     backoff.async_wait([this](beast::error_code ec) {
-      if (!ec && acceptor.is_open()) Accept();
+      if (!ec && !shared.stopping) Accept();
     });
   }
 
   void Accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
       if (ec) {
-        if (!acceptor.is_open()) return;
+        // Stop() closes the acceptor from another I/O thread: its aborted
+        // accept is the end, not an error (is_open() would race the close).
+        if (shared.stopping || ec == net::error::operation_aborted) return;
         LogAcceptError(ec);
         if (ec == net::error::no_descriptors || ec == std::errc::too_many_files_open_in_system) {
           ShedOne();
