@@ -7,8 +7,11 @@
 #
 #   scripts/gpu-check.sh pack [DIR]  here, after scripts/build.sh: fill DIR
 #                                    (default .gpu-carry, git-ignored) from
-#                                    build/ (BUILD_DIR) and CRIU
-#   scripts/gpu-check.sh run [DIR]   there: build the CUDA workload, find
+#                                    build/ (BUILD_DIR) and CRIU, and pack it
+#                                    as DIR.tar.gz (about 27 MB: DIR itself
+#                                    is over the device tool's 64 MiB carry)
+#   scripts/gpu-check.sh run [DIR]   there: unpack DIR.tar.gz when DIR is
+#                                    absent, build the CUDA workload, find
 #                                    libcuda.so.1, run the gpu tests and the
 #                                    benchmarks from DIR, print one table
 #   scripts/gpu-check.sh             both, one after the other
@@ -49,7 +52,8 @@ LD_LIBRARY_PATH="$here/../lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$here/
 WRAPPER
   chmod +x "$DIR/bin/criu"
   cp tests/cuda/cuda_workload.cu "$DIR/src/"
-  echo "gpu-check: packed $(du -sh "$DIR" | cut -f1) into $DIR"
+  tar czf "$DIR.tar.gz" -C "$(dirname "$DIR")" "$(basename "$DIR")"
+  echo "gpu-check: packed $(du -sh "$DIR" | cut -f1) into $DIR, $(du -sh "$DIR.tar.gz" | cut -f1) as $DIR.tar.gz"
 }
 
 find_nvcc() {
@@ -69,6 +73,10 @@ find_libcuda_dir() {
 run() {
   local out
   out=$(mktemp -d /tmp/gpu-check.XXXXXX)
+  if [ ! -d "$DIR" ] && [ -f "$DIR.tar.gz" ]; then
+    tar xzf "$DIR.tar.gz" -C "$(dirname "$DIR")"
+  fi
+  DIR=$(cd "$DIR" && pwd)
   local nvcc workload="$DIR/bin/ckptd_cuda_workload"
   nvcc=$(find_nvcc)
   if [ -n "$nvcc" ] && [ ! -x "$workload" ]; then
@@ -77,9 +85,9 @@ run() {
   fi
   local libcuda_dir
   libcuda_dir=$(find_libcuda_dir)
-  export LD_LIBRARY_PATH="$PWD/$DIR/lib${libcuda_dir:+:$libcuda_dir}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  export CKPTD_CRIU="$PWD/$DIR/bin/criu" CKPTD_CUDA_WORKLOAD="$PWD/$workload"
-  export CKPTD_FAKE_CUDA_LIB="$PWD/$DIR/fake/libcuda.so.1" CKPTD_GPU_USER="$PWD/$DIR/fake/ckptd_gpu_user"
+  export LD_LIBRARY_PATH="$DIR/lib${libcuda_dir:+:$libcuda_dir}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  export CKPTD_CRIU="$DIR/bin/criu" CKPTD_CUDA_WORKLOAD="$workload"
+  export CKPTD_FAKE_CUDA_LIB="$DIR/fake/libcuda.so.1" CKPTD_GPU_USER="$DIR/fake/ckptd_gpu_user"
 
   local rc=0
   timeout 1500 "$DIR/bin/gpu_real_test" > "$out/tests.log" 2>&1 || rc=$?
