@@ -50,16 +50,31 @@ Status S3rverProcess::Start() {
                                    data_dir_,  std::to_string(port_),
                                    kBucket,    kAccessKey,
                                    kSecretKey, log_file_};
+  // Everything the child needs is built before fork: the child of a
+  // threaded process must not allocate (another thread may have held the
+  // allocator's lock at fork, and the child would hang before exec).
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_strings;
+  auto overridden = [&](std::string_view var) {
+    std::string_view name = var.substr(0, var.find('='));
+    for (const std::string& e : extra_env_)
+      if (std::string_view(e).substr(0, e.find('=')) == name) return true;
+    return false;
+  };
+  for (char** e = environ; *e; ++e)
+    if (!overridden(*e)) env_strings.emplace_back(*e);
+  for (const std::string& e : extra_env_) env_strings.push_back(e);
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = ::fork();
   if (pid < 0) return ErrnoError("fork", errno);
   if (pid == 0) {
     ::dup2(out[1], 1);
     ::dup2(out[1], 2);
-    for (const std::string& e : extra_env_) ::putenv(const_cast<char*>(e.c_str()));
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execvp("node", argv.data());
+    ::execvpe("node", argv.data(), envp.data());
     ::_exit(127);
   }
   ::close(out[1]);
