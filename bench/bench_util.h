@@ -2,8 +2,11 @@
 #pragma once
 
 #include <errno.h>  // program_invocation_short_name
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -11,6 +14,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/json.hpp>
 
@@ -52,6 +56,27 @@ struct Failure {
   std::string what;
 };
 [[noreturn]] inline void Die(const std::string& what) { throw Failure{what}; }
+
+// The middle value of the sorted figures (the upper one of an even
+// count); 0 for none.
+inline double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+// fsync() of every file directly in `dir`, then of `dir`: what a local
+// store does to images before it calls them durable. Dies on a failure.
+inline void FsyncFilesIn(const std::filesystem::path& dir) {
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    int fd = open(e.path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) Die("fsync " + e.path().string());
+    close(fd);
+  }
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || fsync(fd) != 0) Die("fsync " + dir.string());
+  close(fd);
+}
 
 // Waits for job `id` (JobManager::WaitJob) and returns it; Die()s unless
 // it succeeded.

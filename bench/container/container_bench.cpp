@@ -43,6 +43,7 @@ namespace fs = std::filesystem;
 namespace tt = ckptd::testing;
 using Steady = std::chrono::steady_clock;
 using ckptd::bench::Die;
+using ckptd::bench::Median;
 using ckptd::bench::Secs;
 using ckptd::bench::SucceededJob;
 
@@ -54,11 +55,6 @@ namespace {
 void Settle() {
   ::sync();
   std::this_thread::sleep_for(std::chrono::seconds(2));
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
 }
 
 struct Bench {

@@ -15,9 +15,7 @@
 // --fake the fake driver and ckptd_workload's memory mode with --mib MiB of
 // host memory (256). --real without a GPU prints "skipped" and exits 0.
 // Needs root (CRIU).
-#include <fcntl.h>
 #include <signal.h>
-#include <unistd.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -43,6 +41,7 @@ namespace ct = ckptd::criu::testing;
 namespace fs = std::filesystem;
 using Steady = std::chrono::steady_clock;
 using ckptd::bench::Die;
+using ckptd::bench::Median;
 using ckptd::bench::Secs;
 using ckptd::bench::SucceededJob;
 
@@ -76,11 +75,6 @@ Options Parse(int argc, char** argv) {
   return o;
 }
 
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
 void Check(const ckptd::Status& st, const std::string& what) {
   if (!st.ok()) Die(what + ": " + st.ToString());
 }
@@ -105,16 +99,7 @@ class ByHand {
   }
 
   // What ckptd does before it calls a checkpoint ready: the images on disk.
-  void SyncImages() const {
-    for (const auto& e : fs::directory_iterator(dir_)) {
-      int fd = open(e.path().c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0 || fsync(fd) != 0) Die("fsync " + e.path().string());
-      close(fd);
-    }
-    int fd = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0) Die("fsync " + dir_.string());
-    close(fd);
-  }
+  void SyncImages() const { ckptd::bench::FsyncFilesIn(dir_); }
 
   pid_t Restore() {
     ckptd::criu::RestoreOptions r;

@@ -230,14 +230,7 @@ int Main(int argc, char** argv) {
     double c = CpuSecs();
     auto t = Steady::now();
     raw_dump(durable, false);
-    for (const auto& e : fs::directory_iterator(durable)) {
-      int fd = open(e.path().c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0 || fsync(fd) != 0) Die("fsync " + e.path().string());
-      close(fd);
-    }
-    int dfd = open(durable.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0) Die("fsync " + durable.string());
-    close(dfd);
+    ckptd::bench::FsyncFilesIn(durable);
     auto r = std::make_pair(Secs(t), CpuSecs() - c);
     fs::remove_all(durable);
     return r;
