@@ -92,9 +92,8 @@ Result<std::unique_ptr<CudaDriverCheckpointer>> CudaDriverCheckpointer::Load(con
   if (!missing.empty()) {
     // Nothing was initialized yet, so unloading is safe here.
     dlclose(handle);
-    std::string names;
-    for (const auto& n : missing) names += (names.empty() ? "" : ", ") + n;
-    return unavailable("driver lacks the checkpoint API (missing " + names + "; needs driver 570+)");
+    return unavailable(
+        fmt::format("driver lacks the checkpoint API (missing {}; needs driver 570+)", fmt::join(missing, ", ")));
   }
 
   // Restore needs an initialized driver in the caller (or persistence mode).

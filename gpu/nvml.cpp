@@ -88,9 +88,7 @@ Result<std::unique_ptr<GpuMemoryProbe>> OpenNvml(const std::string& library) {
   Resolve(handle, "nvmlDeviceGetComputeRunningProcesses_v3", &api.compute_processes, &missing);
   if (!missing.empty()) {
     dlclose(handle);
-    std::string names;
-    for (const auto& n : missing) names += (names.empty() ? "" : ", ") + n;
-    return unavailable("missing " + names);
+    return unavailable(fmt::format("missing {}", fmt::join(missing, ", ")));
   }
   if (nvmlReturn_t r = api.init(); r != NVML_SUCCESS) {
     std::string why = fmt::format("nvmlInit_v2: {} ({})", api.error_string(r), r);
