@@ -115,13 +115,9 @@ Response PutHandler(AgentStore* store, const Request& req) {
     json::array bloc = BodyValidator::At(kBody, "blobs");
     for (size_t i = 0; i < arr->size(); ++i) {
       json::array loc = BodyValidator::At(bloc, i);
-      const json::value& item = (*arr)[i];
-      if (!item.is_object()) {
-        v.Add(loc, "model_type", "Input should be a valid dictionary or instance of BlobData", item,
-              json::object{{"class_name", "BlobData"}});
-        continue;
-      }
-      const json::object& o = item.get_object();
+      const json::object* item = v.Model((*arr)[i], loc, "BlobData");
+      if (!item) continue;
+      const json::object& o = *item;
       auto channel = v.String(o, loc, "channel");
       auto version = v.String(o, loc, "version");
       auto type = v.String(o, loc, "type");
@@ -161,13 +157,9 @@ Response PutWritesHandler(AgentStore* store, const Request& req) {
     json::array wloc = BodyValidator::At(kBody, "writes");
     for (size_t i = 0; i < arr->size(); ++i) {
       json::array loc = BodyValidator::At(wloc, i);
-      const json::value& item = (*arr)[i];
-      if (!item.is_object()) {
-        v.Add(loc, "model_type", "Input should be a valid dictionary or instance of WriteData", item,
-              json::object{{"class_name", "WriteData"}});
-        continue;
-      }
-      const json::object& o = item.get_object();
+      const json::object* item = v.Model((*arr)[i], loc, "WriteData");
+      if (!item) continue;
+      const json::object& o = *item;
       auto task_id = v.String(o, loc, "task_id");
       auto idx = v.Int(o, loc, "idx", std::nullopt);
       auto channel = v.String(o, loc, "channel");
@@ -344,32 +336,26 @@ Response BatchHandler(AgentStore* store, const Request& req) {
     v.Add(oloc, "too_long",
           fmt::format("List should have at most {} items after validation, not {}", kMaxBatchOps, ops->size()), nullptr,
           json::object{{"field_type", "List"}, {"max_length", kMaxBatchOps}, {"actual_length", ops->size()}});
-  std::vector<std::pair<AgentHandler, const json::object*>> calls;
+  // Each op's handler and its body as that route would receive it.
+  std::vector<std::pair<AgentHandler, std::string>> calls;
   for (size_t i = 0; i < ops->size(); ++i) {
     json::array loc = BodyValidator::At(oloc, i);
-    const json::value& item = (*ops)[i];
-    if (!item.is_object()) {
-      v.Add(loc, "model_type", "Input should be a valid dictionary or instance of BatchOp", item,
-            json::object{{"class_name", "BatchOp"}});
-      continue;
-    }
-    auto op = v.String(item.get_object(), loc, "op");
-    const json::value* body = item.get_object().if_contains("body");
+    const json::object* item = v.Model((*ops)[i], loc, "BatchOp");
+    if (!item) continue;
+    auto op = v.String(*item, loc, "op");
+    auto body = v.Object(*item, loc, "body", true);
     AgentHandler fn = op ? BatchOp(*op) : nullptr;
     if (op && !fn)
       v.Add(BodyValidator::At(loc, "op"), "literal_error", "Input should be 'put', 'put-writes', 'get-tuple' or 'list'",
             json::string(*op), json::object{{"expected", "'put', 'put-writes', 'get-tuple' or 'list'"}});
-    if (!body || !body->is_object())
-      v.Add(BodyValidator::At(loc, "body"), body ? "dict_type" : "missing",
-            body ? "Input should be a valid dictionary" : "Field required", body ? *body : json::value(nullptr));
-    if (fn && body && body->is_object()) calls.emplace_back(fn, &body->get_object());
+    if (fn && body) calls.emplace_back(fn, json::serialize(*body));
   }
   if (!v.ok()) return v.ErrorResponse();
   std::vector<Response> results;
   results.reserve(calls.size());
   Request sub;
-  for (const auto& [fn, body] : calls) {
-    sub.body = json::serialize(*body);
+  for (auto& [fn, body] : calls) {
+    sub.body = std::move(body);
     results.push_back(fn(store, sub));
   }
   return WhenAllAnswered(std::move(results));

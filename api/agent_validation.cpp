@@ -194,6 +194,13 @@ std::optional<bool> BodyValidator::Bool(const json::object& o, const json::array
   return std::nullopt;
 }
 
+const json::object* BodyValidator::Model(const json::value& item, const json::array& loc, std::string_view class_name) {
+  if (item.is_object()) return &item.get_object();
+  Add(loc, "model_type", fmt::format("Input should be a valid dictionary or instance of {}", class_name), item,
+      json::object{{"class_name", class_name}});
+  return nullptr;
+}
+
 std::optional<std::string> BodyValidator::Base64(std::string_view text, const json::array& loc, std::string_view key) {
   std::string why;
   auto bytes = DecodeBase64(text, &why);

@@ -56,6 +56,10 @@ class BodyValidator {
                              std::optional<int64_t> le = std::nullopt);
   std::optional<bool> Bool(const boost::json::object& o, const boost::json::array& loc, std::string_view key,
                            bool dflt);
+  // A list item that must be an object (pydantic model `class_name`): the
+  // object, or nullptr with model_type recorded at loc.
+  const boost::json::object* Model(const boost::json::value& item, const boost::json::array& loc,
+                                   std::string_view class_name);
   // Decodes base64 text; records base64_decode at loc+key when invalid.
   std::optional<std::string> Base64(std::string_view text, const boost::json::array& loc, std::string_view key);
 
