@@ -16,7 +16,7 @@
 //   --reads-of list,list_filter,get_tuple: only those read phases; --skip-put: read what an
 //       earlier run with the same --prefix and --checkpoints put (for profiling)
 import fs from "node:fs";
-import http from "node:http";
+import { Pool } from "undici";
 import { parseArgs } from "node:util";
 
 const { values: opt } = parseArgs({
@@ -170,20 +170,14 @@ async function runInsert() {
   const result = { backend: opt.backend, mode: "insert", connections };
   if (opt.backend === "ckptd") {
     const token = fs.readFileSync(opt["token-file"], "utf8").trim();
-    const u = new URL(opt.url);
-    const agent = new http.Agent({ keepAlive: true, maxSockets: connections });
-    const create = () => new Promise((resolve, reject) => {
-      const req = http.request({ host: u.hostname, port: u.port, path: "/v2/checkpoints", method: "POST", agent,
-        headers: { authorization: `Bearer ${token}`, "content-length": 0 } }, (res) => {
-        const chunks = [];
-        res.on("data", (c) => chunks.push(c));
-        res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`create: ${res.statusCode} ${Buffer.concat(chunks)}`))));
-      });
-      req.on("error", reject);
-      req.end();
-    });
+    const pool = new Pool(opt.url, { connections });
+    const create = async () => {
+      const res = await pool.request({ path: "/v2/checkpoints", method: "POST", headers: { authorization: `Bearer ${token}` } });
+      const text = await res.body.text();
+      if (res.statusCode !== 200) throw new Error(`create: ${res.statusCode} ${text}`);
+    };
     result.insert = await timedFor(seconds, connections, create);
-    agent.destroy();
+    await pool.close();
   } else if (opt.backend === "postgres") {
     const { default: pg } = await import("pg");
     const pool = new pg.Pool({ connectionString: opt.pg, max: connections });
