@@ -99,9 +99,7 @@ Response RawJson(int status, std::string body) {
 // Puts and put-writes are group-committed: applied at once (under the
 // thread's lock, so the thread's next request sees them) and answered once a
 // WAL sync shared with concurrent writers has made them durable.
-Response PutHandler(AgentStore* store, const Request& req) {
-  BodyValidator v(req);
-  if (!v.ok()) return v.ErrorResponse();
+Response PutOp(AgentStore* store, BodyValidator& v) {
   const json::object& b = v.body();
   AgentCheckpoint c;
   auto thread = v.String(b, kBody, "thread_id");
@@ -144,9 +142,7 @@ Response PutHandler(AgentStore* store, const Request& req) {
                                                    {"checkpoint_id", c.checkpoint_id}}));
 }
 
-Response PutWritesHandler(AgentStore* store, const Request& req) {
-  BodyValidator v(req);
-  if (!v.ok()) return v.ErrorResponse();
+Response PutWritesOp(AgentStore* store, BodyValidator& v) {
   const json::object& b = v.body();
   auto thread = v.String(b, kBody, "thread_id");
   auto ns = v.String(b, kBody, "checkpoint_ns", std::string());
@@ -203,9 +199,7 @@ ListIncludes ReadIncludes(BodyValidator* v, const json::object& b) {
   return inc;
 }
 
-Response ListHandler(AgentStore* store, const Request& req) {
-  BodyValidator v(req);
-  if (!v.ok()) return v.ErrorResponse();
+Response ListOp(AgentStore* store, BodyValidator& v) {
   const json::object& b = v.body();
   // Extension: a missing or null thread_id searches every thread.
   auto thread = v.NullableString(b, kBody, "thread_id");
@@ -237,9 +231,7 @@ Response ListHandler(AgentStore* store, const Request& req) {
   return RawJson(200, std::move(out));
 }
 
-Response GetTupleHandler(AgentStore* store, const Request& req) {
-  BodyValidator v(req);
-  if (!v.ok()) return v.ErrorResponse();
+Response GetTupleOp(AgentStore* store, BodyValidator& v) {
   const json::object& b = v.body();
   auto thread = v.String(b, kBody, "thread_id");
   auto ns = v.String(b, kBody, "checkpoint_ns", std::string());
@@ -265,13 +257,22 @@ Response GetTupleHandler(AgentStore* store, const Request& req) {
 // coalesces its concurrent calls pays one round trip and one sync for all.
 constexpr size_t kMaxBatchOps = 256;
 
-using AgentHandler = Response (*)(AgentStore*, const Request&);
+// A route's work on its validated body: the route parses the request's, the
+// batch hands each op the body it already parsed.
+using AgentOp = Response (*)(AgentStore*, BodyValidator&);
 
-AgentHandler BatchOp(std::string_view op) {
-  if (op == "put") return PutHandler;
-  if (op == "put-writes") return PutWritesHandler;
-  if (op == "get-tuple") return GetTupleHandler;
-  if (op == "list") return ListHandler;
+template <AgentOp op>
+Response FromRequest(AgentStore* store, const Request& req) {
+  BodyValidator v(req);
+  if (!v.ok()) return v.ErrorResponse();
+  return op(store, v);
+}
+
+AgentOp BatchOp(std::string_view op) {
+  if (op == "put") return PutOp;
+  if (op == "put-writes") return PutWritesOp;
+  if (op == "get-tuple") return GetTupleOp;
+  if (op == "list") return ListOp;
   return nullptr;
 }
 
@@ -336,27 +337,27 @@ Response BatchHandler(AgentStore* store, const Request& req) {
     v.Add(oloc, "too_long",
           fmt::format("List should have at most {} items after validation, not {}", kMaxBatchOps, ops->size()), nullptr,
           json::object{{"field_type", "List"}, {"max_length", kMaxBatchOps}, {"actual_length", ops->size()}});
-  // Each op's handler and its body as that route would receive it.
-  std::vector<std::pair<AgentHandler, std::string>> calls;
+  // Each op's work and where its body is in the batch's.
+  std::vector<std::pair<AgentOp, size_t>> calls;
   for (size_t i = 0; i < ops->size(); ++i) {
     json::array loc = BodyValidator::At(oloc, i);
     const json::object* item = v.Model((*ops)[i], loc, "BatchOp");
     if (!item) continue;
     auto op = v.String(*item, loc, "op");
-    auto body = v.Object(*item, loc, "body", true);
-    AgentHandler fn = op ? BatchOp(*op) : nullptr;
+    const json::object* body = v.Object(*item, loc, "body", true);
+    AgentOp fn = op ? BatchOp(*op) : nullptr;
     if (op && !fn)
       v.Add(BodyValidator::At(loc, "op"), "literal_error", "Input should be 'put', 'put-writes', 'get-tuple' or 'list'",
             json::string(*op), json::object{{"expected", "'put', 'put-writes', 'get-tuple' or 'list'"}});
-    if (fn && body) calls.emplace_back(fn, json::serialize(*body));
+    if (fn && body) calls.emplace_back(fn, i);
   }
   if (!v.ok()) return v.ErrorResponse();
+  json::array& valid_ops = v.mutable_body()["ops"].as_array();
   std::vector<Response> results;
   results.reserve(calls.size());
-  Request sub;
-  for (auto& [fn, body] : calls) {
-    sub.body = std::move(body);
-    results.push_back(fn(store, sub));
+  for (auto [fn, i] : calls) {
+    BodyValidator sub(std::move(valid_ops[i].as_object()["body"]));
+    results.push_back(sub.ok() ? fn(store, sub) : sub.ErrorResponse());
   }
   return WhenAllAnswered(std::move(results));
 }
@@ -369,10 +370,10 @@ void RegisterAgentRoutes(Router* router, AgentStore* store, size_t body_limit) {
     router->Add(
         "POST", pattern, [store, fn](const Request& req) { return fn(store, req); }, opts);
   };
-  add("/checkpoints/put", PutHandler);
-  add("/checkpoints/put-writes", PutWritesHandler);
-  add("/checkpoints/list", ListHandler);
-  add("/checkpoints/get-tuple", GetTupleHandler);
+  add("/checkpoints/put", FromRequest<PutOp>);
+  add("/checkpoints/put-writes", FromRequest<PutWritesOp>);
+  add("/checkpoints/list", FromRequest<ListOp>);
+  add("/checkpoints/get-tuple", FromRequest<GetTupleOp>);
   add("/checkpoints/delete-thread", agent::DeleteThread);
   add("/checkpoints/prune", agent::Prune);
   add("/checkpoints/copy-thread", agent::CopyThread);

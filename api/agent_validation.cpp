@@ -31,6 +31,12 @@ BodyValidator::BodyValidator(const Request& req) {
         json::object{{"error", ec.message()}});
     return;
   }
+  Accept(std::move(v));
+}
+
+BodyValidator::BodyValidator(json::value body) { Accept(std::move(body)); }
+
+void BodyValidator::Accept(json::value v) {
   if (!AllNumbersFinite(v)) {
     // Pydantic's answer to an infinite float; the location is the body.
     Add(json::array{"body"}, "finite_number", "Input should be a finite number", nullptr);
@@ -94,15 +100,16 @@ std::optional<std::optional<std::string>> BodyValidator::NullableString(const js
   return std::optional<std::string>(std::string(v->get_string()));
 }
 
-std::optional<json::object> BodyValidator::Object(const json::object& o, const json::array& loc, std::string_view key,
-                                                  bool required) {
+const json::object* BodyValidator::Object(const json::object& o, const json::array& loc, std::string_view key,
+                                          bool required) {
+  static const json::object kEmpty;
   const json::value* v = Field(o, loc, key, required);
-  if (!v) return required ? std::nullopt : std::optional<json::object>(json::object{});
+  if (!v) return required ? nullptr : &kEmpty;
   if (!v->is_object()) {
     Add(At(loc, key), "dict_type", "Input should be a valid dictionary", *v);
-    return std::nullopt;
+    return nullptr;
   }
-  return v->get_object();
+  return &v->get_object();
 }
 
 std::optional<std::optional<json::object>> BodyValidator::NullableObject(const json::object& o, const json::array& loc,

@@ -28,9 +28,13 @@ class BodyValidator {
   // Parses req.body; on failure ok() is false with the FastAPI error set
   // (missing body, json_invalid, model_attributes_type).
   explicit BodyValidator(const Request& req);
+  // A body already parsed (a batch's op, say), checked as a request's is.
+  explicit BodyValidator(boost::json::value body);
 
   bool ok() const { return errors_.empty(); }
   const boost::json::object& body() const { return body_; }
+  // For moving parts out once they are validated.
+  boost::json::object& mutable_body() { return body_; }
   Response ErrorResponse() const;  // 422
 
   void Add(boost::json::array loc, std::string_view type, std::string_view msg, const boost::json::value& input,
@@ -44,8 +48,10 @@ class BodyValidator {
   // string | null. Missing: the default (null unless given).
   std::optional<std::optional<std::string>> NullableString(const boost::json::object& o, const boost::json::array& loc,
                                                            std::string_view key);
-  std::optional<boost::json::object> Object(const boost::json::object& o, const boost::json::array& loc,
-                                            std::string_view key, bool required);
+  // The object in `o`, not a copy: nullptr when invalid or missing and
+  // required, an empty object when missing and optional.
+  const boost::json::object* Object(const boost::json::object& o, const boost::json::array& loc, std::string_view key,
+                                    bool required);
   std::optional<std::optional<boost::json::object>> NullableObject(const boost::json::object& o,
                                                                    const boost::json::array& loc, std::string_view key);
   // nullptr when missing-and-optional or invalid.
@@ -68,6 +74,7 @@ class BodyValidator {
   static boost::json::array At(const boost::json::array& loc, size_t index);
 
  private:
+  void Accept(boost::json::value v);
   const boost::json::value* Field(const boost::json::object& o, const boost::json::array& loc, std::string_view key,
                                   bool required);
 
