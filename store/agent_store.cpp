@@ -35,22 +35,29 @@ std::string EncodeCheckpoint(const AgentCheckpoint& c) {
   return v;
 }
 
-Result<AgentCheckpoint> DecodeCheckpoint(std::string_view v) {
+Result<CheckpointView> ViewCheckpoint(std::string_view v) {
   if (v.size() < 2 || v[0] != kRecordVersion) return Corruption("agent checkpoint record: bad header");
   bool has_parent = v[1] != 0;
   v.remove_prefix(2);
-  std::string_view thread, ns, id, parent, meta, cp;
-  if (!k::GetField(&v, &thread) || !k::GetField(&v, &ns) || !k::GetField(&v, &id) || !k::GetField(&v, &parent) ||
-      !k::GetField(&v, &meta) || !k::GetField(&v, &cp)) {
+  CheckpointView c;
+  std::string_view parent;
+  if (!k::GetField(&v, &c.thread_id) || !k::GetField(&v, &c.checkpoint_ns) || !k::GetField(&v, &c.checkpoint_id) ||
+      !k::GetField(&v, &parent) || !k::GetField(&v, &c.metadata_json) || !k::GetField(&v, &c.checkpoint_json)) {
     return Corruption("agent checkpoint record: truncated");
   }
+  if (has_parent) c.parent_checkpoint_id = parent;
+  return c;
+}
+
+Result<AgentCheckpoint> DecodeCheckpoint(std::string_view v) {
+  CKPTD_ASSIGN_OR_RETURN(CheckpointView view, ViewCheckpoint(v));
   AgentCheckpoint c;
-  c.thread_id = thread;
-  c.checkpoint_ns = ns;
-  c.checkpoint_id = id;
-  if (has_parent) c.parent_checkpoint_id = std::string(parent);
-  c.metadata_json = meta;
-  c.checkpoint_json = cp;
+  c.thread_id = view.thread_id;
+  c.checkpoint_ns = view.checkpoint_ns;
+  c.checkpoint_id = view.checkpoint_id;
+  if (view.parent_checkpoint_id) c.parent_checkpoint_id = std::string(*view.parent_checkpoint_id);
+  c.metadata_json = view.metadata_json;
+  c.checkpoint_json = view.checkpoint_json;
   return c;
 }
 
@@ -159,6 +166,51 @@ bool Contains(const json::value& hay, const json::value& needle, bool top) {
   if (needle.is_number() && hay.is_number()) return NumberEqual(hay, needle);
   return hay == needle;
 }
+
+// A metadata filter, with a test on the stored text that rules most
+// records out without parsing them. In JSON text without a backslash every
+// string (key or value) is written as its own characters between quotes, so
+// a record whose text has no backslash can contain the filter only if each
+// of the filter's strings appears there quoted; a filter string that would
+// need an escape cannot appear at all. Text with a backslash is parsed.
+class MetadataFilter {
+ public:
+  explicit MetadataFilter(const json::object& filter) : needle_(filter) { Collect(needle_); }
+
+  Result<bool> Matches(std::string_view text, std::string_view checkpoint_id) const {
+    if (text.find('\\') == std::string_view::npos) {
+      if (needs_escape_) return false;
+      for (const auto& quoted : quoted_)
+        if (text.find(quoted) == std::string_view::npos) return false;
+    }
+    json::error_code ec;
+    json::value meta = json::parse(text, ec);
+    if (ec) return Corruption(fmt::format("agent checkpoint {}: metadata is not JSON", checkpoint_id));
+    return JsonContains(meta, needle_);
+  }
+
+ private:
+  void Add(std::string_view str) {
+    for (char ch : str)
+      if (ch == '"' || ch == '\\' || static_cast<unsigned char>(ch) < 0x20) needs_escape_ = true;
+    quoted_.push_back(fmt::format("\"{}\"", str));
+  }
+  void Collect(const json::value& v) {
+    if (v.is_string()) return Add(v.get_string());
+    if (v.is_array())
+      for (const auto& e : v.get_array()) Collect(e);
+    if (v.is_object()) {
+      for (const auto& kv : v.get_object()) {
+        Add(kv.key());
+        Collect(kv.value());
+      }
+    }
+  }
+
+  json::value needle_;
+  std::vector<std::string> quoted_;
+  bool needs_escape_ = false;
+};
 
 }  // namespace
 
@@ -297,19 +349,17 @@ Result<std::vector<AgentCheckpoint>> AgentStore::Scan(const AgentListQuery& q, c
   rocksdb::DB* db = db_->raw();
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot;
-  bool filtering = q.filter && !q.filter->empty();
-  json::value filter_value;
-  if (filtering) filter_value = *q.filter;
+  std::optional<MetadataFilter> filter;
+  if (q.filter && !q.filter->empty()) filter.emplace(*q.filter);
 
   // Adds `record` when it passes the filter; false once the page is full.
   auto take = [&](std::string_view record) -> Result<bool> {
-    CKPTD_ASSIGN_OR_RETURN(AgentCheckpoint c, DecodeCheckpoint(record));
-    if (filtering) {
-      json::error_code ec;
-      json::value meta = json::parse(c.metadata_json, ec);
-      if (ec) return Corruption("agent checkpoint " + c.checkpoint_id + ": metadata is not JSON");
-      if (!JsonContains(meta, filter_value)) return true;
+    if (filter) {
+      CKPTD_ASSIGN_OR_RETURN(CheckpointView view, ViewCheckpoint(record));
+      CKPTD_ASSIGN_OR_RETURN(bool match, filter->Matches(view.metadata_json, view.checkpoint_id));
+      if (!match) return true;
     }
+    CKPTD_ASSIGN_OR_RETURN(AgentCheckpoint c, DecodeCheckpoint(record));
     out.push_back(std::move(c));
     return out.size() < q.limit;
   };

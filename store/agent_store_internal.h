@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -24,6 +25,15 @@ inline std::string_view V(const rocksdb::Slice& s) { return std::string_view(s.d
 
 std::string EncodeCheckpoint(const AgentCheckpoint& c);
 Result<AgentCheckpoint> DecodeCheckpoint(std::string_view v);
+
+// A checkpoint record's fields in place, valid while the record's bytes
+// are: for looking at a record (its metadata, say) before copying it.
+struct CheckpointView {
+  std::string_view thread_id, checkpoint_ns, checkpoint_id;
+  std::optional<std::string_view> parent_checkpoint_id;
+  std::string_view metadata_json, checkpoint_json;
+};
+Result<CheckpointView> ViewCheckpoint(std::string_view v);
 
 // The blobs a checkpoint names (channel and version, in channel_versions
 // order), with their keys.

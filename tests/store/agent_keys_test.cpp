@@ -141,5 +141,51 @@ TEST(AgentStoreTest, ListStopsAtTheLimitAndScansWithoutLoadingTheThread) {
   EXPECT_FALSE(store.ThreadExists("t").value());
 }
 
+// Filtering rules records out on their text before parsing them; the
+// answer must be what the full JSONB containment gives, whatever escapes
+// the stored text uses.
+TEST(AgentStoreTest, AMetadataFilterAnswersAsContainmentWhateverTheTextsEscapes) {
+  testing::TempDir dir;
+  auto db = Db::Open(dir.File("db"));
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  AgentStore store(db->get());
+  const std::vector<std::string> metas = {
+      R"({"source":"input","step":1})",
+      R"({"source":"\u0069nput","step":2})",     // "input", escaped
+      R"({"sour\u0063e":"input"})",             // the key escaped
+      R"({"source":"loop","note":"input"})",     // the string, under another key
+      R"({"q":"a\"b","source":"input"})",        // a quote in a value
+      R"({"q":"a\"b"})",
+      R"({"tags":["x","input"],"source":"loop"})",
+      R"({"nested":{"source":"input"}})",
+      R"({"source" : "input" , "step" : 3})",    // spaces
+  };
+  for (size_t i = 0; i < metas.size(); ++i) {
+    AgentCheckpoint c{"t", "", fmt::format("{:03}", i), std::nullopt, "{}", metas[i]};
+    ASSERT_TRUE(store.Put(c, {}).ok());
+  }
+  const std::vector<json::object> filters = {
+      {{"source", "input"}}, {{"q", "a\"b"}}, {{"q", "a\"b"}, {"source", "input"}}, {{"tags", json::array{"input"}}},
+      {{"nested", {{"source", "input"}}}}, {{"note", "input"}}, {{"source", "in"}}, {{"step", 2}},
+  };
+  for (const auto& f : filters) {
+    AgentListQuery q;
+    q.thread_id = "t";
+    q.filter = &f;
+    q.limit = 100;
+    auto page = store.List(q);
+    ASSERT_TRUE(page.ok()) << page.status().ToString();
+    std::vector<std::string> got, want;
+    for (const auto& c : *page) got.push_back(c.checkpoint_id);
+    for (size_t i = metas.size(); i-- > 0;)
+      if (JsonContains(json::parse(metas[i]), f)) want.push_back(fmt::format("{:03}", i));
+    EXPECT_EQ(got, want) << json::serialize(f);
+  }
+  // The escaped spellings count: the check above would pass on a
+  // containment that never matched them.
+  EXPECT_TRUE(JsonContains(json::parse(metas[1]), filters[0]));
+  EXPECT_TRUE(JsonContains(json::parse(metas[2]), filters[0]));
+}
+
 }  // namespace
 }  // namespace ckptd
