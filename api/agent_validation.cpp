@@ -22,8 +22,10 @@ BodyValidator::BodyValidator(const Request& req) {
     Add(json::array{"body"}, "missing", "Field required", nullptr);
     return;
   }
+  // The body lives as long as the request: its values come from blocks
+  // freed together, not one allocation each.
   json::error_code ec;
-  json::value v = json::parse(req.body, ec);
+  json::value v = json::parse(req.body, ec, json::make_shared_resource<json::monotonic_resource>());
   if (ec) {
     // FastAPI reports the decoder's position; Boost.JSON does not give one
     // for every error, so the location is the body itself at offset 0.
@@ -47,7 +49,12 @@ void BodyValidator::Accept(json::value v) {
         "Input should be a valid dictionary or object to extract fields from", v);
     return;
   }
-  body_ = std::move(v.as_object());
+  body_.emplace(std::move(v.as_object()));
+}
+
+const json::object& BodyValidator::body() const {
+  static const json::object kNone;
+  return body_ ? *body_ : kNone;
 }
 
 Response BodyValidator::ErrorResponse() const { return Json(422, json::object{{"detail", errors_}}); }

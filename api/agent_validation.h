@@ -32,9 +32,10 @@ class BodyValidator {
   explicit BodyValidator(boost::json::value body);
 
   bool ok() const { return errors_.empty(); }
-  const boost::json::object& body() const { return body_; }
+  // The body once ok(); an empty object before, or when it is not one.
+  const boost::json::object& body() const;
   // For moving parts out once they are validated.
-  boost::json::object& mutable_body() { return body_; }
+  boost::json::object& mutable_body() { return *body_; }
   Response ErrorResponse() const;  // 422
 
   void Add(boost::json::array loc, std::string_view type, std::string_view msg, const boost::json::value& input,
@@ -78,7 +79,8 @@ class BodyValidator {
   const boost::json::value* Field(const boost::json::object& o, const boost::json::array& loc, std::string_view key,
                                   bool required);
 
-  boost::json::object body_;
+  // Moved in, so that it keeps the memory it was parsed into.
+  std::optional<boost::json::object> body_;
   boost::json::array errors_;
 };
 

@@ -183,8 +183,9 @@ class MetadataFilter {
       for (const auto& quoted : quoted_)
         if (text.find(quoted) == std::string_view::npos) return false;
     }
+    json::monotonic_resource scratch;
     json::error_code ec;
-    json::value meta = json::parse(text, ec);
+    json::value meta = json::parse(text, ec, &scratch);
     if (ec) return Corruption(fmt::format("agent checkpoint {}: metadata is not JSON", checkpoint_id));
     return JsonContains(meta, needle_);
   }
@@ -231,8 +232,10 @@ std::string VersionString(const json::value& v) {
 namespace agent_internal {
 
 Status NamedBlobs(const AgentCheckpoint& c, std::vector<AgentBlob>* wanted, std::vector<std::string>* keys) {
+  // Read once and dropped: its memory comes from one block, freed at once.
+  json::monotonic_resource scratch;
   json::error_code ec;
-  json::value cp = json::parse(c.checkpoint_json, ec);
+  json::value cp = json::parse(c.checkpoint_json, ec, &scratch);
   if (ec || !cp.is_object()) return Corruption("agent checkpoint " + c.checkpoint_id + ": not a JSON object");
   const json::value* cv = cp.get_object().if_contains("channel_versions");
   if (!cv || !cv->is_object()) return Status::Ok();
@@ -335,10 +338,12 @@ Result<std::vector<AgentTuple>> AgentStore::ListTuples(const AgentListQuery& q, 
   ro.snapshot = snap.get();
   CKPTD_ASSIGN_OR_RETURN(std::vector<AgentCheckpoint> found, Scan(q, snap.get()));
   std::vector<AgentTuple> out(found.size());
+  // One iterator seeks to each item's writes: making one costs more than a seek.
+  std::unique_ptr<rocksdb::Iterator> wit(writes ? db_->raw()->NewIterator(ro, writes_) : nullptr);
   for (size_t i = 0; i < found.size(); ++i) {
     out[i].checkpoint = std::move(found[i]);
     if (values) CKPTD_RETURN_IF_ERROR(ReadBlobs(ro, out[i].checkpoint, &out[i].blobs));
-    if (writes) CKPTD_RETURN_IF_ERROR(ReadWrites(snap.get(), out[i].checkpoint, &out[i].pending_writes));
+    if (writes) CKPTD_RETURN_IF_ERROR(ReadWrites(wit.get(), out[i].checkpoint, &out[i].pending_writes));
   }
   return out;
 }
@@ -422,7 +427,8 @@ Result<std::optional<AgentTuple>> AgentStore::GetTuple(std::string_view thread_i
   AgentTuple t;
   CKPTD_ASSIGN_OR_RETURN(t.checkpoint, DecodeCheckpoint(record));
   CKPTD_RETURN_IF_ERROR(ReadBlobs(ro, t.checkpoint, &t.blobs));
-  CKPTD_RETURN_IF_ERROR(ReadWrites(snap.get(), t.checkpoint, &t.pending_writes));
+  std::unique_ptr<rocksdb::Iterator> wit(db->NewIterator(ro, writes_));
+  CKPTD_RETURN_IF_ERROR(ReadWrites(wit.get(), t.checkpoint, &t.pending_writes));
   return std::optional<AgentTuple>(std::move(t));
 }
 
@@ -449,21 +455,19 @@ Status AgentStore::ReadBlobs(const rocksdb::ReadOptions& ro, const AgentCheckpoi
 }
 
 // The checkpoint's pending writes, by (task_id, idx).
-Status AgentStore::ReadWrites(const rocksdb::Snapshot* snapshot, const AgentCheckpoint& c,
-                              std::vector<AgentWrite>* out) const {
+Status AgentStore::ReadWrites(rocksdb::Iterator* it, const AgentCheckpoint& c, std::vector<AgentWrite>* out) const {
   std::string wprefix;
   k::AppendAsc(&wprefix, c.thread_id);
   k::AppendAsc(&wprefix, c.checkpoint_ns);
   k::AppendAsc(&wprefix, c.checkpoint_id);
-  PrefixScan scan(db_->raw(), writes_, snapshot, wprefix, wprefix);
-  for (; scan.it->Valid(); scan.it->Next()) {
-    std::string_view rest = V(scan.it->key()).substr(wprefix.size());
+  for (it->Seek(S(wprefix)); it->Valid() && V(it->key()).starts_with(wprefix); it->Next()) {
+    std::string_view rest = V(it->key()).substr(wprefix.size());
     AgentWrite w;
     if (!k::ReadAsc(&rest, &w.task_id) || !k::ReadInt(&rest, &w.idx)) return Corruption("agent write key: malformed");
-    CKPTD_RETURN_IF_ERROR(DecodeWrite(V(scan.it->value()), &w));
+    CKPTD_RETURN_IF_ERROR(DecodeWrite(V(it->value()), &w));
     out->push_back(std::move(w));
   }
-  if (!scan.it->status().ok()) return FromRocks(scan.it->status(), "agent: scan writes");
+  if (!it->status().ok()) return FromRocks(it->status(), "agent: scan writes");
   return Status::Ok();
 }
 

@@ -187,7 +187,8 @@ class AgentStore {
   std::mutex& LockFor(std::string_view thread_id);
   Result<std::vector<AgentCheckpoint>> Scan(const AgentListQuery& q, const rocksdb::Snapshot* snapshot) const;
   Status ReadBlobs(const rocksdb::ReadOptions& ro, const AgentCheckpoint& c, std::vector<AgentBlob>* out) const;
-  Status ReadWrites(const rocksdb::Snapshot* snapshot, const AgentCheckpoint& c, std::vector<AgentWrite>* out) const;
+  // `it`: an iterator over the writes family, at the read's snapshot.
+  Status ReadWrites(rocksdb::Iterator* it, const AgentCheckpoint& c, std::vector<AgentWrite>* out) const;
   // Under the thread's lock: Conflict when the thread was deleted and one
   // of `ids` is not newer than the newest checkpoint deleted.
   Status RefuseLate(std::string_view thread_id, std::initializer_list<std::string_view> ids) const;
