@@ -13,7 +13,7 @@ namespace ckptd::api {
 namespace json = boost::json;
 using agent::BodyValidator;
 using agent::DetailFor;
-using agent::EncodeBase64;
+using agent::AppendBase64;
 
 namespace {
 
@@ -22,7 +22,13 @@ constexpr int64_t kDefaultListLimit = 100;
 
 const json::array kBody{"body"};
 
-void AppendJsonString(std::string* out, std::string_view s) { *out += json::serialize(json::string(s)); }
+void AppendJsonString(std::string* out, std::string_view s) { *out += json::serialize(s); }
+
+void AppendBase64String(std::string* out, std::string_view bytes) {
+  *out += '"';
+  AppendBase64(out, bytes);
+  *out += '"';
+}
 
 // The CheckpointListItem fields, spliced from the stored JSON text.
 void AppendItemFields(std::string* out, const AgentCheckpoint& c) {
@@ -57,7 +63,7 @@ void AppendBlobs(std::string* out, const std::vector<AgentBlob>& blobs) {
     AppendJsonString(out, bl.type);
     *out += ",\"blob\":";
     if (bl.data)
-      AppendJsonString(out, EncodeBase64(*bl.data));
+      AppendBase64String(out, *bl.data);
     else
       *out += "null";
     *out += '}';
@@ -81,7 +87,7 @@ void AppendWrites(std::string* out, const std::vector<AgentWrite>& writes) {
     else
       *out += "null";
     *out += ",\"blob\":";
-    AppendJsonString(out, EncodeBase64(w.data));
+    AppendBase64String(out, w.data);
     *out += ",\"task_path\":";
     AppendJsonString(out, w.task_path);
     *out += '}';

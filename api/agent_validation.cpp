@@ -257,11 +257,17 @@ std::optional<std::string> DecodeBase64(std::string_view text, std::string* why)
   return out;
 }
 
-std::string EncodeBase64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+void AppendBase64(std::string* out, std::string_view bytes) {
+  size_t at = out->size();
+  out->resize(at + 4 * ((bytes.size() + 2) / 3) + 1);
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out->data() + at),
                           reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(n));
+  out->resize(at + static_cast<size_t>(n));
+}
+
+std::string EncodeBase64(std::string_view bytes) {
+  std::string out;
+  AppendBase64(&out, bytes);
   return out;
 }
 

@@ -87,5 +87,8 @@ class BodyValidator {
 // Strict base64 (RFC 4648, padded); nullopt with *why on invalid input.
 std::optional<std::string> DecodeBase64(std::string_view text, std::string* why);
 std::string EncodeBase64(std::string_view bytes);
+// Appends the base64 of `bytes` to *out (as a JSON string needs it: the
+// alphabet has nothing to escape).
+void AppendBase64(std::string* out, std::string_view bytes);
 
 }  // namespace ckptd::api::agent
