@@ -230,7 +230,7 @@ class ContainerTcpTest : public ContainerJobsTest {
     s.netns = netns_.back()->path();
     s.args = {"/bin/sh", "-c",
               "(sleep 1000000 | nc -l -p 5000 > /data/received) & sleep 0.3; "
-              "(i=0; while true; do i=$((i+1)); echo $i > /data/count.new; mv /data/count.new /data/count; "
+              "(i=0; while true; do i=$((i+1)); printf '%020d\\n' $i 1<>/data/count; "
               "echo $i; sleep 0.05; done) | nc 127.0.0.1 5000"};
     s.binds = {{data_.string(), "/data"}};
     return s;

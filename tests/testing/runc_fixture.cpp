@@ -84,11 +84,16 @@ NetNs::NetNs(std::string name) : name_(std::move(name)) {
 
 NetNs::~NetNs() { RunCommand("ip netns del " + name_); }
 
+// The count is rewritten in place at a fixed width (1<> neither truncates
+// nor renames): a dump that freezes the shell mid-write then names a file
+// that still exists, with the size it had, when the image is restored.
+// (Writing count.new and renaming it over count made such a restore fail:
+// CRIU reopens the file by its path and checks its size.)
 BundleSpec CounterSpec(const std::string& host_data_dir) {
   BundleSpec s;
   s.args = {"/bin/sh", "-c",
             "echo written-before > /tmp/marker; rm -f /etc/deleteme; i=0; "
-            "while true; do i=$((i+1)); echo $i > /data/count.new; mv /data/count.new /data/count; sleep 0.05; done"};
+            "while true; do i=$((i+1)); printf '%020d\\n' $i 1<>/data/count; sleep 0.05; done"};
   s.binds = {{host_data_dir, "/data"}};
   return s;
 }
