@@ -17,12 +17,14 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "common/subprocess.h"
 #include "gpu/orchestrator.h"
 #include "tests/testing/test_util.h"
 
 using namespace ckptd;
 using namespace ckptd::gpu;
+using ckptd::bench::Median;
 
 namespace {
 
@@ -34,12 +36,6 @@ std::string PathOf(const char* env, const char* built) {
 }
 const std::string kFakeLib = PathOf("CKPTD_FAKE_CUDA_LIB", CKPTD_FAKE_CUDA_LIB);
 const std::string kGpuUser = PathOf("CKPTD_GPU_USER", CKPTD_GPU_USER);
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 // Lock + checkpoint, then restore + unlock, of `pids`; the wall time in ms
 // of the four phases, or a negative number when a call failed.

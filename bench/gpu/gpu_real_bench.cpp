@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "common/subprocess.h"
 #include "gpu/orchestrator.h"
 #include "tests/testing/cuda_workload.h"
@@ -25,14 +26,9 @@
 
 using namespace ckptd;
 using namespace ckptd::gpu;
+using ckptd::bench::Median;
 
 namespace {
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
 
 std::vector<long> ParseSizes(const std::string& list) {
   std::vector<long> out;
