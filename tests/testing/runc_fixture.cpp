@@ -30,7 +30,7 @@ std::string RuncPath() {
 void MakeRootfs(const fs::path& rootfs) {
   for (const char* d : {"bin", "proc", "sys", "dev", "tmp", "data", "etc"}) fs::create_directories(rootfs / d);
   fs::copy_file("/bin/busybox", rootfs / "bin/busybox", fs::copy_options::overwrite_existing);
-  for (const char* applet : {"sh", "sleep", "echo", "cat", "nc", "ls", "true", "rm", "mv"}) {
+  for (const char* applet : {"sh", "sleep", "echo", "cat", "nc", "ls", "true", "rm"}) {
     std::error_code ec;
     fs::create_symlink("busybox", rootfs / "bin" / applet, ec);
   }
