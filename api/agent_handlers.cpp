@@ -49,8 +49,36 @@ void AppendItemFields(std::string* out, const AgentCheckpoint& c) {
   *out += c.metadata_json;
 }
 
-// ,"blobs":[{channel, version, type, blob (base64 or null)}, ...]
-void AppendBlobs(std::string* out, const std::vector<AgentBlob>& blobs) {
+// Our extension "blob_encoding": "text" answers bytes that are UTF-8 as a
+// JSON string in "text" instead of base64 in "blob": a client of
+// JSON-serialized values (LangGraph's) then parses them straight, without
+// base64 and a byte decode, from a smaller answer. Other bytes stay in
+// "blob".
+enum class BlobEncoding { kBase64, kText };
+
+std::optional<BlobEncoding> ReadBlobEncoding(BodyValidator* v, const json::object& b) {
+  auto enc = v->String(b, kBody, "blob_encoding", std::string("base64"));
+  if (!enc) return std::nullopt;
+  if (*enc == "base64") return BlobEncoding::kBase64;
+  if (*enc == "text") return BlobEncoding::kText;
+  v->Add(BodyValidator::At(kBody, "blob_encoding"), "literal_error", "Input should be 'base64' or 'text'",
+         json::string(*enc), json::object{{"expected", "'base64' or 'text'"}});
+  return std::nullopt;
+}
+
+// ,"blob":"<base64>" or ,"text":"<the bytes>"
+void AppendBytes(std::string* out, std::string_view bytes, BlobEncoding enc) {
+  if (enc == BlobEncoding::kText && agent::IsUtf8(bytes)) {
+    *out += ",\"text\":";
+    AppendJsonString(out, bytes);
+  } else {
+    *out += ",\"blob\":";
+    AppendBase64String(out, bytes);
+  }
+}
+
+// ,"blobs":[{channel, version, type, blob (base64 or null) or text}, ...]
+void AppendBlobs(std::string* out, const std::vector<AgentBlob>& blobs, BlobEncoding enc) {
   *out += ",\"blobs\":[";
   for (size_t i = 0; i < blobs.size(); ++i) {
     const AgentBlob& bl = blobs[i];
@@ -61,18 +89,17 @@ void AppendBlobs(std::string* out, const std::vector<AgentBlob>& blobs) {
     AppendJsonString(out, bl.version);
     *out += ",\"type\":";
     AppendJsonString(out, bl.type);
-    *out += ",\"blob\":";
     if (bl.data)
-      AppendBase64String(out, *bl.data);
+      AppendBytes(out, *bl.data, enc);
     else
-      *out += "null";
+      *out += ",\"blob\":null";
     *out += '}';
   }
   *out += ']';
 }
 
-// ,"pending_writes":[{task_id, idx, channel, type, blob (base64), task_path}, ...]
-void AppendWrites(std::string* out, const std::vector<AgentWrite>& writes) {
+// ,"pending_writes":[{task_id, idx, channel, type, blob (base64) or text, task_path}, ...]
+void AppendWrites(std::string* out, const std::vector<AgentWrite>& writes, BlobEncoding enc) {
   *out += ",\"pending_writes\":[";
   for (size_t i = 0; i < writes.size(); ++i) {
     const AgentWrite& w = writes[i];
@@ -86,8 +113,7 @@ void AppendWrites(std::string* out, const std::vector<AgentWrite>& writes) {
       AppendJsonString(out, *w.type);
     else
       *out += "null";
-    *out += ",\"blob\":";
-    AppendBase64String(out, w.data);
+    AppendBytes(out, w.data, enc);
     *out += ",\"task_path\":";
     AppendJsonString(out, w.task_path);
     *out += '}';
@@ -214,6 +240,7 @@ Response ListOp(AgentStore* store, BodyValidator& v) {
   auto filter = v.NullableObject(b, kBody, "filter_metadata");
   auto limit = v.Int(b, kBody, "limit", kDefaultListLimit, 1, kMaxListLimit);
   ListIncludes inc = ReadIncludes(&v, b);
+  auto enc = ReadBlobEncoding(&v, b);
   if (!v.ok()) return v.ErrorResponse();
   AgentListQuery q;
   q.thread_id = *thread;
@@ -229,8 +256,8 @@ Response ListOp(AgentStore* store, BodyValidator& v) {
     if (i) out += ',';
     out += '{';
     AppendItemFields(&out, t.checkpoint);
-    if (inc.values) AppendBlobs(&out, t.blobs);
-    if (inc.writes) AppendWrites(&out, t.pending_writes);
+    if (inc.values) AppendBlobs(&out, t.blobs, *enc);
+    if (inc.writes) AppendWrites(&out, t.pending_writes, *enc);
     out += '}';
   }
   out += ']';
@@ -242,14 +269,15 @@ Response GetTupleOp(AgentStore* store, BodyValidator& v) {
   auto thread = v.String(b, kBody, "thread_id");
   auto ns = v.String(b, kBody, "checkpoint_ns", std::string());
   auto id = v.NullableString(b, kBody, "checkpoint_id");
+  auto enc = ReadBlobEncoding(&v, b);
   if (!v.ok()) return v.ErrorResponse();
   auto tuple = store->GetTuple(*thread, *ns, *id);
   if (!tuple.ok()) return DetailFor(tuple.status());
   if (!*tuple) return RawJson(200, "null");
   std::string out = "{";
   AppendItemFields(&out, (**tuple).checkpoint);
-  AppendBlobs(&out, (**tuple).blobs);
-  AppendWrites(&out, (**tuple).pending_writes);
+  AppendBlobs(&out, (**tuple).blobs, *enc);
+  AppendWrites(&out, (**tuple).pending_writes, *enc);
   out += '}';
   return RawJson(200, std::move(out));
 }

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
+#include <boost/locale/utf.hpp>
 #include <boost/json.hpp>
 
 #include "common/json_reader.h"
@@ -263,6 +264,21 @@ void AppendBase64(std::string* out, std::string_view bytes) {
   int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out->data() + at),
                           reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
   out->resize(at + static_cast<size_t>(n));
+}
+
+bool IsUtf8(std::string_view bytes) {
+  using Utf8 = boost::locale::utf::utf_traits<char>;
+  const char* p = bytes.data();
+  const char* end = p + bytes.size();
+  while (p != end) {
+    if (static_cast<unsigned char>(*p) < 0x80) {
+      ++p;
+      continue;
+    }
+    boost::locale::utf::code_point c = Utf8::decode(p, end);
+    if (c == boost::locale::utf::illegal || c == boost::locale::utf::incomplete) return false;
+  }
+  return true;
 }
 
 std::string EncodeBase64(std::string_view bytes) {

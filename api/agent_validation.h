@@ -90,5 +90,8 @@ std::string EncodeBase64(std::string_view bytes);
 // Appends the base64 of `bytes` to *out (as a JSON string needs it: the
 // alphabet has nothing to escape).
 void AppendBase64(std::string* out, std::string_view bytes);
+// Whether `bytes` is well-formed UTF-8 (no overlong forms, no surrogates),
+// so that it can travel as a JSON string.
+bool IsUtf8(std::string_view bytes);
 
 }  // namespace ckptd::api::agent

@@ -2,7 +2,8 @@
 // for the side-by-side benchmark: it serializes exactly as LangGraph's
 // PostgresSaver does (the saver's serde, channel values as blobs at their
 // new versions, the checkpoint without its channel values) and lists in one
-// request with ckptd's "include" extension.
+// request with ckptd's "include" extension. Reads ask for "blob_encoding":
+// "text", so that JSON-serialized values arrive as text, not base64.
 //
 // One pool of keep-alive connections per saver (undici, Node's own HTTP
 // client library: the one behind fetch, and much lighter on the CPU than
@@ -84,8 +85,10 @@ export class CkptdSaver extends BaseCheckpointSaver {
     return text ? JSON.parse(text) : null;
   }
 
-  async load(type, base64) {
-    return this.serde.loadsTyped(type, Buffer.from(base64, "base64"));
+  // An answer's blob or write ({type, text} or {type, blob: base64}) as its value.
+  async load({ type, text, blob }) {
+    if (text === undefined) return this.serde.loadsTyped(type, Buffer.from(blob, "base64"));
+    return this.serde.loadsTyped(type, type === "json" ? text : Buffer.from(text, "utf8"));
   }
 
   async dump(value) {
@@ -97,10 +100,10 @@ export class CkptdSaver extends BaseCheckpointSaver {
   async toTuple(item) {
     const values = {};
     for (const b of item.blobs ?? []) {
-      if (b.type !== "empty" && b.blob != null) values[b.channel] = await this.load(b.type, b.blob);
+      if (b.type !== "empty" && (b.text !== undefined || b.blob != null)) values[b.channel] = await this.load(b);
     }
     const pendingWrites = await Promise.all(
-      (item.pending_writes ?? []).map(async (w) => [w.task_id, w.channel, await this.load(w.type, w.blob)]));
+      (item.pending_writes ?? []).map(async (w) => [w.task_id, w.channel, await this.load(w)]));
     const at = { thread_id: item.thread_id, checkpoint_ns: item.checkpoint_ns };
     return {
       config: { configurable: { ...at, checkpoint_id: item.checkpoint_id } },
@@ -113,14 +116,16 @@ export class CkptdSaver extends BaseCheckpointSaver {
 
   async getTuple(config) {
     const { thread_id, checkpoint_ns = "", checkpoint_id } = config.configurable ?? {};
-    const item = await this.call("/checkpoints/get-tuple", { thread_id, checkpoint_ns, checkpoint_id: checkpoint_id ?? null });
+    const item = await this.call("/checkpoints/get-tuple", { thread_id, checkpoint_ns, checkpoint_id: checkpoint_id ?? null,
+      blob_encoding: "text" });
     return item ? this.toTuple(item) : undefined;
   }
 
   // Newest first; without a limit, page by page through before_checkpoint_id.
   async *list(config, options) {
     const { filter, before, limit } = options ?? {};
-    const body = { thread_id: config?.configurable?.thread_id ?? null, include: ["values", "pending_writes"] };
+    const body = { thread_id: config?.configurable?.thread_id ?? null, include: ["values", "pending_writes"],
+      blob_encoding: "text" };
     const ns = config?.configurable?.checkpoint_ns;
     if (ns !== undefined && ns !== null) body.checkpoint_ns = ns;
     if (config?.configurable?.checkpoint_id) {
