@@ -65,8 +65,20 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& dir, const DbOptions& op
   // not stored yet, a write not made yet): a Bloom filter per file answers
   // them without searching each file's index.
   table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-  table.block_cache = rocksdb::NewLRUCache(opts.block_cache_bytes);
-  table.cache_index_and_filter_blocks = true;  // they count against the cache, not beside it
+  // Index and filter blocks count against the cache, not beside it. A
+  // large file's are hundreds of KiB, and data blocks that outgrow the cache
+  // evicted them: every read then read, checksummed (and decompressed) a
+  // whole one again. Partitioned, a read loads a 4 KiB partition of each;
+  // their top levels stay pinned, and index and filter blocks go to the
+  // cache's high-priority pool, which data blocks do not evict.
+  rocksdb::LRUCacheOptions cache(opts.block_cache_bytes, -1, false, 0.5);
+  table.block_cache = rocksdb::NewLRUCache(cache);
+  table.cache_index_and_filter_blocks = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+  table.partition_filters = true;
+  table.metadata_block_size = 4096;
+  table.pin_top_level_index_and_filter = true;
   rocksdb::ColumnFamilyOptions cf_options(options);
   // Each family's memtable a share of the whole, so small families flush
   // small files rather than holding the budget.
