@@ -15,6 +15,8 @@
 //   node bench.mjs --summarize results.jsonl   (medians per backend, ratios)
 //   --reads-of list,list_filter,get_tuple: only those read phases; --skip-put: read what an
 //       earlier run with the same --prefix and --checkpoints put (for profiling)
+//   --skip-put --cold: the same, reported apart as reads of older data (run.sh reads round 1's
+//       threads after the last round, when they have left ckptd's memtable)
 import fs from "node:fs";
 import { Pool } from "undici";
 import { parseArgs } from "node:util";
@@ -28,7 +30,7 @@ const { values: opt } = parseArgs({
     connections: { type: "string", default: "64" }, seconds: { type: "string", default: "5" },
     prefix: { type: "string", default: "run" }, summarize: { type: "string" },
     "in-flight": { type: "string", default: "2" }, "reads-of": { type: "string" },
-    "skip-put": { type: "boolean", default: false },
+    "skip-put": { type: "boolean", default: false }, cold: { type: "boolean", default: false },
   },
 });
 const num = (k) => Number.parseInt(opt[k], 10);
@@ -136,7 +138,7 @@ async function runSaver() {
   const saver = await makeSaver(opt.backend);
   const n = num("checkpoints"), threads = num("threads"), workers = num("workers"), reads = num("reads");
   const steps = Math.floor(n / threads);
-  const result = { backend: opt.backend, checkpoints: n, threads, workers, reads };
+  const result = { backend: opt.backend, mode: opt.cold ? "cold" : "saver", checkpoints: n, threads, workers, reads };
   if (!opt["skip-put"]) result.put = await timed(n, workers, (i) => putStep(saver, i, threads));
   const reading = (op) => opt["reads-of"] === undefined || opt["reads-of"].split(",").includes(op);
   if (reading("list")) result.list = await timed(reads, workers, async () => {
@@ -212,6 +214,16 @@ function summarize(file) {
       console.log(`| ${name} | ${fmt(co)} (${fmt(cp, 1)}) | ${fmt(c1o)} (${fmt(c1p, 1)}) | ${fmt(po)} (${fmt(pp, 1)}) | ${fmt(so)} (${fmt(sp, 1)}) | ${fmt(co / po, 2)} | ${fmt(co / so, 2)} |`);
     }
     if (s[0].sqlite) console.log(`\nSQLite: journal_mode=${s[0].sqlite.journal_mode}, synchronous=${s[0].sqlite.synchronous}`);
+  }
+  const [cc, pc, sc] = ["ckptd", "postgres", "sqlite"].map((b) => by("cold", b));
+  if (cc.length && pc.length && sc.length) {
+    console.log(`\n| reads of round 1's threads after the last round (median of ${cc.length}; p99 ms) | ckptd | PostgresSaver | SqliteSaver | ckptd / PG | ckptd / SQLite |`);
+    console.log("|---|---|---|---|---|---|");
+    for (const [op, name] of ops.slice(1)) {
+      const [co, po, so] = [cc, pc, sc].map((rs) => med(rs, op, "ops"));
+      const [cp, pp, sp] = [cc, pc, sc].map((rs) => med(rs, op, "p99"));
+      console.log(`| ${name} | ${fmt(co)} (${fmt(cp, 1)}) | ${fmt(po)} (${fmt(pp, 1)}) | ${fmt(so)} (${fmt(sp, 1)}) | ${fmt(co / po, 2)} | ${fmt(co / so, 2)} |`);
+    }
   }
   const ci = by("insert", "ckptd"), pi = by("insert", "postgres");
   if (ci.length && pi.length) {

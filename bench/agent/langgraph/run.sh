@@ -5,7 +5,8 @@
 # the same Node process code (bench.mjs); ckptd both with the saver's call
 # coalescing (/checkpoints/batch) and without. Rounds interleave the backends in
 # a rotating order; the table shows medians. Then durable single-row inserts
-# under --connections: Cedana creates against PostgreSQL INSERTs.
+# under --connections: Cedana creates against PostgreSQL INSERTs. Last, round
+# 1's threads read again by each backend, once the later rounds stored theirs.
 #
 #   bench/agent/langgraph/run.sh [--rounds 3] [--checkpoints 20000] [--reads 5000]
 #                                [--workers 16] [--connections 64] [--seconds 5]
@@ -89,5 +90,19 @@ for r in $(seq "$rounds"); do
       --url "$URL" --token-file "$TOKEN" --pg "$PG" | tee -a "$results"
   done
 done
+# Then round 1's threads read again, once the later rounds have stored
+# theirs: older data, which has left ckptd's memtable (and its block cache
+# holds a fraction of the store), as most of a long-lived store is.
+if [ "$rounds" -ge 2 ]; then
+  cold=(ckptd postgres sqlite)
+  for r in $(seq "$rounds"); do
+    for k in 0 1 2; do
+      b="${cold[$(((r + k) % 3))]}"
+      node "$PREFIX/bench.mjs" --backend "$b" --prefix r1 --skip-put --cold --checkpoints "$checkpoints" \
+        --reads "$reads" --workers "$workers" --url "$URL" --token-file "$TOKEN" --pg "$PG" --sqlite "$work/sqlite-r1.db" |
+        tee -a "$results"
+    done
+  done
+fi
 echo
 node "$PREFIX/bench.mjs" --summarize "$results"
