@@ -10,9 +10,11 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
+#include <rocksdb/table_properties.h>
 #include <rocksdb/write_buffer_manager.h>
 
 #include "store/db.h"
@@ -39,6 +41,35 @@ TEST(DbTest, MemoryIsBoundedAsConfigured) {
     EXPECT_EQ(capacity, 8ull << 20) << name;
     EXPECT_EQ(raw->GetOptions((*db)->Handle(name)).write_buffer_size, 4ull << 20) << name;
   }
+}
+
+// A file's index and filter are cut into small partitions (a read loads one,
+// not the whole of either), so that data blocks evicting them from the cache
+// cost little.
+TEST(DbTest, TableIndexesAndFiltersArePartitioned) {
+  testing::TempDir dir;
+  auto db = Db::Open(dir.path(), DbOptions{});
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  rocksdb::DB* raw = (*db)->raw();
+  rocksdb::ColumnFamilyHandle* cf = (*db)->Handle(cf::kAgentBlobs);
+  const std::string value(1024, 'v');
+  for (int i = 0; i < 20000; ++i) {
+    ASSERT_TRUE(raw->Put(rocksdb::WriteOptions(), cf, fmt::format("key-{:08}", i), value).ok());
+  }
+  ASSERT_TRUE(raw->Flush(rocksdb::FlushOptions(), cf).ok());
+  rocksdb::TablePropertiesCollection tables;
+  ASSERT_TRUE(raw->GetPropertiesOfAllTables(cf, &tables).ok());
+  ASSERT_FALSE(tables.empty());
+  for (const auto& [file, props] : tables) {
+    // Only a two-level index has partitions and a top level.
+    EXPECT_GT(props->index_partitions, 1u) << file;
+    EXPECT_GT(props->top_level_index_size, 0u) << file;
+    EXPECT_FALSE(props->filter_policy_name.empty()) << file;
+  }
+  std::string value_read;
+  ASSERT_TRUE(raw->Get(rocksdb::ReadOptions(), cf, "key-00012345", &value_read).ok());
+  EXPECT_EQ(value_read, value);
+  EXPECT_TRUE(raw->Get(rocksdb::ReadOptions(), cf, "key-99999999", &value_read).IsNotFound());
 }
 
 // WAL files whose Sync/Fsync wait while the gate is closed, counted, and
