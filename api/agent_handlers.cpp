@@ -61,8 +61,7 @@ std::optional<BlobEncoding> ReadBlobEncoding(BodyValidator* v, const json::objec
   if (!enc) return std::nullopt;
   if (*enc == "base64") return BlobEncoding::kBase64;
   if (*enc == "text") return BlobEncoding::kText;
-  v->Add(BodyValidator::At(kBody, "blob_encoding"), "literal_error", "Input should be 'base64' or 'text'",
-         json::string(*enc), json::object{{"expected", "'base64' or 'text'"}});
+  v->AddLiteralError(BodyValidator::At(kBody, "blob_encoding"), json::string(*enc), {"base64", "text"});
   return std::nullopt;
 }
 
@@ -224,8 +223,7 @@ ListIncludes ReadIncludes(BodyValidator* v, const json::object& b) {
     } else if (e.is_string() && e.get_string() == "pending_writes") {
       inc.writes = true;
     } else {
-      v->Add(BodyValidator::At(loc, i), "literal_error", "Input should be 'values' or 'pending_writes'", e,
-             json::object{{"expected", "'values' or 'pending_writes'"}});
+      v->AddLiteralError(BodyValidator::At(loc, i), e, {"values", "pending_writes"});
     }
   }
   return inc;
@@ -381,8 +379,7 @@ Response BatchHandler(AgentStore* store, const Request& req) {
     const json::object* body = v.Object(*item, loc, "body", true);
     AgentOp fn = op ? BatchOp(*op) : nullptr;
     if (op && !fn)
-      v.Add(BodyValidator::At(loc, "op"), "literal_error", "Input should be 'put', 'put-writes', 'get-tuple' or 'list'",
-            json::string(*op), json::object{{"expected", "'put', 'put-writes', 'get-tuple' or 'list'"}});
+      v.AddLiteralError(BodyValidator::At(loc, "op"), json::string(*op), {"put", "put-writes", "get-tuple", "list"});
     if (fn && body) calls.emplace_back(fn, i);
   }
   if (!v.ok()) return v.ErrorResponse();

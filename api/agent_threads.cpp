@@ -20,8 +20,7 @@ const json::array kBody{"body"};
 std::optional<AgentPruneStrategy> ReadStrategy(BodyValidator* v, const json::value& value) {
   if (value == "keep_latest") return AgentPruneStrategy::kKeepLatest;
   if (value == "delete") return AgentPruneStrategy::kDelete;
-  v->Add(BodyValidator::At(kBody, "strategy"), "literal_error", "Input should be 'keep_latest' or 'delete'", value,
-         json::object{{"expected", "'keep_latest' or 'delete'"}});
+  v->AddLiteralError(BodyValidator::At(kBody, "strategy"), value, {"keep_latest", "delete"});
   return std::nullopt;
 }
 

@@ -67,6 +67,18 @@ void BodyValidator::Add(json::array loc, std::string_view type, std::string_view
   errors_.push_back(std::move(e));
 }
 
+void BodyValidator::AddLiteralError(json::array loc, const json::value& input,
+                                    std::initializer_list<std::string_view> allowed) {
+  std::string expected;
+  size_t n = 0;
+  for (std::string_view a : allowed) {
+    if (n > 0) expected += n + 1 == allowed.size() ? " or " : ", ";
+    expected += fmt::format("'{}'", a);
+    ++n;
+  }
+  Add(std::move(loc), "literal_error", "Input should be " + expected, input, json::object{{"expected", expected}});
+}
+
 json::array BodyValidator::At(const json::array& loc, std::string_view key) {
   json::array a = loc;
   a.push_back(json::string(key));

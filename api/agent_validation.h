@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,10 @@ class BodyValidator {
 
   void Add(boost::json::array loc, std::string_view type, std::string_view msg, const boost::json::value& input,
            const boost::json::value& ctx = nullptr);
+  // pydantic's literal_error for an input that is none of `allowed`:
+  // "Input should be 'a', 'b' or 'c'".
+  void AddLiteralError(boost::json::array loc, const boost::json::value& input,
+                       std::initializer_list<std::string_view> allowed);
 
   // Field readers. `o` is the object holding the field, `loc` its location
   // ("body", ...). Missing required fields and type errors are recorded and

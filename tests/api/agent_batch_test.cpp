@@ -137,6 +137,12 @@ TEST_F(AgentBatchTest, BadBatchesAre422AndApplyNothing) {
     EXPECT_EQ(r.body.at("detail").at(0).at("loc"), c.loc);
     EXPECT_EQ(r.body.at("detail").at(0).at("type"), c.type);
   }
+  auto unknown = Post("/checkpoints/batch", json::object{{"ops", json::array{json::object{
+                                                 {"op", "delete-thread"}, {"body", json::object{{"thread_id", "t"}}}}}}});
+  ASSERT_EQ(unknown.status, 422) << unknown.raw;
+  EXPECT_EQ(unknown.body.at("detail").at(0).at("msg"), "Input should be 'put', 'put-writes', 'get-tuple' or 'list'");
+  EXPECT_EQ(unknown.body.at("detail").at(0).at("ctx"),
+            (json::object{{"expected", "'put', 'put-writes', 'get-tuple' or 'list'"}}));
   auto missing = Post("/checkpoints/batch", json::object{});
   EXPECT_EQ(missing.status, 422);
   EXPECT_EQ(GetTuple("t", "").raw, "null") << "a refused batch applied a write";

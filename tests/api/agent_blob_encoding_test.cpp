@@ -117,6 +117,9 @@ TEST_F(AgentBlobEncodingTest, AnUnknownEncodingIs422) {
     ASSERT_EQ(bad.status, 422) << route << bad.raw;
     EXPECT_EQ(bad.body.at("detail").at(0).at("loc"), (json::array{"body", "blob_encoding"}));
     EXPECT_EQ(bad.body.at("detail").at(0).at("type"), "literal_error");
+    EXPECT_EQ(bad.body.at("detail").at(0).at("msg"), "Input should be 'base64' or 'text'");
+    EXPECT_EQ(bad.body.at("detail").at(0).at("ctx"), (json::object{{"expected", "'base64' or 'text'"}}));
+    EXPECT_EQ(bad.body.at("detail").at(0).at("input"), "hex");
     auto not_string = Post(route, json::object{{"thread_id", "t"}, {"blob_encoding", 3}});
     EXPECT_EQ(not_string.status, 422) << route << not_string.raw;
   }
