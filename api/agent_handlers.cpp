@@ -396,21 +396,23 @@ Response BatchHandler(AgentStore* store, const Request& req) {
 }  // namespace
 
 void RegisterAgentRoutes(Router* router, AgentStore* store, size_t body_limit) {
-  RouteOptions opts{.auth = true, .body_limit = body_limit};
-  auto add = [&](const char* pattern, Response (*fn)(AgentStore*, const Request&)) {
+  auto add = [&](const char* pattern, Response (*fn)(AgentStore*, const Request&), bool try_inline = false) {
+    RouteOptions opts{.auth = true, .body_limit = body_limit, .try_inline = try_inline};
     router->Add(
         "POST", pattern, [store, fn](const Request& req) { return fn(store, req); }, opts);
   };
-  add("/checkpoints/put", FromRequest<PutOp>);
-  add("/checkpoints/put-writes", FromRequest<PutWritesOp>);
-  add("/checkpoints/list", FromRequest<ListOp>);
-  add("/checkpoints/get-tuple", FromRequest<GetTupleOp>);
+  // Work that memory usually serves (AgentStore bounds a list's scan there),
+  // tried on the I/O thread first.
+  add("/checkpoints/put", FromRequest<PutOp>, true);
+  add("/checkpoints/put-writes", FromRequest<PutWritesOp>, true);
+  add("/checkpoints/list", FromRequest<ListOp>, true);
+  add("/checkpoints/get-tuple", FromRequest<GetTupleOp>, true);
   add("/checkpoints/delete-thread", agent::DeleteThread);
   add("/checkpoints/prune", agent::Prune);
   add("/checkpoints/copy-thread", agent::CopyThread);
   add("/checkpoints/retention", agent::ThreadRetention);
   add("/checkpoints/sweep", agent::Sweep);
-  add("/checkpoints/batch", BatchHandler);
+  add("/checkpoints/batch", BatchHandler, true);
   add("/threads/{thread_id}/state/checkpoint", agent::ThreadStateAtCheckpoint);
 }
 

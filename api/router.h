@@ -30,7 +30,17 @@ struct RouteOptions {
   // A cheap handler that never blocks (health, metrics): it runs on the
   // I/O thread, so it never queues behind slow handlers on the pool.
   bool inline_handler = false;
+  // A handler that usually needs neither the disk nor a held lock (agent
+  // reads and deferred-sync writes): the I/O thread first runs it itself,
+  // under a NonBlockingScope (store/db.h), when the body is at most
+  // kTryInlineBodyLimit; if anything in it would have blocked, that answer
+  // is dropped and the handler runs again on the pool. Such a handler must
+  // be safe to run twice and must bound work that runs long (the scope's
+  // Spend()). Saves two thread hand-offs per request.
+  bool try_inline = false;
 };
+
+inline constexpr size_t kTryInlineBodyLimit = 64 * 1024;
 
 struct Route {
   std::string method;

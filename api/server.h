@@ -24,6 +24,7 @@
 
 #include "api/auth.h"
 #include "api/router.h"
+#include "common/metrics.h"
 #include "common/status.h"
 
 namespace ckptd::api {
@@ -45,6 +46,11 @@ struct ServerOptions {
   // An already bound and listening socket to accept on (systemd socket
   // activation); -1 to bind address:port.
   int listen_fd = -1;
+  // When set (not owned; they outlive the server): requests of try_inline
+  // routes answered on the I/O thread, and those handed to the pool after
+  // the try would have blocked.
+  Counter* inline_answered = nullptr;
+  Counter* inline_pooled = nullptr;
 };
 
 // Called after each response: method, route pattern (or "" when unrouted),

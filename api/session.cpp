@@ -10,7 +10,9 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
+#include "common/metrics.h"
 #include "common/utf8.h"
+#include "store/db.h"
 
 namespace ckptd::api {
 
@@ -181,6 +183,10 @@ void Session::Dispatch() {
   keep_alive_ = msg.keep_alive();
 
   if (match_.route && match_.route->options.inline_handler) return Respond(Handle(req));
+  if (match_.route && match_.route->options.try_inline && req.body.size() <= kTryInlineBodyLimit) {
+    std::optional<Response> res = TryInline(req);
+    if (res) return Respond(std::move(*res));
+  }
   net::post(*shared_->handler_pool, [self = shared_from_this(), req = std::move(req)]() mutable {
     Response res = self->Handle(req);
     net::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable { self->Respond(std::move(res)); });
@@ -199,6 +205,18 @@ void Session::Respond(Response res) {
       self->Write(std::move(later));
     });
   });
+}
+
+std::optional<Response> Session::TryInline(const Request& req) {
+  const ServerOptions& o = shared_->options;
+  NonBlockingScope scope;
+  Response res = Handle(req);
+  if (scope.refused()) {
+    if (o.inline_pooled) o.inline_pooled->Inc();
+    return std::nullopt;  // dropped, deferred part and all: nothing waits on it yet
+  }
+  if (o.inline_answered) o.inline_answered->Inc();
+  return res;
 }
 
 Response Session::Handle(const Request& req) {

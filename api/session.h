@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core.hpp>
@@ -58,6 +59,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnBody(beast::error_code ec);
   void Dispatch();
   Response Handle(const Request& req);
+  // A try_inline route's answer from this (I/O) thread, or nullopt when
+  // something would have blocked and the pool must run it.
+  std::optional<Response> TryInline(const Request& req);
   // Writes `res`, or waits for a deferred response's producer first.
   void Respond(Response res);
   void Write(Response res);

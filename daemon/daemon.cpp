@@ -85,6 +85,10 @@ Status Daemon::Start() {
   so.handler_threads = config_.handler_threads;
   so.limits = ServerLimitsFrom(config_);
   so.listen_fd = listen_fd_;
+  const char* inline_help = "requests of agent routes answered on an I/O thread, or handed to the handler pool "
+                            "because answering there would have waited on the disk, a stall or a lock";
+  so.inline_answered = metrics_.GetCounter("ckptd_http_inline_requests_total", inline_help, {{"outcome", "answered"}});
+  so.inline_pooled = metrics_.GetCounter("ckptd_http_inline_requests_total", inline_help, {{"outcome", "pooled"}});
 
   DbOptions dbo;
   dbo.block_cache_bytes = static_cast<uint64_t>(config_.db_block_cache_bytes);

@@ -98,8 +98,7 @@ Status PutMeta(rocksdb::WriteBatch* batch, rocksdb::ColumnFamilyHandle* cf, std:
 
 Result<std::optional<ThreadMeta>> ReadMeta(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, std::string_view thread,
                                            const rocksdb::Snapshot* snapshot) {
-  rocksdb::ReadOptions ro;
-  ro.snapshot = snapshot;
+  rocksdb::ReadOptions ro = ReadOptionsFor(snapshot);
   std::string value;
   auto s = db->Get(ro, cf, S(k::ThreadMetaKey(thread)), &value);
   if (s.IsNotFound()) return std::optional<ThreadMeta>();
@@ -131,7 +130,7 @@ Status AgentStore::SetDefaultRetention(const AgentRetention& retention) {
   }
   rocksdb::DB* db = db_->raw();
   std::string stored;
-  auto s = db->Get(rocksdb::ReadOptions(), checkpoints_, S(k::kRetentionDefaultKey), &stored);
+  auto s = db->Get(ReadOptionsFor(), checkpoints_, S(k::kRetentionDefaultKey), &stored);
   if (!s.ok() && !s.IsNotFound()) return FromRocks(s, "agent: read default retention");
   std::string want;
   k::AppendInt(&want, retention.ttl_s);
@@ -258,7 +257,7 @@ Status AgentStore::DeleteThreadInto(std::string_view thread_id, rocksdb::WriteBa
   rocksdb::DB* db = db_->raw();
   std::string cprefix = k::ThreadPrefix(k::kCheckpointTag, thread_id);
   std::string newest;
-  auto ts = db->Get(rocksdb::ReadOptions(), checkpoints_, S(k::TombstoneKey(thread_id)), &newest);
+  auto ts = db->Get(ReadOptionsFor(), checkpoints_, S(k::TombstoneKey(thread_id)), &newest);
   if (!ts.ok() && !ts.IsNotFound()) return FromRocks(ts, "agent delete-thread: read tombstone");
   {
     // The global index is ordered by id first, so its entries are found

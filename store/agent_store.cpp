@@ -282,8 +282,18 @@ std::mutex& AgentStore::LockFor(std::string_view thread_id) {
   return locks_[std::hash<std::string_view>{}(thread_id) % locks_.size()];
 }
 
+Result<std::unique_lock<std::mutex>> AgentStore::LockThread(std::string_view thread_id) {
+  std::unique_lock lock(LockFor(thread_id), std::defer_lock);
+  if (!NonBlockingScope::Active()) {
+    lock.lock();
+  } else if (!lock.try_lock()) {
+    return NonBlockingScope::Refuse(fmt::format("agent: thread {} is locked", thread_id));
+  }
+  return lock;
+}
+
 Status AgentStore::Put(const AgentCheckpoint& c, const std::vector<AgentBlob>& blobs, Sync sync) {
-  std::lock_guard lock(LockFor(c.thread_id));
+  CKPTD_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock, LockThread(c.thread_id));
   CKPTD_RETURN_IF_ERROR(RefuseLate(c.thread_id, {c.checkpoint_id, c.parent_checkpoint_id.value_or("")}));
   rocksdb::WriteBatch batch;
   std::set<std::string> seen;
@@ -291,7 +301,7 @@ Status AgentStore::Put(const AgentCheckpoint& c, const std::vector<AgentBlob>& b
   for (const auto& b : blobs) {
     std::string key = k::BlobKey(c.thread_id, c.checkpoint_ns, b.channel, b.version);
     if (!seen.insert(key).second) continue;  // the first of duplicates wins, as stored ones do
-    auto s = db_->raw()->Get(rocksdb::ReadOptions(), blobs_, S(key), &existing);
+    auto s = db_->raw()->Get(ReadOptionsFor(), blobs_, S(key), &existing);
     if (s.ok()) continue;  // insert-if-absent: (channel, version) names immutable content
     if (!s.IsNotFound()) return FromRocks(s, "agent put: read blob");
     auto ps = batch.Put(blobs_, S(key), S(EncodeBlob(b)));
@@ -305,7 +315,7 @@ Status AgentStore::Put(const AgentCheckpoint& c, const std::vector<AgentBlob>& b
 Status AgentStore::PutWrites(std::string_view thread_id, std::string_view ns, std::string_view checkpoint_id,
                              const std::vector<AgentWrite>& writes, bool upsert, Sync sync) {
   if (writes.empty()) return Status::Ok();
-  std::lock_guard lock(LockFor(thread_id));
+  CKPTD_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock, LockThread(thread_id));
   CKPTD_RETURN_IF_ERROR(RefuseLate(thread_id, {checkpoint_id}));
   rocksdb::WriteBatch batch;
   std::set<std::string> seen;
@@ -314,7 +324,7 @@ Status AgentStore::PutWrites(std::string_view thread_id, std::string_view ns, st
     std::string key = k::WriteKey(thread_id, ns, checkpoint_id, w.task_id, w.idx);
     if (!upsert) {
       if (!seen.insert(key).second) continue;
-      auto s = db_->raw()->Get(rocksdb::ReadOptions(), writes_, S(key), &existing);
+      auto s = db_->raw()->Get(ReadOptionsFor(), writes_, S(key), &existing);
       if (s.ok()) continue;
       if (!s.IsNotFound()) return FromRocks(s, "agent put-writes: read");
     }
@@ -334,13 +344,13 @@ Result<std::vector<AgentCheckpoint>> AgentStore::List(const AgentListQuery& q) c
 
 Result<std::vector<AgentTuple>> AgentStore::ListTuples(const AgentListQuery& q, bool values, bool writes) const {
   SnapshotHolder snap(db_->raw());
-  rocksdb::ReadOptions ro;
-  ro.snapshot = snap.get();
+  rocksdb::ReadOptions ro = ReadOptionsFor(snap.get());
   CKPTD_ASSIGN_OR_RETURN(std::vector<AgentCheckpoint> found, Scan(q, snap.get()));
   std::vector<AgentTuple> out(found.size());
   // One iterator seeks to each item's writes: making one costs more than a seek.
   std::unique_ptr<rocksdb::Iterator> wit(writes ? db_->raw()->NewIterator(ro, writes_) : nullptr);
   for (size_t i = 0; i < found.size(); ++i) {
+    CKPTD_RETURN_IF_ERROR(NonBlockingScope::Spend(size_t{values} + size_t{writes}, "agent list: many items"));
     out[i].checkpoint = std::move(found[i]);
     if (values) CKPTD_RETURN_IF_ERROR(ReadBlobs(ro, out[i].checkpoint, &out[i].blobs));
     if (writes) CKPTD_RETURN_IF_ERROR(ReadWrites(wit.get(), out[i].checkpoint, &out[i].pending_writes));
@@ -352,8 +362,7 @@ Result<std::vector<AgentCheckpoint>> AgentStore::Scan(const AgentListQuery& q, c
   std::vector<AgentCheckpoint> out;
   if (q.limit == 0) return out;
   rocksdb::DB* db = db_->raw();
-  rocksdb::ReadOptions ro;
-  ro.snapshot = snapshot;
+  rocksdb::ReadOptions ro = ReadOptionsFor(snapshot);
   std::optional<MetadataFilter> filter;
   if (q.filter && !q.filter->empty()) filter.emplace(*q.filter);
 
@@ -378,6 +387,7 @@ Result<std::vector<AgentCheckpoint>> AgentStore::Scan(const AgentListQuery& q, c
   PrefixScan scan(db, checkpoints_, snapshot, prefix, start);
   std::string record, id, thread, ns;
   for (; scan.it->Valid(); scan.it->Next()) {
+    CKPTD_RETURN_IF_ERROR(NonBlockingScope::Spend(1, "agent list: a long scan"));
     if (direct) {
       CKPTD_ASSIGN_OR_RETURN(bool more, take(V(scan.it->value())));
       if (!more) break;
@@ -406,8 +416,7 @@ Result<std::optional<AgentTuple>> AgentStore::GetTuple(std::string_view thread_i
                                                        const std::optional<std::string>& checkpoint_id) const {
   rocksdb::DB* db = db_->raw();
   SnapshotHolder snap(db);
-  rocksdb::ReadOptions ro;
-  ro.snapshot = snap.get();
+  rocksdb::ReadOptions ro = ReadOptionsFor(snap.get());
 
   std::string record;
   if (checkpoint_id) {
@@ -473,7 +482,7 @@ Status AgentStore::ReadWrites(rocksdb::Iterator* it, const AgentCheckpoint& c, s
 
 Status AgentStore::RefuseLate(std::string_view thread_id, std::initializer_list<std::string_view> ids) const {
   std::string newest;
-  auto s = db_->raw()->Get(rocksdb::ReadOptions(), checkpoints_, S(k::TombstoneKey(thread_id)), &newest);
+  auto s = db_->raw()->Get(ReadOptionsFor(), checkpoints_, S(k::TombstoneKey(thread_id)), &newest);
   if (s.IsNotFound()) return Status::Ok();
   if (!s.ok()) return FromRocks(s, "agent: read tombstone");
   for (std::string_view id : ids) {

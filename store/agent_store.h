@@ -46,6 +46,12 @@
 // Errors: IOError/Corruption from RocksDB; inputs are validated by callers.
 // Thread safety: all methods may be called concurrently; mutations of one
 // thread are serialized (a striped lock), so insert-if-absent is exact.
+// Inside a NonBlockingScope (store/db.h), Put, PutWrites (deferred sync),
+// GetTuple and ListTuples read only from memory, take the thread's lock
+// only when free, and List/ListTuples spend the scope's budget, a unit per
+// record scanned and per item's values or writes read: otherwise they fail
+// with kUnavailable, having written nothing. Put and PutWrites are
+// idempotent, so such work can be redone.
 #pragma once
 
 #include <array>
@@ -185,6 +191,8 @@ class AgentStore {
 
  private:
   std::mutex& LockFor(std::string_view thread_id);
+  // LockFor's lock, held; inside a NonBlockingScope only when it is free.
+  Result<std::unique_lock<std::mutex>> LockThread(std::string_view thread_id);
   Result<std::vector<AgentCheckpoint>> Scan(const AgentListQuery& q, const rocksdb::Snapshot* snapshot) const;
   Status ReadBlobs(const rocksdb::ReadOptions& ro, const AgentCheckpoint& c, std::vector<AgentBlob>* out) const;
   // `it`: an iterator over the writes family, at the read's snapshot.

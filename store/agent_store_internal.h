@@ -54,8 +54,7 @@ struct PrefixScan {
 
   PrefixScan(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* cf, const rocksdb::Snapshot* snapshot,
              const std::string& prefix, const std::string& start)
-      : upper(agent_keys::PrefixEnd(prefix)), upper_slice(upper) {
-    ro.snapshot = snapshot;
+      : upper(agent_keys::PrefixEnd(prefix)), upper_slice(upper), ro(ReadOptionsFor(snapshot)) {
     ro.iterate_upper_bound = &upper_slice;
     it.reset(db->NewIterator(ro, cf));
     it->Seek(S(start));

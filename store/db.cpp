@@ -27,8 +27,41 @@ const std::vector<std::string_view>& KnownColumnFamilies() {
 
 }  // namespace
 
+namespace {
+struct NonBlockingState {
+  bool active = false;
+  bool refused = false;
+  size_t spent = 0;
+};
+thread_local NonBlockingState non_blocking;
+}  // namespace
+
+NonBlockingScope::NonBlockingScope() { non_blocking = NonBlockingState{.active = true}; }
+NonBlockingScope::~NonBlockingScope() { non_blocking = NonBlockingState{}; }
+bool NonBlockingScope::refused() const { return non_blocking.refused; }
+bool NonBlockingScope::Active() { return non_blocking.active; }
+
+Status NonBlockingScope::Refuse(std::string_view what) {
+  if (non_blocking.active) non_blocking.refused = true;
+  return Unavailable(fmt::format("{}: would block a thread that must not wait", what));
+}
+
+Status NonBlockingScope::Spend(size_t units, std::string_view what) {
+  if (!non_blocking.active) return Status::Ok();
+  non_blocking.spent += units;
+  return non_blocking.spent <= kBudget ? Status::Ok() : Refuse(what);
+}
+
+rocksdb::ReadOptions ReadOptionsFor(const rocksdb::Snapshot* snapshot) {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  if (non_blocking.active) ro.read_tier = rocksdb::kBlockCacheTier;
+  return ro;
+}
+
 Status FromRocks(const rocksdb::Status& s, std::string_view context) {
   if (s.ok()) return Status::Ok();
+  if (s.IsIncomplete()) return NonBlockingScope::Refuse(fmt::format("{}: rocksdb: {}", context, s.ToString()));
   Code code = Code::kIOError;
   if (s.IsNotFound()) code = Code::kNotFound;
   if (s.IsCorruption()) code = Code::kCorruption;
@@ -119,6 +152,10 @@ rocksdb::ColumnFamilyHandle* Db::Handle(std::string_view name) const {
 Status Db::Write(rocksdb::WriteBatch* batch, Sync sync) {
   rocksdb::WriteOptions wo;
   wo.sync = sync == Sync::kNow || !syncer_;
+  if (NonBlockingScope::Active()) {
+    if (wo.sync) return NonBlockingScope::Refuse("a synced write");
+    wo.no_slowdown = true;  // Incomplete instead of a stall
+  }
   return FromRocks(db_->Write(wo, batch), "write");
 }
 

@@ -69,6 +69,8 @@ class Db {
   rocksdb::ColumnFamilyHandle* Handle(std::string_view name) const;
   // Atomic write; synced before it returns unless `sync` is kDeferred (see
   // above), when the caller must wait for AfterSync() before acknowledging.
+  // Inside a NonBlockingScope only a deferred write that needs no stall is
+  // made; others are refused, unwritten.
   Status Write(rocksdb::WriteBatch* batch, Sync sync = Sync::kNow);
   // Calls done(status) once every write applied before this call is durable
   // (WalSyncer; inline without group commit). `done` must not block.
@@ -90,7 +92,45 @@ class Db {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
 };
 
-// Converts a RocksDB status into ours with context.
+// Converts a RocksDB status into ours with context. An Incomplete status
+// (a memory-only read that needed the disk, a write that would have
+// stalled) marks the thread's NonBlockingScope.
 Status FromRocks(const rocksdb::Status& s, std::string_view context);
+
+// Work for a thread that must not wait: an I/O thread that tries a short
+// request itself before handing it to the handler pool. While a
+// NonBlockingScope lives on a thread, that thread's store calls read only
+// what memory holds (memtables and block cache: ReadOptionsFor), refuse a
+// write that would stall or sync before it returns (Db::Write), and take a
+// lock only when it is free (each store says which), and bound the work it
+// does (Spend). A refusal is an
+// kUnavailable status and marks the scope: refused() is then true, and the
+// caller drops what the work answered and redoes it where it may block, so
+// work tried this way must be safe to redo (idempotent writes only).
+// Scopes do not nest. Thread safety: a scope belongs to its thread.
+class NonBlockingScope {
+ public:
+  NonBlockingScope();
+  ~NonBlockingScope();
+  NonBlockingScope(const NonBlockingScope&) = delete;
+  NonBlockingScope& operator=(const NonBlockingScope&) = delete;
+
+  // Whether some work in this scope was refused.
+  bool refused() const;
+  // Whether a scope is alive on the calling thread.
+  static bool Active();
+  // Marks the calling thread's scope (if any) and returns the status to fail
+  // with; `what` says what would have blocked.
+  static Status Refuse(std::string_view what);
+  // Work that memory serves but may run long (records a scan visits): a
+  // scope allows kBudget units in all; past them Spend() refuses as Refuse()
+  // does. Ok outside a scope.
+  static constexpr size_t kBudget = 1024;
+  static Status Spend(size_t units, std::string_view what);
+};
+
+// Read options at `snapshot` (null: the newest state), memory-only inside a
+// NonBlockingScope.
+rocksdb::ReadOptions ReadOptionsFor(const rocksdb::Snapshot* snapshot = nullptr);
 
 }  // namespace ckptd
