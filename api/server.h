@@ -1,5 +1,7 @@
 // The HTTP/1.1 server: Boost.Beast over Asio, a few I/O threads, handlers
-// run on a separate bounded pool so a slow handler never stalls the I/O.
+// run on a separate bounded pool so a slow handler never stalls the I/O
+// (a try_inline route is first tried on its I/O thread, where nothing may
+// wait: router.h).
 //
 // Limits: headers (header_limit), bodies (per route, Route::body_limit();
 // a larger body is answered 413 and the connection closed after draining a
