@@ -25,15 +25,14 @@ const std::vector<std::string_view>& KnownColumnFamilies() {
   return names;
 }
 
-}  // namespace
-
-namespace {
+// The calling thread's NonBlockingScope, if one is alive.
 struct NonBlockingState {
   bool active = false;
   bool refused = false;
   size_t spent = 0;
 };
 thread_local NonBlockingState non_blocking;
+
 }  // namespace
 
 NonBlockingScope::NonBlockingScope() { non_blocking = NonBlockingState{.active = true}; }

@@ -101,12 +101,12 @@ Status FromRocks(const rocksdb::Status& s, std::string_view context);
 // request itself before handing it to the handler pool. While a
 // NonBlockingScope lives on a thread, that thread's store calls read only
 // what memory holds (memtables and block cache: ReadOptionsFor), refuse a
-// write that would stall or sync before it returns (Db::Write), and take a
-// lock only when it is free (each store says which), and bound the work it
-// does (Spend). A refusal is an
-// kUnavailable status and marks the scope: refused() is then true, and the
-// caller drops what the work answered and redoes it where it may block, so
-// work tried this way must be safe to redo (idempotent writes only).
+// write that would stall or sync before it returns (Db::Write), take a lock
+// only when it is free (each store says which) and bound the work they do
+// (Spend). A refusal is a kUnavailable status and marks the scope:
+// refused() is then true, and the caller drops what the work answered and
+// redoes it where it may block, so work tried this way must be safe to redo
+// (idempotent writes only).
 // Scopes do not nest. Thread safety: a scope belongs to its thread.
 class NonBlockingScope {
  public:
