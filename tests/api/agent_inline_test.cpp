@@ -3,7 +3,9 @@
 // read after a restart) or run long (a list scanning more records than the
 // inline budget) goes to the handler pool. Both ways answer the same, and the
 // ckptd_http_inline_requests_total counters say which way each went.
+#include <chrono>
 #include <string>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -53,15 +55,21 @@ TEST_F(AgentInlineTest, ColdReadsGoToThePoolWarmOnesAreAnsweredInlineAlike) {
   Counts start = Inline();
   JsonReply cold = GetTuple("t", "");
   Counts after_cold = Inline();
-  JsonReply warm = GetTuple("t", "");
-  Counts after_warm = Inline();
   EXPECT_EQ(cold.status, 200) << cold.raw;
   EXPECT_EQ(cold.raw, before.raw);
-  EXPECT_EQ(warm.raw, before.raw);
   EXPECT_EQ(after_cold.pooled, start.pooled + 1);
   EXPECT_EQ(after_cold.answered, start.answered);
-  EXPECT_EQ(after_warm.answered, start.answered + 1);
-  EXPECT_EQ(after_warm.pooled, after_cold.pooled);
+  // The cold read cached what it read, but a compaction after the restart
+  // may still replace the files (it did under ASan): read until memory
+  // serves it, every answer the same.
+  Counts now = after_cold;
+  for (int i = 0; i < 50 && now.answered == start.answered; ++i) {
+    if (i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    JsonReply warm = GetTuple("t", "");
+    EXPECT_EQ(warm.raw, before.raw);
+    now = Inline();
+  }
+  EXPECT_EQ(now.answered, start.answered + 1);
 }
 
 TEST_F(AgentInlineTest, WritesAnsweredInlineAreDurable) {
