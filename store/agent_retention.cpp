@@ -136,7 +136,12 @@ Status AgentStore::SetDefaultRetention(const AgentRetention& retention) {
   k::AppendInt(&want, retention.ttl_s);
   if (s.ok() && stored == want) return Status::Ok();
   // The hints were computed with another default TTL: recompute each one.
-  // The default's key goes last, so an interrupted pass is redone.
+  // The default's key goes last, so an interrupted pass is redone. The
+  // pass rewrites retention records past the record cache: forget it.
+  struct Forget {
+    AgentStore* store;
+    ~Forget() { store->ForgetThreadRecords(); }
+  } forget{this};
   std::string prefix(1, k::kThreadMetaTag);
   PrefixScan scan(db, checkpoints_, nullptr, prefix, prefix);
   rocksdb::WriteBatch batch;
@@ -168,8 +173,11 @@ Result<AgentRetentionState> AgentStore::ReadRetention(std::string_view thread_id
 
 Status AgentStore::TouchInto(std::string_view thread_id, const AgentThreadRetention* own, rocksdb::WriteBatch* batch,
                              AgentRetentionState* state) {
-  CKPTD_ASSIGN_OR_RETURN(std::optional<ThreadMeta> found, ReadMeta(db_->raw(), checkpoints_, thread_id, nullptr));
-  ThreadMeta m = found.value_or(ThreadMeta{});
+  CKPTD_ASSIGN_OR_RETURN(std::optional<std::string> stored, ReadThreadRecord(thread_id, k::ThreadMetaKey(thread_id)));
+  ThreadMeta m;
+  if (stored) {
+    CKPTD_ASSIGN_OR_RETURN(m, DecodeMeta(*stored));
+  }
   m.last_write_ms = clock_->NowMillis();
   if (own) m.own = *own;
   AgentRetention def = DefaultRetention();
@@ -191,7 +199,7 @@ Result<AgentRetentionState> AgentStore::SetThreadRetention(std::string_view thre
   rocksdb::WriteBatch batch;
   AgentRetentionState state;
   CKPTD_RETURN_IF_ERROR(TouchInto(thread_id, &own, &batch, &state));
-  CKPTD_RETURN_IF_ERROR(db_->Write(&batch).WithContext(fmt::format("agent retention {}", thread_id)));
+  CKPTD_RETURN_IF_ERROR(Commit(&batch).WithContext(fmt::format("agent retention {}", thread_id)));
   return state;
 }
 
@@ -230,7 +238,7 @@ Status AgentStore::SweepThread(const std::string& thread_id, int64_t hint_ms, Ag
     // Not the thread's hint (it moved after the scan, or is stray): drop it.
     if (auto s = batch.Delete(checkpoints_, S(k::DueKey(hint_ms, thread_id))); !s.ok())
       return FromRocks(s, "agent sweep: batch");
-    return db_->Write(&batch).WithContext(fmt::format("agent sweep {}", thread_id));
+    return Commit(&batch).WithContext(fmt::format("agent sweep {}", thread_id));
   }
   ThreadMeta m = *found;
   AgentRetention def = DefaultRetention();
@@ -250,7 +258,7 @@ Status AgentStore::SweepThread(const std::string& thread_id, int64_t hint_ms, Ag
     CKPTD_RETURN_IF_ERROR(MoveHint(&batch, checkpoints_, thread_id, &m, std::nullopt));
     CKPTD_RETURN_IF_ERROR(PutMeta(&batch, checkpoints_, thread_id, m));
   }
-  return db_->Write(&batch).WithContext(fmt::format("agent sweep {}", thread_id));
+  return Commit(&batch).WithContext(fmt::format("agent sweep {}", thread_id));
 }
 
 Status AgentStore::DeleteThreadInto(std::string_view thread_id, rocksdb::WriteBatch* batch, AgentPruneResult* removed) {
@@ -311,7 +319,7 @@ Result<AgentPruneResult> AgentStore::Prune(const std::vector<std::string>& threa
       CKPTD_RETURN_IF_ERROR(PruneInto(thread, strategy == AgentPruneStrategy::kKeepLatest, before, &batch, &removed));
     }
     if (batch.Count() == 0) continue;
-    CKPTD_RETURN_IF_ERROR(db_->Write(&batch).WithContext(fmt::format("agent prune {}", thread)));
+    CKPTD_RETURN_IF_ERROR(Commit(&batch).WithContext(fmt::format("agent prune {}", thread)));
   }
   return removed;
 }

@@ -278,8 +278,83 @@ AgentStore::AgentStore(Db* db, const Clock* clock)
       blobs_(db->Handle(cf::kAgentBlobs)),
       writes_(db->Handle(cf::kAgentWrites)) {}
 
-std::mutex& AgentStore::LockFor(std::string_view thread_id) {
-  return locks_[std::hash<std::string_view>{}(thread_id) % locks_.size()];
+size_t AgentStore::StripeOf(std::string_view thread_id) { return std::hash<std::string_view>{}(thread_id) % kStripes; }
+
+std::mutex& AgentStore::LockFor(std::string_view thread_id) { return locks_[StripeOf(thread_id)]; }
+
+Result<std::optional<std::string>> AgentStore::ReadThreadRecord(std::string_view thread_id,
+                                                                const std::string& key) const {
+  auto& records = records_[StripeOf(thread_id)];
+  if (auto it = records.find(key); it != records.end()) return it->second;
+  std::optional<std::string> value(std::in_place);
+  auto s = db_->raw()->Get(ReadOptionsFor(), checkpoints_, S(key), &*value);
+  if (s.IsNotFound()) {
+    value.reset();
+  } else if (!s.ok()) {
+    return FromRocks(s, "agent: read thread record");
+  }
+  if (records.size() >= kCachedRecordsPerStripe) records.clear();
+  records.emplace(key, value);
+  return value;
+}
+
+namespace {
+// Walks a written (or refused) batch and sets (or drops) the record cache's
+// entries for the tombstone and retention keys it writes.
+class RecordCacheUpdate : public rocksdb::WriteBatch::Handler {
+ public:
+  using Apply = std::function<void(std::string_view thread, const std::string& key, std::optional<std::string>)>;
+  RecordCacheUpdate(uint32_t cf_id, Apply apply) : cf_id_(cf_id), apply_(std::move(apply)) {}
+  rocksdb::Status PutCF(uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice& value) override {
+    Record(cf, key, value.ToString());
+    return rocksdb::Status::OK();
+  }
+  rocksdb::Status DeleteCF(uint32_t cf, const rocksdb::Slice& key) override {
+    Record(cf, key, std::nullopt);
+    return rocksdb::Status::OK();
+  }
+  rocksdb::Status SingleDeleteCF(uint32_t cf, const rocksdb::Slice& key) override { return DeleteCF(cf, key); }
+  rocksdb::Status DeleteRangeCF(uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
+    return rocksdb::Status::OK();  // only blob and write keys go by range
+  }
+  rocksdb::Status MergeCF(uint32_t, const rocksdb::Slice&, const rocksdb::Slice&) override {
+    return rocksdb::Status::OK();
+  }
+
+ private:
+  void Record(uint32_t cf, const rocksdb::Slice& key, std::optional<std::string> value) {
+    std::string_view rest = V(key);
+    if (cf != cf_id_ || rest.empty() || (rest[0] != k::kTombstoneTag && rest[0] != k::kThreadMetaTag)) return;
+    rest.remove_prefix(1);
+    std::string thread;
+    if (k::ReadAsc(&rest, &thread) && rest.empty()) apply_(thread, key.ToString(), std::move(value));
+  }
+  uint32_t cf_id_;
+  Apply apply_;
+};
+}  // namespace
+
+Status AgentStore::Commit(rocksdb::WriteBatch* batch, Sync sync) {
+  Status st = db_->Write(batch, sync);
+  RecordCacheUpdate update(checkpoints_->GetID(), [&](std::string_view thread, const std::string& key,
+                                                      std::optional<std::string> value) {
+    auto& records = records_[StripeOf(thread)];
+    if (!st.ok()) {
+      records.erase(key);  // written or not: read it again
+      return;
+    }
+    if (records.size() >= kCachedRecordsPerStripe && !records.contains(key)) records.clear();
+    records.insert_or_assign(key, std::move(value));
+  });
+  batch->Iterate(&update).PermitUncheckedError();
+  return st;
+}
+
+void AgentStore::ForgetThreadRecords() {
+  for (size_t i = 0; i < kStripes; ++i) {
+    std::lock_guard lock(locks_[i]);
+    records_[i].clear();
+  }
 }
 
 Result<std::unique_lock<std::mutex>> AgentStore::LockThread(std::string_view thread_id) {
@@ -309,7 +384,7 @@ Status AgentStore::Put(const AgentCheckpoint& c, const std::vector<AgentBlob>& b
   }
   CKPTD_RETURN_IF_ERROR(PutCheckpoint(&batch, checkpoints_, c));
   CKPTD_RETURN_IF_ERROR(TouchInto(c.thread_id, nullptr, &batch));
-  return db_->Write(&batch, sync).WithContext("agent put " + c.thread_id + "/" + c.checkpoint_id);
+  return Commit(&batch, sync).WithContext("agent put " + c.thread_id + "/" + c.checkpoint_id);
 }
 
 Status AgentStore::PutWrites(std::string_view thread_id, std::string_view ns, std::string_view checkpoint_id,
@@ -334,7 +409,7 @@ Status AgentStore::PutWrites(std::string_view thread_id, std::string_view ns, st
   }
   if (batch.Count() == 0) return Status::Ok();
   CKPTD_RETURN_IF_ERROR(TouchInto(thread_id, nullptr, &batch));
-  return db_->Write(&batch, sync).WithContext(fmt::format("agent put-writes {}/{}", thread_id, checkpoint_id));
+  return Commit(&batch, sync).WithContext(fmt::format("agent put-writes {}/{}", thread_id, checkpoint_id));
 }
 
 Result<std::vector<AgentCheckpoint>> AgentStore::List(const AgentListQuery& q) const {
@@ -481,10 +556,9 @@ Status AgentStore::ReadWrites(rocksdb::Iterator* it, const AgentCheckpoint& c, s
 }
 
 Status AgentStore::RefuseLate(std::string_view thread_id, std::initializer_list<std::string_view> ids) const {
-  std::string newest;
-  auto s = db_->raw()->Get(ReadOptionsFor(), checkpoints_, S(k::TombstoneKey(thread_id)), &newest);
-  if (s.IsNotFound()) return Status::Ok();
-  if (!s.ok()) return FromRocks(s, "agent: read tombstone");
+  CKPTD_ASSIGN_OR_RETURN(std::optional<std::string> tombstone, ReadThreadRecord(thread_id, k::TombstoneKey(thread_id)));
+  if (!tombstone) return Status::Ok();
+  const std::string& newest = *tombstone;
   for (std::string_view id : ids) {
     if (!id.empty() && id <= newest) {
       return Conflict(fmt::format(
@@ -500,7 +574,7 @@ Status AgentStore::DeleteThread(std::string_view thread_id) {
   std::lock_guard lock(LockFor(thread_id));
   rocksdb::WriteBatch batch;
   CKPTD_RETURN_IF_ERROR(DeleteThreadInto(thread_id, &batch, nullptr));
-  return db_->Write(&batch).WithContext(fmt::format("agent delete-thread {}", thread_id));
+  return Commit(&batch).WithContext(fmt::format("agent delete-thread {}", thread_id));
 }
 
 Result<uint64_t> AgentStore::CopyThread(std::string_view source, std::string_view target) {
@@ -546,7 +620,7 @@ Result<uint64_t> AgentStore::CopyThread(std::string_view source, std::string_vie
   // The copy keeps the source's own retention; its clock starts now.
   CKPTD_ASSIGN_OR_RETURN(AgentRetentionState source_retention, ReadRetention(source, snap.get()));
   CKPTD_RETURN_IF_ERROR(TouchInto(target, &source_retention.own, &batch));
-  CKPTD_RETURN_IF_ERROR(db_->Write(&batch).WithContext(fmt::format("agent copy-thread {} -> {}", source, target)));
+  CKPTD_RETURN_IF_ERROR(Commit(&batch).WithContext(fmt::format("agent copy-thread {} -> {}", source, target)));
   return copied;
 }
 

@@ -46,6 +46,9 @@
 // Errors: IOError/Corruption from RocksDB; inputs are validated by callers.
 // Thread safety: all methods may be called concurrently; mutations of one
 // thread are serialized (a striped lock), so insert-if-absent is exact.
+// Put and PutWrites read the thread's tombstone and retention record from a
+// cache that every write of this store keeps in step: a Db has one
+// AgentStore, and nothing else writes its agent families.
 // Inside a NonBlockingScope (store/db.h), Put, PutWrites (deferred sync),
 // GetTuple and ListTuples read only from memory, take the thread's lock
 // only when free, and List/ListTuples spend the scope's budget, a unit per
@@ -61,6 +64,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <rocksdb/write_batch.h>
@@ -190,6 +194,7 @@ class AgentStore {
   Result<bool> ThreadExists(std::string_view thread_id) const;
 
  private:
+  static size_t StripeOf(std::string_view thread_id);
   std::mutex& LockFor(std::string_view thread_id);
   // LockFor's lock, held; inside a NonBlockingScope only when it is free.
   Result<std::unique_lock<std::mutex>> LockThread(std::string_view thread_id);
@@ -197,6 +202,15 @@ class AgentStore {
   Status ReadBlobs(const rocksdb::ReadOptions& ro, const AgentCheckpoint& c, std::vector<AgentBlob>* out) const;
   // `it`: an iterator over the writes family, at the read's snapshot.
   Status ReadWrites(rocksdb::Iterator* it, const AgentCheckpoint& c, std::vector<AgentWrite>* out) const;
+  // Under the thread's lock: the value of its tombstone or retention record
+  // (`key`), from the record cache when it holds it (nullopt: absent).
+  Result<std::optional<std::string>> ReadThreadRecord(std::string_view thread_id, const std::string& key) const;
+  // Writes `batch` (Db::Write) and brings the record cache in step with
+  // it. Called under the lock of every thread whose tombstone or retention
+  // record the batch writes.
+  Status Commit(rocksdb::WriteBatch* batch, Sync sync = Sync::kNow);
+  // Empties the record cache (each stripe under its lock).
+  void ForgetThreadRecords();
   // Under the thread's lock: Conflict when the thread was deleted and one
   // of `ids` is not newer than the newest checkpoint deleted.
   Status RefuseLate(std::string_view thread_id, std::initializer_list<std::string_view> ids) const;
@@ -227,7 +241,14 @@ class AgentStore {
   rocksdb::ColumnFamilyHandle* checkpoints_;
   rocksdb::ColumnFamilyHandle* blobs_;
   rocksdb::ColumnFamilyHandle* writes_;
-  std::array<std::mutex, 64> locks_;
+  static constexpr size_t kStripes = 64;
+  std::array<std::mutex, kStripes> locks_;
+  // Every Put and PutWrites reads its thread's tombstone and retention
+  // record: the record cache keeps those of recently written threads, as
+  // the database holds them (nullopt: absent), keyed by their keys. Stripe
+  // i's map is used only under locks_[i]; a full map is emptied.
+  static constexpr size_t kCachedRecordsPerStripe = 128;
+  mutable std::array<std::unordered_map<std::string, std::optional<std::string>>, kStripes> records_;
 };
 
 }  // namespace ckptd
