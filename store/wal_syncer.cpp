@@ -18,25 +18,39 @@ WalSyncer::~WalSyncer() {
 }
 
 void WalSyncer::AfterSync(Done done) {
+  // A write published its sequence number before Write() returned.
+  rocksdb::SequenceNumber seq = db_->GetLatestSequenceNumber();
   {
     MutexLock lock(mu_);
-    pending_.push_back(std::move(done));
+    pending_.push_back(Waiter{seq, std::move(done)});
   }
   cv_.notify_one();
 }
 
 void WalSyncer::Loop() {
+  rocksdb::SequenceNumber synced = 0;  // every write up to it is durable
   for (;;) {
-    std::vector<Done> round;
+    std::vector<Waiter> round;
     {
       UniqueLock lock(mu_);
       cv_.wait(lock, [&]() REQUIRES(mu_) { return stop_ || !pending_.empty(); });
       if (pending_.empty()) return;  // stopping, nothing left
       round.swap(pending_);
     }
-    // Every caller in `round` arrived before this sync began.
+    // Callers whose writes an earlier sync covered need no other.
+    std::vector<Done> waiting;
+    for (auto& w : round) {
+      if (w.seq <= synced) {
+        w.done(Status::Ok());
+      } else {
+        waiting.push_back(std::move(w.done));
+      }
+    }
+    if (waiting.empty()) continue;
+    rocksdb::SequenceNumber through = db_->GetLatestSequenceNumber();
     Status st = FromRocks(db_->SyncWAL(), "sync the write-ahead log");
-    for (auto& done : round) done(st);
+    if (st.ok()) synced = through;
+    for (auto& done : waiting) done(st);
   }
 }
 

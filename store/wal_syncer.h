@@ -3,12 +3,15 @@
 // concurrent writers share one sync and none of them holds a thread while
 // it waits.
 //
-// Contract: AfterSync(done) calls done(status) once a WAL sync that began
-// after the call has finished: every write applied before the call is then
-// durable (status Ok) or the sync failed (its error). Callers that arrive
-// while a sync runs share the next one. `done` runs on the syncer's thread
-// and must not block. The destructor completes every pending call (after a
-// last sync) before it returns.
+// Contract: AfterSync(done) calls done(status) once every write applied
+// before the call is durable (status Ok) or the sync that was to make it so
+// failed (its error). A sync covers the writes applied before it began (by
+// RocksDB's sequence numbers): a caller that arrives while a sync runs is
+// answered when it ends if that sync covers its writes (the usual case
+// for the last of several writes that went to the log together), else it
+// shares the next one. `done` runs on the syncer's thread and must not
+// block. The destructor completes every pending call (after a last sync)
+// before it returns.
 // Thread safety: AfterSync() from any thread.
 #pragma once
 
@@ -35,12 +38,17 @@ class WalSyncer {
   void AfterSync(Done done);
 
  private:
+  // A caller and the newest write it waits for.
+  struct Waiter {
+    rocksdb::SequenceNumber seq;
+    Done done;
+  };
   void Loop();
 
   rocksdb::DB* db_;
   Mutex mu_;
   CondVar cv_;
-  std::vector<Done> pending_ GUARDED_BY(mu_);
+  std::vector<Waiter> pending_ GUARDED_BY(mu_);
   bool stop_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };

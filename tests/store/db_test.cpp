@@ -219,6 +219,23 @@ TEST_F(GroupCommitTest, CallersThatArriveDuringASyncShareTheNextOne) {
   EXPECT_EQ(fs_->syncs - before, 2);
 }
 
+TEST_F(GroupCommitTest, ACallerWhoseWritesARunningSyncCoversIsAnsweredWhenItEnds) {
+  fs_->Close();
+  ASSERT_TRUE(Put("a", Sync::kDeferred).ok());
+  int before = fs_->syncs;
+  auto first = AfterSync();
+  ASSERT_TRUE(fs_->WaitForWaiter());  // the sync that covers "a" runs
+  // No write since it began: this caller needs no sync of its own, but its
+  // answer still waits for the running one.
+  auto second = AfterSync();
+  EXPECT_FALSE(Ready(second, 200));
+  fs_->Open();
+  ASSERT_TRUE(Ready(first, 10000));
+  ASSERT_TRUE(Ready(second, 10000));
+  EXPECT_TRUE(second.get().ok());
+  EXPECT_EQ(fs_->syncs - before, 1);
+}
+
 TEST_F(GroupCommitTest, AFailedSyncIsReportedToItsCallers) {
   ASSERT_TRUE(Put("a", Sync::kDeferred).ok());
   fs_->fail = true;
