@@ -130,7 +130,7 @@ Response RawJson(int status, std::string body) {
 // Puts and put-writes are group-committed: applied at once (under the
 // thread's lock, so the thread's next request sees them) and answered once a
 // WAL sync shared with concurrent writers has made them durable.
-Response PutOp(AgentStore* store, BodyValidator& v) {
+Response PutOp(AgentStore* store, BodyValidator& v, AgentWriteGroup* group) {
   const json::object& b = v.body();
   AgentCheckpoint c;
   auto thread = v.String(b, kBody, "thread_id");
@@ -167,13 +167,13 @@ Response PutOp(AgentStore* store, BodyValidator& v) {
   c.parent_checkpoint_id = std::move(*parent);
   c.checkpoint_json = json::serialize(*checkpoint);
   c.metadata_json = json::serialize(*metadata);
-  if (Status st = store->Put(c, blobs, Sync::kDeferred); !st.ok()) return DetailFor(st);
+  if (Status st = store->Put(c, blobs, Sync::kDeferred, group); !st.ok()) return DetailFor(st);
   return WhenDurable(store, Json(200, json::object{{"thread_id", c.thread_id},
                                                    {"checkpoint_ns", c.checkpoint_ns},
                                                    {"checkpoint_id", c.checkpoint_id}}));
 }
 
-Response PutWritesOp(AgentStore* store, BodyValidator& v) {
+Response PutWritesOp(AgentStore* store, BodyValidator& v, AgentWriteGroup* group) {
   const json::object& b = v.body();
   auto thread = v.String(b, kBody, "thread_id");
   auto ns = v.String(b, kBody, "checkpoint_ns", std::string());
@@ -201,7 +201,8 @@ Response PutWritesOp(AgentStore* store, BodyValidator& v) {
     }
   }
   if (!v.ok()) return v.ErrorResponse();
-  if (Status st = store->PutWrites(*thread, *ns, *id, writes, *upsert, Sync::kDeferred); !st.ok()) return DetailFor(st);
+  if (Status st = store->PutWrites(*thread, *ns, *id, writes, *upsert, Sync::kDeferred, group); !st.ok())
+    return DetailFor(st);
   return WhenDurable(store, NoContent());
 }
 
@@ -229,7 +230,7 @@ ListIncludes ReadIncludes(BodyValidator* v, const json::object& b) {
   return inc;
 }
 
-Response ListOp(AgentStore* store, BodyValidator& v) {
+Response ListOp(AgentStore* store, BodyValidator& v, AgentWriteGroup* /*reads take no group*/) {
   const json::object& b = v.body();
   // Extension: a missing or null thread_id searches every thread.
   auto thread = v.NullableString(b, kBody, "thread_id");
@@ -262,7 +263,7 @@ Response ListOp(AgentStore* store, BodyValidator& v) {
   return RawJson(200, std::move(out));
 }
 
-Response GetTupleOp(AgentStore* store, BodyValidator& v) {
+Response GetTupleOp(AgentStore* store, BodyValidator& v, AgentWriteGroup* /*reads take no group*/) {
   const json::object& b = v.body();
   auto thread = v.String(b, kBody, "thread_id");
   auto ns = v.String(b, kBody, "checkpoint_ns", std::string());
@@ -290,14 +291,14 @@ Response GetTupleOp(AgentStore* store, BodyValidator& v) {
 constexpr size_t kMaxBatchOps = 256;
 
 // A route's work on its validated body: the route parses the request's, the
-// batch hands each op the body it already parsed.
-using AgentOp = Response (*)(AgentStore*, BodyValidator&);
+// batch hands each op the body it already parsed, and its writes' group.
+using AgentOp = Response (*)(AgentStore*, BodyValidator&, AgentWriteGroup*);
 
 template <AgentOp op>
 Response FromRequest(AgentStore* store, const Request& req) {
   BodyValidator v(req);
   if (!v.ok()) return v.ErrorResponse();
-  return op(store, v);
+  return op(store, v, nullptr);
 }
 
 AgentOp BatchOp(std::string_view op) {
@@ -386,9 +387,23 @@ Response BatchHandler(AgentStore* store, const Request& req) {
   json::array& valid_ops = v.mutable_body()["ops"].as_array();
   std::vector<Response> results;
   results.reserve(calls.size());
+  // The batch's puts and put-writes go to RocksDB together; a read sees
+  // the writes before it, so the group is written before each read.
+  AgentWriteGroup group(store);
+  std::vector<size_t> grouped;  // the writes answered Ok so far
   for (auto [fn, i] : calls) {
+    bool writes = fn == PutOp || fn == PutWritesOp;
+    if (!writes) group.Flush().IgnoreError();  // first_error() has it
     BodyValidator sub(std::move(valid_ops[i].as_object()["body"]));
-    results.push_back(sub.ok() ? fn(store, sub) : sub.ErrorResponse());
+    results.push_back(sub.ok() ? fn(store, sub, &group) : sub.ErrorResponse());
+    if (writes && results.back().deferred) grouped.push_back(results.size() - 1);
+  }
+  group.Flush().IgnoreError();
+  // A failed write of the group: its writes were not made, and earlier ones
+  // may not have been; each write answers the error (retrying is safe, as
+  // puts and put-writes are idempotent).
+  if (!group.first_error().ok()) {
+    for (size_t j : grouped) results[j] = DetailFor(group.first_error());
   }
   return WhenAllAnswered(std::move(results));
 }

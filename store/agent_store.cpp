@@ -357,59 +357,120 @@ void AgentStore::ForgetThreadRecords() {
   }
 }
 
-Result<std::unique_lock<std::mutex>> AgentStore::LockThread(std::string_view thread_id) {
-  std::unique_lock lock(LockFor(thread_id), std::defer_lock);
+Result<std::unique_lock<std::mutex>> AgentStore::LockThread(std::string_view thread_id, AgentWriteGroup* group) {
+  size_t stripe = StripeOf(thread_id);
+  std::unique_lock lock(locks_[stripe], std::defer_lock);
+  if (group) {
+    if (group->Holds(stripe)) {
+      // The call reads what the group wrote of its thread: written first.
+      if (group->HasWritesOf(thread_id)) CKPTD_RETURN_IF_ERROR(group->Write(false));
+      return lock;  // the group holds the stripe
+    }
+    if (lock.try_lock()) {
+      group->locks_.emplace_back(stripe, std::move(lock));
+      return std::unique_lock<std::mutex>();
+    }
+    // A group never waits holding locks: it writes and lets go first.
+    CKPTD_RETURN_IF_ERROR(group->Flush());
+  }
   if (!NonBlockingScope::Active()) {
     lock.lock();
   } else if (!lock.try_lock()) {
     return NonBlockingScope::Refuse(fmt::format("agent: thread {} is locked", thread_id));
   }
-  return lock;
+  if (!group) return lock;
+  group->locks_.emplace_back(stripe, std::move(lock));
+  return std::unique_lock<std::mutex>();
 }
 
-Status AgentStore::Put(const AgentCheckpoint& c, const std::vector<AgentBlob>& blobs, Sync sync) {
-  CKPTD_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock, LockThread(c.thread_id));
-  CKPTD_RETURN_IF_ERROR(RefuseLate(c.thread_id, {c.checkpoint_id, c.parent_checkpoint_id.value_or("")}));
+Status AgentStore::Apply(std::string_view thread_id, Sync sync, AgentWriteGroup* group,
+                         const std::function<Status(rocksdb::WriteBatch*)>& fill) {
+  if (group) return group->Add(thread_id, fill);
   rocksdb::WriteBatch batch;
-  std::set<std::string> seen;
-  std::string existing;
-  for (const auto& b : blobs) {
-    std::string key = k::BlobKey(c.thread_id, c.checkpoint_ns, b.channel, b.version);
-    if (!seen.insert(key).second) continue;  // the first of duplicates wins, as stored ones do
-    auto s = db_->raw()->Get(ReadOptionsFor(), blobs_, S(key), &existing);
-    if (s.ok()) continue;  // insert-if-absent: (channel, version) names immutable content
-    if (!s.IsNotFound()) return FromRocks(s, "agent put: read blob");
-    auto ps = batch.Put(blobs_, S(key), S(EncodeBlob(b)));
-    if (!ps.ok()) return FromRocks(ps, "agent put: batch");
-  }
-  CKPTD_RETURN_IF_ERROR(PutCheckpoint(&batch, checkpoints_, c));
-  CKPTD_RETURN_IF_ERROR(TouchInto(c.thread_id, nullptr, &batch));
-  return Commit(&batch, sync).WithContext("agent put " + c.thread_id + "/" + c.checkpoint_id);
+  CKPTD_RETURN_IF_ERROR(fill(&batch));
+  if (batch.Count() == 0) return Status::Ok();
+  return Commit(&batch, sync);
+}
+
+Status AgentStore::Put(const AgentCheckpoint& c, const std::vector<AgentBlob>& blobs, Sync sync,
+                       AgentWriteGroup* group) {
+  CKPTD_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock, LockThread(c.thread_id, group));
+  CKPTD_RETURN_IF_ERROR(RefuseLate(c.thread_id, {c.checkpoint_id, c.parent_checkpoint_id.value_or("")}));
+  auto fill = [&](rocksdb::WriteBatch* batch) -> Status {
+    std::set<std::string> seen;
+    std::string existing;
+    for (const auto& b : blobs) {
+      std::string key = k::BlobKey(c.thread_id, c.checkpoint_ns, b.channel, b.version);
+      if (!seen.insert(key).second) continue;  // the first of duplicates wins, as stored ones do
+      auto s = db_->raw()->Get(ReadOptionsFor(), blobs_, S(key), &existing);
+      if (s.ok()) continue;  // insert-if-absent: (channel, version) names immutable content
+      if (!s.IsNotFound()) return FromRocks(s, "agent put: read blob");
+      auto ps = batch->Put(blobs_, S(key), S(EncodeBlob(b)));
+      if (!ps.ok()) return FromRocks(ps, "agent put: batch");
+    }
+    CKPTD_RETURN_IF_ERROR(PutCheckpoint(batch, checkpoints_, c));
+    return TouchInto(c.thread_id, nullptr, batch);
+  };
+  return Apply(c.thread_id, sync, group, fill).WithContext("agent put " + c.thread_id + "/" + c.checkpoint_id);
 }
 
 Status AgentStore::PutWrites(std::string_view thread_id, std::string_view ns, std::string_view checkpoint_id,
-                             const std::vector<AgentWrite>& writes, bool upsert, Sync sync) {
+                             const std::vector<AgentWrite>& writes, bool upsert, Sync sync, AgentWriteGroup* group) {
   if (writes.empty()) return Status::Ok();
-  CKPTD_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock, LockThread(thread_id));
+  CKPTD_ASSIGN_OR_RETURN(std::unique_lock<std::mutex> lock, LockThread(thread_id, group));
   CKPTD_RETURN_IF_ERROR(RefuseLate(thread_id, {checkpoint_id}));
-  rocksdb::WriteBatch batch;
-  std::set<std::string> seen;
-  std::string existing;
-  for (const auto& w : writes) {
-    std::string key = k::WriteKey(thread_id, ns, checkpoint_id, w.task_id, w.idx);
-    if (!upsert) {
-      if (!seen.insert(key).second) continue;
-      auto s = db_->raw()->Get(ReadOptionsFor(), writes_, S(key), &existing);
-      if (s.ok()) continue;
-      if (!s.IsNotFound()) return FromRocks(s, "agent put-writes: read");
+  auto fill = [&](rocksdb::WriteBatch* batch) -> Status {
+    std::set<std::string> seen;
+    std::string existing;
+    uint32_t before = batch->Count();
+    for (const auto& w : writes) {
+      std::string key = k::WriteKey(thread_id, ns, checkpoint_id, w.task_id, w.idx);
+      if (!upsert) {
+        if (!seen.insert(key).second) continue;
+        auto s = db_->raw()->Get(ReadOptionsFor(), writes_, S(key), &existing);
+        if (s.ok()) continue;
+        if (!s.IsNotFound()) return FromRocks(s, "agent put-writes: read");
+      }
+      // With upsert a later duplicate in the batch replaces an earlier one.
+      auto ps = batch->Put(writes_, S(key), S(EncodeWrite(w)));
+      if (!ps.ok()) return FromRocks(ps, "agent put-writes: batch");
     }
-    // With upsert a later duplicate in the batch replaces an earlier one.
-    auto ps = batch.Put(writes_, S(key), S(EncodeWrite(w)));
-    if (!ps.ok()) return FromRocks(ps, "agent put-writes: batch");
+    if (batch->Count() == before) return Status::Ok();  // every write was there
+    return TouchInto(thread_id, nullptr, batch);
+  };
+  return Apply(thread_id, sync, group, fill)
+      .WithContext(fmt::format("agent put-writes {}/{}", thread_id, checkpoint_id));
+}
+
+AgentWriteGroup::~AgentWriteGroup() { Flush().IgnoreError(); }
+
+bool AgentWriteGroup::Holds(size_t stripe) const {
+  return std::any_of(locks_.begin(), locks_.end(), [&](const auto& held) { return held.first == stripe; });
+}
+
+bool AgentWriteGroup::HasWritesOf(std::string_view thread_id) const {
+  return std::find(threads_.begin(), threads_.end(), thread_id) != threads_.end();
+}
+
+Status AgentWriteGroup::Add(std::string_view thread_id, const std::function<Status(rocksdb::WriteBatch*)>& fill) {
+  batch_.SetSavePoint();
+  uint32_t before = batch_.Count();
+  if (Status st = fill(&batch_); !st.ok()) {
+    batch_.RollbackToSavePoint().PermitUncheckedError();
+    return st;
   }
-  if (batch.Count() == 0) return Status::Ok();
-  CKPTD_RETURN_IF_ERROR(TouchInto(thread_id, nullptr, &batch));
-  return Commit(&batch, sync).WithContext(fmt::format("agent put-writes {}/{}", thread_id, checkpoint_id));
+  batch_.PopSavePoint().PermitUncheckedError();
+  if (batch_.Count() != before && !HasWritesOf(thread_id)) threads_.emplace_back(thread_id);
+  return Status::Ok();
+}
+
+Status AgentWriteGroup::Write(bool release) {
+  Status st = batch_.Count() ? store_->Commit(&batch_, Sync::kDeferred) : Status::Ok();
+  batch_.Clear();
+  threads_.clear();
+  if (release) locks_.clear();  // after Commit: the record cache is updated under the locks
+  if (!st.ok() && first_error_.ok()) first_error_ = st;
+  return st;
 }
 
 Result<std::vector<AgentCheckpoint>> AgentStore::List(const AgentListQuery& q) const {

@@ -58,6 +58,7 @@
 #pragma once
 
 #include <array>
+#include <functional>
 #include <initializer_list>
 #include <cstdint>
 #include <mutex>
@@ -159,6 +160,48 @@ bool JsonContains(const boost::json::value& hay, const boost::json::value& needl
 // string form (numbers as Python's str() writes them).
 std::string VersionString(const boost::json::value& v);
 
+class AgentStore;
+
+// Several Put and PutWrites calls written to RocksDB as one batch (deferred
+// sync) when the group is flushed: one log record and one pass of the
+// write path instead of one each, for a batch request's writes. Until then
+// the group holds the locks of the threads it has writes of, so no other
+// writer sees them half-made; a call for a thread the group has writes of
+// writes those first (the call reads them), and a call whose thread's lock is
+// taken flushes the group before it takes the lock, so a group never waits
+// holding locks. Readers (GetTuple, List) take no lock: flush before reading
+// what the group wrote. A failed call adds nothing to the group.
+// Thread safety: one thread makes the calls and flushes (the locks are its).
+class AgentWriteGroup {
+ public:
+  explicit AgentWriteGroup(AgentStore* store) : store_(store) {}
+  ~AgentWriteGroup();  // flushes; call Flush() to see how that went
+  AgentWriteGroup(const AgentWriteGroup&) = delete;
+  AgentWriteGroup& operator=(const AgentWriteGroup&) = delete;
+
+  // Writes what the group holds and releases its locks; the caller waits
+  // for AfterSync() before acknowledging the calls.
+  Status Flush() { return Write(true); }
+  // The first error any of the group's writes met (Ok: none). The calls
+  // whose changes that write held were not made; earlier ones may have been.
+  const Status& first_error() const { return first_error_; }
+
+ private:
+  friend class AgentStore;
+  bool Holds(size_t stripe) const;
+  bool HasWritesOf(std::string_view thread_id) const;
+  // Adds what `fill` adds to the group's batch, or nothing when it fails.
+  Status Add(std::string_view thread_id, const std::function<Status(rocksdb::WriteBatch*)>& fill);
+  // Writes the batch; releases the locks when `release`.
+  Status Write(bool release);
+
+  AgentStore* store_;
+  rocksdb::WriteBatch batch_;
+  std::vector<std::pair<size_t, std::unique_lock<std::mutex>>> locks_;  // stripe, held
+  std::vector<std::string> threads_;  // those with changes in batch_
+  Status first_error_;
+};
+
 class AgentStore {
  public:
   explicit AgentStore(Db* db, const Clock* clock = SystemClock::Default());
@@ -175,10 +218,13 @@ class AgentStore {
   Result<AgentSweepResult> Sweep();
 
   // Synced before they return; with Sync::kDeferred applied, and the caller
-  // acknowledges them only from AfterSync() (group commit, store/db.h).
-  Status Put(const AgentCheckpoint& checkpoint, const std::vector<AgentBlob>& blobs, Sync sync = Sync::kNow);
+  // acknowledges them only from AfterSync() (group commit, store/db.h). With
+  // a `group`, added to it (`sync` is the group's, deferred).
+  Status Put(const AgentCheckpoint& checkpoint, const std::vector<AgentBlob>& blobs, Sync sync = Sync::kNow,
+             AgentWriteGroup* group = nullptr);
   Status PutWrites(std::string_view thread_id, std::string_view checkpoint_ns, std::string_view checkpoint_id,
-                   const std::vector<AgentWrite>& writes, bool upsert, Sync sync = Sync::kNow);
+                   const std::vector<AgentWrite>& writes, bool upsert, Sync sync = Sync::kNow,
+                   AgentWriteGroup* group = nullptr);
   void AfterSync(std::function<void(Status)> done) { db_->AfterSync(std::move(done)); }
   Result<std::vector<AgentCheckpoint>> List(const AgentListQuery& query) const;
   Result<std::vector<AgentTuple>> ListTuples(const AgentListQuery& query, bool values, bool writes) const;
@@ -194,10 +240,15 @@ class AgentStore {
   Result<bool> ThreadExists(std::string_view thread_id) const;
 
  private:
+  friend class AgentWriteGroup;
   static size_t StripeOf(std::string_view thread_id);
   std::mutex& LockFor(std::string_view thread_id);
   // LockFor's lock, held; inside a NonBlockingScope only when it is free.
-  Result<std::unique_lock<std::mutex>> LockThread(std::string_view thread_id);
+  // With a group, the group holds it (and the lock returned is empty).
+  Result<std::unique_lock<std::mutex>> LockThread(std::string_view thread_id, AgentWriteGroup* group = nullptr);
+  // Under the thread's lock: what `fill` adds, committed, or added to `group`.
+  Status Apply(std::string_view thread_id, Sync sync, AgentWriteGroup* group,
+               const std::function<Status(rocksdb::WriteBatch*)>& fill);
   Result<std::vector<AgentCheckpoint>> Scan(const AgentListQuery& q, const rocksdb::Snapshot* snapshot) const;
   Status ReadBlobs(const rocksdb::ReadOptions& ro, const AgentCheckpoint& c, std::vector<AgentBlob>* out) const;
   // `it`: an iterator over the writes family, at the read's snapshot.
@@ -241,13 +292,15 @@ class AgentStore {
   rocksdb::ColumnFamilyHandle* checkpoints_;
   rocksdb::ColumnFamilyHandle* blobs_;
   rocksdb::ColumnFamilyHandle* writes_;
-  static constexpr size_t kStripes = 64;
+  // Many stripes: a write group holds its threads' for a whole batch
+  // request, and two requests seldom meet on one.
+  static constexpr size_t kStripes = 1024;
   std::array<std::mutex, kStripes> locks_;
   // Every Put and PutWrites reads its thread's tombstone and retention
   // record: the record cache keeps those of recently written threads, as
   // the database holds them (nullopt: absent), keyed by their keys. Stripe
   // i's map is used only under locks_[i]; a full map is emptied.
-  static constexpr size_t kCachedRecordsPerStripe = 128;
+  static constexpr size_t kCachedRecordsPerStripe = 16;
   mutable std::array<std::unordered_map<std::string, std::optional<std::string>>, kStripes> records_;
 };
 

@@ -74,7 +74,7 @@ TEST_F(AgentRecordCacheTest, ATombstoneIsSeenWhenWrittenAndForgottenWhenACopyLif
 TEST_F(AgentRecordCacheTest, EachThreadKeepsItsOwnRetentionPastTheCachesSize) {
   // Two records a thread, more threads than the cache holds records: every
   // thread's own TTL, set first, must survive its later put.
-  constexpr int kThreads = 5000;
+  constexpr int kThreads = 10000;
   auto name = [](int i) { return fmt::format("thread-{:05}", i); };
   for (int i = 0; i < kThreads; ++i) {
     ASSERT_TRUE(store_->SetThreadRetention(name(i), {i % 2 ? 10 : 0, AgentPruneStrategy::kDelete}).ok());
