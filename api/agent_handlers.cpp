@@ -1,6 +1,5 @@
 #include "api/agent_handlers.h"
 
-#include <atomic>
 #include <memory>
 
 #include <fmt/format.h>
@@ -168,9 +167,9 @@ Response PutOp(AgentStore* store, BodyValidator& v, AgentWriteGroup* group) {
   c.checkpoint_json = json::serialize(*checkpoint);
   c.metadata_json = json::serialize(*metadata);
   if (Status st = store->Put(c, blobs, Sync::kDeferred, group); !st.ok()) return DetailFor(st);
-  return WhenDurable(store, Json(200, json::object{{"thread_id", c.thread_id},
-                                                   {"checkpoint_ns", c.checkpoint_ns},
-                                                   {"checkpoint_id", c.checkpoint_id}}));
+  Response answer = Json(
+      200, json::object{{"thread_id", c.thread_id}, {"checkpoint_ns", c.checkpoint_ns}, {"checkpoint_id", c.checkpoint_id}});
+  return group ? answer : WhenDurable(store, std::move(answer));
 }
 
 Response PutWritesOp(AgentStore* store, BodyValidator& v, AgentWriteGroup* group) {
@@ -203,7 +202,7 @@ Response PutWritesOp(AgentStore* store, BodyValidator& v, AgentWriteGroup* group
   if (!v.ok()) return v.ErrorResponse();
   if (Status st = store->PutWrites(*thread, *ns, *id, writes, *upsert, Sync::kDeferred, group); !st.ok())
     return DetailFor(st);
-  return WhenDurable(store, NoContent());
+  return group ? NoContent() : WhenDurable(store, NoContent());
 }
 
 // Our extension "include": ["values", "pending_writes"]: each item also
@@ -331,31 +330,20 @@ Response BatchAnswer(const std::vector<Response>& results) {
   return RawJson(200, std::move(out));
 }
 
-// The results, answered once every deferred one (a write waiting for its
-// sync) has come in; the last to arrive answers, from its thread.
-Response WhenAllAnswered(std::vector<Response> results) {
-  auto waiting = std::make_shared<std::vector<size_t>>();
-  for (size_t i = 0; i < results.size(); ++i)
-    if (results[i].deferred) waiting->push_back(i);
-  if (waiting->empty()) return BatchAnswer(results);
+// The results, answered once the writes among them (`writes`, answered Ok
+// when made) are durable: one wait for the batch. A write whose sync failed
+// answers its route's 500.
+Response WhenBatchDurable(AgentStore* store, std::vector<Response> results, std::vector<size_t> writes) {
+  if (writes.empty()) return BatchAnswer(results);
   Response out;
-  out.deferred = [results = std::move(results), waiting](Response::Done done) mutable {
-    struct State {
-      std::vector<Response> results;
-      std::atomic<size_t> left;
-      Response::Done done;
-    };
-    auto st = std::make_shared<State>();
-    st->results = std::move(results);
-    st->left = waiting->size();
-    st->done = std::move(done);
-    for (size_t i : *waiting) {
-      auto deferred = std::move(st->results[i].deferred);
-      deferred([st, i](Response r) {
-        st->results[i] = std::move(r);
-        if (st->left.fetch_sub(1, std::memory_order_acq_rel) == 1) st->done(BatchAnswer(st->results));
-      });
-    }
+  out.deferred = [store, results = std::move(results), writes = std::move(writes)](Response::Done done) mutable {
+    store->AfterSync([results = std::move(results), writes = std::move(writes), done = std::move(done)](Status st) mutable {
+      if (!st.ok()) {
+        Response failed = NotDurable(st);
+        for (size_t j : writes) results[j] = failed;
+      }
+      done(BatchAnswer(results));
+    });
   };
   return out;
 }
@@ -396,7 +384,7 @@ Response BatchHandler(AgentStore* store, const Request& req) {
     if (!writes) group.Flush().IgnoreError();  // first_error() has it
     BodyValidator sub(std::move(valid_ops[i].as_object()["body"]));
     results.push_back(sub.ok() ? fn(store, sub, &group) : sub.ErrorResponse());
-    if (writes && results.back().deferred) grouped.push_back(results.size() - 1);
+    if (writes && results.back().status < 300) grouped.push_back(results.size() - 1);
   }
   group.Flush().IgnoreError();
   // A failed write of the group: its writes were not made, and earlier ones
@@ -404,8 +392,9 @@ Response BatchHandler(AgentStore* store, const Request& req) {
   // puts and put-writes are idempotent).
   if (!group.first_error().ok()) {
     for (size_t j : grouped) results[j] = DetailFor(group.first_error());
+    grouped.clear();
   }
-  return WhenAllAnswered(std::move(results));
+  return WhenBatchDurable(store, std::move(results), std::move(grouped));
 }
 
 }  // namespace

@@ -25,12 +25,15 @@ Response WhenDurable(AfterSyncFn after_sync, Response res) {
   Response out;
   out.deferred = [after_sync = std::move(after_sync), res = std::move(res)](Response::Done done) mutable {
     after_sync([done = std::move(done), res = std::move(res)](Status st) mutable {
-      if (st.ok()) return done(std::move(res));
-      spdlog::error("a write could not be made durable: {}", st.ToString());
-      done(Error(500, "the write could not be made durable: " + st.message()));
+      done(st.ok() ? std::move(res) : NotDurable(st));
     });
   };
   return out;
+}
+
+Response NotDurable(const Status& st) {
+  spdlog::error("a write could not be made durable: {}", st.ToString());
+  return Error(500, "the write could not be made durable: " + st.message());
 }
 
 Response Json(int status, const json::value& body) {

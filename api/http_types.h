@@ -59,6 +59,8 @@ inline constexpr int kRetryAfterSeconds = 5;
 // No thread waits meanwhile.
 using AfterSyncFn = std::function<void(std::function<void(Status)>)>;
 Response WhenDurable(AfterSyncFn after_sync, Response res);
+// The 500 of a write whose sync failed (`st`), logged.
+Response NotDurable(const Status& st);
 // The same through a store's AfterSync() (Catalog, AgentStore).
 template <typename Store>
 Response WhenDurable(Store* store, Response res) {
