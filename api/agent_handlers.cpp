@@ -128,7 +128,9 @@ Response RawJson(int status, std::string body) {
 
 // Puts and put-writes are group-committed: applied at once (under the
 // thread's lock, so the thread's next request sees them) and answered once a
-// WAL sync shared with concurrent writers has made them durable.
+// WAL sync shared with concurrent writers has made them durable. In a batch
+// (`group` set) they are applied with the batch's other writes, and the
+// batch answers them once that write is durable.
 Response PutOp(AgentStore* store, BodyValidator& v, AgentWriteGroup* group) {
   const json::object& b = v.body();
   AgentCheckpoint c;
