@@ -284,8 +284,8 @@ std::mutex& AgentStore::LockFor(std::string_view thread_id) { return locks_[Stri
 
 Result<std::optional<std::string>> AgentStore::ReadThreadRecord(std::string_view thread_id,
                                                                 const std::string& key) const {
-  auto& records = records_[StripeOf(thread_id)];
-  if (auto it = records.find(key); it != records.end()) return it->second;
+  size_t stripe = StripeOf(thread_id);
+  if (auto it = records_[stripe].find(key); it != records_[stripe].end()) return it->second;
   std::optional<std::string> value(std::in_place);
   auto s = db_->raw()->Get(ReadOptionsFor(), checkpoints_, S(key), &*value);
   if (s.IsNotFound()) {
@@ -293,9 +293,14 @@ Result<std::optional<std::string>> AgentStore::ReadThreadRecord(std::string_view
   } else if (!s.ok()) {
     return FromRocks(s, "agent: read thread record");
   }
-  if (records.size() >= kCachedRecordsPerStripe) records.clear();
-  records.emplace(key, value);
+  RememberThreadRecord(stripe, key, value);
   return value;
+}
+
+void AgentStore::RememberThreadRecord(size_t stripe, const std::string& key, std::optional<std::string> value) const {
+  auto& records = records_[stripe];
+  if (records.size() >= kCachedRecordsPerStripe && !records.contains(key)) records.clear();
+  records.insert_or_assign(key, std::move(value));
 }
 
 namespace {
@@ -338,13 +343,11 @@ Status AgentStore::Commit(rocksdb::WriteBatch* batch, Sync sync) {
   Status st = db_->Write(batch, sync);
   RecordCacheUpdate update(checkpoints_->GetID(), [&](std::string_view thread, const std::string& key,
                                                       std::optional<std::string> value) {
-    auto& records = records_[StripeOf(thread)];
-    if (!st.ok()) {
-      records.erase(key);  // written or not: read it again
-      return;
+    if (st.ok()) {
+      RememberThreadRecord(StripeOf(thread), key, std::move(value));
+    } else {
+      records_[StripeOf(thread)].erase(key);  // written or not: read it again
     }
-    if (records.size() >= kCachedRecordsPerStripe && !records.contains(key)) records.clear();
-    records.insert_or_assign(key, std::move(value));
   });
   batch->Iterate(&update).PermitUncheckedError();
   return st;

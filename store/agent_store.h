@@ -256,6 +256,9 @@ class AgentStore {
   // Under the thread's lock: the value of its tombstone or retention record
   // (`key`), from the record cache when it holds it (nullopt: absent).
   Result<std::optional<std::string>> ReadThreadRecord(std::string_view thread_id, const std::string& key) const;
+  // Under the stripe's lock: the cache holds `value` for `key` (a full
+  // stripe's map is emptied first).
+  void RememberThreadRecord(size_t stripe, const std::string& key, std::optional<std::string> value) const;
   // Writes `batch` (Db::Write) and brings the record cache in step with
   // it. Called under the lock of every thread whose tombstone or retention
   // record the batch writes.
