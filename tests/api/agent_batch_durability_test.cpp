@@ -2,7 +2,6 @@
 // RocksDB write, one wait for the sync) each answer the 500 of a write that
 // could not be made durable, and its reads answer as they did. The routes are
 // called as the server calls them, on a store whose disk fails syncs.
-#include <atomic>
 #include <future>
 #include <memory>
 #include <string>
@@ -10,12 +9,12 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 #include <rocksdb/env.h>
-#include <rocksdb/file_system.h>
 
 #include "api/agent_handlers.h"
 #include "api/router.h"
 #include "store/agent_store.h"
 #include "store/db.h"
+#include "tests/testing/gated_sync_fs.h"
 #include "tests/testing/test_util.h"
 
 namespace ckptd::api {
@@ -23,40 +22,9 @@ namespace {
 
 namespace json = boost::json;
 
-// A file system whose file syncs fail once `fail` is set.
-class FailingSyncFs : public rocksdb::FileSystemWrapper {
- public:
-  FailingSyncFs() : rocksdb::FileSystemWrapper(rocksdb::FileSystem::Default()) {}
-  const char* Name() const override { return "FailingSyncFs"; }
-  rocksdb::IOStatus NewWritableFile(const std::string& f, const rocksdb::FileOptions& o,
-                                    std::unique_ptr<rocksdb::FSWritableFile>* r,
-                                    rocksdb::IODebugContext* d) override {
-    auto s = target()->NewWritableFile(f, o, r, d);
-    if (s.ok()) *r = std::make_unique<File>(std::move(*r), this);
-    return s;
-  }
-  std::atomic<bool> fail{false};
-
- private:
-  class File : public rocksdb::FSWritableFileOwnerWrapper {
-   public:
-    File(std::unique_ptr<rocksdb::FSWritableFile> t, FailingSyncFs* fs)
-        : rocksdb::FSWritableFileOwnerWrapper(std::move(t)), fs_(fs) {}
-    rocksdb::IOStatus Sync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
-      return fs_->fail ? rocksdb::IOStatus::IOError("injected sync failure") : target()->Sync(o, d);
-    }
-    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& o, rocksdb::IODebugContext* d) override {
-      return fs_->fail ? rocksdb::IOStatus::IOError("injected sync failure") : target()->Fsync(o, d);
-    }
-
-   private:
-    FailingSyncFs* fs_;
-  };
-};
-
 TEST(AgentBatchDurabilityTest, WritesWhoseSyncFailsAnswer500AndReadsAnswerAsBefore) {
   testing::TempDir dir;
-  auto fs = std::make_shared<FailingSyncFs>();
+  auto fs = std::make_shared<testing::GatedSyncFs>();
   std::unique_ptr<rocksdb::Env> env = rocksdb::NewCompositeEnv(fs);
   DbOptions opts;
   opts.env = env.get();

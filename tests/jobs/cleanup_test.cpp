@@ -23,6 +23,7 @@
 #include "store/local_object_store.h"
 #include "store/object_uri.h"
 #include "tests/testing/daemon_fixture.h"
+#include "tests/testing/manual_clock.h"
 #include "tests/testing/s3rver_fixture.h"
 #include "tests/testing/test_util.h"
 
@@ -33,15 +34,6 @@ namespace json = boost::json;
 using namespace std::chrono_literals;
 using testing::S3rverProcess;
 using testing::TempDir;
-
-class ManualClock final : public Clock {
- public:
-  int64_t NowMillis() const override { return now_.load(); }
-  void Advance(std::chrono::milliseconds d) { now_ += d.count(); }
-
- private:
-  std::atomic<int64_t> now_{1'700'000'000'000};
-};
 
 bool Exists(ObjectStore* store, const std::string& key) { return store->Head(key).ok(); }
 
@@ -83,7 +75,7 @@ class CleanerTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  ManualClock clock_;
+  testing::ManualClock clock_{1'700'000'000'000};
   std::unique_ptr<Db> db_;
   std::unique_ptr<Catalog> catalog_;
   std::unique_ptr<LocalObjectStore> images_;

@@ -2,7 +2,6 @@
 // every Put and PutWrites reads, kept in memory): whatever writes those
 // records, a later write of the thread sees them as the database holds
 // them, also once more threads were written than the cache keeps.
-#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -12,19 +11,11 @@
 
 #include "store/agent_store.h"
 #include "store/db.h"
+#include "tests/testing/manual_clock.h"
 #include "tests/testing/test_util.h"
 
 namespace ckptd {
 namespace {
-
-class ManualClock final : public Clock {
- public:
-  int64_t NowMillis() const override { return now_.load(); }
-  void SetSeconds(int64_t s) { now_.store(1'000'000'000'000 + s * 1000); }
-
- private:
-  std::atomic<int64_t> now_{1'000'000'000'000};
-};
 
 class AgentRecordCacheTest : public ::testing::Test {
  protected:
@@ -49,7 +40,7 @@ class AgentRecordCacheTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  ManualClock clock_;
+  testing::ManualClock clock_;
   std::unique_ptr<Db> db_;
   std::unique_ptr<AgentStore> store_;
 };

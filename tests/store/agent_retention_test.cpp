@@ -1,7 +1,6 @@
 // Agent-state retention on the store, with a clock the test moves: the
 // default and per-thread TTLs, both strategies, the early due hint of a busy
 // thread, a default changed across a reopen, and prune's `before`.
-#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -11,19 +10,11 @@
 
 #include "store/agent_store.h"
 #include "store/db.h"
+#include "tests/testing/manual_clock.h"
 #include "tests/testing/test_util.h"
 
 namespace ckptd {
 namespace {
-
-class ManualClock final : public Clock {
- public:
-  int64_t NowMillis() const override { return now_.load(); }
-  void SetSeconds(int64_t s) { now_.store(1'000'000'000'000 + s * 1000); }
-
- private:
-  std::atomic<int64_t> now_{1'000'000'000'000};
-};
 
 constexpr auto kDelete = AgentPruneStrategy::kDelete;
 constexpr auto kKeepLatest = AgentPruneStrategy::kKeepLatest;
@@ -63,7 +54,7 @@ class AgentRetentionTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
-  ManualClock clock_;
+  testing::ManualClock clock_;
   std::unique_ptr<Db> db_;
   std::unique_ptr<AgentStore> store_;
 };
