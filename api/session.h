@@ -88,6 +88,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Router::Match match_;
   std::string path_;
   std::string method_;
+  std::string remote_;  // the peer's address, "" when unknown
   unsigned version_ = 11;
   bool keep_alive_ = false;
   std::chrono::steady_clock::time_point started_;
