@@ -485,14 +485,19 @@ Result<std::vector<AgentTuple>> AgentStore::ListTuples(const AgentListQuery& q, 
   SnapshotHolder snap(db_->raw());
   rocksdb::ReadOptions ro = ReadOptionsFor(snap.get());
   CKPTD_ASSIGN_OR_RETURN(std::vector<AgentCheckpoint> found, Scan(q, snap.get()));
+  CKPTD_RETURN_IF_ERROR(
+      NonBlockingScope::Spend(found.size() * (size_t{values} + size_t{writes}), "agent list: many items"));
   std::vector<AgentTuple> out(found.size());
-  // One iterator seeks to each item's writes: making one costs more than a seek.
-  std::unique_ptr<rocksdb::Iterator> wit(writes ? db_->raw()->NewIterator(ro, writes_) : nullptr);
-  for (size_t i = 0; i < found.size(); ++i) {
-    CKPTD_RETURN_IF_ERROR(NonBlockingScope::Spend(size_t{values} + size_t{writes}, "agent list: many items"));
-    out[i].checkpoint = std::move(found[i]);
-    if (values) CKPTD_RETURN_IF_ERROR(ReadBlobs(ro, out[i].checkpoint, &out[i].blobs));
-    if (writes) CKPTD_RETURN_IF_ERROR(ReadWrites(wit.get(), out[i].checkpoint, &out[i].pending_writes));
+  for (size_t i = 0; i < found.size(); ++i) out[i].checkpoint = std::move(found[i]);
+  if (values) CKPTD_RETURN_IF_ERROR(ReadBlobs(ro, out));
+  if (writes) {
+    // One iterator seeks to each item's writes (making one costs more than
+    // a seek), oldest item first: the items come newest first, their writes
+    // sort oldest first, and a seek forward within the block the iterator
+    // is on skips the index.
+    std::unique_ptr<rocksdb::Iterator> wit(db_->raw()->NewIterator(ro, writes_));
+    for (size_t i = out.size(); i-- > 0;)
+      CKPTD_RETURN_IF_ERROR(ReadWrites(wit.get(), out[i].checkpoint, &out[i].pending_writes));
   }
   return out;
 }
@@ -574,7 +579,7 @@ Result<std::optional<AgentTuple>> AgentStore::GetTuple(std::string_view thread_i
   }
   AgentTuple t;
   CKPTD_ASSIGN_OR_RETURN(t.checkpoint, DecodeCheckpoint(record));
-  CKPTD_RETURN_IF_ERROR(ReadBlobs(ro, t.checkpoint, &t.blobs));
+  CKPTD_RETURN_IF_ERROR(ReadBlobs(ro, std::span<AgentTuple>(&t, 1)));
   std::unique_ptr<rocksdb::Iterator> wit(db->NewIterator(ro, writes_));
   CKPTD_RETURN_IF_ERROR(ReadWrites(wit.get(), t.checkpoint, &t.pending_writes));
   return std::optional<AgentTuple>(std::move(t));
@@ -582,11 +587,14 @@ Result<std::optional<AgentTuple>> AgentStore::GetTuple(std::string_view thread_i
 
 // Blobs named by channel_versions: a channel unchanged since an older
 // checkpoint keeps its version, so its blob carries over.
-Status AgentStore::ReadBlobs(const rocksdb::ReadOptions& ro, const AgentCheckpoint& c,
-                             std::vector<AgentBlob>* out) const {
+Status AgentStore::ReadBlobs(const rocksdb::ReadOptions& ro, std::span<AgentTuple> tuples) const {
   std::vector<std::string> keys;
   std::vector<AgentBlob> wanted;
-  CKPTD_RETURN_IF_ERROR(NamedBlobs(c, &wanted, &keys));
+  std::vector<size_t> owner;  // the tuple each key is for
+  for (size_t i = 0; i < tuples.size(); ++i) {
+    CKPTD_RETURN_IF_ERROR(NamedBlobs(tuples[i].checkpoint, &wanted, &keys));
+    owner.resize(keys.size(), i);
+  }
   if (keys.empty()) return Status::Ok();
   std::vector<rocksdb::Slice> slices;
   for (const auto& key : keys) slices.emplace_back(key);
@@ -597,7 +605,7 @@ Status AgentStore::ReadBlobs(const rocksdb::ReadOptions& ro, const AgentCheckpoi
     if (statuses[i].IsNotFound()) continue;
     if (!statuses[i].ok()) return FromRocks(statuses[i], "agent: read blob");
     CKPTD_RETURN_IF_ERROR(DecodeBlob(V(values[i]), &wanted[i]));
-    out->push_back(std::move(wanted[i]));
+    tuples[owner[i]].blobs.push_back(std::move(wanted[i]));
   }
   return Status::Ok();
 }

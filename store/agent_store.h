@@ -63,6 +63,7 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -250,7 +251,9 @@ class AgentStore {
   Status Apply(std::string_view thread_id, Sync sync, AgentWriteGroup* group,
                const std::function<Status(rocksdb::WriteBatch*)>& fill);
   Result<std::vector<AgentCheckpoint>> Scan(const AgentListQuery& q, const rocksdb::Snapshot* snapshot) const;
-  Status ReadBlobs(const rocksdb::ReadOptions& ro, const AgentCheckpoint& c, std::vector<AgentBlob>* out) const;
+  // Each tuple's blobs, by its checkpoint's channel versions: one MultiGet
+  // for all of them.
+  Status ReadBlobs(const rocksdb::ReadOptions& ro, std::span<AgentTuple> tuples) const;
   // `it`: an iterator over the writes family, at the read's snapshot.
   Status ReadWrites(rocksdb::Iterator* it, const AgentCheckpoint& c, std::vector<AgentWrite>* out) const;
   // Under the thread's lock: the value of its tombstone or retention record
