@@ -125,11 +125,12 @@ struct CommonOptions {
   NetworkLock network_lock = NetworkLock::kNftables;
 
   // Whole-operation deadline, from spawning `criu swrk` to reaping it. When
-  // passed, the driver kills CRIU (SIGTERM, then SIGKILL after the driver's
-  // kill grace) and, for dump/pre-dump, resumes any task of the target tree
-  // left stopped (with tcp_established it stops the tree before the kill,
-  // and releases the sockets and lock CRIU held first: network_lock.h).
-  // The operation then fails with kDeadlineExceeded.
+  // passed, the driver interrupts CRIU (SIGALRM, then SIGKILL after the
+  // driver's kill grace) and, for dump/pre-dump, resumes any task of the
+  // target tree left stopped (with tcp_established it stops the tree before
+  // the interrupt, and releases the sockets and lock CRIU held first:
+  // network_lock.h). The operation then fails with kDeadlineExceeded,
+  // unless CRIU still answered success (criu_driver.h).
   std::chrono::milliseconds deadline{std::chrono::minutes(5)};
   NotifyCallback notify;  // optional
   // Optional: called on the calling thread right after `criu swrk` started,

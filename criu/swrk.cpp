@@ -46,13 +46,21 @@ std::vector<std::string> CriuEnvironment(const std::string& plugin_dir) {
   return env;
 }
 
-// Kills CRIU at the deadline unless told the child is gone. `exited` is set
-// by the reaping thread between "the child has exited" (still a zombie, so its
-// pid cannot be reused) and the actual reap, so a signal never hits a stranger.
+// Interrupts CRIU at the deadline, then kills it after the grace, unless
+// told the child is gone. Inside the unsafe window (SwrkConfig) the
+// deadline waits for the window to close, at most `unsafe_grace`. `exited`
+// is set by the reaping thread between "the child has exited" (still a
+// zombie, so its pid cannot be reused) and the actual reap, so a signal
+// never hits a stranger.
 class Watchdog {
  public:
-  Watchdog(pid_t pid, Clock::time_point deadline, std::chrono::milliseconds grace, std::function<void()> before_kill)
-      : pid_(pid), deadline_(deadline), grace_(grace), before_kill_(std::move(before_kill)), thread_([this] { Run(); }) {}
+  Watchdog(pid_t pid, Clock::time_point deadline, const SwrkConfig& config)
+      : pid_(pid),
+        deadline_(deadline),
+        grace_(config.kill_grace),
+        unsafe_grace_(config.unsafe_grace),
+        before_kill_(config.before_kill),
+        thread_([this] { Run(); }) {}
   ~Watchdog() {
     {
       std::lock_guard lock(mu_);
@@ -70,17 +78,48 @@ class Watchdog {
     std::lock_guard lock(mu_);
     return fired_;
   }
+  // Opens the unsafe window; false (and nothing opened) once the deadline
+  // has passed: CRIU must then be told to stop, not let in.
+  bool EnterUnsafe() {
+    std::lock_guard lock(mu_);
+    if (fired_) return false;
+    unsafe_ = true;
+    return true;
+  }
+  void LeaveUnsafe() {
+    {
+      std::lock_guard lock(mu_);
+      unsafe_ = false;
+    }
+    cv_.notify_all();
+  }
 
  private:
   void Run() {
     std::unique_lock lock(mu_);
-    if (cv_.wait_until(lock, deadline_, [this] { return done_ || exited_; })) return;
-    fired_ = true;
+    auto gone = [this] { return done_ || exited_; };
+    if (cv_.wait_until(lock, deadline_, gone)) return;
+    fired_ = true;  // every notification from now on is answered "stop"
+    if (unsafe_) {
+      spdlog::warn("criu swrk pid {}: deadline passed while CRIU may be inside the target; stopping it when it is out",
+                   pid_);
+      if (!cv_.wait_until(lock, deadline_ + unsafe_grace_, [&] { return gone() || !unsafe_; })) {
+        spdlog::error("criu swrk pid {}: still inside the target {} ms after the deadline; interrupting anyway", pid_,
+                      unsafe_grace_.count());
+      } else if (gone() || cv_.wait_for(lock, grace_, gone)) {
+        return;  // told to stop at the window's end, CRIU wound down
+      }
+    }
     if (before_kill_) before_kill_();
-    spdlog::warn("criu swrk pid {}: deadline passed, sending SIGTERM", pid_);
-    kill(pid_, SIGTERM);
-    if (cv_.wait_until(lock, deadline_ + grace_, [this] { return done_ || exited_; })) return;
-    spdlog::warn("criu swrk pid {}: still running after SIGTERM, sending SIGKILL", pid_);
+    // SIGALRM is CRIU's own timeout signal: its handler (cr-dump.c, dump
+    // and pre-dump) makes the system call in progress fail with EINTR, and
+    // CRIU undoes what it did as after any error, then answers. Where CRIU
+    // has no handler (restore, probes, before its dump began), SIGALRM ends
+    // it at once.
+    spdlog::warn("criu swrk pid {}: deadline passed, sending SIGALRM (CRIU's interrupt)", pid_);
+    kill(pid_, SIGALRM);
+    if (cv_.wait_for(lock, grace_, gone)) return;
+    spdlog::warn("criu swrk pid {}: still running after SIGALRM, sending SIGKILL", pid_);
     // CRIU is a session (and group) leader: take its helpers with it.
     kill(-pid_, SIGKILL);
     kill(pid_, SIGKILL);
@@ -89,12 +128,14 @@ class Watchdog {
   const pid_t pid_;
   const Clock::time_point deadline_;
   const std::chrono::milliseconds grace_;
+  const std::chrono::milliseconds unsafe_grace_;
   const std::function<void()> before_kill_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool done_ = false;
   bool exited_ = false;
   bool fired_ = false;
+  bool unsafe_ = false;
   std::thread thread_;
 };
 
@@ -220,22 +261,29 @@ Result<pid_t> SpawnCriu(const SwrkConfig& config, int criu_end) {
   return pid;
 }
 
-// Answers a notification; an error of the callback (or an earlier one) makes
-// the answer negative so that CRIU aborts.
-Status AnswerNotify(int fd, const rpc::criu_resp& resp, const NotifyCallback& notify, SwrkOutcome* out) {
+// Answers a notification; an error of the callback (or an earlier one), or
+// a deadline passed, makes the answer negative so that CRIU aborts. Keeps
+// the watchdog's unsafe window in step with CRIU's phase.
+Status AnswerNotify(int fd, const rpc::criu_resp& resp, const NotifyCallback& notify, const SwrkConfig& config,
+                    Watchdog* watchdog, SwrkOutcome* out) {
   std::string script = resp.has_notify() ? resp.notify().script() : std::string();
   int pid = resp.has_notify() ? resp.notify().pid() : 0;
   out->notifications.push_back(script);
-  if (out->callback_status.ok() && notify) {
+  // CRIU waits for this answer: out of the target until it has it.
+  if (!config.unsafe_until.empty() && script == config.unsafe_until) watchdog->LeaveUnsafe();
+  bool go_on = out->callback_status.ok() && !watchdog->fired();
+  if (go_on && notify) {
     Status st = notify(script, pid);
     if (!st.ok()) {
       out->callback_status = st;
       out->callback_script = script;
     }
+    go_on = st.ok() && !watchdog->fired();
   }
+  if (go_on && !config.unsafe_from.empty() && script == config.unsafe_from) go_on = watchdog->EnterUnsafe();
   rpc::criu_req answer;
   answer.set_type(rpc::NOTIFY);
-  answer.set_notify_success(out->callback_status.ok());
+  answer.set_notify_success(go_on);
   return SendMessage(fd, answer);
 }
 
@@ -263,11 +311,12 @@ Result<SwrkOutcome> RunSwrk(const SwrkConfig& config, const rpc::criu_req& reque
   if (config.on_spawned) config.on_spawned(out.criu_pid);
   Status local_error;
   {
-    Watchdog watchdog(out.criu_pid, deadline, config.kill_grace, config.before_kill);
+    Watchdog watchdog(out.criu_pid, deadline, config);
     local_error = SendMessage(fd, request);
     // A killed CRIU closes the socket; but helpers it forked may keep their
     // copy, so stop waiting for messages once the kill grace has passed too.
-    const auto give_up = deadline + config.kill_grace + std::chrono::seconds(1);
+    const auto unsafe_grace = config.unsafe_from.empty() ? std::chrono::milliseconds(0) : config.unsafe_grace;
+    const auto give_up = deadline + unsafe_grace + 2 * config.kill_grace + std::chrono::seconds(1);
     std::string wire;
     while (local_error.ok() && !out.response) {
       if (Clock::now() >= give_up) break;
@@ -289,7 +338,7 @@ Result<SwrkOutcome> RunSwrk(const SwrkConfig& config, const rpc::criu_req& reque
         break;
       }
       if (resp.type() == rpc::NOTIFY) {
-        Status st = AnswerNotify(fd, resp, notify, &out);
+        Status st = AnswerNotify(fd, resp, notify, config, &watchdog, &out);
         if (!st.ok()) {
           // CRIU went away while we were in the callback (likely killed at
           // the deadline); the wait below tells.

@@ -4,8 +4,14 @@
 //
 // Contract:
 // - RunSwrk() always reaps the child it started, whatever happens.
-// - A watchdog thread enforces `deadline`: SIGTERM to CRIU, then SIGKILL to
-//   CRIU's process group (CRIU runs in its own session) after `kill_grace`.
+// - A watchdog thread enforces `deadline`: SIGALRM to CRIU (its own
+//   interrupt: a dump fails at the system call in progress and undoes its
+//   work), then SIGKILL to CRIU's process group (CRIU runs in its own
+//   session) after `kill_grace`; inside the unsafe window (SwrkConfig) it
+//   first waits for the window to end. Once the deadline has passed, every
+//   notification is answered "stop" without calling the callback. A
+//   response CRIU still sends is kept: it may be a success (the interrupt
+//   came after the last step that could fail).
 // - CRIU gets SIGKILL as its parent-death signal: it dies with the thread
 //   that runs RunSwrk (in practice, with the daemon), so a CRIU the daemon
 //   stopped for backpressure, or one waiting for an answer, never holds a
@@ -49,6 +55,15 @@ struct SwrkConfig {
   // empty: /dev/null.
   std::filesystem::path stderr_path;
   std::chrono::milliseconds kill_grace{std::chrono::seconds(2)};
+  // CRIU is never signalled from the answer to the `unsafe_from`
+  // notification until the `unsafe_until` one arrives: in a dump, its
+  // parasite may be in the target then. A deadline passing inside waits
+  // for `unsafe_until`, answered "stop" so that CRIU winds down itself
+  // (signalled only if it has not gone `kill_grace` later), or signals
+  // anyway `unsafe_grace` after the deadline. Empty: no such window.
+  std::string unsafe_from;
+  std::string unsafe_until;
+  std::chrono::milliseconds unsafe_grace{std::chrono::seconds(60)};
   // A socket CRIU gets as fd kCriuPageServerFd (criu_opts.ps.fd: the dump
   // sends its pages there, criu/page_server.h); -1: none.
   int page_server_fd = -1;

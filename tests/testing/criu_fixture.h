@@ -38,7 +38,10 @@ inline void ExpectRunsOn(pid_t pid, const std::filesystem::path& out, uint64_t b
   EXPECT_TRUE(state == 'S' || state == 'R') << "state " << state;
   uint64_t before = ReadProgress(out).n;
   EXPECT_TRUE(WaitProgress(out, before + by, timeout)) << "progress stuck at " << before;
-  EXPECT_EQ(waitpid(pid, nullptr, WNOHANG), 0) << "target ended";
+  int status = 0;
+  EXPECT_EQ(waitpid(pid, &status, WNOHANG), 0)
+      << "target ended: " << (WIFSIGNALED(status) ? "signal " : "exit ")
+      << (WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }
 
 class CriuFixture : public ::testing::Test {
