@@ -271,15 +271,16 @@ Status AnswerNotify(int fd, const rpc::criu_resp& resp, const NotifyCallback& no
   out->notifications.push_back(script);
   // CRIU waits for this answer: out of the target until it has it.
   if (!config.unsafe_until.empty() && script == config.unsafe_until) watchdog->LeaveUnsafe();
-  bool go_on = out->callback_status.ok() && !watchdog->fired();
-  if (go_on && notify) {
+  // The callback runs also after the deadline: what it records (a
+  // restore's root, a dump's written images) is true all the same.
+  if (out->callback_status.ok() && notify) {
     Status st = notify(script, pid);
     if (!st.ok()) {
       out->callback_status = st;
       out->callback_script = script;
     }
-    go_on = st.ok() && !watchdog->fired();
   }
+  bool go_on = out->callback_status.ok() && !watchdog->fired();
   if (go_on && !config.unsafe_from.empty() && script == config.unsafe_from) go_on = watchdog->EnterUnsafe();
   rpc::criu_req answer;
   answer.set_type(rpc::NOTIFY);

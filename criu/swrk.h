@@ -9,7 +9,7 @@
 //   work), then SIGKILL to CRIU's process group (CRIU runs in its own
 //   session) after `kill_grace`; inside the unsafe window (SwrkConfig) it
 //   first waits for the window to end. Once the deadline has passed, every
-//   notification is answered "stop" without calling the callback. A
+//   notification is answered "stop" (the callback still runs). A
 //   response CRIU still sends is kept: it may be a success (the interrupt
 //   came after the last step that could fail).
 // - CRIU gets SIGKILL as its parent-death signal: it dies with the thread
