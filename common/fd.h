@@ -28,6 +28,12 @@ class UniqueFd {
   int fd_;
 };
 
+// Reads `fd` to its end into *out (appended). False with errno set when a
+// read fails: a procfs file of a process that is gone fails with ESRCH
+// even after it was opened. (Not an ifstream: libstdc++'s filebuf throws
+// on a read error, and an istreambuf_iterator lets that through.)
+bool ReadToEnd(int fd, std::string* out);
+
 // Sends `data` (not empty) and `fd` in one message; -1 with errno set on
 // failure, as sendmsg. Never raises SIGPIPE.
 ssize_t SendFd(int sock, std::string_view data, int fd);

@@ -1,13 +1,13 @@
 #include "common/proc.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
-#include <iterator>
 #include <map>
 #include <set>
 #include <sstream>
@@ -15,14 +15,23 @@
 
 #include <fmt/format.h>
 
+#include "common/fd.h"
+
 namespace ckptd {
 
 namespace {
 
+// A whole procfs file; "" when it cannot be read (the process is gone).
+std::string ReadProcText(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  std::string s;
+  if (fd.get() < 0 || !ReadToEnd(fd.get(), &s)) return {};
+  return s;
+}
+
 // The fields after "(comm)" of a stat file; "" when unreadable.
 std::string StatTail(const std::string& path) {
-  std::ifstream f(path);
-  std::string s((std::istreambuf_iterator<char>(f)), {});
+  std::string s = ReadProcText(path);
   auto close = s.rfind(')');
   if (close == std::string::npos || close + 2 >= s.size()) return {};
   return s.substr(close + 2);
@@ -228,8 +237,7 @@ bool IsKernelThread(int pid) {
 }
 
 std::string Cmdline(int pid) {
-  std::ifstream f(fmt::format("/proc/{}/cmdline", pid), std::ios::binary);
-  std::string s((std::istreambuf_iterator<char>(f)), {});
+  std::string s = ReadProcText(fmt::format("/proc/{}/cmdline", pid));
   while (!s.empty() && s.back() == '\0') s.pop_back();
   std::replace(s.begin(), s.end(), '\0', ' ');
   return s;
