@@ -2,12 +2,16 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <fstream>
-#include <iterator>
 #include <vector>
+
+#include <fcntl.h>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include "common/fd.h"
 
 namespace ckptd {
 
@@ -39,6 +43,17 @@ Status CopyTail(const fs::path& from, const fs::path& to, uint64_t max) {
   if (skip > 0) out << fmt::format("[ckptd: the first {} bytes of this log are cut]\n", skip);
   out << in.rdbuf();
   return out.good() || size == 0 ? Status::Ok() : IOError(fmt::format("write {}", to.string()));
+}
+
+// Appends the file at `p` to *out, or a note of why it could not be read;
+// never follows a symlink (one put there after the listing).
+void AppendLog(const fs::path& p, std::string* out) {
+  UniqueFd fd(::open(p.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  const size_t before = out->size();
+  if (fd.get() >= 0 && ReadToEnd(fd.get(), out)) return;
+  const int err = errno;
+  out->resize(before);
+  *out += fmt::format("[ckptd: this log could not be read: {}]\n", std::strerror(err));
 }
 
 }  // namespace
@@ -100,9 +115,8 @@ Result<std::string> ReadJobLogs(const fs::path& root, const std::string& job_id)
   std::sort(files.begin(), files.end());
   std::string out;
   for (const auto& rel : files) {
-    std::ifstream in(dir / rel, std::ios::binary);
     out += fmt::format("==> {} <==\n", rel.string());
-    out.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    AppendLog(dir / rel, &out);
     if (!out.empty() && out.back() != '\n') out += '\n';
   }
   return out;

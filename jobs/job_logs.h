@@ -13,7 +13,8 @@
 //   deleted next); other paths under it keep only their name inside it
 //   ("images"): the message names nothing that is gone.
 // - ReadJobLogs concatenates the kept files in name order, each after a
-//   "==> <name> <==" line; kNotFound when the job kept none.
+//   "==> <name> <==" line; kNotFound when the job kept none. A file that
+//   cannot be read (or became a symlink) is there as a one-line note of why.
 // - PruneJobLogs removes the directories under `root` whose job `keep`
 //   says no to (its record is gone), so logs live as long as their record.
 // - KeepLogsOf is what a pipeline calls (below).

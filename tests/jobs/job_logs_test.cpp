@@ -1,10 +1,19 @@
 // Keeping the tools' logs of a job past its staging directory.
 #include "jobs/job_logs.h"
 
+#include <algorithm>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "tests/testing/test_util.h"
@@ -45,6 +54,34 @@ TEST(JobLogsTest, KeepsToolLogsOnlyWithoutFollowingSymlinks) {
             "==> restore.log <==\ncriu\n==> restore.log.stderr <==\nstderr\n==> rollback-work/restore.log <==\n"
             "rollback\n==> work/runc.log <==\nrunc\n");
   EXPECT_EQ(ReadJobLogs(root, "job-2").status().code(), Code::kNotFound);
+}
+
+// A kept log that fails to read is a note in the answer, not an exception
+// out of the route: here a regular file in the job's directory that is a
+// bind mount of a procfs file of a process reaped since (reads: ESRCH).
+TEST(JobLogsTest, ALogThatFailsToReadIsANote) {
+  TempDir tmp("ckptd-job-logs");
+  const fs::path root = tmp.path() / "job-logs";
+  Write(root / "job-1" / "a.log", "first\n");
+  Write(root / "job-1" / "b.log", "");
+  Write(root / "job-1" / "c.log", "last\n");
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    pause();
+    _exit(0);
+  }
+  const std::string stat = fmt::format("/proc/{}/stat", child);
+  const std::string target = (root / "job-1" / "b.log").string();
+  ASSERT_EQ(mount(stat.c_str(), target.c_str(), nullptr, MS_BIND, nullptr), 0) << std::strerror(errno);
+  kill(child, SIGKILL);
+  waitpid(child, nullptr, 0);
+  auto all = ReadJobLogs(root, "job-1");
+  umount2(target.c_str(), MNT_DETACH);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  EXPECT_TRUE(all->starts_with("==> a.log <==\nfirst\n==> b.log <==\n[ckptd: this log could not be read: ")) << *all;
+  EXPECT_TRUE(all->ends_with("]\n==> c.log <==\nlast\n")) << *all;
+  EXPECT_EQ(std::count(all->begin(), all->end(), '\n'), 6) << *all;
 }
 
 TEST(JobLogsTest, BigLogsKeepTheirEnd) {
