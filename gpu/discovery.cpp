@@ -1,15 +1,17 @@
 #include "gpu/discovery.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <deque>
-#include <fstream>
 #include <set>
 #include <sstream>
 
 #include <fmt/format.h>
+
+#include "common/fd.h"
 
 namespace ckptd::gpu {
 
@@ -17,22 +19,17 @@ namespace {
 
 constexpr size_t kMaxEvidence = 4;
 
-// Reads a whole procfs file. ENOENT/ESRCH (process gone) -> *gone = true.
+// Reads a whole procfs file. ENOENT/ESRCH (process gone, before the open
+// or after it) -> *gone = true.
 Status ReadProcFile(const std::string& path, std::string* out, bool* gone) {
-  errno = 0;
-  std::ifstream in(path);
-  if (!in) {
-    int e = errno;
-    if (e == ENOENT || e == ESRCH) {
-      *gone = true;
-      return Status::Ok();
-    }
-    return ErrnoError("read " + path, e);
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() >= 0 && ReadToEnd(fd.get(), out)) return Status::Ok();
+  const int e = errno;
+  if (e == ENOENT || e == ESRCH) {
+    *gone = true;
+    return Status::Ok();
   }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  *out = ss.str();
-  return Status::Ok();
+  return ErrnoError("read " + path, e);
 }
 
 // Entries of a directory; a vanished directory yields an empty list.
