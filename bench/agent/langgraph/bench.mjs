@@ -17,7 +17,10 @@
 //       earlier run with the same --prefix and --checkpoints put (for profiling)
 //   --skip-put --cold: the same, reported apart as reads of older data (run.sh reads round 1's
 //       threads after the last round, when they have left ckptd's memtable)
+//   --server-pid PID: also ckptd's CPU per call (each phase reports cpu: main_us, this process's
+//       main thread per call; node_us, all its threads; server_us, the server's threads)
 import fs from "node:fs";
+import os from "node:os";
 import { Pool } from "undici";
 import { parseArgs } from "node:util";
 
@@ -31,6 +34,7 @@ const { values: opt } = parseArgs({
     prefix: { type: "string", default: "run" }, summarize: { type: "string" },
     "in-flight": { type: "string", default: "2" }, "reads-of": { type: "string" },
     "skip-put": { type: "boolean", default: false }, cold: { type: "boolean", default: false },
+    "server-pid": { type: "string" },
   },
 });
 const num = (k) => Number.parseInt(opt[k], 10);
@@ -39,10 +43,43 @@ function percentile(sorted, p) {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] : NaN;
 }
 
+// CPU time (ns) the threads of process `pid` have run, from the scheduler's
+// own per-thread counters (exact, where utime/stime count 10 ms ticks).
+function threadsCpuNs(pid, tids) {
+  let ns = 0;
+  for (const tid of tids ?? fs.readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+    } catch {
+      // a thread that ended meanwhile
+    }
+  }
+  return ns;
+}
+
+// CPU counters around a phase: this Node process's main thread (where all
+// of a saver's JavaScript runs: one thread, so 1e6 / main_us calls per second
+// is as fast as any saver run from it can go), the whole Node process, and,
+// with --server-pid, the server's threads (ckptd's; PostgreSQL's backends
+// are other processes, and SQLite runs in this one).
+function cpuNow() {
+  const server = opt["server-pid"] ? threadsCpuNs(opt["server-pid"]) : undefined;
+  return { main: threadsCpuNs(process.pid, [process.pid]), usage: process.cpuUsage(), server };
+}
+
+function cpuPerCall(before, count) {
+  const after = cpuNow();
+  const used = process.cpuUsage(before.usage);
+  const out = { main_us: (after.main - before.main) / 1e3 / count, node_us: (used.user + used.system) / count };
+  if (after.server !== undefined) out.server_us = (after.server - before.server) / 1e3 / count;
+  return out;
+}
+
 // Runs `count` ops (op(i) → Promise) from `workers` concurrent loops.
 async function timed(count, workers, op) {
   const lat = [];
   let next = 0;
+  const cpu = cpuNow();
   const start = process.hrtime.bigint();
   await Promise.all(Array.from({ length: workers }, async () => {
     for (let i = next++; i < count; i = next++) {
@@ -53,7 +90,7 @@ async function timed(count, workers, op) {
   }));
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
   lat.sort((a, b) => a - b);
-  return { ops: count / secs, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99) };
+  return { ops: count / secs, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), cpu: cpuPerCall(cpu, count) };
 }
 
 // Runs op() from `workers` loops for `seconds`.
@@ -195,6 +232,27 @@ async function runInsert() {
   return result;
 }
 
+// CPU per call, medians. A saver's JavaScript all runs on the Node
+// process's main thread, so 1e6 / (its µs per call) is the most calls per
+// second any daemon behind that saver could serve this one process; and the
+// Node process and ckptd share this machine's CPUs, so neither can their CPU
+// per call together exceed CPUs × 1e6 per second. Where the lower of the two
+// ceilings lies below SqliteSaver's measured rate, ckptd cannot reach 1×
+// here whatever its speed, unless the saver's or the daemon's CPU per call
+// comes down.
+function cpuTable(c, s, ops, median, fmt) {
+  const med = (rs, op, k) => median(rs.map((r) => r[op].cpu[k]));
+  const cpus = os.cpus().length;
+  console.log(`\n| CPU µs per call (median) | ckptd saver: Node main thread | Node, all threads | ckptd daemon | ` +
+    `ceiling: main thread, ops/s | ceiling: both on ${cpus} CPUs, ops/s | SqliteSaver: Node main thread | SqliteSaver ops/s |`);
+  console.log("|---|---|---|---|---|---|---|---|");
+  for (const [op, name] of ops) {
+    const [main, node, server] = ["main_us", "node_us", "server_us"].map((k) => med(c, op, k));
+    console.log(`| ${name} | ${fmt(main, 1)} | ${fmt(node, 1)} | ${fmt(server, 1)} | ${fmt(1e6 / main)} | ` +
+      `${fmt((cpus * 1e6) / (node + server))} | ${fmt(med(s, op, "main_us"), 1)} | ${fmt(median(s.map((r) => r[op].ops)))} |`);
+  }
+}
+
 // Medians of every round per backend, and ckptd's ratios.
 function summarize(file) {
   const runs = fs.readFileSync(file, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
@@ -215,6 +273,7 @@ function summarize(file) {
     }
     if (s[0].sqlite) console.log(`\nSQLite: journal_mode=${s[0].sqlite.journal_mode}, synchronous=${s[0].sqlite.synchronous}`);
   }
+  if (c.length && s.length && c[0].put?.cpu && s[0].put?.cpu) cpuTable(c, s, ops, median, fmt);
   const [cc, pc, sc] = ["ckptd", "postgres", "sqlite"].map((b) => by("cold", b));
   if (cc.length && pc.length && sc.length) {
     console.log(`\n| reads of round 1's threads after the last round (median of ${cc.length}; p99 ms) | ckptd | PostgresSaver | SqliteSaver | ckptd / PG | ckptd / SQLite |`);

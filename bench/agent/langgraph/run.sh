@@ -71,6 +71,8 @@ URL="http://127.0.0.1:$port"
 TOKEN="$work/ckptd/token"
 
 results="$work/results.jsonl"
+# ckptd's runs also report the daemon's CPU per call.
+server_of() { case "$1" in ckptd*) echo "--server-pid $ckptd_pid" ;; esac; }
 # ckptd: the saver coalesces concurrent calls into /checkpoints/batch;
 # ckptd-single: the same saver with a request per call.
 backends=(ckptd ckptd-single postgres sqlite)
@@ -81,7 +83,8 @@ for r in $(seq "$rounds"); do
     b="${backends[$(((r + k) % 4))]}"
     sync
     node "$PREFIX/bench.mjs" --backend "$b" --prefix "r$r" --checkpoints "$checkpoints" --reads "$reads" \
-      --workers "$workers" --url "$URL" --token-file "$TOKEN" --pg "$PG" --sqlite "$work/sqlite-r$r.db" | tee -a "$results"
+      --workers "$workers" --url "$URL" --token-file "$TOKEN" --pg "$PG" --sqlite "$work/sqlite-r$r.db" \
+      $(server_of "$b") | tee -a "$results"
   done
   for b in ckptd postgres; do
     [ $((r % 2)) -eq 0 ] && b=$([ "$b" = ckptd ] && echo postgres || echo ckptd)
@@ -99,8 +102,8 @@ if [ "$rounds" -ge 2 ]; then
     for k in 0 1 2; do
       b="${cold[$(((r + k) % 3))]}"
       node "$PREFIX/bench.mjs" --backend "$b" --prefix r1 --skip-put --cold --checkpoints "$checkpoints" \
-        --reads "$reads" --workers "$workers" --url "$URL" --token-file "$TOKEN" --pg "$PG" --sqlite "$work/sqlite-r1.db" |
-        tee -a "$results"
+        --reads "$reads" --workers "$workers" --url "$URL" --token-file "$TOKEN" --pg "$PG" --sqlite "$work/sqlite-r1.db" \
+        $(server_of "$b") | tee -a "$results"
     done
   done
 fi
