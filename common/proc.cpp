@@ -214,12 +214,14 @@ bool WaitGone(const ProcRef& p, std::chrono::milliseconds timeout) {
   return WaitFor(timeout, [&] { return !IsAlive(p); });
 }
 
+bool TreeTraced(int root) {
+  for (int pid : TreePids(root))
+    if (TracerPid(pid) > 0) return true;
+  return false;
+}
+
 bool WaitUntracedTree(int root, std::chrono::milliseconds timeout) {
-  return WaitFor(timeout, [&] {
-    for (int pid : TreePids(root))
-      if (TracerPid(pid) > 0) return false;
-    return true;
-  });
+  return WaitFor(timeout, [&] { return !TreeTraced(root); });
 }
 
 bool IsOwnThread(int tid) { return tid > 0 && ::access(fmt::format("/proc/self/task/{}", tid).c_str(), F_OK) == 0; }

@@ -71,6 +71,9 @@ int KillTree(int root);
 int ContinueTree(int root);
 // Waits until `p` is gone or a zombie; true when it is within `timeout`.
 bool WaitGone(const ProcRef& p, std::chrono::milliseconds timeout);
+// Some member of the tree rooted at `root` is traced (a CRIU dumping it
+// has seized it; its parasite can be inside only then).
+bool TreeTraced(int root);
 // Waits until no member of the tree rooted at `root` is traced (the kernel
 // detaches tracees when their tracer dies); true when none is.
 bool WaitUntracedTree(int root, std::chrono::milliseconds timeout);

@@ -133,13 +133,19 @@ Result<Child> Spawn(const std::vector<std::string>& argv, const RunOptions& opts
   return ErrnoError(fmt::format("cannot start {}", argv[0]), rc);
 }
 
-// Past the deadline: SIGTERM to the child's group, SIGKILL two seconds later.
+// Past the deadline (and once `interruptible` allows, or the hold limit
+// passed): SIGTERM to the child's group, SIGKILL two seconds later.
 class DeadlineKiller {
  public:
-  DeadlineKiller(pid_t pid, std::chrono::milliseconds d) : pid_(pid), deadline_(SteadyClock::now() + d) {}
+  DeadlineKiller(pid_t pid, const RunOptions& o)
+      : pid_(pid),
+        deadline_(SteadyClock::now() + o.deadline),
+        hold_until_(deadline_ + o.hold_limit),
+        interruptible_(o.interruptible) {}
   void Check() {
     auto now = SteadyClock::now();
     if (!timed_out_ && now >= deadline_) {
+      if (interruptible_ && now < hold_until_ && !interruptible_()) return;
       timed_out_ = true;
       kill(-pid_, SIGTERM);
       kill_at_ = now + std::chrono::seconds(2);
@@ -154,6 +160,8 @@ class DeadlineKiller {
  private:
   pid_t pid_;
   SteadyClock::time_point deadline_;
+  SteadyClock::time_point hold_until_;
+  const std::function<bool()>& interruptible_;
   SteadyClock::time_point kill_at_ = SteadyClock::time_point::max();
   bool timed_out_ = false;
 };
@@ -187,7 +195,7 @@ Result<RunResult> SystemProcessRunner::Run(const std::vector<std::string>& argv,
   CKPTD_ASSIGN_OR_RETURN(Child child, Spawn(argv, opts));
   if (opts.on_started) opts.on_started(child.pid);
   RunResult result;
-  DeadlineKiller killer(child.pid, opts.deadline);
+  DeadlineKiller killer(child.pid, opts);
   Capture(child, opts.max_output, killer, &result);
   // Reap the child, still honouring the deadline.
   int wstatus = 0;

@@ -4,7 +4,8 @@
 // with stdin from /dev/null, captures stdout and stderr (each up to
 // max_output bytes; the rest is read and dropped so the child never blocks),
 // enforces the deadline (SIGTERM, then SIGKILL after a grace period, to the
-// child's own process group) and
+// child's own process group; held back while RunOptions::interruptible says
+// so, up to its hold_limit) and
 // always reaps the child. It returns an error Status only when the child could
 // not be started or ran past its deadline; a non-zero exit is reported in
 // RunResult so callers can attach the tool's output to their own error.
@@ -37,6 +38,14 @@ struct RunOptions {
   // Called on the calling thread with the child's pid (also its process
   // group) right after it started, before any wait.
   std::function<void(int pid)> on_started;
+  // When set, asked (on the calling thread, about every 100 ms) once the
+  // deadline has passed, before the first signal: while it answers false
+  // (the child is at a step a signal would make harmful to others, such as
+  // a CRIU with its parasite in a tree), the signals wait, at most
+  // `hold_limit` past the deadline. A child that ends meanwhile is reported
+  // as it ended, not as past its deadline.
+  std::function<bool()> interruptible;
+  std::chrono::milliseconds hold_limit{0};
 };
 
 struct RunResult {

@@ -197,6 +197,7 @@ Status CheckpointPipeline::DumpContainer(criu::DumpOptions* d) {
   if (st.ok()) {
     runc::CheckpointArgs a = CheckpointArgsFor(job_.ckpt, images_dir_, staging_ / "work");
     a.on_started = d->on_criu_started;
+    a.init_pid = container_->pid;
     st = env_.runc->Checkpoint(a);
   }
   if (st.ok()) st = ctx_->Note("dump:images-written", [](Journal& j) { j.images_complete = true; });

@@ -218,6 +218,7 @@ runc::CheckpointArgs CheckpointArgsFor(const api::CheckpointJobRequest& req, con
   a.tcp_established = req.tcp_established;
   a.file_locks = req.file_locks;
   a.ext_unix_sk = req.ext_unix_sk;
+  a.deadline = std::chrono::seconds(req.timeout_s);
   return a;
 }
 

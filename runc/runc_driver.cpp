@@ -10,6 +10,7 @@
 
 #include "common/json_reader.h"
 #include "common/mounts.h"
+#include "common/proc.h"
 #include "criu/criu_log.h"
 
 namespace ckptd::runc {
@@ -82,8 +83,9 @@ std::vector<std::string> RuncDriver::Base(const std::string& root) const {
   return argv;
 }
 
-Result<RunResult> RuncDriver::Exec(std::vector<std::string> argv, RunOptions ro) const {
-  ro.deadline = opts_.deadline;
+Result<RunResult> RuncDriver::Exec(std::vector<std::string> argv, RunOptions ro,
+                                   std::chrono::milliseconds deadline) const {
+  ro.deadline = deadline.count() > 0 ? deadline : opts_.deadline;
   auto r = runner_->Run(argv, ro);
   if (!r.ok() && r.status().code() == Code::kIOError)
     return Unavailable(fmt::format("runc ({}) cannot run: {}", opts_.binary, r.status().message()));
@@ -134,7 +136,13 @@ Status RuncDriver::Checkpoint(const CheckpointArgs& a) const {
   argv.push_back(a.id);
   RunOptions ro;
   ro.on_started = a.on_started;
-  auto r = Exec(std::move(argv), ro);
+  // See the header: signals only while the tree is there and not seized.
+  std::optional<ProcRef> init = a.init_pid > 0 ? Identify(a.init_pid) : std::nullopt;
+  if (init) {
+    ro.interruptible = [init = *init] { return IsAlive(init) && !TreeTraced(init.pid); };
+    ro.hold_limit = opts_.unsafe_grace;
+  }
+  auto r = Exec(std::move(argv), ro, a.deadline);
   Status st = r.ok() ? (r->ok() ? Status::Ok()
                                 : Failure(fmt::format("runc checkpoint {}", a.id), *r,
                                           (fs::path(a.work_path) / "dump.log").string()))

@@ -5,8 +5,9 @@
 // Contract
 // - Every call runs the configured runc binary once through the
 //   ProcessRunner seam, with `--root <runtime root>` and `--criu <criu>`,
-//   under RuncOptions::deadline (SIGTERM, then SIGKILL, to runc's process
-//   group, which holds the CRIU runc started), and always reaps it.
+//   under RuncOptions::deadline (a checkpoint under its own, when given:
+//   SIGTERM, then SIGKILL, to runc's process group, which holds the CRIU
+//   runc started), and always reaps it.
 // - Probe() answers whether runc can be used at all: kUnavailable when the
 //   binary is missing or older than 1.0 (the message says which). A usable
 //   version is kept for the driver's life (every job asks); a failure is
@@ -17,7 +18,15 @@
 //   killed halfway (deadline, OOM, the daemon's own death) leaves the
 //   container *paused*. Whatever the outcome, Checkpoint() ends by reading
 //   the state and resuming a paused container (Thaw()); the error then says
-//   so. Findings (runc 1.1.5, CRIU 4.2.1, kernel 6.18): CRIU locks a
+//   so. Its deadline never stops runc and CRIU while CRIU has seized the
+//   tree of init_pid: its parasite can then be inside the container's
+//   processes, and a CRIU killed there leaves them broken (a splice into a
+//   closed pipe: SIGPIPE). Nor once that tree has ended: CRIU ends it only
+//   after a complete dump, which runc is about to report, and the images
+//   are then the only copy. The signals wait for neither, at most
+//   RuncOptions::unsafe_grace past the deadline; a runc that ends in the
+//   meantime is reported as it ended.
+//   Findings (runc 1.1.5, CRIU 4.2.1, kernel 6.18): CRIU locks a
 //   container's network namespace with iptables-restore (the iptables
 //   package); a container whose stdio is a host file (not a pipe) cannot be
 //   dumped ("Can't lookup mount ... path=/dev/null"): containerd's shim gives
@@ -53,6 +62,9 @@ struct RuncOptions {
   std::string binary = "runc";  // a path, or a name looked up in PATH
   std::string criu_binary;      // passed as --criu; empty: runc's own choice
   std::chrono::milliseconds deadline{std::chrono::minutes(10)};
+  // How long past the deadline a checkpoint's runc is left to run while its
+  // CRIU holds the container's tree (CheckpointArgs::init_pid).
+  std::chrono::milliseconds unsafe_grace{std::chrono::seconds(60)};
 };
 
 struct RuncVersion {
@@ -78,6 +90,8 @@ struct CheckpointArgs {
   bool ext_unix_sk = false;
   std::vector<std::string> extra_args;      // appended before the id (tests inject faults)
   std::function<void(int pid)> on_started;  // runc's pid (its process group)
+  int init_pid = 0;                         // the container's init (runc state); 0: no hold (see above)
+  std::chrono::milliseconds deadline{0};    // this checkpoint's; 0: RuncOptions::deadline
 };
 
 struct RestoreArgs {
@@ -125,7 +139,9 @@ class RuncDriver final : public RuncApi {
 
  private:
   std::vector<std::string> Base(const std::string& root) const;
-  Result<RunResult> Exec(std::vector<std::string> argv, RunOptions ro) const;
+  // Runs argv under `deadline` (0: RuncOptions::deadline).
+  Result<RunResult> Exec(std::vector<std::string> argv, RunOptions ro,
+                         std::chrono::milliseconds deadline = std::chrono::milliseconds(0)) const;
 
   RuncOptions opts_;
   ProcessRunner* runner_;

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <chrono>
+
 #include <gtest/gtest.h>
 
 namespace ckptd {
@@ -33,6 +35,51 @@ TEST(Subprocess, DeadlineKillsAndReaps) {
   auto took = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(r.status().code(), Code::kDeadlineExceeded);
   EXPECT_LT(took, std::chrono::seconds(10));
+}
+
+// The deadline's signals wait while `interruptible` says no, and go as
+// soon as it says yes.
+TEST(Subprocess, DeadlineWaitsUntilInterruptible) {
+  using namespace std::chrono_literals;
+  const auto start = std::chrono::steady_clock::now();
+  int asked = 0;
+  RunOptions o;
+  o.deadline = 100ms;
+  o.hold_limit = 20s;
+  o.interruptible = [&] {
+    ++asked;
+    return std::chrono::steady_clock::now() - start >= 700ms;
+  };
+  auto r = SystemProcessRunner::Default()->Run({"sleep", "30"}, o);
+  const auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kDeadlineExceeded);
+  EXPECT_GE(took, 700ms);
+  EXPECT_LT(took, 5s);
+  EXPECT_GE(asked, 3) << "asked again while held";
+}
+
+// The hold is bounded, and a child that ends while held is reported as it
+// ended, not as past its deadline.
+TEST(Subprocess, HoldIsBoundedAndAChildEndingMeanwhileCounts) {
+  using namespace std::chrono_literals;
+  RunOptions o;
+  o.deadline = 100ms;
+  o.hold_limit = 400ms;
+  o.interruptible = [] { return false; };
+  auto start = std::chrono::steady_clock::now();
+  auto r = SystemProcessRunner::Default()->Run({"sleep", "30"}, o);
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kDeadlineExceeded);
+  EXPECT_GE(took, 500ms);
+  EXPECT_LT(took, 5s);
+
+  o.hold_limit = 20s;
+  auto ended = SystemProcessRunner::Default()->Run({"sh", "-c", "sleep 0.6; echo done; exit 3"}, o);
+  ASSERT_TRUE(ended.ok()) << ended.status().ToString();
+  EXPECT_EQ(ended->exit_code, 3);
+  EXPECT_EQ(ended->out, "done\n");
 }
 
 TEST(Subprocess, BoundsCapturedOutput) {

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
+#include <string>
 #include <thread>
 
 #include "tests/testing/criu_test_util.h"
@@ -210,6 +212,43 @@ TEST_F(RuncDriverTest, FailedCheckpointNeverLeavesItPaused) {
   EXPECT_EQ(containers_.Status(Id("c1")), "running");
   long now = ReadCount(count());
   EXPECT_TRUE(CountsPast(count(), now + 2));
+}
+
+// A checkpoint's deadline that passes while CRIU has seized the container's
+// tree (its parasite drains the pages from inside) waits until CRIU lets
+// go: killed there, CRIU would leave the processes broken. Deadlines spread
+// over the dump of a 600 MiB container (leave_running, so each attempt
+// leaves it running whether it completes or is stopped): it runs on after
+// each, and some deadlines were held.
+TEST_F(RuncDriverTest, DeadlineNeverStopsCriuInsideTheContainer) {
+  ckptd::testing::BundleSpec spec = ckptd::testing::CounterSpec(data_.string());
+  spec.args[2] = "x=$(head -c 629145600 /dev/zero | tr '\\000' a); " + spec.args[2];
+  const fs::path big = dir_.Sub("big-bundle");
+  ckptd::testing::MakeBundle(big, spec);
+  const std::string id = Id("big");
+  containers_.Run(id, big);
+  ASSERT_TRUE(CountsPast(count(), 2, 60s)) << "the container does not count";
+  auto state = driver_.State(root_.string(), id);
+  ASSERT_TRUE(state.ok()) << state.status().ToString();
+  int held = 0;
+  for (auto deadline : {200ms, 350ms, 500ms, 700ms, 1000ms, 1400ms}) {
+    CheckpointArgs a = Args(id, "img-" + std::to_string(deadline.count()));
+    a.leave_running = true;
+    a.init_pid = state->pid;
+    a.deadline = deadline;
+    const auto start = std::chrono::steady_clock::now();
+    Status st = driver_.Checkpoint(a);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+    std::printf("deadline %lld ms: %s after %lld ms\n", static_cast<long long>(deadline.count()),
+                st.ok() ? "done" : st.ToString().c_str(), static_cast<long long>(took.count()));
+    EXPECT_TRUE(st.ok() || st.code() == Code::kDeadlineExceeded) << st.ToString();
+    if (took > deadline + 150ms) ++held;  // signalled at most 100 ms past it otherwise
+    ASSERT_EQ(containers_.Status(id), "running") << "after the deadline of " << deadline.count() << " ms";
+    const long now = ReadCount(count());
+    ASSERT_TRUE(CountsPast(count(), now + 2)) << "it stopped counting after the deadline of " << deadline.count()
+                                              << " ms";
+  }
+  EXPECT_GT(held, 0) << "no deadline passed while CRIU held the tree: the dump is too short to test it";
 }
 
 TEST_F(RuncDriverTest, RemoveKillsAndToleratesUnknown) {
