@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 
 #include <sched.h>
@@ -84,9 +85,14 @@ TEST(JobLogsTest, ALogThatFailsToReadIsANote) {
     if (mount(stat.c_str(), (root / "job-1" / "b.log").c_str(), nullptr, MS_BIND, nullptr) != 0) _exit(3);
     kill(gone, SIGKILL);
     waitpid(gone, nullptr, 0);
-    auto all = ReadJobLogs(root, "job-1");  // an exception ends the child: no answer
-    const std::string text = all.ok() ? *all : all.status().ToString();
-    _exit(write(out[1], text.data(), text.size()) == static_cast<ssize_t>(text.size()) && all.ok() ? 0 : 4);
+    try {
+      auto all = ReadJobLogs(root, "job-1");
+      const std::string text = all.ok() ? *all : all.status().ToString();
+      _exit(write(out[1], text.data(), text.size()) == static_cast<ssize_t>(text.size()) && all.ok() ? 0 : 4);
+    } catch (const std::exception& e) {
+      const std::string text = std::string("threw: ") + e.what();
+      _exit(write(out[1], text.data(), text.size()) > 0 ? 5 : 5);
+    }
   }
   close(out[1]);
   std::string all;
