@@ -1,5 +1,6 @@
 #include "common/fd.h"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,6 +36,11 @@ bool ReadToEnd(int fd, std::string* out) {
     if (n == 0) return true;
     out->append(buf, static_cast<size_t>(n));
   }
+}
+
+bool ReadFileTo(const std::string& path, std::string* out, int extra_flags) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | extra_flags));
+  return fd.get() >= 0 && ReadToEnd(fd.get(), out);
 }
 
 ssize_t SendFd(int sock, std::string_view data, int fd) {

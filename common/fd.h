@@ -33,6 +33,11 @@ class UniqueFd {
 // even after it was opened. (Not an ifstream: libstdc++'s filebuf throws
 // on a read error, and an istreambuf_iterator lets that through.)
 bool ReadToEnd(int fd, std::string* out);
+// Opens `path` read-only and close-on-exec (plus `extra_flags`, such as
+// O_NOFOLLOW) and reads it to its end into *out (appended; a read that
+// fails midway may leave part of it). False with errno set when the open
+// or a read fails.
+bool ReadFileTo(const std::string& path, std::string* out, int extra_flags = 0);
 
 // Sends `data` (not empty) and `fd` in one message; -1 with errno set on
 // failure, as sendmsg. Never raises SIGPIPE.

@@ -1,7 +1,6 @@
 #include "common/proc.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,9 +22,8 @@ namespace {
 
 // A whole procfs file; "" when it cannot be read (the process is gone).
 std::string ReadProcText(const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
   std::string s;
-  if (fd.get() < 0 || !ReadToEnd(fd.get(), &s)) return {};
+  if (!ReadFileTo(path, &s)) return {};
   return s;
 }
 

@@ -38,7 +38,7 @@ struct RunOptions {
   // Called on the calling thread with the child's pid (also its process
   // group) right after it started, before any wait.
   std::function<void(int pid)> on_started;
-  // When set, asked (on the calling thread, about every 100 ms) once the
+  // When set, asked (on the calling thread, every 10 to 100 ms) once the
   // deadline has passed, before the first signal: while it answers false
   // (the child is at a step a signal would make harmful to others, such as
   // a CRIU with its parasite in a tree), the signals wait, at most

@@ -1,7 +1,6 @@
 #include "gpu/discovery.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -22,8 +21,7 @@ constexpr size_t kMaxEvidence = 4;
 // Reads a whole procfs file. ENOENT/ESRCH (process gone, before the open
 // or after it) -> *gone = true.
 Status ReadProcFile(const std::string& path, std::string* out, bool* gone) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() >= 0 && ReadToEnd(fd.get(), out)) return Status::Ok();
+  if (ReadFileTo(path, out)) return Status::Ok();
   const int e = errno;
   if (e == ENOENT || e == ESRCH) {
     *gone = true;

@@ -48,9 +48,8 @@ Status CopyTail(const fs::path& from, const fs::path& to, uint64_t max) {
 // Appends the file at `p` to *out, or a note of why it could not be read;
 // never follows a symlink (one put there after the listing).
 void AppendLog(const fs::path& p, std::string* out) {
-  UniqueFd fd(::open(p.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   const size_t before = out->size();
-  if (fd.get() >= 0 && ReadToEnd(fd.get(), out)) return;
+  if (ReadFileTo(p.string(), out, O_NOFOLLOW)) return;
   const int err = errno;
   out->resize(before);
   *out += fmt::format("[ckptd: this log could not be read: {}]\n", std::strerror(err));

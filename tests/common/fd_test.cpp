@@ -1,4 +1,4 @@
-// ReadToEnd, and the procfs readers built on it, on processes that go away:
+// ReadToEnd and ReadFileTo, and the procfs readers built on it, on processes that go away:
 // a read error is an answer, never an exception (libstdc++'s filebuf throws
 // on one, and the daemon's recovery died of it when a process left between
 // opening its stat file and reading it).
@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <fstream>
 #include <string>
 
 #include <fmt/format.h>
@@ -15,9 +16,12 @@
 
 #include "common/fd.h"
 #include "common/proc.h"
+#include "tests/testing/test_util.h"
 
 namespace ckptd {
 namespace {
+
+using testing::TempDir;
 
 // A child that waits to be killed.
 pid_t Sleeper() {
@@ -36,6 +40,26 @@ TEST(ReadToEnd, ReadsAWholeFile) {
   ASSERT_TRUE(ReadToEnd(fd.get(), &s));
   EXPECT_EQ(s.rfind("kept:Name:", 0), 0u) << s.substr(0, 40);
   EXPECT_NE(s.find("\nPid:"), std::string::npos);
+}
+
+TEST(ReadToEnd, ReadFileToOpensWithTheGivenFlags) {
+  TempDir tmp("ckptd-fd");
+  const std::string file = tmp.File("f"), link = tmp.File("l");
+  { std::ofstream(file) << "text"; }
+  ASSERT_EQ(symlink(file.c_str(), link.c_str()), 0);
+  std::string s = "kept:";
+  ASSERT_TRUE(ReadFileTo(file, &s));
+  EXPECT_EQ(s, "kept:text");
+  s.clear();
+  ASSERT_TRUE(ReadFileTo(link, &s));
+  EXPECT_EQ(s, "text");
+  s.clear();
+  errno = 0;
+  EXPECT_FALSE(ReadFileTo(link, &s, O_NOFOLLOW));
+  EXPECT_EQ(errno, ELOOP);
+  EXPECT_FALSE(ReadFileTo(tmp.File("missing"), &s));
+  EXPECT_EQ(errno, ENOENT);
+  EXPECT_EQ(s, "");
 }
 
 TEST(ReadToEnd, AProcessGoneAfterTheOpenIsAnErrorNotAThrow) {
