@@ -117,7 +117,8 @@ Status Daemon::Start() {
   api::RegisterMetricsRoute(&router_, [this] { return metrics_.Render(); });
   readers_ = std::make_unique<CheckpointReaders>();
   api::RegisterCedanaRoutes(&router_, catalog_.get(), readers_.get());
-  agent_store_ = std::make_unique<AgentStore>(db_.get());
+  agent_store_ = std::make_unique<AgentStore>(db_.get(), SystemClock::Default(),
+                                              static_cast<size_t>(config_.agent_tuple_cache_bytes));
   CKPTD_RETURN_IF_ERROR(agent_store_->SetDefaultRetention(
       {config_.agent_ttl_s,
        config_.agent_ttl_strategy == "delete" ? AgentPruneStrategy::kDelete : AgentPruneStrategy::kKeepLatest}));

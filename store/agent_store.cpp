@@ -271,12 +271,13 @@ Status DeleteCheckpoint(rocksdb::WriteBatch* batch, rocksdb::ColumnFamilyHandle*
 
 }  // namespace agent_internal
 
-AgentStore::AgentStore(Db* db, const Clock* clock)
+AgentStore::AgentStore(Db* db, const Clock* clock, size_t tuple_cache_bytes)
     : db_(db),
       clock_(clock),
       checkpoints_(db->Handle(cf::kAgentCheckpoints)),
       blobs_(db->Handle(cf::kAgentBlobs)),
-      writes_(db->Handle(cf::kAgentWrites)) {}
+      writes_(db->Handle(cf::kAgentWrites)),
+      tuples_(tuple_cache_bytes) {}
 
 size_t AgentStore::StripeOf(std::string_view thread_id) { return std::hash<std::string_view>{}(thread_id) % kStripes; }
 
@@ -339,8 +340,51 @@ class RecordCacheUpdate : public rocksdb::WriteBatch::Handler {
 };
 }  // namespace
 
+namespace {
+// Collects the threads whose tuples a batch changes: those of the
+// checkpoint records, blobs and writes it puts or deletes.
+class TupleThreads : public rocksdb::WriteBatch::Handler {
+ public:
+  TupleThreads(uint32_t checkpoints_id, std::vector<std::string>* out) : checkpoints_id_(checkpoints_id), out_(out) {}
+  rocksdb::Status PutCF(uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice&) override {
+    return Record(cf, key);
+  }
+  rocksdb::Status DeleteCF(uint32_t cf, const rocksdb::Slice& key) override { return Record(cf, key); }
+  rocksdb::Status SingleDeleteCF(uint32_t cf, const rocksdb::Slice& key) override { return Record(cf, key); }
+  rocksdb::Status DeleteRangeCF(uint32_t cf, const rocksdb::Slice& begin, const rocksdb::Slice&) override {
+    return Record(cf, begin);  // ranges span one thread's keys
+  }
+  rocksdb::Status MergeCF(uint32_t cf, const rocksdb::Slice& key, const rocksdb::Slice&) override {
+    return Record(cf, key);
+  }
+
+ private:
+  rocksdb::Status Record(uint32_t cf, const rocksdb::Slice& key) {
+    std::string_view rest = V(key);
+    if (cf == checkpoints_id_) {
+      if (rest.empty() || rest[0] != k::kCheckpointTag) return rocksdb::Status::OK();  // indexes, thread records
+      rest.remove_prefix(1);
+    }
+    if (!k::ReadAsc(&rest, &thread_)) return rocksdb::Status::Corruption("agent batch: key without a thread");
+    if (std::find(out_->begin(), out_->end(), thread_) == out_->end()) out_->push_back(thread_);
+    return rocksdb::Status::OK();
+  }
+  uint32_t checkpoints_id_;
+  std::vector<std::string>* out_;
+  std::string thread_;
+};
+}  // namespace
+
 Status AgentStore::Commit(rocksdb::WriteBatch* batch, Sync sync) {
+  // Readers of the tuple cache miss while the threads' write is under way.
+  std::vector<std::string> threads;
+  if (tuples_.enabled()) {
+    TupleThreads collect(checkpoints_->GetID(), &threads);
+    if (auto s = batch->Iterate(&collect); !s.ok()) return FromRocks(s, "agent: batch");
+  }
+  tuples_.BeginWrite(threads);
   Status st = db_->Write(batch, sync);
+  tuples_.EndWrite(threads);
   RecordCacheUpdate update(checkpoints_->GetID(), [&](std::string_view thread, const std::string& key,
                                                       std::optional<std::string> value) {
     if (st.ok()) {
@@ -558,6 +602,8 @@ Result<std::vector<AgentCheckpoint>> AgentStore::Scan(const AgentListQuery& q, c
 
 Result<std::optional<AgentTuple>> AgentStore::GetTuple(std::string_view thread_id, std::string_view ns,
                                                        const std::optional<std::string>& checkpoint_id) const {
+  AgentTupleCache::Ticket ticket;  // taken before the snapshot: a write between voids it
+  if (auto held = tuples_.Find(thread_id, ns, checkpoint_id, &ticket)) return held;
   rocksdb::DB* db = db_->raw();
   SnapshotHolder snap(db);
   rocksdb::ReadOptions ro = ReadOptionsFor(snap.get());
@@ -582,6 +628,7 @@ Result<std::optional<AgentTuple>> AgentStore::GetTuple(std::string_view thread_i
   CKPTD_RETURN_IF_ERROR(ReadBlobs(ro, std::span<AgentTuple>(&t, 1)));
   std::unique_ptr<rocksdb::Iterator> wit(db->NewIterator(ro, writes_));
   CKPTD_RETURN_IF_ERROR(ReadWrites(wit.get(), t.checkpoint, &t.pending_writes));
+  if (!checkpoint_id) tuples_.Insert(ticket, t);  // only a read of the newest knows it is the newest
   return std::optional<AgentTuple>(std::move(t));
 }
 

@@ -12,7 +12,10 @@
 // - List() scans newest first (checkpoint_id descending) and holds at most
 //   `limit` items: the store never loads a thread into memory.
 // - GetTuple() reads the checkpoint, the blobs named by its
-//   channel_versions and its pending writes from one RocksDB snapshot.
+//   channel_versions and its pending writes from one RocksDB snapshot. The
+//   newest tuple of a (thread, namespace) it read is kept in memory (the
+//   tuple cache, store/agent_tuple_cache.h) until a write of the thread, so
+//   a thread read again is answered without RocksDB.
 // - ListTuples() is List() with, per item, what GetTuple() adds (the blobs
 //   when `values`, the pending writes when `writes`), all from one
 //   snapshot: a LangGraph list in one call instead of one per item.
@@ -74,40 +77,11 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "store/agent_store_types.h"
+#include "store/agent_tuple_cache.h"
 #include "store/db.h"
 
 namespace ckptd {
-
-struct AgentBlob {
-  std::string channel;
-  std::string version;
-  std::string type;
-  std::optional<std::string> data;  // raw bytes; nullopt = null blob ("empty")
-};
-
-struct AgentWrite {
-  std::string task_id;
-  int64_t idx = 0;
-  std::string channel;
-  std::optional<std::string> type;
-  std::string data;  // raw bytes
-  std::string task_path;
-};
-
-struct AgentCheckpoint {
-  std::string thread_id;
-  std::string checkpoint_ns;
-  std::string checkpoint_id;
-  std::optional<std::string> parent_checkpoint_id;
-  std::string checkpoint_json;  // a serialized JSON object
-  std::string metadata_json;    // a serialized JSON object
-};
-
-struct AgentTuple {
-  AgentCheckpoint checkpoint;
-  std::vector<AgentBlob> blobs;            // in channel_versions order
-  std::vector<AgentWrite> pending_writes;  // by (task_id, idx)
-};
 
 enum class AgentPruneStrategy { kKeepLatest, kDelete };
 
@@ -205,7 +179,11 @@ class AgentWriteGroup {
 
 class AgentStore {
  public:
-  explicit AgentStore(Db* db, const Clock* clock = SystemClock::Default());
+  // `tuple_cache_bytes`: what GetTuple may keep of threads' newest tuples
+  // (store/agent_tuple_cache.h); 0: nothing.
+  static constexpr size_t kDefaultTupleCacheBytes = size_t{64} << 20;
+  explicit AgentStore(Db* db, const Clock* clock = SystemClock::Default(),
+                      size_t tuple_cache_bytes = kDefaultTupleCacheBytes);
 
   // The default retention. Call before any other method: when its TTL is
   // not the one the due index was built with, the index is rebuilt (one
@@ -308,6 +286,9 @@ class AgentStore {
   // i's map is used only under locks_[i]; a full map is emptied.
   static constexpr size_t kCachedRecordsPerStripe = 16;
   mutable std::array<std::unordered_map<std::string, std::optional<std::string>>, kStripes> records_;
+  // GetTuple's answers for the newest checkpoint of recently read threads;
+  // Commit brackets every write with it.
+  mutable AgentTupleCache tuples_;
 };
 
 }  // namespace ckptd

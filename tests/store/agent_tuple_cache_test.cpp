@@ -1,0 +1,253 @@
+// The tuple cache (store/agent_tuple_cache.h): on its own, a write that
+// comes between a reader's miss and its insert voids the insert, a write
+// under way hides the stripe, and the byte budget holds. Through the store,
+// GetTuple with the cache answers exactly as a store without it does after
+// every kind of write (put, put-writes, delete-thread, prune, copy-thread,
+// sweep, a write group), on a randomized history; and a reader racing a
+// writer never sees a tuple older than the last write that finished before
+// it began.
+#include <atomic>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "store/agent_store.h"
+#include "store/agent_tuple_cache.h"
+#include "store/db.h"
+#include "tests/testing/manual_clock.h"
+#include "tests/testing/test_util.h"
+
+namespace ckptd {
+namespace {
+
+AgentTuple Tuple(const std::string& thread, const std::string& ns, const std::string& id, size_t value_bytes = 8) {
+  AgentTuple t;
+  t.checkpoint = {thread, ns, id, std::nullopt, "{}", "{}"};
+  t.blobs.push_back({"x", id, "json", std::string(value_bytes, 'v')});
+  return t;
+}
+
+TEST(AgentTupleCacheTest, AWriteBetweenAMissAndItsInsertVoidsTheInsert) {
+  AgentTupleCache cache(1 << 20);
+  AgentTupleCache::Ticket ticket;
+  EXPECT_FALSE(cache.Find("t", "", std::nullopt, &ticket));
+  std::vector<std::string> threads{"t"};
+  cache.BeginWrite(threads);
+  cache.EndWrite(threads);
+  cache.Insert(ticket, Tuple("t", "", "1"));
+  EXPECT_FALSE(cache.Find("t", "", std::nullopt, &ticket));
+  cache.Insert(ticket, Tuple("t", "", "2"));
+  auto held = cache.Find("t", "", std::nullopt, &ticket);
+  ASSERT_TRUE(held);
+  EXPECT_EQ(held->checkpoint.checkpoint_id, "2");
+  // By id: only the held checkpoint's.
+  EXPECT_TRUE(cache.Find("t", "", std::string("2"), &ticket));
+  EXPECT_FALSE(cache.Find("t", "", std::string("1"), &ticket));
+  EXPECT_FALSE(cache.Find("t", "other-ns", std::nullopt, &ticket));
+}
+
+TEST(AgentTupleCacheTest, AWriteUnderWayHidesItsStripeAndRefusesInserts) {
+  AgentTupleCache cache(1 << 20);
+  AgentTupleCache::Ticket ticket;
+  cache.Find("t", "", std::nullopt, &ticket);
+  cache.Insert(ticket, Tuple("t", "", "1"));
+  ASSERT_TRUE(cache.Find("t", "", std::nullopt, &ticket));
+  std::vector<std::string> threads{"t"};
+  cache.BeginWrite(threads);
+  EXPECT_FALSE(cache.Find("t", "", std::nullopt, &ticket));
+  EXPECT_FALSE(ticket.fillable);
+  cache.Insert(ticket, Tuple("t", "", "2"));
+  cache.EndWrite(threads);
+  EXPECT_FALSE(cache.Find("t", "", std::nullopt, &ticket));  // the write dropped "1"
+  EXPECT_TRUE(ticket.fillable);
+  EXPECT_EQ(cache.bytes(), 0u);
+}
+
+TEST(AgentTupleCacheTest, HoldsNoMoreThanItsBudget) {
+  constexpr size_t kBudget = 64 << 10;
+  AgentTupleCache cache(kBudget);
+  AgentTupleCache::Ticket ticket;
+  cache.Find("big", "", std::nullopt, &ticket);
+  cache.Insert(ticket, Tuple("big", "", "1", kBudget / 8));  // over an eighth: not kept
+  EXPECT_FALSE(cache.Find("big", "", std::nullopt, &ticket));
+  size_t held = 0;
+  for (int i = 0; i < 2000; ++i) {
+    std::string thread = fmt::format("t{}", i);
+    cache.Find(thread, "", std::nullopt, &ticket);
+    cache.Insert(ticket, Tuple(thread, "", "1", 500));
+    EXPECT_LE(cache.bytes(), kBudget);
+  }
+  for (int i = 0; i < 2000; ++i) held += cache.Find(fmt::format("t{}", i), "", std::nullopt, &ticket) ? 1 : 0;
+  EXPECT_GT(held, 20u);   // it keeps what fits...
+  EXPECT_LT(held, 200u);  // ...and no more
+
+  AgentTupleCache off(0);
+  off.Find("t", "", std::nullopt, &ticket);
+  off.Insert(ticket, Tuple("t", "", "1"));
+  EXPECT_FALSE(off.Find("t", "", std::nullopt, &ticket));
+  EXPECT_EQ(off.bytes(), 0u);
+}
+
+class AgentTupleCacheStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto db = Db::Open(dir_.File("db"));
+    ASSERT_TRUE(db.ok()) << db.status().ToString();
+    db_ = std::move(*db);
+    store_ = std::make_unique<AgentStore>(db_.get(), &clock_);
+    ASSERT_TRUE(store_->SetDefaultRetention({}).ok());
+    // The truth: the same database read by a store that keeps nothing.
+    truth_ = std::make_unique<AgentStore>(db_.get(), &clock_, 0);
+  }
+  Status Put(AgentStore* store, const std::string& thread, const std::string& ns, int id,
+             AgentWriteGroup* group = nullptr) {
+    // Channel "a" changes every step, "b" every third: blobs carry over.
+    std::string cp = fmt::format(R"({{"id":"{}","channel_versions":{{"a":"{}","b":"{}"}}}})", Id(id), id, id / 3);
+    return store->Put({thread, ns, Id(id), std::nullopt, cp, "{}"},
+                      {{"a", std::to_string(id), "json", fmt::format("a{}", id)},
+                       {"b", std::to_string(id / 3), "json", fmt::format("b{}", id / 3)}},
+                      group ? Sync::kDeferred : Sync::kNow, group);
+  }
+  static std::string Id(int id) { return fmt::format("{:08}", id); }
+  // The store's answer (read twice, so the second may come from the cache)
+  // against the truth's.
+  void ExpectSame(const std::string& thread, const std::string& ns, const std::string& when) {
+    auto want = truth_->GetTuple(thread, ns, std::nullopt);
+    ASSERT_TRUE(want.ok());
+    for (int pass = 0; pass < 2; ++pass) {
+      auto got = store_->GetTuple(thread, ns, std::nullopt);
+      ASSERT_TRUE(got.ok());
+      ASSERT_EQ(got->has_value(), want->has_value()) << when << " " << thread << "/" << ns;
+      if (!*want) continue;
+      const AgentTuple& g = **got;
+      const AgentTuple& w = **want;
+      EXPECT_EQ(g.checkpoint.checkpoint_id, w.checkpoint.checkpoint_id) << when << " " << thread << "/" << ns;
+      ASSERT_EQ(g.blobs.size(), w.blobs.size()) << when;
+      for (size_t i = 0; i < g.blobs.size(); ++i) EXPECT_EQ(g.blobs[i].data, w.blobs[i].data) << when;
+      ASSERT_EQ(g.pending_writes.size(), w.pending_writes.size()) << when << " " << thread << "/" << ns;
+      for (size_t i = 0; i < g.pending_writes.size(); ++i)
+        EXPECT_EQ(g.pending_writes[i].data, w.pending_writes[i].data) << when;
+    }
+  }
+
+  testing::TempDir dir_;
+  testing::ManualClock clock_;
+  std::unique_ptr<Db> db_;
+  std::unique_ptr<AgentStore> store_;
+  std::unique_ptr<AgentStore> truth_;
+};
+
+TEST_F(AgentTupleCacheStoreTest, EveryKindOfWriteIsSeenOnARandomizedHistory) {
+  std::mt19937 rng(18);
+  const std::vector<std::string> threads{"t0", "t1", "t2", "t3"}, spaces{"", "sub"};
+  auto pick = [&](const auto& v) { return v[rng() % v.size()]; };
+  int next_id = 1;
+  for (int op = 0; op < 600; ++op) {
+    std::string thread = pick(threads), ns = pick(spaces), what;
+    switch (rng() % 10) {
+      case 0: case 1: case 2:
+        what = "put";
+        ASSERT_TRUE(Put(store_.get(), thread, ns, next_id++).ok());
+        break;
+      case 3: case 4: {
+        what = "put-writes";
+        auto latest = truth_->GetTuple(thread, ns, std::nullopt);
+        ASSERT_TRUE(latest.ok());
+        if (!*latest) break;
+        std::string task = fmt::format("task{}", rng() % 3);
+        ASSERT_TRUE(store_->PutWrites(thread, ns, (*latest)->checkpoint.checkpoint_id,
+                                      {{task, 0, "a", "json", fmt::format("w{}", op), ""}}, rng() % 2)
+                        .ok());
+        break;
+      }
+      case 5:
+        what = "delete-thread";
+        ASSERT_TRUE(store_->DeleteThread(thread).ok());
+        break;
+      case 6:
+        what = "prune";
+        ASSERT_TRUE(store_->Prune({thread}, AgentPruneStrategy::kKeepLatest).ok());
+        break;
+      case 7: {
+        what = "copy-thread";
+        std::string target = pick(threads);
+        if (target == thread) break;
+        ASSERT_TRUE(store_->DeleteThread(target).ok());
+        ExpectSame(target, ns, "delete before copy");
+        auto copied = store_->CopyThread(thread, target);
+        ASSERT_TRUE(copied.ok() || copied.status().code() == Code::kNotFound) << copied.status().ToString();
+        thread = target;
+        break;
+      }
+      case 8: {
+        what = "write group";
+        AgentWriteGroup group(store_.get());
+        ASSERT_TRUE(Put(store_.get(), thread, ns, next_id++, &group).ok());
+        ASSERT_TRUE(Put(store_.get(), pick(threads), ns, next_id++, &group).ok());
+        ASSERT_TRUE(group.Flush().ok());
+        break;
+      }
+      default:
+        what = "sweep";
+        ASSERT_TRUE(store_->SetThreadRetention(thread, {1, AgentPruneStrategy::kKeepLatest}).ok());
+        clock_.Advance(std::chrono::seconds(2));
+        ASSERT_TRUE(store_->Sweep().ok());
+        break;
+    }
+    for (const auto& t : threads)
+      for (const auto& n : spaces) ExpectSame(t, n, fmt::format("op {} ({} of {})", op, what, thread));
+    if (HasFailure()) return;
+  }
+}
+
+// One writer puts ever newer checkpoints (and their writes) into one
+// thread; readers check that what they read is no older than what was
+// written before they began, cache or not.
+TEST_F(AgentTupleCacheStoreTest, AReaderRacingAWriterNeverSeesAnOlderTuple) {
+  constexpr int kSteps = 400;
+  std::atomic<int> done{0};
+  std::atomic<bool> stale{false};
+  std::atomic<int> hits_or_reads{0};
+  std::thread writer([&] {
+    for (int i = 1; i <= kSteps; ++i) {
+      ASSERT_TRUE(Put(store_.get(), "t", "", i).ok());
+      ASSERT_TRUE(store_->PutWrites("t", "", Id(i), {{"task", 0, "a", "json", "w", ""}}, false).ok());
+      done.store(i);
+    }
+  });
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 3; ++r) {
+    readers.emplace_back([&] {
+      while (done.load() < kSteps) {
+        int before = done.load();
+        auto got = store_->GetTuple("t", "", std::nullopt);
+        if (!got.ok() || (before > 0 && !*got)) {
+          stale = true;
+          return;
+        }
+        ++hits_or_reads;
+        if (!*got) continue;
+        const AgentTuple& t = **got;
+        // A finished step's checkpoint has its write: an answer for it
+        // without the write is older than that step.
+        if (t.checkpoint.checkpoint_id < Id(before) ||
+            (t.checkpoint.checkpoint_id == Id(before) && t.pending_writes.empty())) {
+          stale = true;
+          return;
+        }
+      }
+    });
+  }
+  writer.join();
+  for (auto& r : readers) r.join();
+  EXPECT_FALSE(stale);
+  EXPECT_GT(hits_or_reads.load(), kSteps);
+}
+
+}  // namespace
+}  // namespace ckptd
