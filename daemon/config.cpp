@@ -167,7 +167,7 @@ const std::vector<ConfigSetting>& ConfigSettings() {
       IntSetting("db_write_buffer_bytes", "RocksDB memtables of every column family together (flushed past it)",
                  &Config::db_write_buffer_bytes, 1 << 20, int64_t{1} << 40),
       IntSetting("agent_tuple_cache_bytes",
-                 "memory for the newest agent-state tuple of recently read threads, read again without RocksDB (0: none)",
+                 "memory for recently read agent-state tuples, read again without RocksDB until their thread's next write (0: none)",
                  &Config::agent_tuple_cache_bytes, 0, int64_t{1} << 40),
       ChoiceSetting("group_commit",
                     "true|false: API writes are answered once a WAL sync shared with concurrent writers made them "

@@ -70,7 +70,7 @@ struct Config {
   int64_t max_connections = 1024;
   int64_t db_block_cache_bytes = 32ll << 20;   // RocksDB block cache (store/db.h)
   int64_t db_write_buffer_bytes = 64ll << 20;  // RocksDB memtables, all together
-  int64_t agent_tuple_cache_bytes = 64ll << 20;  // threads' newest agent tuples in memory (0: none)
+  int64_t agent_tuple_cache_bytes = 64ll << 20;  // recently read agent tuples in memory (0: none)
   std::string group_commit = "true";           // clients' writes share WAL syncs (false: one fsync each)
   int64_t shutdown_drain_s = 60;
   // Cleanup of deprecated checkpoints (jobs/cleanup.h).

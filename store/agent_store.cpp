@@ -526,22 +526,43 @@ Result<std::vector<AgentCheckpoint>> AgentStore::List(const AgentListQuery& q) c
 }
 
 Result<std::vector<AgentTuple>> AgentStore::ListTuples(const AgentListQuery& q, bool values, bool writes) const {
+  // A thread's whole tuples may come from the tuple cache, as of a ticket
+  // taken before the snapshot.
+  std::optional<AgentTupleCache::Ticket> ticket;
+  if (q.thread_id && values && writes) ticket = tuples_.Take(*q.thread_id);
   SnapshotHolder snap(db_->raw());
   rocksdb::ReadOptions ro = ReadOptionsFor(snap.get());
   CKPTD_ASSIGN_OR_RETURN(std::vector<AgentCheckpoint> found, Scan(q, snap.get()));
+  std::vector<AgentTuple> out(found.size()), todo;  // todo: those to read, in order
+  std::vector<size_t> todo_at;
+  for (size_t i = 0; i < found.size(); ++i) {
+    std::optional<AgentTuple> held;
+    if (ticket) held = tuples_.Find(*ticket, found[i].thread_id, found[i].checkpoint_ns, found[i].checkpoint_id);
+    if (held) {
+      out[i] = std::move(*held);
+      continue;
+    }
+    todo.emplace_back().checkpoint = std::move(found[i]);
+    todo_at.push_back(i);
+  }
   CKPTD_RETURN_IF_ERROR(
-      NonBlockingScope::Spend(found.size() * (size_t{values} + size_t{writes}), "agent list: many items"));
-  std::vector<AgentTuple> out(found.size());
-  for (size_t i = 0; i < found.size(); ++i) out[i].checkpoint = std::move(found[i]);
-  if (values) CKPTD_RETURN_IF_ERROR(ReadBlobs(ro, out));
+      NonBlockingScope::Spend(todo.size() * (size_t{values} + size_t{writes}), "agent list: many items"));
+  if (values) CKPTD_RETURN_IF_ERROR(ReadBlobs(ro, todo));
   if (writes) {
     // One iterator seeks to each item's writes (making one costs more than
     // a seek), oldest item first: the items come newest first, their writes
     // sort oldest first, and a seek forward within the block the iterator
     // is on skips the index.
     std::unique_ptr<rocksdb::Iterator> wit(db_->raw()->NewIterator(ro, writes_));
-    for (size_t i = out.size(); i-- > 0;)
-      CKPTD_RETURN_IF_ERROR(ReadWrites(wit.get(), out[i].checkpoint, &out[i].pending_writes));
+    for (size_t i = todo.size(); i-- > 0;)
+      CKPTD_RETURN_IF_ERROR(ReadWrites(wit.get(), todo[i].checkpoint, &todo[i].pending_writes));
+  }
+  // The first item of an unfiltered page from the top of one namespace is
+  // that namespace's newest.
+  bool first_is_newest = q.checkpoint_ns && !q.before && !(q.filter && !q.filter->empty());
+  for (size_t j = 0; j < todo.size(); ++j) {
+    if (ticket) tuples_.Insert(*ticket, todo[j], first_is_newest && todo_at[j] == 0);
+    out[todo_at[j]] = std::move(todo[j]);
   }
   return out;
 }
@@ -602,8 +623,8 @@ Result<std::vector<AgentCheckpoint>> AgentStore::Scan(const AgentListQuery& q, c
 
 Result<std::optional<AgentTuple>> AgentStore::GetTuple(std::string_view thread_id, std::string_view ns,
                                                        const std::optional<std::string>& checkpoint_id) const {
-  AgentTupleCache::Ticket ticket;  // taken before the snapshot: a write between voids it
-  if (auto held = tuples_.Find(thread_id, ns, checkpoint_id, &ticket)) return held;
+  AgentTupleCache::Ticket ticket = tuples_.Take(thread_id);  // before the snapshot: a write between voids it
+  if (auto held = tuples_.Find(ticket, thread_id, ns, checkpoint_id)) return held;
   rocksdb::DB* db = db_->raw();
   SnapshotHolder snap(db);
   rocksdb::ReadOptions ro = ReadOptionsFor(snap.get());
@@ -628,7 +649,7 @@ Result<std::optional<AgentTuple>> AgentStore::GetTuple(std::string_view thread_i
   CKPTD_RETURN_IF_ERROR(ReadBlobs(ro, std::span<AgentTuple>(&t, 1)));
   std::unique_ptr<rocksdb::Iterator> wit(db->NewIterator(ro, writes_));
   CKPTD_RETURN_IF_ERROR(ReadWrites(wit.get(), t.checkpoint, &t.pending_writes));
-  if (!checkpoint_id) tuples_.Insert(ticket, t);  // only a read of the newest knows it is the newest
+  tuples_.Insert(ticket, t, !checkpoint_id);
   return std::optional<AgentTuple>(std::move(t));
 }
 

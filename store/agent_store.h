@@ -12,13 +12,13 @@
 // - List() scans newest first (checkpoint_id descending) and holds at most
 //   `limit` items: the store never loads a thread into memory.
 // - GetTuple() reads the checkpoint, the blobs named by its
-//   channel_versions and its pending writes from one RocksDB snapshot. The
-//   newest tuple of a (thread, namespace) it read is kept in memory (the
-//   tuple cache, store/agent_tuple_cache.h) until a write of the thread, so
-//   a thread read again is answered without RocksDB.
+//   channel_versions and its pending writes from one RocksDB snapshot. What
+//   it read is kept in memory (the tuple cache, store/agent_tuple_cache.h)
+//   until a write of the thread, so a tuple read again costs no RocksDB read.
 // - ListTuples() is List() with, per item, what GetTuple() adds (the blobs
 //   when `values`, the pending writes when `writes`), all from one
-//   snapshot: a LangGraph list in one call instead of one per item.
+//   snapshot: a LangGraph list in one call instead of one per item. A list
+//   of one thread with both takes and leaves its items in the tuple cache.
 // - DeleteThread() removes everything of a thread in one synced batch and
 //   leaves a tombstone: the newest checkpoint id it removed. From then on
 //   Put() of a checkpoint whose id or parent id is not newer than that, and

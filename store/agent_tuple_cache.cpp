@@ -28,44 +28,58 @@ size_t AgentTupleCache::StripeOf(std::string_view thread_id) {
   return std::hash<std::string_view>{}(thread_id) % kStripes;
 }
 
-std::optional<AgentTuple> AgentTupleCache::Find(std::string_view thread_id, std::string_view ns,
-                                                const std::optional<std::string>& checkpoint_id, Ticket* ticket) {
-  *ticket = Ticket{};
-  if (capacity_ == 0) return std::nullopt;
-  ticket->stripe = StripeOf(thread_id);
+AgentTupleCache::Ticket AgentTupleCache::Take(std::string_view thread_id) {
+  Ticket ticket;
+  if (capacity_ == 0) return ticket;
+  ticket.stripe = StripeOf(thread_id);
+  Stripe& s = stripes_[ticket.stripe];
+  std::lock_guard lock(s.mu);
+  ticket.generation = s.generation;
+  ticket.usable = s.writing == 0;
+  return ticket;
+}
+
+std::optional<AgentTuple> AgentTupleCache::Find(const Ticket& ticket, std::string_view thread_id,
+                                                std::string_view ns,
+                                                const std::optional<std::string>& checkpoint_id) {
   std::shared_ptr<const AgentTuple> found;
   {
-    Stripe& s = stripes_[ticket->stripe];
+    Stripe& s = stripes_[ticket.stripe];
     std::lock_guard lock(s.mu);
-    ticket->generation = s.generation;
-    ticket->fillable = s.writing == 0;
-    if (s.writing != 0) return std::nullopt;
+    if (!Current(s, ticket)) return std::nullopt;
     auto it = s.threads.find(thread_id);
     if (it == s.threads.end()) return std::nullopt;
-    for (const auto& e : it->second)
-      if (e.ns == ns) found = e.tuple;
+    for (const auto& e : it->second) {
+      const AgentCheckpoint& c = e.tuple->checkpoint;
+      if (c.checkpoint_ns == ns && (checkpoint_id ? c.checkpoint_id == *checkpoint_id : e.newest)) found = e.tuple;
+    }
   }
-  if (!found || (checkpoint_id && found->checkpoint.checkpoint_id != *checkpoint_id)) return std::nullopt;
+  if (!found) return std::nullopt;
   return *found;  // copied outside the lock: the entry is immutable
 }
 
-void AgentTupleCache::Insert(const Ticket& ticket, const AgentTuple& tuple) {
-  if (!ticket.fillable || capacity_ == 0) return;
+void AgentTupleCache::Insert(const Ticket& ticket, const AgentTuple& tuple, bool newest) {
+  if (!ticket.usable) return;
   size_t size = SizeOf(tuple);
   if (size > capacity_ / 8) return;
   auto kept = std::make_shared<const AgentTuple>(tuple);
   if (!MakeRoom(size)) return;
+  const AgentCheckpoint& c = tuple.checkpoint;
   Stripe& s = stripes_[ticket.stripe];
   std::lock_guard lock(s.mu);
-  if (s.generation != ticket.generation || s.writing != 0) return;  // a write came between
-  auto& entries = s.threads[tuple.checkpoint.thread_id];
-  auto same = std::find_if(entries.begin(), entries.end(),
-                           [&](const Entry& e) { return e.ns == tuple.checkpoint.checkpoint_ns; });
-  if (same != entries.end()) {
-    bytes_.fetch_sub(same->bytes, std::memory_order_relaxed);
-    entries.erase(same);
+  if (!Current(s, ticket)) return;  // a write came between
+  auto& entries = s.threads[c.thread_id];
+  std::erase_if(entries, [&](const Entry& e) {
+    const AgentCheckpoint& held = e.tuple->checkpoint;
+    bool drop = held.checkpoint_ns == c.checkpoint_ns && held.checkpoint_id == c.checkpoint_id;
+    if (drop) bytes_.fetch_sub(e.bytes, std::memory_order_relaxed);
+    return drop;
+  });
+  if (entries.size() >= kPerThread) {  // the oldest kept goes
+    bytes_.fetch_sub(entries.front().bytes, std::memory_order_relaxed);
+    entries.erase(entries.begin());
   }
-  entries.push_back(Entry{tuple.checkpoint.checkpoint_ns, std::move(kept), size});
+  entries.push_back(Entry{std::move(kept), newest, size});
   bytes_.fetch_add(size, std::memory_order_relaxed);
 }
 

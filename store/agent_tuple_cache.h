@@ -1,16 +1,16 @@
-// The newest tuple (checkpoint, blobs, pending writes) of recently read
-// (thread, namespace) pairs, as AgentStore::GetTuple assembled them, so a
-// LangGraph client resuming a thread reads it from memory instead of four
-// RocksDB lookups.
+// Recently read tuples (checkpoint, blobs, pending writes) of threads not
+// written since, as AgentStore's GetTuple and ListTuples assembled them,
+// so a LangGraph client resuming a thread or listing its history reads
+// them from memory instead of RocksDB lookups per checkpoint.
 //
 // Contract:
-// - A hit is what a read of the database would return at that moment, for
-//   any write that has finished (EndWrite): every write of a thread is
-//   bracketed by BeginWrite/EndWrite, which drop the thread's entries; while
-//   a write of a thread in the same stripe is under way Find misses; and a
-//   reader inserts only when no write of its stripe began or ended since its
-//   Find (the ticket's generation), so a tuple read before a write never
-//   lands after it.
+// - A reader takes a Ticket for its thread before it takes its RocksDB
+//   snapshot. Find hits, and Insert keeps, only while no write of the
+//   ticket's stripe has begun or ended since: what the cache answers is
+//   what that snapshot holds. Every write of a thread is bracketed by
+//   BeginWrite/EndWrite, which drop the thread's entries.
+// - Per (thread, namespace) one entry is marked newest: the one a read of
+//   the newest checkpoint inserted. At most kPerThread entries a thread.
 // - At most `capacity_bytes` of tuples (by their strings' sizes) are held;
 //   a tuple over an eighth of that is not kept. When full, whole stripes
 //   are emptied, round robin. 0: off (nothing is kept, Find always misses).
@@ -41,20 +41,23 @@ class AgentTupleCache {
   AgentTupleCache(const AgentTupleCache&) = delete;
   AgentTupleCache& operator=(const AgentTupleCache&) = delete;
 
-  // What a missed Find hands to Insert: where, and as of which write.
+  static constexpr size_t kPerThread = 32;
+
+  // Where a thread's entries are, and as of which write.
   struct Ticket {
     size_t stripe = 0;
     uint64_t generation = 0;
-    bool fillable = false;  // no write of the stripe was under way
+    bool usable = false;  // the cache is on and no write of the stripe was under way
   };
+  Ticket Take(std::string_view thread_id);
 
-  // The thread's newest tuple in `ns`, when held; with `checkpoint_id`,
-  // only when the held tuple is that checkpoint.
-  std::optional<AgentTuple> Find(std::string_view thread_id, std::string_view ns,
-                                 const std::optional<std::string>& checkpoint_id, Ticket* ticket);
-  // Keeps `tuple` as its thread's newest in its namespace, read after the
-  // Find that gave `ticket` missed; dropped when a write came between.
-  void Insert(const Ticket& ticket, const AgentTuple& tuple);
+  // The tuple of checkpoint `checkpoint_id` (nullopt: the newest) of the
+  // thread in `ns`, when held and `ticket` is still current.
+  std::optional<AgentTuple> Find(const Ticket& ticket, std::string_view thread_id, std::string_view ns,
+                                 const std::optional<std::string>& checkpoint_id);
+  // Keeps `tuple` (read from a snapshot taken after `ticket`), as its
+  // namespace's newest when `newest`; nothing when a write came between.
+  void Insert(const Ticket& ticket, const AgentTuple& tuple, bool newest);
 
   // Around every write of the threads' checkpoints, blobs or writes (the
   // same `threads` to both). Each thread's entries go.
@@ -66,8 +69,8 @@ class AgentTupleCache {
 
  private:
   struct Entry {
-    std::string ns;
     std::shared_ptr<const AgentTuple> tuple;
+    bool newest;
     size_t bytes;
   };
   // Heterogeneous lookup: Find looks up by string_view.
@@ -82,6 +85,10 @@ class AgentTupleCache {
   };
   static constexpr size_t kStripes = 256;
   static size_t StripeOf(std::string_view thread_id);
+  // Under the stripe's mutex: whether `ticket` is current.
+  static bool Current(const Stripe& s, const Ticket& ticket) {
+    return ticket.usable && s.generation == ticket.generation && s.writing == 0;
+  }
   // Under the stripe's mutex: drops the thread's entries.
   void DropLocked(Stripe& s, const std::string& thread);
   // Empties other stripes until `need` more bytes fit; false when they do not.

@@ -32,64 +32,81 @@ AgentTuple Tuple(const std::string& thread, const std::string& ns, const std::st
   return t;
 }
 
-TEST(AgentTupleCacheTest, AWriteBetweenAMissAndItsInsertVoidsTheInsert) {
+using Ticket = AgentTupleCache::Ticket;
+constexpr std::nullopt_t kNewest = std::nullopt;
+
+TEST(AgentTupleCacheTest, AWriteAfterATicketVoidsItsFindsAndInserts) {
   AgentTupleCache cache(1 << 20);
-  AgentTupleCache::Ticket ticket;
-  EXPECT_FALSE(cache.Find("t", "", std::nullopt, &ticket));
+  Ticket before = cache.Take("t");
+  EXPECT_FALSE(cache.Find(before, "t", "", kNewest));
   std::vector<std::string> threads{"t"};
   cache.BeginWrite(threads);
   cache.EndWrite(threads);
-  cache.Insert(ticket, Tuple("t", "", "1"));
-  EXPECT_FALSE(cache.Find("t", "", std::nullopt, &ticket));
-  cache.Insert(ticket, Tuple("t", "", "2"));
-  auto held = cache.Find("t", "", std::nullopt, &ticket);
+  cache.Insert(before, Tuple("t", "", "1"), true);  // read before the write: not kept
+  Ticket after = cache.Take("t");
+  EXPECT_FALSE(cache.Find(after, "t", "", kNewest));
+  cache.Insert(after, Tuple("t", "", "2"), true);
+  cache.Insert(after, Tuple("t", "", "1"), false);
+  auto held = cache.Find(after, "t", "", kNewest);
   ASSERT_TRUE(held);
   EXPECT_EQ(held->checkpoint.checkpoint_id, "2");
-  // By id: only the held checkpoint's.
-  EXPECT_TRUE(cache.Find("t", "", std::string("2"), &ticket));
-  EXPECT_FALSE(cache.Find("t", "", std::string("1"), &ticket));
-  EXPECT_FALSE(cache.Find("t", "other-ns", std::nullopt, &ticket));
+  ASSERT_TRUE(cache.Find(after, "t", "", std::string("1")));
+  EXPECT_EQ(cache.Find(after, "t", "", std::string("1"))->checkpoint.checkpoint_id, "1");
+  EXPECT_FALSE(cache.Find(after, "t", "", std::string("3")));
+  EXPECT_FALSE(cache.Find(after, "t", "other-ns", kNewest));
+  // A write of another thread of the stripe voids the ticket too.
+  EXPECT_TRUE(cache.Find(cache.Take("t"), "t", "", kNewest));
+  cache.BeginWrite(threads);
+  cache.EndWrite(threads);
+  EXPECT_FALSE(cache.Find(after, "t", "", kNewest));
 }
 
 TEST(AgentTupleCacheTest, AWriteUnderWayHidesItsStripeAndRefusesInserts) {
   AgentTupleCache cache(1 << 20);
-  AgentTupleCache::Ticket ticket;
-  cache.Find("t", "", std::nullopt, &ticket);
-  cache.Insert(ticket, Tuple("t", "", "1"));
-  ASSERT_TRUE(cache.Find("t", "", std::nullopt, &ticket));
+  Ticket ticket = cache.Take("t");
+  cache.Insert(ticket, Tuple("t", "", "1"), true);
+  ASSERT_TRUE(cache.Find(ticket, "t", "", kNewest));
   std::vector<std::string> threads{"t"};
   cache.BeginWrite(threads);
-  EXPECT_FALSE(cache.Find("t", "", std::nullopt, &ticket));
-  EXPECT_FALSE(ticket.fillable);
-  cache.Insert(ticket, Tuple("t", "", "2"));
+  Ticket during = cache.Take("t");
+  EXPECT_FALSE(during.usable);
+  EXPECT_FALSE(cache.Find(during, "t", "", kNewest));
+  cache.Insert(during, Tuple("t", "", "2"), true);
   cache.EndWrite(threads);
-  EXPECT_FALSE(cache.Find("t", "", std::nullopt, &ticket));  // the write dropped "1"
-  EXPECT_TRUE(ticket.fillable);
+  EXPECT_FALSE(cache.Find(cache.Take("t"), "t", "", kNewest));  // the write dropped "1"
   EXPECT_EQ(cache.bytes(), 0u);
 }
 
-TEST(AgentTupleCacheTest, HoldsNoMoreThanItsBudget) {
+TEST(AgentTupleCacheTest, HoldsNoMoreThanItsBudgetNorPerThreadCap) {
   constexpr size_t kBudget = 64 << 10;
   AgentTupleCache cache(kBudget);
-  AgentTupleCache::Ticket ticket;
-  cache.Find("big", "", std::nullopt, &ticket);
-  cache.Insert(ticket, Tuple("big", "", "1", kBudget / 8));  // over an eighth: not kept
-  EXPECT_FALSE(cache.Find("big", "", std::nullopt, &ticket));
+  Ticket ticket = cache.Take("big");
+  cache.Insert(ticket, Tuple("big", "", "1", kBudget / 8), true);  // over an eighth: not kept
+  EXPECT_FALSE(cache.Find(ticket, "big", "", kNewest));
+  for (int i = 0; i < 2000; ++i) {
+    std::string thread = fmt::format("t{}", i);
+    cache.Insert(cache.Take(thread), Tuple(thread, "", "1", 500), true);
+    EXPECT_LE(cache.bytes(), kBudget);
+  }
   size_t held = 0;
   for (int i = 0; i < 2000; ++i) {
     std::string thread = fmt::format("t{}", i);
-    cache.Find(thread, "", std::nullopt, &ticket);
-    cache.Insert(ticket, Tuple(thread, "", "1", 500));
-    EXPECT_LE(cache.bytes(), kBudget);
+    held += cache.Find(cache.Take(thread), thread, "", kNewest) ? 1 : 0;
   }
-  for (int i = 0; i < 2000; ++i) held += cache.Find(fmt::format("t{}", i), "", std::nullopt, &ticket) ? 1 : 0;
   EXPECT_GT(held, 20u);   // it keeps what fits...
   EXPECT_LT(held, 200u);  // ...and no more
 
+  AgentTupleCache one(1 << 20);
+  ticket = one.Take("t");
+  for (size_t i = 0; i < AgentTupleCache::kPerThread + 5; ++i)
+    one.Insert(ticket, Tuple("t", "", fmt::format("{:04}", i)), false);
+  EXPECT_FALSE(one.Find(ticket, "t", "", std::string("0000")));  // the oldest kept went
+  EXPECT_TRUE(one.Find(ticket, "t", "", fmt::format("{:04}", AgentTupleCache::kPerThread + 4)));
+
   AgentTupleCache off(0);
-  off.Find("t", "", std::nullopt, &ticket);
-  off.Insert(ticket, Tuple("t", "", "1"));
-  EXPECT_FALSE(off.Find("t", "", std::nullopt, &ticket));
+  ticket = off.Take("t");
+  off.Insert(ticket, Tuple("t", "", "1"), true);
+  EXPECT_FALSE(off.Find(ticket, "t", "", kNewest));
   EXPECT_EQ(off.bytes(), 0u);
 }
 
@@ -114,24 +131,45 @@ class AgentTupleCacheStoreTest : public ::testing::Test {
                       group ? Sync::kDeferred : Sync::kNow, group);
   }
   static std::string Id(int id) { return fmt::format("{:08}", id); }
-  // The store's answer (read twice, so the second may come from the cache)
-  // against the truth's.
+  static void ExpectEqual(const AgentTuple& g, const AgentTuple& w, const std::string& where) {
+    EXPECT_EQ(g.checkpoint.checkpoint_id, w.checkpoint.checkpoint_id) << where;
+    EXPECT_EQ(g.checkpoint.checkpoint_json, w.checkpoint.checkpoint_json) << where;
+    ASSERT_EQ(g.blobs.size(), w.blobs.size()) << where;
+    for (size_t i = 0; i < g.blobs.size(); ++i) EXPECT_EQ(g.blobs[i].data, w.blobs[i].data) << where;
+    ASSERT_EQ(g.pending_writes.size(), w.pending_writes.size()) << where;
+    for (size_t i = 0; i < g.pending_writes.size(); ++i) {
+      EXPECT_EQ(g.pending_writes[i].task_id, w.pending_writes[i].task_id) << where;
+      EXPECT_EQ(g.pending_writes[i].data, w.pending_writes[i].data) << where;
+    }
+  }
+  // The store's answers (each read twice, so the second may come from the
+  // cache) against the truth's: the newest tuple, and lists of the thread.
   void ExpectSame(const std::string& thread, const std::string& ns, const std::string& when) {
+    std::string where = fmt::format("{}: {}/{}", when, thread, ns);
     auto want = truth_->GetTuple(thread, ns, std::nullopt);
     ASSERT_TRUE(want.ok());
+    AgentListQuery in_ns, any_ns, older;
+    in_ns.thread_id = any_ns.thread_id = older.thread_id = thread;
+    in_ns.checkpoint_ns = older.checkpoint_ns = ns;
+    in_ns.limit = 4;
+    older.before = *want ? (*want)->checkpoint.checkpoint_id : Id(1 << 20);
+    // Older items first: a list that fills the cache must not pass one
+    // off as the newest.
+    for (const AgentListQuery* q : {&older, &any_ns, &in_ns}) {
+      auto truth = truth_->ListTuples(*q, true, true);
+      ASSERT_TRUE(truth.ok());
+      for (int pass = 0; pass < 2; ++pass) {
+        auto got = store_->ListTuples(*q, true, true);
+        ASSERT_TRUE(got.ok());
+        ASSERT_EQ(got->size(), truth->size()) << where << " list";
+        for (size_t i = 0; i < got->size(); ++i) ExpectEqual((*got)[i], (*truth)[i], where + " list");
+      }
+    }
     for (int pass = 0; pass < 2; ++pass) {
       auto got = store_->GetTuple(thread, ns, std::nullopt);
       ASSERT_TRUE(got.ok());
-      ASSERT_EQ(got->has_value(), want->has_value()) << when << " " << thread << "/" << ns;
-      if (!*want) continue;
-      const AgentTuple& g = **got;
-      const AgentTuple& w = **want;
-      EXPECT_EQ(g.checkpoint.checkpoint_id, w.checkpoint.checkpoint_id) << when << " " << thread << "/" << ns;
-      ASSERT_EQ(g.blobs.size(), w.blobs.size()) << when;
-      for (size_t i = 0; i < g.blobs.size(); ++i) EXPECT_EQ(g.blobs[i].data, w.blobs[i].data) << when;
-      ASSERT_EQ(g.pending_writes.size(), w.pending_writes.size()) << when << " " << thread << "/" << ns;
-      for (size_t i = 0; i < g.pending_writes.size(); ++i)
-        EXPECT_EQ(g.pending_writes[i].data, w.pending_writes[i].data) << when;
+      ASSERT_EQ(got->has_value(), want->has_value()) << where;
+      if (*want) ExpectEqual(**got, **want, where);
     }
   }
 
