@@ -11,6 +11,10 @@
 #   bench/agent/langgraph/run.sh [--rounds 3] [--checkpoints 20000] [--reads 5000]
 #                                [--workers 16] [--connections 64] [--seconds 5]
 #
+# ckptd runs on its defaults; its own environment variables reach it, so
+# CKPTD_AGENT_TUPLE_CACHE_BYTES=0 runs it without the tuple cache (every
+# read from RocksDB).
+#
 # Needs a built ckptd (build/ckptd, or CKPTD_BIN) and root (it installs
 # PostgreSQL and the savers once, idempotently; CKPTD_LANGGRAPH_PREFIX says
 # where the npm packages go, /opt/ckptd/langgraph-bench by default).
@@ -77,7 +81,7 @@ server_of() { case "$1" in ckptd*) echo "--server-pid $ckptd_pid" ;; esac; }
 # ckptd-single: the same saver with a request per call.
 backends=(ckptd ckptd-single postgres sqlite)
 echo "ckptd $("$CKPTD" --version | awk '{print $2}') vs LangGraph savers ($(node -p "require('$PREFIX/node_modules/@langchain/langgraph-checkpoint-postgres/package.json').version") PostgreSQL, $(node -p "require('$PREFIX/node_modules/@langchain/langgraph-checkpoint-sqlite/package.json').version") SQLite); node $(node --version); $(nproc) CPUs"
-echo "$checkpoints checkpoints in 200 threads, $workers workers, $reads reads each; $rounds rounds"
+echo "$checkpoints checkpoints in 200 threads, $workers workers, $reads reads each; $rounds rounds; ckptd's agent_tuple_cache_bytes: ${CKPTD_AGENT_TUPLE_CACHE_BYTES:-default}"
 for r in $(seq "$rounds"); do
   for k in 0 1 2 3; do
     b="${backends[$(((r + k) % 4))]}"
