@@ -72,6 +72,12 @@ void Counter::Inc(double v) {
   AtomicAdd(value_, v);
 }
 
+void Counter::RaiseTo(double v) {
+  double cur = value_.load();
+  while (cur < v && !value_.compare_exchange_weak(cur, v)) {
+  }
+}
+
 void Gauge::Add(double v) { AtomicAdd(value_, v); }
 
 Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), counts_(bounds_.size() + 1) {

@@ -26,6 +26,9 @@ using Labels = std::map<std::string, std::string>;
 class Counter {
  public:
   void Inc(double v = 1);
+  // For a count kept elsewhere (read by a collector): the value becomes
+  // `v` when that is higher, so concurrent scrapes never move it back.
+  void RaiseTo(double v);
   double Value() const { return value_.load(); }
 
  private:

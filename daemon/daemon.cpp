@@ -122,6 +122,15 @@ Status Daemon::Start() {
   CKPTD_RETURN_IF_ERROR(agent_store_->SetDefaultRetention(
       {config_.agent_ttl_s,
        config_.agent_ttl_strategy == "delete" ? AgentPruneStrategy::kDelete : AgentPruneStrategy::kKeepLatest}));
+  metrics_.AddCollector([this] {
+    const AgentTupleCache& cache = agent_store_->tuple_cache();
+    metrics_.GetCounter("ckptd_agent_tuple_cache_hits_total", "agent get-tuple and list items answered from memory")
+        ->RaiseTo(static_cast<double>(cache.hits()));
+    metrics_.GetCounter("ckptd_agent_tuple_cache_misses_total", "agent get-tuple and list items read from RocksDB")
+        ->RaiseTo(static_cast<double>(cache.misses()));
+    metrics_.GetGauge("ckptd_agent_tuple_cache_bytes", "memory the agent tuple cache holds")
+        ->Set(static_cast<double>(cache.bytes()));
+  });
   agent_sweeper_ = std::make_unique<PeriodicTask>(std::chrono::seconds(config_.agent_sweep_interval_s), [this] {
     auto swept = agent_store_->Sweep();
     if (!swept.ok()) {

@@ -217,6 +217,7 @@ class AgentStore {
   Result<uint64_t> CopyThread(std::string_view source, std::string_view target);
   // Whether the thread has any checkpoint in any namespace.
   Result<bool> ThreadExists(std::string_view thread_id) const;
+  const AgentTupleCache& tuple_cache() const { return tuples_; }
 
  private:
   friend class AgentWriteGroup;

@@ -42,20 +42,26 @@ AgentTupleCache::Ticket AgentTupleCache::Take(std::string_view thread_id) {
 std::optional<AgentTuple> AgentTupleCache::Find(const Ticket& ticket, std::string_view thread_id,
                                                 std::string_view ns,
                                                 const std::optional<std::string>& checkpoint_id) {
-  std::shared_ptr<const AgentTuple> found;
-  {
-    Stripe& s = stripes_[ticket.stripe];
-    std::lock_guard lock(s.mu);
-    if (!Current(s, ticket)) return std::nullopt;
-    auto it = s.threads.find(thread_id);
-    if (it == s.threads.end()) return std::nullopt;
-    for (const auto& e : it->second) {
-      const AgentCheckpoint& c = e.tuple->checkpoint;
-      if (c.checkpoint_ns == ns && (checkpoint_id ? c.checkpoint_id == *checkpoint_id : e.newest)) found = e.tuple;
-    }
-  }
+  if (capacity_ == 0) return std::nullopt;
+  std::shared_ptr<const AgentTuple> found = Held(ticket, thread_id, ns, checkpoint_id);
+  (found ? hits_ : misses_).fetch_add(1, std::memory_order_relaxed);
   if (!found) return std::nullopt;
   return *found;  // copied outside the lock: the entry is immutable
+}
+
+std::shared_ptr<const AgentTuple> AgentTupleCache::Held(const Ticket& ticket, std::string_view thread_id,
+                                                        std::string_view ns,
+                                                        const std::optional<std::string>& checkpoint_id) {
+  Stripe& s = stripes_[ticket.stripe];
+  std::lock_guard lock(s.mu);
+  if (!Current(s, ticket)) return nullptr;
+  auto it = s.threads.find(thread_id);
+  if (it == s.threads.end()) return nullptr;
+  for (const auto& e : it->second) {
+    const AgentCheckpoint& c = e.tuple->checkpoint;
+    if (c.checkpoint_ns == ns && (checkpoint_id ? c.checkpoint_id == *checkpoint_id : e.newest)) return e.tuple;
+  }
+  return nullptr;
 }
 
 void AgentTupleCache::Insert(const Ticket& ticket, const AgentTuple& tuple, bool newest) {

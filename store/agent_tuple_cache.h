@@ -9,8 +9,10 @@
 //   ticket's stripe has begun or ended since: what the cache answers is
 //   what that snapshot holds. Every write of a thread is bracketed by
 //   BeginWrite/EndWrite, which drop the thread's entries.
-// - Per (thread, namespace) one entry is marked newest: the one a read of
-//   the newest checkpoint inserted. At most kPerThread entries a thread.
+// - Per (thread, namespace) one entry is marked newest: one that a read
+//   known to be of the newest checkpoint inserted (a get-tuple without an
+//   id, the first item of an unfiltered list from the top). At most
+//   kPerThread entries a thread; the oldest kept goes first.
 // - At most `capacity_bytes` of tuples (by their strings' sizes) are held;
 //   a tuple over an eighth of that is not kept. When full, whole stripes
 //   are emptied, round robin. 0: off (nothing is kept, Find always misses).
@@ -66,6 +68,9 @@ class AgentTupleCache {
 
   bool enabled() const { return capacity_ != 0; }
   size_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+  // Finds answered and not (with the cache on), since construction.
+  uint64_t hits() const { return hits_.load(std::memory_order_relaxed); }
+  uint64_t misses() const { return misses_.load(std::memory_order_relaxed); }
 
  private:
   struct Entry {
@@ -89,6 +94,9 @@ class AgentTupleCache {
   static bool Current(const Stripe& s, const Ticket& ticket) {
     return ticket.usable && s.generation == ticket.generation && s.writing == 0;
   }
+  // Find's entry, or null.
+  std::shared_ptr<const AgentTuple> Held(const Ticket& ticket, std::string_view thread_id, std::string_view ns,
+                                         const std::optional<std::string>& checkpoint_id);
   // Under the stripe's mutex: drops the thread's entries.
   void DropLocked(Stripe& s, const std::string& thread);
   // Empties other stripes until `need` more bytes fit; false when they do not.
@@ -97,6 +105,7 @@ class AgentTupleCache {
   const size_t capacity_;
   std::atomic<size_t> bytes_{0};
   std::atomic<size_t> evict_next_{0};
+  std::atomic<uint64_t> hits_{0}, misses_{0};
   std::array<Stripe, kStripes> stripes_;
 };
 

@@ -52,6 +52,22 @@ TEST(Metrics, SameSeriesSamePointerAndConcurrentIncrements) {
   EXPECT_EQ(a->Value(), 80000);
 }
 
+TEST(Metrics, RaiseToNeverLowersACounter) {
+  MetricsRegistry reg;
+  auto* c = reg.GetCounter("kept_elsewhere_total", "c");
+  c->RaiseTo(5);
+  EXPECT_EQ(c->Value(), 5);
+  c->RaiseTo(3);  // a scrape that read the count earlier
+  EXPECT_EQ(c->Value(), 5);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < 1000; ++i) c->RaiseTo(i * 4 + t);
+    });
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(c->Value(), 3999);
+}
+
 TEST(Metrics, ParserRejectsBrokenText) {
   EXPECT_FALSE(testing::ParsePrometheusText("x 1\n").error.empty());  // no TYPE
   EXPECT_FALSE(testing::ParsePrometheusText("# TYPE x gauge\nx{a=b} 1\n").error.empty());

@@ -65,6 +65,17 @@ TEST_F(MetricsTest, RequestAndCheckpointCountersMove) {
       after.Value("ckptd_http_request_duration_seconds_count", {{"method", "POST"}, {"route", "/v2/checkpoints"}}), 2);
   EXPECT_EQ(after.types["ckptd_http_request_duration_seconds"], "histogram");
 
+  // Agent get-tuples: the first reads RocksDB, the second memory.
+  std::string put = R"({"thread_id":"t","checkpoint_id":"c1","checkpoint":{"id":"c1"}})";
+  ASSERT_EQ(Client()->Send("POST", "/checkpoints/put", put)->status, 200);
+  for (int i = 0; i < 2; ++i)
+    ASSERT_EQ(Client()->Send("POST", "/checkpoints/get-tuple", R"({"thread_id":"t"})")->status, 200);
+  auto agent = Scrape();
+  EXPECT_GE(agent.Value("ckptd_agent_tuple_cache_misses_total"), 1);
+  EXPECT_GE(agent.Value("ckptd_agent_tuple_cache_hits_total"), 1);
+  EXPECT_GT(agent.Value("ckptd_agent_tuple_cache_bytes"), 0);
+  EXPECT_EQ(agent.types["ckptd_agent_tuple_cache_hits_total"], "counter");
+
   // The status gauges are rebuilt from the catalog after a restart.
   RestartDaemon();
   auto restarted = Scrape();

@@ -59,6 +59,8 @@ TEST(AgentTupleCacheTest, AWriteAfterATicketVoidsItsFindsAndInserts) {
   cache.BeginWrite(threads);
   cache.EndWrite(threads);
   EXPECT_FALSE(cache.Find(after, "t", "", kNewest));
+  EXPECT_EQ(cache.hits(), 4u);
+  EXPECT_EQ(cache.misses(), 5u);
 }
 
 TEST(AgentTupleCacheTest, AWriteUnderWayHidesItsStripeAndRefusesInserts) {
