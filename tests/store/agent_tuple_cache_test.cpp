@@ -3,14 +3,11 @@
 // under way hides the stripe, and the byte budget holds. Through the store,
 // GetTuple with the cache answers exactly as a store without it does after
 // every kind of write (put, put-writes, delete-thread, prune, copy-thread,
-// sweep, a write group), on a randomized history; and a reader racing a
-// writer never sees a tuple older than the last write that finished before
-// it began.
-#include <atomic>
+// sweep, a write group), on a randomized history. (A reader racing a
+// writer: agent_tuple_cache_race_test.cpp.)
 #include <memory>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -243,50 +240,6 @@ TEST_F(AgentTupleCacheStoreTest, EveryKindOfWriteIsSeenOnARandomizedHistory) {
       for (const auto& n : spaces) ExpectSame(t, n, fmt::format("op {} ({} of {})", op, what, thread));
     if (HasFailure()) return;
   }
-}
-
-// One writer puts ever newer checkpoints (and their writes) into one
-// thread; readers check that what they read is no older than what was
-// written before they began, cache or not.
-TEST_F(AgentTupleCacheStoreTest, AReaderRacingAWriterNeverSeesAnOlderTuple) {
-  constexpr int kSteps = 400;
-  std::atomic<int> done{0};
-  std::atomic<bool> stale{false};
-  std::atomic<int> hits_or_reads{0};
-  std::thread writer([&] {
-    for (int i = 1; i <= kSteps; ++i) {
-      ASSERT_TRUE(Put(store_.get(), "t", "", i).ok());
-      ASSERT_TRUE(store_->PutWrites("t", "", Id(i), {{"task", 0, "a", "json", "w", ""}}, false).ok());
-      done.store(i);
-    }
-  });
-  std::vector<std::thread> readers;
-  for (int r = 0; r < 3; ++r) {
-    readers.emplace_back([&] {
-      while (done.load() < kSteps) {
-        int before = done.load();
-        auto got = store_->GetTuple("t", "", std::nullopt);
-        if (!got.ok() || (before > 0 && !*got)) {
-          stale = true;
-          return;
-        }
-        ++hits_or_reads;
-        if (!*got) continue;
-        const AgentTuple& t = **got;
-        // A finished step's checkpoint has its write: an answer for it
-        // without the write is older than that step.
-        if (t.checkpoint.checkpoint_id < Id(before) ||
-            (t.checkpoint.checkpoint_id == Id(before) && t.pending_writes.empty())) {
-          stale = true;
-          return;
-        }
-      }
-    });
-  }
-  writer.join();
-  for (auto& r : readers) r.join();
-  EXPECT_FALSE(stale);
-  EXPECT_GT(hits_or_reads.load(), kSteps);
 }
 
 }  // namespace
