@@ -10,39 +10,17 @@
 #include <gtest/gtest.h>
 
 #include "store/agent_store.h"
-#include "store/db.h"
-#include "tests/testing/manual_clock.h"
-#include "tests/testing/test_util.h"
+#include "tests/testing/agent_store_fixture.h"
 
 namespace ckptd {
 namespace {
 
-class AgentRecordCacheTest : public ::testing::Test {
+class AgentRecordCacheTest : public testing::AgentStoreFixture {
  protected:
-  void SetUp() override {
-    auto db = Db::Open(dir_.File("db"));
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    db_ = std::move(*db);
-    store_ = std::make_unique<AgentStore>(db_.get(), &clock_);
-    ASSERT_TRUE(store_->SetDefaultRetention({}).ok());
-    clock_.SetSeconds(0);
-  }
   Status Put(const std::string& thread, const std::string& id, Sync sync = Sync::kNow) {
-    std::string cp = fmt::format(R"({{"id":"{}","channel_versions":{{"x":"{}"}}}})", id, id);
-    return store_->Put({thread, "", id, std::nullopt, cp, "{}"}, {{"x", id, "json", "v" + id}}, sync);
+    return PutX(thread, "", id, sync);
   }
-  size_t Count(const std::string& thread) {
-    AgentListQuery q;
-    q.thread_id = thread;
-    auto found = store_->List(q);
-    EXPECT_TRUE(found.ok());
-    return found.ok() ? found->size() : 0;
-  }
-
-  testing::TempDir dir_;
-  testing::ManualClock clock_;
-  std::unique_ptr<Db> db_;
-  std::unique_ptr<AgentStore> store_;
+  size_t Count(const std::string& thread) { return Checkpoints(thread).size(); }
 };
 
 TEST_F(AgentRecordCacheTest, ATombstoneIsSeenWhenWrittenAndForgottenWhenACopyLiftsIt) {

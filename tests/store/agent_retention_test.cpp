@@ -5,13 +5,10 @@
 #include <string>
 #include <vector>
 
-#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "store/agent_store.h"
-#include "store/db.h"
-#include "tests/testing/manual_clock.h"
-#include "tests/testing/test_util.h"
+#include "tests/testing/agent_store_fixture.h"
 
 namespace ckptd {
 namespace {
@@ -19,31 +16,16 @@ namespace {
 constexpr auto kDelete = AgentPruneStrategy::kDelete;
 constexpr auto kKeepLatest = AgentPruneStrategy::kKeepLatest;
 
-class AgentRetentionTest : public ::testing::Test {
+class AgentRetentionTest : public testing::AgentStoreFixture {
  protected:
-  void SetUp() override { Open({}); }
-  void Open(AgentRetention def) {
-    store_.reset();
-    db_.reset();
-    auto db = Db::Open(dir_.File("db"));
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    db_ = std::move(*db);
-    store_ = std::make_unique<AgentStore>(db_.get(), &clock_);
-    ASSERT_TRUE(store_->SetDefaultRetention(def).ok());
-  }
   // Checkpoint `id` in (thread, ns) naming blob x@id, with one write.
   void Put(const std::string& thread, const std::string& ns, const std::string& id) {
-    std::string cp = fmt::format(R"({{"id":"{}","channel_versions":{{"x":"{}"}}}})", id, id);
-    ASSERT_TRUE(store_->Put({thread, ns, id, std::nullopt, cp, "{}"}, {{"x", id, "json", "v" + id}}).ok());
+    ASSERT_TRUE(PutX(thread, ns, id).ok());
     ASSERT_TRUE(store_->PutWrites(thread, ns, id, {{"task", 0, "x", "json", "w", ""}}, false).ok());
   }
   std::vector<std::string> Ids(const std::string& thread) {
-    AgentListQuery q;
-    q.thread_id = thread;
-    auto found = store_->List(q);
-    EXPECT_TRUE(found.ok());
     std::vector<std::string> out;
-    for (const auto& c : *found) out.push_back(c.checkpoint_ns + "/" + c.checkpoint_id);
+    for (const auto& c : Checkpoints(thread)) out.push_back(c.checkpoint_ns + "/" + c.checkpoint_id);
     return out;
   }
   uint64_t SweepAt(int64_t seconds) {
@@ -53,14 +35,10 @@ class AgentRetentionTest : public ::testing::Test {
     return r.ok() ? r->threads : 0;
   }
 
-  testing::TempDir dir_;
-  testing::ManualClock clock_;
-  std::unique_ptr<Db> db_;
-  std::unique_ptr<AgentStore> store_;
 };
 
 TEST_F(AgentRetentionTest, DefaultTtlDeletesAThreadItsTtlAfterItsLastWrite) {
-  Open({60, kDelete});
+  OpenStore({60, kDelete});
   clock_.SetSeconds(0);
   Put("a", "", "1");
   clock_.SetSeconds(50);
@@ -106,7 +84,7 @@ TEST_F(AgentRetentionTest, KeepLatestKeepsEachNamespacesNewestAndIsNotDueAgainUn
 }
 
 TEST_F(AgentRetentionTest, AThreadsOwnTtlOverridesTheDefault) {
-  Open({10, kDelete});
+  OpenStore({10, kDelete});
   clock_.SetSeconds(0);
   Put("forever", "", "1");
   Put("short", "", "1");
@@ -131,7 +109,7 @@ TEST_F(AgentRetentionTest, AThreadsOwnTtlOverridesTheDefault) {
 }
 
 TEST_F(AgentRetentionTest, ABusyThreadIsSweptOnlyWhenItsLastWriteIsOld) {
-  Open({40, kDelete});
+  OpenStore({40, kDelete});
   clock_.SetSeconds(0);
   Put("t", "", "1");
   clock_.SetSeconds(4);  // within the hint's slack (ttl/8): the hint stays at 40
@@ -153,7 +131,7 @@ TEST_F(AgentRetentionTest, ANewDefaultAppliesToThreadsWrittenBeforeAReopen) {
   ASSERT_TRUE(store_->SetThreadRetention("own", {1000, std::nullopt}).ok());
   Put("own", "", "1");
   EXPECT_EQ(SweepAt(500), 0u);  // default: kept
-  Open({30, kKeepLatest});
+  OpenStore({30, kKeepLatest});
   EXPECT_EQ(SweepAt(500), 1u);  // written at 0: due at 30 under the new default
   EXPECT_EQ(Ids("old"), (std::vector<std::string>{"/2"}));
   EXPECT_EQ(Ids("own").size(), 1u);
@@ -162,7 +140,7 @@ TEST_F(AgentRetentionTest, ANewDefaultAppliesToThreadsWrittenBeforeAReopen) {
   EXPECT_EQ(SweepAt(530), 1u);
   EXPECT_EQ(Ids("old"), (std::vector<std::string>{"/3"}));
   EXPECT_EQ(SweepAt(1000), 1u);  // its own TTL, from its write at 0
-  Open({0, kDelete});
+  OpenStore({0, kDelete});
   clock_.SetSeconds(2000);
   Put("own", "", "2");
   EXPECT_EQ(SweepAt(2999), 0u);

@@ -8,36 +8,15 @@
 #include <thread>
 #include <vector>
 
-#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "store/agent_store.h"
-#include "store/db.h"
-#include "tests/testing/test_util.h"
+#include "tests/testing/agent_store_fixture.h"
 
 namespace ckptd {
 namespace {
 
-class AgentTupleCacheRaceTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto db = Db::Open(dir_.File("db"));
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    db_ = std::move(*db);
-    store_ = std::make_unique<AgentStore>(db_.get());
-    ASSERT_TRUE(store_->SetDefaultRetention({}).ok());
-  }
-  static std::string Id(int id) { return fmt::format("{:08}", id); }
-  Status Put(AgentStore* store, const std::string& thread, const std::string& ns, int id) {
-    std::string cp = fmt::format(R"({{"id":"{}","channel_versions":{{"a":"{}"}}}})", Id(id), id);
-    return store->Put({thread, ns, Id(id), std::nullopt, cp, "{}"},
-                      {{"a", std::to_string(id), "json", fmt::format("a{}", id)}});
-  }
-
-  testing::TempDir dir_;
-  std::unique_ptr<Db> db_;
-  std::unique_ptr<AgentStore> store_;
-};
+using AgentTupleCacheRaceTest = testing::AgentStoreFixture;
 
 // One writer puts ever newer checkpoints (and their writes) into one
 // thread; readers check that what they read is no older than what was
@@ -49,7 +28,7 @@ TEST_F(AgentTupleCacheRaceTest, AReaderRacingAWriterNeverSeesAnOlderTuple) {
   std::atomic<int> reads{0};
   std::thread writer([&] {
     for (int i = 1; i <= kSteps; ++i) {
-      ASSERT_TRUE(Put(store_.get(), "t", "", i).ok());
+      ASSERT_TRUE(PutNumbered(store_.get(), "t", "", i).ok());
       ASSERT_TRUE(store_->PutWrites("t", "", Id(i), {{"task", 0, "a", "json", "w", ""}}, false).ok());
       done.store(i);
     }

@@ -15,9 +15,7 @@
 
 #include "store/agent_store.h"
 #include "store/agent_tuple_cache.h"
-#include "store/db.h"
-#include "tests/testing/manual_clock.h"
-#include "tests/testing/test_util.h"
+#include "tests/testing/agent_store_fixture.h"
 
 namespace ckptd {
 namespace {
@@ -109,27 +107,14 @@ TEST(AgentTupleCacheTest, HoldsNoMoreThanItsBudgetNorPerThreadCap) {
   EXPECT_EQ(off.bytes(), 0u);
 }
 
-class AgentTupleCacheStoreTest : public ::testing::Test {
+class AgentTupleCacheStoreTest : public testing::AgentStoreFixture {
  protected:
   void SetUp() override {
-    auto db = Db::Open(dir_.File("db"));
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    db_ = std::move(*db);
-    store_ = std::make_unique<AgentStore>(db_.get(), &clock_);
-    ASSERT_TRUE(store_->SetDefaultRetention({}).ok());
+    AgentStoreFixture::SetUp();
+    if (HasFatalFailure()) return;
     // The truth: the same database read by a store that keeps nothing.
     truth_ = std::make_unique<AgentStore>(db_.get(), &clock_, 0);
   }
-  Status Put(AgentStore* store, const std::string& thread, const std::string& ns, int id,
-             AgentWriteGroup* group = nullptr) {
-    // Channel "a" changes every step, "b" every third: blobs carry over.
-    std::string cp = fmt::format(R"({{"id":"{}","channel_versions":{{"a":"{}","b":"{}"}}}})", Id(id), id, id / 3);
-    return store->Put({thread, ns, Id(id), std::nullopt, cp, "{}"},
-                      {{"a", std::to_string(id), "json", fmt::format("a{}", id)},
-                       {"b", std::to_string(id / 3), "json", fmt::format("b{}", id / 3)}},
-                      group ? Sync::kDeferred : Sync::kNow, group);
-  }
-  static std::string Id(int id) { return fmt::format("{:08}", id); }
   static void ExpectEqual(const AgentTuple& g, const AgentTuple& w, const std::string& where) {
     EXPECT_EQ(g.checkpoint.checkpoint_id, w.checkpoint.checkpoint_id) << where;
     EXPECT_EQ(g.checkpoint.checkpoint_json, w.checkpoint.checkpoint_json) << where;
@@ -172,10 +157,6 @@ class AgentTupleCacheStoreTest : public ::testing::Test {
     }
   }
 
-  testing::TempDir dir_;
-  testing::ManualClock clock_;
-  std::unique_ptr<Db> db_;
-  std::unique_ptr<AgentStore> store_;
   std::unique_ptr<AgentStore> truth_;
 };
 
@@ -189,7 +170,7 @@ TEST_F(AgentTupleCacheStoreTest, EveryKindOfWriteIsSeenOnARandomizedHistory) {
     switch (rng() % 10) {
       case 0: case 1: case 2:
         what = "put";
-        ASSERT_TRUE(Put(store_.get(), thread, ns, next_id++).ok());
+        ASSERT_TRUE(PutNumbered(store_.get(), thread, ns, next_id++).ok());
         break;
       case 3: case 4: {
         what = "put-writes";
@@ -224,8 +205,8 @@ TEST_F(AgentTupleCacheStoreTest, EveryKindOfWriteIsSeenOnARandomizedHistory) {
       case 8: {
         what = "write group";
         AgentWriteGroup group(store_.get());
-        ASSERT_TRUE(Put(store_.get(), thread, ns, next_id++, &group).ok());
-        ASSERT_TRUE(Put(store_.get(), pick(threads), ns, next_id++, &group).ok());
+        ASSERT_TRUE(PutNumbered(store_.get(), thread, ns, next_id++, &group).ok());
+        ASSERT_TRUE(PutNumbered(store_.get(), pick(threads), ns, next_id++, &group).ok());
         ASSERT_TRUE(group.Flush().ok());
         break;
       }

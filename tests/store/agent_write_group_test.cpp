@@ -13,41 +13,20 @@
 #include <gtest/gtest.h>
 
 #include "store/agent_store.h"
-#include "store/db.h"
-#include "tests/testing/test_util.h"
+#include "tests/testing/agent_store_fixture.h"
 
 namespace ckptd {
 namespace {
 
-class AgentWriteGroupTest : public ::testing::Test {
+class AgentWriteGroupTest : public testing::AgentStoreFixture {
  protected:
-  void SetUp() override {
-    auto db = Db::Open(dir_.File("db"));
-    ASSERT_TRUE(db.ok()) << db.status().ToString();
-    db_ = std::move(*db);
-    store_ = std::make_unique<AgentStore>(db_.get());
-    ASSERT_TRUE(store_->SetDefaultRetention({}).ok());
-  }
   Status Put(const std::string& thread, const std::string& id, AgentWriteGroup* group) {
-    std::string cp = fmt::format(R"({{"id":"{}","channel_versions":{{"x":"{}"}}}})", id, id);
-    return store_->Put({thread, "", id, std::nullopt, cp, "{}"}, {{"x", id, "json", "v" + id}}, Sync::kDeferred,
-                       group);
+    return PutX(thread, "", id, Sync::kDeferred, group);
   }
   Status Write(const std::string& thread, const std::string& id, const std::string& data, AgentWriteGroup* group) {
     return store_->PutWrites(thread, "", id, {{"task", 0, "ch", "json", data, ""}}, false, Sync::kDeferred, group);
   }
-  size_t Count(const std::string& thread) {
-    AgentListQuery q;
-    q.thread_id = thread;
-    q.limit = 100000;
-    auto found = store_->List(q);
-    EXPECT_TRUE(found.ok());
-    return found.ok() ? found->size() : 0;
-  }
-
-  testing::TempDir dir_;
-  std::unique_ptr<Db> db_;
-  std::unique_ptr<AgentStore> store_;
+  size_t Count(const std::string& thread) { return Checkpoints(thread).size(); }
 };
 
 TEST_F(AgentWriteGroupTest, NothingIsWrittenUntilTheFlushThenEverything) {
