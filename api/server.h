@@ -1,5 +1,7 @@
-// The HTTP/1.1 server: Boost.Beast over Asio, a few I/O threads, handlers
-// run on a separate bounded pool so a slow handler never stalls the I/O
+// The HTTP/1.1 server: Boost.Beast over Asio, a few I/O threads (each runs
+// its own event loop, and a connection stays on the one it was accepted
+// onto: no hand-offs between I/O threads), handlers run on a separate
+// bounded pool so a slow handler never stalls the I/O
 // (a try_inline route is first tried on its I/O thread, where nothing may
 // wait: router.h).
 //
@@ -42,7 +44,7 @@ struct ServerLimits {
 struct ServerOptions {
   std::string address = "127.0.0.1";
   uint16_t port = 8080;  // 0: an ephemeral port, see HttpServer::port()
-  int io_threads = 2;
+  int io_threads = 2;  // at least 1
   int handler_threads = 8;
   ServerLimits limits;  // the initial ones
   // An already bound and listening socket to accept on (systemd socket
