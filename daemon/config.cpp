@@ -1,5 +1,6 @@
 #include "daemon/config.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -138,7 +139,7 @@ const std::vector<ConfigSetting>& ConfigSettings() {
                     &Config::nvml_library),
       IntSetting("gpu_lock_timeout_ms", "ms to wait for a GPU process to lock before a checkpoint",
                  &Config::gpu_lock_timeout_ms, 1, 3600000),
-      IntSetting("io_threads", "HTTP I/O threads", &Config::io_threads, 1, 64),
+      IntSetting("io_threads", "HTTP I/O threads (0: one per 4 usable CPUs, 1 to 8)", &Config::io_threads, 0, 64),
       IntSetting("handler_threads", "request handler threads", &Config::handler_threads, 1, 256),
       IntSetting("job_workers", "concurrent checkpoint/restore jobs", &Config::job_workers, 1, 64),
       IntSetting("job_queue", "jobs waiting beyond the running ones", &Config::job_queue, 0, 4096),
@@ -282,6 +283,11 @@ std::string DescribeConfig(const Config& config) {
     out += fmt::format("{} = \"{}\"\n", s.key, v);
   }
   return out;
+}
+
+int IoThreadsFor(int setting, unsigned cpus) {
+  if (setting > 0) return setting;
+  return std::clamp(static_cast<int>(cpus / kCpusPerIoThread), 1, kMaxAutoIoThreads);
 }
 
 bool PageServerOn(const std::string& setting, unsigned cpus) {

@@ -13,6 +13,7 @@
 #include "api/cedana_handlers.h"
 #include "api/cleanup_handlers.h"
 #include "api/meta_handlers.h"
+#include "common/cpus.h"
 
 namespace ckptd {
 
@@ -81,7 +82,9 @@ Status Daemon::Start() {
   max_connections_fitting_ = ConnectionsFitting(fd_limit_);
   api::ServerOptions so;
   CKPTD_RETURN_IF_ERROR(ParseListen(config_.listen, &so.address, &so.port));
-  so.io_threads = config_.io_threads;
+  so.io_threads = IoThreadsFor(config_.io_threads, UsableCpus());
+  spdlog::info("{} HTTP I/O thread(s) (io_threads = {}, {} usable CPUs)", so.io_threads, config_.io_threads,
+               UsableCpus());
   so.handler_threads = config_.handler_threads;
   so.limits = ServerLimitsFrom(config_);
   so.listen_fd = listen_fd_;

@@ -35,7 +35,7 @@ TEST(ConfigCliTest, PrecedenceFileThenEnvironmentThenFlag) {
   EXPECT_NE(r.output.find("job_workers = \"3\""), std::string::npos) << r.output;          // file
   EXPECT_NE(r.output.find("log_level = \"warn\""), std::string::npos) << r.output;         // env > file
   EXPECT_NE(r.output.find("data_dir = \"/from/flag\""), std::string::npos) << r.output;    // flag > env
-  EXPECT_NE(r.output.find("io_threads = \"2\""), std::string::npos) << r.output;           // default
+  EXPECT_NE(r.output.find("io_threads = \"0\""), std::string::npos) << r.output;           // default
   EXPECT_NE(r.output.find("# from " + file), std::string::npos) << r.output;
 
   // CKPTD_CONFIG names the file when --config is absent.
@@ -62,7 +62,7 @@ TEST(ConfigCliTest, CheckConfigRejectsBadFilesNamingTheKey) {
     std::string text, must_mention;
   } cases[] = {
       {"listen = \"127.0.0.1:8080\"\nno_such_setting = 1\n", "no_such_setting"},
-      {"io_threads = 0\n", "io_threads"},
+      {"io_threads = -1\n", "io_threads"},
       {"job_queue = \"many\"\n", "job_queue"},
       {"log_format = \"xml\"\n", "log_format"},
       {"log_level = [\"debug\"]\n", "log_level"},
@@ -126,6 +126,17 @@ TEST(ConfigCliTest, ExampleConfigListsEverySettingAndChecksClean) {
   ASSERT_EQ(with_all.status, 0) << with_all.output << "\n" << all;
   auto strip = [](std::string s) { return s.substr(s.find('\n') + 1); };  // "# from ..." line
   EXPECT_EQ(strip(with_all.output), defaults.output);
+}
+
+// io_threads = 0, the default, follows the CPUs too: one I/O thread per
+// kCpusPerIoThread, at least one, at most kMaxAutoIoThreads.
+TEST(ConfigCliTest, IoThreadsZeroFollowsTheCpus) {
+  EXPECT_EQ(Config{}.io_threads, 0);
+  EXPECT_EQ(IoThreadsFor(3, 64), 3);  // as set
+  EXPECT_EQ(IoThreadsFor(0, 1), 1);
+  EXPECT_EQ(IoThreadsFor(0, 2 * kCpusPerIoThread - 1), 1);
+  EXPECT_EQ(IoThreadsFor(0, 2 * kCpusPerIoThread), 2);
+  EXPECT_EQ(IoThreadsFor(0, 1024), kMaxAutoIoThreads);
 }
 
 // page_server = "auto", the default, follows the CPUs the daemon may use:
