@@ -6,7 +6,7 @@
 // and get-tuples of a thread's latest checkpoint. Every answer is checked.
 // Prints one JSON line: ops/s, p50 and p99 (ms) per operation.
 //
-//   node bench.mjs --backend ckptd|ckptd-single --url http://127.0.0.1:PORT --token-file F [--in-flight 2]
+//   node bench.mjs --backend ckptd|ckptd-single --url http://127.0.0.1:PORT --token-file F [--in-flight 1]
 //       ckptd: the saver coalesces concurrent calls (/checkpoints/batch); ckptd-single: a request per call
 //   node bench.mjs --backend postgres --pg postgresql://...
 //   node bench.mjs --backend sqlite --sqlite /path/to/file.db
@@ -32,7 +32,7 @@ const { values: opt } = parseArgs({
     workers: { type: "string", default: "16" }, reads: { type: "string", default: "5000" },
     connections: { type: "string", default: "64" }, seconds: { type: "string", default: "5" },
     prefix: { type: "string", default: "run" }, summarize: { type: "string" },
-    "in-flight": { type: "string", default: "2" }, "reads-of": { type: "string" },
+    "in-flight": { type: "string", default: "1" }, "reads-of": { type: "string" },
     "skip-put": { type: "boolean", default: false }, cold: { type: "boolean", default: false },
     "server-pid": { type: "string" },
   },
