@@ -21,16 +21,21 @@
 
 namespace ckptd::api {
 
+namespace {
+
 // One io_context per I/O thread, run by that thread alone: a connection
 // stays on the context it was accepted onto, so its handlers never pass
-// between I/O threads. (Threads sharing one context wake each other for
-// nearly every handler; on this workload that cost more CPU than the
-// handlers.) Only the pool, the WAL syncer and Stop post across.
+// between I/O threads. (Threads sharing one context woke each other for
+// nearly every handler, which on the agent workload cost more CPU than the
+// handlers.) Only the handler pool, the WAL syncer, Stop and Responsive
+// post across.
 std::vector<std::unique_ptr<net::io_context>> MakeContexts(int n) {
   std::vector<std::unique_ptr<net::io_context>> out;
   for (int i = 0; i < std::max(1, n); ++i) out.push_back(std::make_unique<net::io_context>(1));
   return out;
 }
+
+}  // namespace
 
 // Member order matters for teardown: the handler pool is destroyed before
 // the io_contexts, so queued handlers that still hold sessions release

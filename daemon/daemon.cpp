@@ -82,9 +82,9 @@ Status Daemon::Start() {
   max_connections_fitting_ = ConnectionsFitting(fd_limit_);
   api::ServerOptions so;
   CKPTD_RETURN_IF_ERROR(ParseListen(config_.listen, &so.address, &so.port));
-  so.io_threads = IoThreadsFor(config_.io_threads, UsableCpus());
-  spdlog::info("{} HTTP I/O thread(s) (io_threads = {}, {} usable CPUs)", so.io_threads, config_.io_threads,
-               UsableCpus());
+  const unsigned cpus = UsableCpus();
+  so.io_threads = IoThreadsFor(config_.io_threads, cpus);
+  spdlog::info("{} HTTP I/O thread(s) (io_threads = {}, {} usable CPUs)", so.io_threads, config_.io_threads, cpus);
   so.handler_threads = config_.handler_threads;
   so.limits = ServerLimitsFrom(config_);
   so.listen_fd = listen_fd_;
