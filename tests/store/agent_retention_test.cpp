@@ -34,7 +34,6 @@ class AgentRetentionTest : public testing::AgentStoreFixture {
     EXPECT_TRUE(r.ok()) << r.status().ToString();
     return r.ok() ? r->threads : 0;
   }
-
 };
 
 TEST_F(AgentRetentionTest, DefaultTtlDeletesAThreadItsTtlAfterItsLastWrite) {

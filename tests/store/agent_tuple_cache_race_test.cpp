@@ -28,7 +28,7 @@ TEST_F(AgentTupleCacheRaceTest, AReaderRacingAWriterNeverSeesAnOlderTuple) {
   std::atomic<int> reads{0};
   std::thread writer([&] {
     for (int i = 1; i <= kSteps; ++i) {
-      ASSERT_TRUE(PutNumbered(store_.get(), "t", "", i).ok());
+      ASSERT_TRUE(PutNumbered("t", "", i).ok());
       ASSERT_TRUE(store_->PutWrites("t", "", Id(i), {{"task", 0, "a", "json", "w", ""}}, false).ok());
       done.store(i);
     }

@@ -170,7 +170,7 @@ TEST_F(AgentTupleCacheStoreTest, EveryKindOfWriteIsSeenOnARandomizedHistory) {
     switch (rng() % 10) {
       case 0: case 1: case 2:
         what = "put";
-        ASSERT_TRUE(PutNumbered(store_.get(), thread, ns, next_id++).ok());
+        ASSERT_TRUE(PutNumbered(thread, ns, next_id++).ok());
         break;
       case 3: case 4: {
         what = "put-writes";
@@ -205,8 +205,8 @@ TEST_F(AgentTupleCacheStoreTest, EveryKindOfWriteIsSeenOnARandomizedHistory) {
       case 8: {
         what = "write group";
         AgentWriteGroup group(store_.get());
-        ASSERT_TRUE(PutNumbered(store_.get(), thread, ns, next_id++, &group).ok());
-        ASSERT_TRUE(PutNumbered(store_.get(), pick(threads), ns, next_id++, &group).ok());
+        ASSERT_TRUE(PutNumbered(thread, ns, next_id++, &group).ok());
+        ASSERT_TRUE(PutNumbered(pick(threads), ns, next_id++, &group).ok());
         ASSERT_TRUE(group.Flush().ok());
         break;
       }

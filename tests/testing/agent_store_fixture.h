@@ -37,16 +37,15 @@ class AgentStoreFixture : public ::testing::Test {
   // Checkpoint ids that sort as their numbers do.
   static std::string Id(int id) { return fmt::format("{:08}", id); }
 
-  // Puts checkpoint Id(id) of (thread, ns) into `store`: channel "a" at
-  // version id, "b" at id / 3, so that b's blob carries over between steps.
-  // Deferred into `group` when one is given, else synced.
-  static Status PutNumbered(AgentStore* store, const std::string& thread, const std::string& ns, int id,
-                            AgentWriteGroup* group = nullptr) {
+  // Puts checkpoint Id(id) of (thread, ns): channel "a" at version id, "b"
+  // at id / 3, so that b's blob carries over between steps. Deferred into
+  // `group` when one is given, else synced.
+  Status PutNumbered(const std::string& thread, const std::string& ns, int id, AgentWriteGroup* group = nullptr) {
     std::string cp = fmt::format(R"({{"id":"{}","channel_versions":{{"a":"{}","b":"{}"}}}})", Id(id), id, id / 3);
-    return store->Put({thread, ns, Id(id), std::nullopt, cp, "{}"},
-                      {{"a", std::to_string(id), "json", fmt::format("a{}", id)},
-                       {"b", std::to_string(id / 3), "json", fmt::format("b{}", id / 3)}},
-                      group ? Sync::kDeferred : Sync::kNow, group);
+    return store_->Put({thread, ns, Id(id), std::nullopt, cp, "{}"},
+                       {{"a", std::to_string(id), "json", fmt::format("a{}", id)},
+                        {"b", std::to_string(id / 3), "json", fmt::format("b{}", id / 3)}},
+                       group ? Sync::kDeferred : Sync::kNow, group);
   }
 
   // Puts checkpoint `id` of (thread, ns): its one channel "x" at version
