@@ -50,6 +50,40 @@ bool ReadEscaped(std::string_view* in, std::string* out, unsigned char flip) {
 }
 }  // namespace
 
+namespace {
+// The length of `key`'s first `from` bytes and the `n` Asc components after
+// them, or 0 if the key ends first.
+size_t AfterAsc(std::string_view key, size_t from, int n) {
+  size_t i = from;
+  while (n > 0) {
+    size_t zero = key.find('\0', i);
+    if (zero == std::string_view::npos || zero + 1 >= key.size()) return 0;
+    i = zero + 2;
+    if (key[zero + 1] == '\x01') --n;  // a terminator, not an escaped 0x00
+  }
+  return i;
+}
+}  // namespace
+
+size_t CheckpointsHintPrefix(std::string_view key) {
+  if (key.empty()) return 0;
+  switch (key[0]) {
+    case kGlobalIndexTag:
+    case kDueTag:
+      return 1;
+    case kCheckpointTag:
+    case kThreadIndexTag:
+    case kThreadMetaTag:
+    case kTombstoneTag:
+      return AfterAsc(key, 1, 1);
+    default:
+      return 0;
+  }
+}
+
+size_t BlobsHintPrefix(std::string_view key) { return AfterAsc(key, 0, 3); }
+size_t WritesHintPrefix(std::string_view key) { return AfterAsc(key, 0, 2); }
+
 bool ReadAsc(std::string_view* in, std::string* out) { return ReadEscaped(in, out, 0); }
 bool ReadDesc(std::string_view* in, std::string* out) { return ReadEscaped(in, out, 0xff); }
 

@@ -69,6 +69,21 @@ std::string BlobKey(std::string_view thread, std::string_view ns, std::string_vi
 std::string WriteKey(std::string_view thread, std::string_view ns, std::string_view checkpoint_id,
                      std::string_view task_id, int64_t idx);
 
+// Insert hints (RocksDB's memtable_insert_with_hint_prefix_extractor): the
+// length of the part of a key that the key's neighbours in write order
+// share, or 0 for none. A memtable remembers where the last key with a
+// prefix went and searches for the next one from there, not from the top of
+// its skiplist: a thread's new checkpoint sorts right before its previous one
+// (Desc ids), a channel's new blob version right after its previous one, a
+// new checkpoint's writes after the previous checkpoint's.
+//   agent_checkpoints: the tag and the thread ('c', 'n', 'u', 't'), the tag
+//                      alone for 'g' and 'e' (new entries go to one end);
+//   agent_blobs:       thread, namespace and channel;
+//   agent_writes:      thread and namespace.
+size_t CheckpointsHintPrefix(std::string_view key);
+size_t BlobsHintPrefix(std::string_view key);
+size_t WritesHintPrefix(std::string_view key);
+
 // Length-prefixed fields for values.
 void PutField(std::string* out, std::string_view s);
 bool GetField(std::string_view* in, std::string_view* out);

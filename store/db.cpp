@@ -8,9 +8,11 @@
 #include <rocksdb/cache.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_buffer_manager.h>
 
+#include "store/agent_keys.h"
 #include "store/wal_syncer.h"
 
 namespace ckptd {
@@ -23,6 +25,32 @@ const std::vector<std::string_view>& KnownColumnFamilies() {
       cf::kAgentBlobs,  cf::kAgentWrites,          cf::kOutbox,
   };
   return names;
+}
+
+// A memtable insert-hint prefix given by a function of the key (0: none).
+class HintPrefix : public rocksdb::SliceTransform {
+ public:
+  HintPrefix(const char* name, size_t (*length)(std::string_view)) : name_(name), length_(length) {}
+  const char* Name() const override { return name_; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return rocksdb::Slice(key.data(), length_(std::string_view(key.data(), key.size())));
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return length_(std::string_view(key.data(), key.size())) > 0;
+  }
+
+ private:
+  const char* name_;
+  size_t (*length_)(std::string_view);
+};
+
+// The agent families' hints (agent_keys.h says why); none for the others.
+std::shared_ptr<const rocksdb::SliceTransform> InsertHintsFor(std::string_view family) {
+  namespace k = agent_keys;
+  if (family == cf::kAgentCheckpoints) return std::make_shared<HintPrefix>("ckptd.agent_checkpoints", k::CheckpointsHintPrefix);
+  if (family == cf::kAgentBlobs) return std::make_shared<HintPrefix>("ckptd.agent_blobs", k::BlobsHintPrefix);
+  if (family == cf::kAgentWrites) return std::make_shared<HintPrefix>("ckptd.agent_writes", k::WritesHintPrefix);
+  return nullptr;
 }
 
 // The calling thread's NonBlockingScope, if one is alive.
@@ -121,7 +149,10 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& dir, const DbOptions& op
   cf_options.memtable_prefix_bloom_size_ratio = 0.02;
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   std::vector<rocksdb::ColumnFamilyDescriptor> descs;
-  for (const auto& n : names) descs.emplace_back(n, cf_options);
+  for (const auto& n : names) {
+    descs.emplace_back(n, cf_options);
+    descs.back().options.memtable_insert_with_hint_prefix_extractor = InsertHintsFor(n);
+  }
 
   std::unique_ptr<Db> db(new Db());
   db->dir_ = dir;

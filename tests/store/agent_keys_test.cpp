@@ -87,6 +87,46 @@ TEST(AgentKeysTest, FieldsRoundTrip) {
   EXPECT_FALSE(k::GetField(&in, &f));
 }
 
+// Insert-hint prefixes: the part of a key its write-order neighbours share,
+// for every sample id (escaped zero bytes included).
+TEST(AgentKeysTest, InsertHintPrefixesCoverTheSharedParts) {
+  auto prefix = [](size_t (*hint)(std::string_view), const std::string& key) {
+    size_t n = hint(key);
+    EXPECT_GT(n, 0u) << ::testing::PrintToString(key);
+    EXPECT_LE(n, key.size());
+    return key.substr(0, n);
+  };
+  for (const auto& t : Samples()) {
+    for (const auto& ns : {std::string(), std::string("sub\0", 4)}) {
+      for (char tag : {k::kCheckpointTag, k::kThreadIndexTag}) {
+        std::string old_key = tag == k::kCheckpointTag ? k::CheckpointKey(t, ns, "1ef0") : k::ThreadIndexKey(t, "1ef0", ns);
+        std::string new_key = tag == k::kCheckpointTag ? k::CheckpointKey(t, ns, "1ef1") : k::ThreadIndexKey(t, "1ef1", ns);
+        EXPECT_EQ(prefix(k::CheckpointsHintPrefix, old_key), k::ThreadPrefix(tag, t));
+        EXPECT_EQ(prefix(k::CheckpointsHintPrefix, new_key), k::ThreadPrefix(tag, t));
+      }
+      EXPECT_EQ(prefix(k::CheckpointsHintPrefix, k::ThreadMetaKey(t)), k::ThreadMetaKey(t));
+      EXPECT_EQ(prefix(k::CheckpointsHintPrefix, k::TombstoneKey(t)), k::TombstoneKey(t));
+      EXPECT_EQ(prefix(k::CheckpointsHintPrefix, k::GlobalIndexKey("1ef0", t, ns)), "g");
+      EXPECT_EQ(prefix(k::CheckpointsHintPrefix, k::DueKey(5, t)), "e");
+
+      std::string blob = prefix(k::BlobsHintPrefix, k::BlobKey(t, ns, "messages", "1"));
+      EXPECT_EQ(prefix(k::BlobsHintPrefix, k::BlobKey(t, ns, "messages", std::string("2\0", 2))), blob);
+      EXPECT_NE(prefix(k::BlobsHintPrefix, k::BlobKey(t, ns, "other", "1")), blob);
+      EXPECT_EQ(blob.size() + 2, k::BlobKey(t, ns, "messages", "").size());  // all but Asc("")
+
+      std::string write = prefix(k::WritesHintPrefix, k::WriteKey(t, ns, "1ef0", "task", 0));
+      EXPECT_EQ(prefix(k::WritesHintPrefix, k::WriteKey(t, ns, "1ef1", "other", -1)), write);
+      EXPECT_EQ(write, k::BlobKey(t, ns, "", "").substr(0, write.size()));
+    }
+  }
+  // No hint: the retention default, and keys that end before their prefix.
+  EXPECT_EQ(k::CheckpointsHintPrefix(k::kRetentionDefaultKey), 0u);
+  EXPECT_EQ(k::CheckpointsHintPrefix(""), 0u);
+  EXPECT_EQ(k::CheckpointsHintPrefix(k::ThreadPrefix('c', "t").substr(0, 3)), 0u);
+  EXPECT_EQ(k::BlobsHintPrefix(k::WriteKey("t", "", "1", "x", 0).substr(0, 6)), 0u);
+  EXPECT_EQ(k::WritesHintPrefix(std::string("t\0", 2)), 0u);
+}
+
 bool C(const char* hay, const char* needle) { return JsonContains(json::parse(hay), json::parse(needle)); }
 
 TEST(AgentJsonContainsTest, PostgresJsonbSemantics) {

@@ -14,6 +14,7 @@
 #include <gtest/gtest.h>
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table_properties.h>
 #include <rocksdb/write_buffer_manager.h>
 
@@ -43,6 +44,23 @@ TEST(DbTest, MemoryIsBoundedAsConfigured) {
     ASSERT_TRUE(raw->GetIntProperty((*db)->Handle(name), "rocksdb.block-cache-capacity", &capacity));
     EXPECT_EQ(capacity, 8ull << 20) << name;
     EXPECT_EQ(raw->GetOptions((*db)->Handle(name)).write_buffer_size, 4ull << 20) << name;
+  }
+}
+
+// The agent families' memtables search for a new key from where the last
+// key of its thread (channel) went; the other families keep RocksDB's search.
+TEST(DbTest, AgentFamiliesInsertWithHints) {
+  testing::TempDir dir;
+  auto db = Db::Open(dir.path(), DbOptions{});
+  ASSERT_TRUE(db.ok()) << db.status().ToString();
+  rocksdb::DB* raw = (*db)->raw();
+  for (std::string_view name : {cf::kAgentCheckpoints, cf::kAgentBlobs, cf::kAgentWrites}) {
+    auto hints = raw->GetOptions((*db)->Handle(name)).memtable_insert_with_hint_prefix_extractor;
+    ASSERT_NE(hints, nullptr) << name;
+    EXPECT_EQ(std::string(hints->Name()), fmt::format("ckptd.{}", name));
+  }
+  for (std::string_view name : {cf::kCheckpoints, cf::kCheckpointsByCreated, cf::kJobs, cf::kOutbox}) {
+    EXPECT_EQ(raw->GetOptions((*db)->Handle(name)).memtable_insert_with_hint_prefix_extractor, nullptr) << name;
   }
 }
 
