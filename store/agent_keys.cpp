@@ -48,9 +48,7 @@ bool ReadEscaped(std::string_view* in, std::string* out, unsigned char flip) {
   }
   return false;
 }
-}  // namespace
 
-namespace {
 // The length of `key`'s first `from` bytes and the `n` Asc components after
 // them, or 0 if the key ends first.
 size_t AfterAsc(std::string_view key, size_t from, int n) {

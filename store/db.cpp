@@ -30,8 +30,8 @@ const std::vector<std::string_view>& KnownColumnFamilies() {
 // A memtable insert-hint prefix given by a function of the key (0: none).
 class HintPrefix : public rocksdb::SliceTransform {
  public:
-  HintPrefix(const char* name, size_t (*length)(std::string_view)) : name_(name), length_(length) {}
-  const char* Name() const override { return name_; }
+  HintPrefix(std::string name, size_t (*length)(std::string_view)) : name_(std::move(name)), length_(length) {}
+  const char* Name() const override { return name_.c_str(); }
   rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
     return rocksdb::Slice(key.data(), length_(std::string_view(key.data(), key.size())));
   }
@@ -40,17 +40,18 @@ class HintPrefix : public rocksdb::SliceTransform {
   }
 
  private:
-  const char* name_;
+  std::string name_;
   size_t (*length_)(std::string_view);
 };
 
 // The agent families' hints (agent_keys.h says why); none for the others.
 std::shared_ptr<const rocksdb::SliceTransform> InsertHintsFor(std::string_view family) {
-  namespace k = agent_keys;
-  if (family == cf::kAgentCheckpoints) return std::make_shared<HintPrefix>("ckptd.agent_checkpoints", k::CheckpointsHintPrefix);
-  if (family == cf::kAgentBlobs) return std::make_shared<HintPrefix>("ckptd.agent_blobs", k::BlobsHintPrefix);
-  if (family == cf::kAgentWrites) return std::make_shared<HintPrefix>("ckptd.agent_writes", k::WritesHintPrefix);
-  return nullptr;
+  size_t (*length)(std::string_view) = nullptr;
+  if (family == cf::kAgentCheckpoints) length = agent_keys::CheckpointsHintPrefix;
+  if (family == cf::kAgentBlobs) length = agent_keys::BlobsHintPrefix;
+  if (family == cf::kAgentWrites) length = agent_keys::WritesHintPrefix;
+  if (!length) return nullptr;
+  return std::make_shared<HintPrefix>(fmt::format("ckptd.{}", family), length);
 }
 
 // The calling thread's NonBlockingScope, if one is alive.

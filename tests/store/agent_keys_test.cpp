@@ -99,10 +99,10 @@ TEST(AgentKeysTest, InsertHintPrefixesCoverTheSharedParts) {
   for (const auto& t : Samples()) {
     for (const auto& ns : {std::string(), std::string("sub\0", 4)}) {
       for (char tag : {k::kCheckpointTag, k::kThreadIndexTag}) {
-        std::string old_key = tag == k::kCheckpointTag ? k::CheckpointKey(t, ns, "1ef0") : k::ThreadIndexKey(t, "1ef0", ns);
-        std::string new_key = tag == k::kCheckpointTag ? k::CheckpointKey(t, ns, "1ef1") : k::ThreadIndexKey(t, "1ef1", ns);
-        EXPECT_EQ(prefix(k::CheckpointsHintPrefix, old_key), k::ThreadPrefix(tag, t));
-        EXPECT_EQ(prefix(k::CheckpointsHintPrefix, new_key), k::ThreadPrefix(tag, t));
+        for (const char* id : {"1ef0", "1ef1"}) {
+          std::string key = tag == k::kCheckpointTag ? k::CheckpointKey(t, ns, id) : k::ThreadIndexKey(t, id, ns);
+          EXPECT_EQ(prefix(k::CheckpointsHintPrefix, key), k::ThreadPrefix(tag, t));
+        }
       }
       EXPECT_EQ(prefix(k::CheckpointsHintPrefix, k::ThreadMetaKey(t)), k::ThreadMetaKey(t));
       EXPECT_EQ(prefix(k::CheckpointsHintPrefix, k::TombstoneKey(t)), k::TombstoneKey(t));
