@@ -18,7 +18,9 @@
 //   --skip-put --cold: the same, reported apart as reads of older data (run.sh reads round 1's
 //       threads after the last round, when they have left ckptd's memtable)
 //   --server-pid PID: also ckptd's CPU per call (each phase reports cpu: main_us, this process's
-//       main thread per call; node_us, all its threads; server_us, the server's threads)
+//       main thread per call; node_us, all its threads; server_us, the server's threads; server_bg_us,
+//       those of them that flush and compact RocksDB); every phase also reports machine_us, the time
+//       all CPUs were busy per call, whatever ran (so other processes' share shows)
 import fs from "node:fs";
 import os from "node:os";
 import { Pool } from "undici";
@@ -44,34 +46,53 @@ function percentile(sorted, p) {
 }
 
 // CPU time (ns) the threads of process `pid` have run, from the scheduler's
-// own per-thread counters (exact, where utime/stime count 10 ms ticks).
-function threadsCpuNs(pid, tids) {
-  let ns = 0;
+// own per-thread counters (exact, where utime/stime count 10 ms ticks): all
+// of them, and those whose name starts with `bgPrefix` (background work).
+function threadsCpuNs(pid, tids, bgPrefix) {
+  let ns = 0, bg = 0;
   for (const tid of tids ?? fs.readdirSync(`/proc/${pid}/task`)) {
     try {
-      ns += Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      const t = Number(fs.readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      ns += t;
+      if (bgPrefix && fs.readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").startsWith(bgPrefix)) bg += t;
     } catch {
       // a thread that ended meanwhile
     }
   }
-  return ns;
+  return bgPrefix ? { ns, bg } : ns;
 }
 
 // CPU counters around a phase: this Node process's main thread (where all
 // of a saver's JavaScript runs: one thread, so 1e6 / main_us calls per second
 // is as fast as any saver run from it can go), the whole Node process, and,
 // with --server-pid, the server's threads (ckptd's; PostgreSQL's backends
-// are other processes, and SQLite runs in this one).
+// are other processes, and SQLite runs in this one), RocksDB's flushes and
+// compactions among them.
 function cpuNow() {
-  const server = opt["server-pid"] ? threadsCpuNs(opt["server-pid"]) : undefined;
-  return { main: threadsCpuNs(process.pid, [process.pid]), usage: process.cpuUsage(), server };
+  const server = opt["server-pid"] ? threadsCpuNs(opt["server-pid"], undefined, "rocksdb:") : undefined;
+  return { main: threadsCpuNs(process.pid, [process.pid]), usage: process.cpuUsage(), server, busy: machineBusyUs() };
+}
+
+// CPU time (µs) this machine's CPUs have been busy, all processes and the
+// kernel together (/proc/stat's user, nice, system, irq, softirq and steal
+// clock ticks; guest time is inside user already). Ticks are 10 ms: close
+// enough over a phase of a second or more, not over a short one.
+const USER_HZ = 100; // the unit of /proc/stat's counts on x86-64
+function machineBusyUs() {
+  const [user, nice, system, , , irq, softirq, steal] =
+    fs.readFileSync("/proc/stat", "utf8").split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+  return ((user + nice + system + irq + softirq + steal) * 1e6) / USER_HZ;
 }
 
 function cpuPerCall(before, count) {
   const after = cpuNow();
   const used = process.cpuUsage(before.usage);
-  const out = { main_us: (after.main - before.main) / 1e3 / count, node_us: (used.user + used.system) / count };
-  if (after.server !== undefined) out.server_us = (after.server - before.server) / 1e3 / count;
+  const out = { main_us: (after.main - before.main) / 1e3 / count, node_us: (used.user + used.system) / count,
+    machine_us: (after.busy - before.busy) / count };
+  if (after.server !== undefined) {
+    out.server_us = (after.server.ns - before.server.ns) / 1e3 / count;
+    out.server_bg_us = (after.server.bg - before.server.bg) / 1e3 / count;
+  }
   return out;
 }
 
@@ -243,13 +264,18 @@ async function runInsert() {
 function cpuTable(c, s, ops, median, fmt) {
   const med = (rs, op, k) => median(rs.map((r) => r[op].cpu[k]));
   const cpus = os.cpus().length;
+  // The share of the machine's CPUs busy during ckptd's phase (whatever ran):
+  // well below 100% while the two processes wait on each other.
+  const busy = (rs, op) => median(rs.map((r) => (r[op].cpu.machine_us * r[op].ops) / (cpus * 1e6)));
   console.log(`\n| CPU µs per call (median) | ckptd saver: Node main thread | Node, all threads | ckptd daemon | ` +
-    `ceiling: main thread, ops/s | ceiling: both on ${cpus} CPUs, ops/s | SqliteSaver: Node main thread | SqliteSaver ops/s |`);
-  console.log("|---|---|---|---|---|---|---|---|");
+    `ceiling: main thread, ops/s | ceiling: both on ${cpus} CPUs, ops/s | CPUs busy | ` +
+    `SqliteSaver: Node main thread | SqliteSaver ops/s |`);
+  console.log("|---|---|---|---|---|---|---|---|---|");
   for (const [op, name] of ops) {
     const [main, node, server] = ["main_us", "node_us", "server_us"].map((k) => med(c, op, k));
     console.log(`| ${name} | ${fmt(main, 1)} | ${fmt(node, 1)} | ${fmt(server, 1)} | ${fmt(1e6 / main)} | ` +
-      `${fmt((cpus * 1e6) / (node + server))} | ${fmt(med(s, op, "main_us"), 1)} | ${fmt(median(s.map((r) => r[op].ops)))} |`);
+      `${fmt((cpus * 1e6) / (node + server))} | ${fmt(100 * busy(c, op))}% | ${fmt(med(s, op, "main_us"), 1)} | ` +
+      `${fmt(median(s.map((r) => r[op].ops)))} |`);
   }
 }
 
