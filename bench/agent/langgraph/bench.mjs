@@ -46,8 +46,8 @@ function percentile(sorted, p) {
 }
 
 // CPU time (ns) the threads of process `pid` have run, from the scheduler's
-// own per-thread counters (exact, where utime/stime count 10 ms ticks): all
-// of them, and those whose name starts with `bgPrefix` (background work).
+// own per-thread counters (exact, where utime/stime count 10 ms ticks): `ns`,
+// all of them; `bg`, those whose name starts with `bgPrefix` (background work).
 function threadsCpuNs(pid, tids, bgPrefix) {
   let ns = 0, bg = 0;
   for (const tid of tids ?? fs.readdirSync(`/proc/${pid}/task`)) {
@@ -59,7 +59,7 @@ function threadsCpuNs(pid, tids, bgPrefix) {
       // a thread that ended meanwhile
     }
   }
-  return bgPrefix ? { ns, bg } : ns;
+  return { ns, bg };
 }
 
 // CPU counters around a phase: this Node process's main thread (where all
@@ -70,7 +70,8 @@ function threadsCpuNs(pid, tids, bgPrefix) {
 // compactions among them.
 function cpuNow() {
   const server = opt["server-pid"] ? threadsCpuNs(opt["server-pid"], undefined, "rocksdb:") : undefined;
-  return { main: threadsCpuNs(process.pid, [process.pid]), usage: process.cpuUsage(), server, busy: machineBusyUs() };
+  const main = threadsCpuNs(process.pid, [process.pid]).ns;
+  return { main, usage: process.cpuUsage(), server, busy: machineBusyUs() };
 }
 
 // CPU time (µs) this machine's CPUs have been busy, all processes and the
